@@ -1,0 +1,228 @@
+/**
+ * AppConfig: every setting, from defaults < config file < environment < CLI flags, validated once at start.
+ * Secrets are `Redacted` from the moment they are read. A bad value stops the start with one message naming
+ * the setting (flag and env var), the value and what is allowed.
+ */
+import { Config, ConfigProvider, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import type { LogLevel } from "effect/LogLevel"
+import { readFile } from "node:fs/promises"
+import { parse as parseYaml } from "yaml"
+import { canonicalKey, OPTIONS, optionForKey } from "./AppConfig/Options.ts"
+
+export class ConfigInvalid extends Schema.TaggedError<ConfigInvalid>()("ConfigInvalid", { message: Schema.String }) {}
+
+export type AuthType = "none" | "basic" | "bearer" | "api_key" | "oauth2" | "cognito" | "sigv4"
+
+export interface Settings {
+  readonly spec: string
+  readonly baseUrl: Option.Option<string>
+  readonly name: Option.Option<string>
+  readonly filters: {
+    readonly includeTags: ReadonlyArray<string>
+    readonly excludeTags: ReadonlyArray<string>
+    readonly includeOperations: ReadonlyArray<string>
+    readonly excludeOperations: ReadonlyArray<string>
+  }
+  readonly toolNameMaxLength: number
+  readonly descriptionMaxLength: number
+  readonly maxResponseBytes: number
+  readonly transport: "stdio" | "http"
+  readonly host: string
+  readonly port: number
+  readonly auth: {
+    readonly type: AuthType
+    readonly username: Option.Option<string>
+    readonly password: Option.Option<Redacted.Redacted>
+    readonly token: Option.Option<Redacted.Redacted>
+    readonly apiKey: Option.Option<Redacted.Redacted>
+    readonly apiKeyName: string
+    readonly apiKeyIn: "header" | "query" | "cookie"
+  }
+  readonly http: {
+    readonly timeoutMs: number
+    readonly connectTimeoutMs: number
+    readonly maxConnections: number
+    readonly maxKeepalive: number
+  }
+  readonly logLevel: LogLevel
+  /** Settings that were given but whose behaviour arrives in a later version (warned about at start). */
+  readonly notYetAvailable: ReadonlyArray<string>
+}
+
+const list = (key: string) =>
+  Config.String(key).pipe(
+    Config.map((s) => s.split(",").map((x) => x.trim()).filter((x) => x.length > 0)),
+    Config.withDefault([] as ReadonlyArray<string>)
+  )
+const seconds = (key: string, dflt: number) => Config.Number(key).pipe(Config.withDefault(dflt))
+const int = (key: string, dflt: number) => Config.Int(key).pipe(Config.withDefault(dflt))
+const secret = (key: string) => Config.Redacted(key).pipe(Config.option)
+const text = (key: string) => Config.String(key).pipe(Config.option)
+
+const LOG_LEVELS: Record<string, LogLevel> = {
+  trace: "Trace", debug: "Debug", info: "Info", warning: "Warn", warn: "Warn", error: "Error", critical: "Fatal",
+  fatal: "Fatal", none: "None"
+}
+
+const settingsConfig = Config.all({
+  spec: Config.String("API_SPEC_URL"),
+  baseUrl: text("API_BASE_URL"),
+  name: text("API_NAME"),
+  filters: Config.all({
+    includeTags: list("INCLUDE_TAGS"),
+    excludeTags: list("EXCLUDE_TAGS"),
+    includeOperations: list("INCLUDE_OPERATIONS"),
+    excludeOperations: list("EXCLUDE_OPERATIONS")
+  }),
+  toolNameMaxLength: int("TOOL_NAME_MAX_LENGTH", 64),
+  descriptionMaxLength: int("TOOL_DESCRIPTION_MAX_LENGTH", 1024),
+  maxResponseBytes: int("MAX_RESPONSE_BYTES", 1_048_576),
+  transport: Config.Literals(["stdio", "http"], "SERVER_TRANSPORT").pipe(Config.withDefault("stdio" as const)),
+  host: Config.String("SERVER_HOST").pipe(Config.withDefault("127.0.0.1")),
+  port: int("SERVER_PORT", 8000),
+  auth: Config.all({
+    type: Config.Literals(["none", "basic", "bearer", "api_key", "oauth2", "cognito", "sigv4"], "AUTH_TYPE").pipe(
+      Config.withDefault("none" as const)
+    ),
+    username: text("AUTH_USERNAME"),
+    password: secret("AUTH_PASSWORD"),
+    token: secret("AUTH_TOKEN"),
+    apiKey: secret("AUTH_API_KEY"),
+    apiKeyName: Config.String("AUTH_API_KEY_NAME").pipe(Config.withDefault("api_key")),
+    apiKeyIn: Config.Literals(["header", "query", "cookie"], "AUTH_API_KEY_IN").pipe(Config.withDefault("header" as const))
+  }),
+  http: Config.all({
+    timeoutMs: seconds("HTTP_TIMEOUT", 30),
+    connectTimeoutMs: seconds("HTTP_CONNECT_TIMEOUT", 5),
+    maxConnections: int("HTTP_MAX_CONNECTIONS", 100),
+    maxKeepalive: int("HTTP_MAX_KEEPALIVE", 20)
+  }),
+  logLevel: Config.String("LOG_LEVEL").pipe(Config.withDefault("info"))
+})
+
+/** Range checks the types alone cannot express: [env key, value, ok, what is allowed]. */
+const rangeChecks = (s: Config.Success<typeof settingsConfig>): ReadonlyArray<readonly [string, unknown, boolean, string]> => [
+  ["TOOL_NAME_MAX_LENGTH", s.toolNameMaxLength, s.toolNameMaxLength >= 16 && s.toolNameMaxLength <= 128, "a whole number from 16 to 128"],
+  ["TOOL_DESCRIPTION_MAX_LENGTH", s.descriptionMaxLength, s.descriptionMaxLength >= 40, "a whole number of at least 40"],
+  ["MAX_RESPONSE_BYTES", s.maxResponseBytes, s.maxResponseBytes >= 1024, "a whole number of bytes, at least 1024"],
+  ["SERVER_PORT", s.port, s.port >= 0 && s.port <= 65535, "a port from 0 to 65535"],
+  ["HTTP_TIMEOUT", s.http.timeoutMs, s.http.timeoutMs > 0, "a positive number of seconds"],
+  ["HTTP_CONNECT_TIMEOUT", s.http.connectTimeoutMs, s.http.connectTimeoutMs > 0, "a positive number of seconds"],
+  ["HTTP_MAX_CONNECTIONS", s.http.maxConnections, s.http.maxConnections >= 1, "a whole number of at least 1"],
+  ["HTTP_MAX_KEEPALIVE", s.http.maxKeepalive, s.http.maxKeepalive >= 0, "a whole number of at least 0"],
+  ["LOG_LEVEL", s.logLevel, LOG_LEVELS[s.logLevel.toLowerCase()] !== undefined, Object.keys(LOG_LEVELS).join(", ")]
+]
+
+/** Settings accepted now whose behaviour is delivered by a later version: a start-up warning names them. */
+const LATER = [
+  "RETRY_MAX_ATTEMPTS", "RETRY_BASE_DELAY_MS", "RETRY_MAX_DELAY_MS", "CIRCUIT_BREAKER_FAILURE_THRESHOLD",
+  "CIRCUIT_BREAKER_RESET_TIMEOUT_MS", "CACHE_BACKEND", "CACHE_TTL", "CACHE_MAXSIZE", "REDIS_URL", "ENABLE_PROMETHEUS",
+  "PROMETHEUS_HOST", "PROMETHEUS_PORT", "ADDITIONAL_SPECS", "ALLOW_INSECURE_HTTP", "ALLOW_PRIVATE_NETWORKS", "ALLOWED_SPEC_DIRS"
+]
+
+/** Reads the `--config` file: a YAML/JSON mapping whose keys are flag or env names. */
+const readConfigFile = (path: string) =>
+  Effect.tryPromise({
+    try: () => readFile(path, "utf8"),
+    catch: (e) => new ConfigInvalid({ message: `cannot read config file ${path}: ${(e as Error).message}` })
+  }).pipe(Effect.flatMap((text) => {
+    let doc: unknown
+    try {
+      doc = parseYaml(text)
+    } catch (e) {
+      return Effect.fail(new ConfigInvalid({ message: `config file ${path} is not valid YAML/JSON: ${(e as Error).message}` }))
+    }
+    if (doc === null || doc === undefined) return Effect.succeed({})
+    if (typeof doc !== "object" || Array.isArray(doc)) {
+      return Effect.fail(new ConfigInvalid({ message: `config file ${path} must be a mapping of setting names to values` }))
+    }
+    const out: Record<string, string> = {}
+    for (const [key, value] of Object.entries(doc)) {
+      const canonical = canonicalKey(key)
+      if (canonical === undefined) {
+        return Effect.fail(new ConfigInvalid({ message: `config file ${path}: unknown setting '${key}' (use a flag name such as 'base-url' or an env name such as 'API_BASE_URL'; see --help)` }))
+      }
+      out[canonical] = Array.isArray(value) ? value.map(String).join(",") : String(value)
+    }
+    return Effect.succeed(out)
+  }))
+
+/** Turns a ConfigError into a message naming the flag, env var, value and the rule. */
+const describeConfigError = (error: Config.ConfigError, merged: Record<string, string>): string => {
+  const raw = String(error.message)
+  const key = /\["([A-Z0-9_]+)"\]/.exec(raw)?.[1] ?? /path: \[?"?([A-Z0-9_]+)/.exec(raw)?.[1]
+  const spec = key ? optionForKey(key) : undefined
+  const rule = raw.split("\n")[0]!.replace(/^.*?SchemaError\(|^.*?SourceError\(|\)+$/g, "").trim()
+  if (key === "API_SPEC_URL" && merged["API_SPEC_URL"] === undefined) {
+    return "no spec given: pass --spec <file|url> (or set API_SPEC_PATH / API_SPEC_URL)"
+  }
+  if (!spec || !key) return `invalid configuration: ${raw}`
+  const value = merged[key]
+  const shown = spec.secret ? "<redacted>" : JSON.stringify(value)
+  const allowed = spec.values ? `; allowed: ${spec.values.join(", ")}` : ""
+  return `invalid value ${shown} for --${spec.flag} (${spec.env.join(" / ")}): ${rule}${allowed}`
+}
+
+export class AppConfig extends Context.Service<AppConfig, Settings>()("openapi-mcp/AppConfig") {
+  /** Builds the settings from flags (keyed by env name), the process environment and the optional config file. */
+  static readonly load = (flags: Readonly<Record<string, string>>, env: Readonly<Record<string, string | undefined>>) =>
+    Effect.gen(function*() {
+      const fromEnv: Record<string, string> = {}
+      for (const spec of OPTIONS) {
+        const set = spec.env.find((name) => env[name] !== undefined && env[name] !== "")
+        if (set !== undefined) fromEnv[spec.env[0]!] = env[set]!
+      }
+      const configPath = flags["OPENAPI_MCP_CONFIG"] ?? fromEnv["OPENAPI_MCP_CONFIG"]
+      const fromFile = configPath === undefined ? {} : yield* readConfigFile(configPath)
+      const merged: Record<string, string> = { ...fromFile, ...fromEnv, ...flags }
+      const settings = yield* settingsConfig.parse(ConfigProvider.fromEnv({ env: merged })).pipe(
+        Effect.mapError((e) => new ConfigInvalid({ message: describeConfigError(e, merged) }))
+      )
+      for (const [key, , ok, allowed] of rangeChecks(settings)) {
+        if (!ok) {
+          const spec = optionForKey(key)!
+          return yield* new ConfigInvalid({
+            message: `invalid value ${JSON.stringify(merged[key])} for --${spec.flag} (${key}): expected ${allowed}`
+          })
+        }
+      }
+      return {
+        ...settings,
+        http: {
+          ...settings.http,
+          timeoutMs: Math.round(settings.http.timeoutMs * 1000),
+          connectTimeoutMs: Math.round(settings.http.connectTimeoutMs * 1000)
+        },
+        logLevel: LOG_LEVELS[settings.logLevel.toLowerCase()]!,
+        notYetAvailable: LATER.filter((k) => merged[k] !== undefined)
+      } satisfies Settings
+    })
+
+  static readonly layerFrom = (flags: Readonly<Record<string, string>>, env: Readonly<Record<string, string | undefined>>) =>
+    Layer.effect(AppConfig, AppConfig.load(flags, env))
+
+  static readonly layerTest = (settings: Partial<Settings> & Pick<Settings, "spec">): Layer.Layer<AppConfig> =>
+    Layer.succeed(AppConfig, { ...defaults, ...settings })
+}
+
+/** Defaults as one value, for tests and embedding. */
+export const defaults: Settings = {
+  spec: "",
+  baseUrl: Option.none(),
+  name: Option.none(),
+  filters: { includeTags: [], excludeTags: [], includeOperations: [], excludeOperations: [] },
+  toolNameMaxLength: 64,
+  descriptionMaxLength: 1024,
+  maxResponseBytes: 1_048_576,
+  transport: "stdio",
+  host: "127.0.0.1",
+  port: 8000,
+  auth: {
+    type: "none", username: Option.none(), password: Option.none(), token: Option.none(), apiKey: Option.none(),
+    apiKeyName: "api_key", apiKeyIn: "header"
+  },
+  http: { timeoutMs: 30_000, connectTimeoutMs: 5_000, maxConnections: 100, maxKeepalive: 20 },
+  logLevel: "Info",
+  notYetAvailable: []
+}
+export { Redacted }

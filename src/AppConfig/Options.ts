@@ -1,0 +1,152 @@
+/**
+ * The command-line contract: every flag, its aliases, the environment variable(s) it maps to and its default.
+ * One table drives `--help`, argv parsing and the README, so they cannot drift apart.
+ * Precedence (lowest first): defaults < config file < environment < flags.
+ */
+import { parseArgs } from "node:util"
+
+export interface OptionSpec {
+  /** Long flag without the leading dashes. */
+  readonly flag: string
+  readonly aliases?: ReadonlyArray<string>
+  /** Environment variables, first one canonical; all are read (the first set one wins). */
+  readonly env: ReadonlyArray<string>
+  readonly kind: "string" | "boolean"
+  readonly defaultText?: string
+  readonly values?: ReadonlyArray<string>
+  readonly secret?: boolean
+  readonly group: string
+  readonly help: string
+}
+
+const o = (spec: OptionSpec): OptionSpec => spec
+
+export const OPTIONS: ReadonlyArray<OptionSpec> = [
+  // Spec and upstream
+  o({ flag: "spec", aliases: ["spec-path", "spec-url"], env: ["API_SPEC_URL", "API_SPEC_PATH"], kind: "string", group: "Spec", help: "OpenAPI/Swagger document: file path or http(s) URL, JSON or YAML (required)" }),
+  o({ flag: "base-url", aliases: ["api-url"], env: ["API_BASE_URL"], kind: "string", defaultText: "the spec's first servers URL", group: "Spec", help: "Base URL of the upstream API for every call" }),
+  o({ flag: "name", aliases: ["api-name"], env: ["API_NAME"], kind: "string", defaultText: "spec info.title", group: "Spec", help: "Server name announced to MCP clients" }),
+  o({ flag: "include-tags", env: ["INCLUDE_TAGS"], kind: "string", group: "Spec", help: "Comma list: keep only operations having one of these tags" }),
+  o({ flag: "exclude-tags", env: ["EXCLUDE_TAGS"], kind: "string", group: "Spec", help: "Comma list: drop operations having one of these tags (wins over include)" }),
+  o({ flag: "include-operations", env: ["INCLUDE_OPERATIONS"], kind: "string", group: "Spec", help: "Comma list of operationIds or tool names to keep" }),
+  o({ flag: "exclude-operations", env: ["EXCLUDE_OPERATIONS"], kind: "string", group: "Spec", help: "Comma list of operationIds or tool names to drop (wins over include)" }),
+  o({ flag: "tool-name-max-length", env: ["TOOL_NAME_MAX_LENGTH"], kind: "string", defaultText: "64", group: "Spec", help: "Longest tool name; longer names are cut and end in a stable hash" }),
+  o({ flag: "description-max-length", env: ["TOOL_DESCRIPTION_MAX_LENGTH"], kind: "string", defaultText: "1024", group: "Spec", help: "Longest tool description, in characters" }),
+  o({ flag: "max-response-bytes", env: ["MAX_RESPONSE_BYTES"], kind: "string", defaultText: "1048576", group: "Spec", help: "Largest upstream body returned to the model; the rest is cut with a note" }),
+  o({ flag: "config", env: ["OPENAPI_MCP_CONFIG"], kind: "string", group: "Spec", help: "YAML or JSON file with any of these settings (keys: flag or env names)" }),
+  // Transport
+  o({ flag: "transport", env: ["SERVER_TRANSPORT"], kind: "string", defaultText: "stdio", values: ["stdio", "http"], group: "Transport", help: "stdio, or Streamable HTTP on /mcp" }),
+  o({ flag: "host", env: ["SERVER_HOST"], kind: "string", defaultText: "127.0.0.1", group: "Transport", help: "HTTP bind address" }),
+  o({ flag: "port", env: ["SERVER_PORT"], kind: "string", defaultText: "8000", group: "Transport", help: "HTTP port (0 picks a free one)" }),
+  // Outbound auth
+  o({ flag: "auth-type", env: ["AUTH_TYPE"], kind: "string", defaultText: "none", values: ["none", "basic", "bearer", "api_key", "oauth2", "cognito", "sigv4"], group: "Auth", help: "How calls authenticate to the upstream API" }),
+  o({ flag: "auth-username", env: ["AUTH_USERNAME"], kind: "string", group: "Auth", help: "basic: user name" }),
+  o({ flag: "auth-password", env: ["AUTH_PASSWORD"], kind: "string", secret: true, group: "Auth", help: "basic: password" }),
+  o({ flag: "auth-token", env: ["AUTH_TOKEN"], kind: "string", secret: true, group: "Auth", help: "bearer: token sent as 'Authorization: Bearer <token>'" }),
+  o({ flag: "auth-api-key", env: ["AUTH_API_KEY"], kind: "string", secret: true, group: "Auth", help: "api_key: the key" }),
+  o({ flag: "auth-api-key-name", env: ["AUTH_API_KEY_NAME"], kind: "string", defaultText: "api_key", group: "Auth", help: "api_key: header, query parameter or cookie name" }),
+  o({ flag: "auth-api-key-in", env: ["AUTH_API_KEY_IN"], kind: "string", defaultText: "header", values: ["header", "query", "cookie"], group: "Auth", help: "api_key: where the key goes" }),
+  o({ flag: "auth-cognito-client-id", env: ["AUTH_COGNITO_CLIENT_ID"], kind: "string", group: "Auth", help: "cognito: app client id" }),
+  o({ flag: "auth-cognito-client-secret", env: ["AUTH_COGNITO_CLIENT_SECRET"], kind: "string", secret: true, group: "Auth", help: "cognito: app client secret (client-credentials flow)" }),
+  o({ flag: "auth-cognito-username", env: ["AUTH_COGNITO_USERNAME"], kind: "string", group: "Auth", help: "cognito: user name (user-password flow)" }),
+  o({ flag: "auth-cognito-password", env: ["AUTH_COGNITO_PASSWORD"], kind: "string", secret: true, group: "Auth", help: "cognito: password (user-password flow)" }),
+  o({ flag: "auth-cognito-user-pool-id", env: ["AUTH_COGNITO_USER_POOL_ID"], kind: "string", group: "Auth", help: "cognito: user pool id" }),
+  o({ flag: "auth-cognito-region", env: ["AUTH_COGNITO_REGION"], kind: "string", defaultText: "us-east-1", group: "Auth", help: "cognito: AWS region" }),
+  o({ flag: "auth-cognito-domain", env: ["AUTH_COGNITO_DOMAIN"], kind: "string", group: "Auth", help: "cognito: hosted UI domain prefix" }),
+  o({ flag: "auth-cognito-scopes", env: ["AUTH_COGNITO_SCOPES"], kind: "string", group: "Auth", help: "cognito: comma list of scopes" }),
+  // Upstream HTTP client
+  o({ flag: "http-timeout", env: ["HTTP_TIMEOUT"], kind: "string", defaultText: "30", group: "Upstream", help: "Seconds one upstream request may take" }),
+  o({ flag: "http-connect-timeout", env: ["HTTP_CONNECT_TIMEOUT"], kind: "string", defaultText: "5", group: "Upstream", help: "Seconds to open a connection" }),
+  o({ flag: "http-max-connections", env: ["HTTP_MAX_CONNECTIONS"], kind: "string", defaultText: "100", group: "Upstream", help: "Connections per upstream origin" }),
+  o({ flag: "http-max-keepalive", env: ["HTTP_MAX_KEEPALIVE"], kind: "string", defaultText: "20", group: "Upstream", help: "Idle keep-alive connections kept per upstream origin" }),
+  o({ flag: "retry-max-attempts", env: ["RETRY_MAX_ATTEMPTS"], kind: "string", defaultText: "3", group: "Resilience", help: "Attempts per call, first one included (later version)" }),
+  o({ flag: "retry-base-delay-ms", env: ["RETRY_BASE_DELAY_MS"], kind: "string", defaultText: "200", group: "Resilience", help: "First retry delay (later version)" }),
+  o({ flag: "retry-max-delay-ms", env: ["RETRY_MAX_DELAY_MS"], kind: "string", defaultText: "10000", group: "Resilience", help: "Longest retry delay (later version)" }),
+  o({ flag: "circuit-breaker-failure-threshold", env: ["CIRCUIT_BREAKER_FAILURE_THRESHOLD"], kind: "string", defaultText: "5", group: "Resilience", help: "Consecutive failures that open the breaker (later version)" }),
+  o({ flag: "circuit-breaker-reset-timeout-ms", env: ["CIRCUIT_BREAKER_RESET_TIMEOUT_MS"], kind: "string", defaultText: "30000", group: "Resilience", help: "Open time before a probe (later version)" }),
+  o({ flag: "cache-backend", env: ["CACHE_BACKEND"], kind: "string", defaultText: "memory", values: ["memory", "redis"], group: "Cache", help: "Response cache store (later version)" }),
+  o({ flag: "cache-ttl", env: ["CACHE_TTL"], kind: "string", defaultText: "300", group: "Cache", help: "Seconds a cached response lives when the upstream says nothing (later version)" }),
+  o({ flag: "cache-maxsize", env: ["CACHE_MAXSIZE"], kind: "string", defaultText: "1000", group: "Cache", help: "Cached responses kept in memory (later version)" }),
+  o({ flag: "redis-url", env: ["REDIS_URL"], kind: "string", secret: true, group: "Cache", help: "Redis for the shared cache (later version)" }),
+  // Observability
+  o({ flag: "log-level", env: ["LOG_LEVEL"], kind: "string", defaultText: "info", values: ["trace", "debug", "info", "warning", "warn", "error", "critical", "fatal", "none"], group: "Observability", help: "JSON log level on stderr (case-insensitive)" }),
+  o({ flag: "enable-prometheus", env: ["ENABLE_PROMETHEUS"], kind: "boolean", defaultText: "false", group: "Observability", help: "Serve Prometheus metrics (later version)" }),
+  o({ flag: "prometheus-host", env: ["PROMETHEUS_HOST"], kind: "string", defaultText: "127.0.0.1", group: "Observability", help: "Metrics bind address (later version)" }),
+  o({ flag: "prometheus-port", env: ["PROMETHEUS_PORT"], kind: "string", defaultText: "9090", group: "Observability", help: "Metrics port (later version)" }),
+  // awslabs compatibility
+  o({ flag: "no-validate-output", env: ["VALIDATE_OUTPUT"], kind: "boolean", group: "Compatibility", help: "Accepted for awslabs compatibility; outputs are never rejected against the spec here" }),
+  o({ flag: "additional-specs", env: ["ADDITIONAL_SPECS"], kind: "string", group: "Compatibility", help: "awslabs multi-spec JSON list (later version)" }),
+  o({ flag: "allow-insecure-http", env: ["ALLOW_INSECURE_HTTP"], kind: "boolean", defaultText: "false", group: "Compatibility", help: "Allow http:// spec URLs (SSRF guard: later version)" }),
+  o({ flag: "allow-private-networks", env: ["ALLOW_PRIVATE_NETWORKS"], kind: "boolean", defaultText: "false", group: "Compatibility", help: "Allow private-address spec URLs (SSRF guard: later version)" }),
+  o({ flag: "allowed-spec-dirs", env: ["ALLOWED_SPEC_DIRS"], kind: "string", group: "Compatibility", help: "Comma list of directories spec files may come from (later version)" })
+]
+
+const byFlag = new Map<string, OptionSpec>()
+for (const spec of OPTIONS) for (const f of [spec.flag, ...(spec.aliases ?? [])]) byFlag.set(f, spec)
+const byEnv = new Map<string, OptionSpec>()
+for (const spec of OPTIONS) for (const e of spec.env) byEnv.set(e, spec)
+
+/** The canonical env name of a flag, env name or config-file key, or undefined when unknown. */
+export const canonicalKey = (key: string): string | undefined => {
+  const spec = byFlag.get(key.replace(/^--/, "")) ?? byEnv.get(key) ?? byEnv.get(key.toUpperCase().replace(/-/g, "_"))
+  return spec?.env[0]
+}
+
+export const optionForKey = (envKey: string): OptionSpec | undefined => byEnv.get(envKey)
+
+export type Command = "serve" | "help" | "version"
+
+export interface ParsedArgs {
+  readonly command: Command
+  /** Settings given as flags, keyed by canonical env name. */
+  readonly values: Readonly<Record<string, string>>
+}
+
+/** Parses argv (without node and script). Throws an Error with a user-facing message on bad usage. */
+export const parseArgv = (argv: ReadonlyArray<string>): ParsedArgs => {
+  const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" }, version: { type: "boolean" } }
+  for (const spec of OPTIONS) for (const f of [spec.flag, ...(spec.aliases ?? [])]) options[f] = { type: spec.kind }
+  const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true })
+  const [sub, ...rest] = positionals
+  if (rest.length > 0 || (sub !== undefined && sub !== "serve")) {
+    throw new Error(`unexpected argument '${rest[0] ?? sub}'. Usage: openapi-mcp-server [serve] --spec <file|url> [options]; see --help`)
+  }
+  if (values["help"] === true) return { command: "help", values: {} }
+  if (values["version"] === true) return { command: "version", values: {} }
+  const out: Record<string, string> = {}
+  for (const [flag, value] of Object.entries(values)) {
+    const spec = byFlag.get(flag)
+    if (spec === undefined || value === undefined) continue
+    // `--no-validate-output` is the one negative flag: it sets VALIDATE_OUTPUT=false.
+    out[spec.env[0]!] = spec.flag === "no-validate-output" ? "false" : String(value)
+  }
+  return { command: "serve", values: out }
+}
+
+export const helpText = (version: string): string => {
+  const lines = [
+    `openapi-mcp-server ${version}`,
+    "",
+    "Serve an OpenAPI (Swagger 2.0, OpenAPI 3.0/3.1) API as MCP tools.",
+    "",
+    "Usage: openapi-mcp-server [serve] --spec <file|url> [options]",
+    "       openapi-mcp-server --help | --version",
+    "",
+    "Every flag can also be set by its environment variable or in the --config file.",
+    "Precedence: defaults < config file < environment < flags."
+  ]
+  let group = ""
+  for (const spec of OPTIONS) {
+    if (spec.group !== group) {
+      group = spec.group
+      lines.push("", `${group}:`)
+    }
+    const flags = [spec.flag, ...(spec.aliases ?? [])].map((f) => `--${f}`).join(", ")
+    const arg = spec.kind === "boolean" ? "" : spec.values ? ` <${spec.values.join("|")}>` : " <value>"
+    const meta = [`env ${spec.env.join(" or ")}`, spec.defaultText ? `default ${spec.defaultText}` : undefined]
+      .filter((x) => x !== undefined).join("; ")
+    lines.push(`  ${flags}${arg}`, `      ${spec.help} [${meta}]`)
+  }
+  lines.push("", "  --help, --version", "")
+  return lines.join("\n")
+}

@@ -1,0 +1,222 @@
+/**
+ * Tool arguments → the HTTP request, by the OpenAPI serialization rules: path/query/header/cookie `style`
+ * and `explode` (simple, label, matrix, form, spaceDelimited, pipeDelimited, deepObject), `allowReserved`,
+ * and bodies by media type (JSON, form-urlencoded, multipart with files, text, binary).
+ */
+import type { ParamBinding, Tool } from "../domain/Tool.ts"
+
+export interface OutgoingBody {
+  readonly contentType: string | undefined
+  readonly data: Uint8Array | FormData
+}
+
+/** A request before auth is applied. Query items and cookies are already encoded. */
+export interface OutgoingRequest {
+  readonly method: Tool["method"]
+  /** Base URL + expanded path, without query. */
+  readonly url: string
+  readonly query: Array<string>
+  readonly headers: Record<string, string>
+  readonly cookies: Array<readonly [string, string]>
+  readonly body: OutgoingBody | undefined
+}
+
+export class BuildError extends Error {}
+
+/** Percent-encodes everything but RFC 3986 unreserved characters. */
+export const encodeStrict = (s: string): string =>
+  encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+
+/** Like encodeStrict but leaves RFC 3986 reserved characters as they are (`allowReserved: true`). */
+const encodeReserved = (s: string): string =>
+  encodeURI(s).replace(/%5B/gi, "[").replace(/%5D/gi, "]").replace(/[#]/g, "%23")
+
+const scalar = (v: unknown): string =>
+  typeof v === "string" ? v : typeof v === "object" && v !== null ? JSON.stringify(v) : String(v)
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
+
+/** A path segment value; `.` and `..` are encoded so a value can never walk up the path. */
+const pathValue = (s: string): string => {
+  const e = encodeStrict(s)
+  return e === "." || e === ".." ? e.replace(/\./g, "%2E") : e
+}
+
+const expandPath = (p: ParamBinding, value: unknown): string => {
+  const enc = pathValue
+  const explode = p.explode
+  if (Array.isArray(value)) {
+    const items = value.map((v) => enc(scalar(v)))
+    switch (p.style) {
+      case "label": return `.${items.join(explode ? "." : ",")}`
+      case "matrix": return explode ? items.map((i) => `;${p.name}=${i}`).join("") : `;${p.name}=${items.join(",")}`
+      default: return items.join(",")
+    }
+  }
+  if (isPlainObject(value)) {
+    const pairs = Object.entries(value).filter(([, v]) => v !== undefined && v !== null)
+    const kv = (sep: string) => pairs.map(([k, v]) => `${enc(k)}${sep}${enc(scalar(v))}`)
+    switch (p.style) {
+      case "label": return `.${explode ? kv("=").join(".") : kv(",").join(",")}`
+      case "matrix": return explode ? kv("=").map((x) => `;${x}`).join("") : `;${p.name}=${kv(",").join(",")}`
+      default: return explode ? kv("=").join(",") : kv(",").join(",")
+    }
+  }
+  const v = enc(scalar(value))
+  switch (p.style) {
+    case "label": return `.${v}`
+    case "matrix": return `;${p.name}=${v}`
+    default: return v
+  }
+}
+
+const queryItems = (p: ParamBinding, value: unknown): Array<string> => {
+  const enc = p.allowReserved ? encodeReserved : encodeStrict
+  const name = encodeStrict(p.name)
+  if (p.json) return [`${name}=${enc(JSON.stringify(value))}`]
+  if (Array.isArray(value)) {
+    const items = value.filter((v) => v !== null && v !== undefined).map((v) => enc(scalar(v)))
+    if (p.style === "deepObject") return items.map((i, n) => `${name}[${n}]=${i}`)
+    if (p.explode) return items.map((i) => `${name}=${i}`)
+    const sep = p.style === "spaceDelimited" ? "%20" : p.style === "pipeDelimited" ? "|" : ","
+    return [`${name}=${items.join(sep)}`]
+  }
+  if (isPlainObject(value)) {
+    if (p.style === "deepObject") {
+      const out: Array<string> = []
+      const walk = (prefix: string, v: unknown) => {
+        if (isPlainObject(v)) for (const [k, x] of Object.entries(v)) walk(`${prefix}[${encodeStrict(k)}]`, x)
+        else if (Array.isArray(v)) v.forEach((x, i) => walk(`${prefix}[${i}]`, x))
+        else if (v !== undefined && v !== null) out.push(`${prefix}=${enc(scalar(v))}`)
+      }
+      walk(name, value)
+      return out
+    }
+    const pairs = Object.entries(value).filter(([, v]) => v !== undefined && v !== null)
+    if (p.explode) return pairs.map(([k, v]) => `${encodeStrict(k)}=${enc(scalar(v))}`)
+    const sep = p.style === "spaceDelimited" ? "%20" : p.style === "pipeDelimited" ? "|" : ","
+    return [`${name}=${pairs.map(([k, v]) => `${enc(k)}${sep}${enc(scalar(v))}`).join(sep)}`]
+  }
+  return [`${name}=${enc(scalar(value))}`]
+}
+
+const headerValue = (p: ParamBinding, value: unknown): string => {
+  if (p.json) return JSON.stringify(value)
+  if (Array.isArray(value)) return value.map(scalar).join(",")
+  if (isPlainObject(value)) {
+    return Object.entries(value).map(([k, v]) => p.explode ? `${k}=${scalar(v)}` : `${k},${scalar(v)}`).join(",")
+  }
+  return scalar(value)
+}
+
+const cookieValue = (p: ParamBinding, value: unknown): string => {
+  if (p.json) return encodeStrict(JSON.stringify(value))
+  if (Array.isArray(value)) return value.map((v) => encodeStrict(scalar(v))).join(",")
+  if (isPlainObject(value)) return Object.entries(value).map(([k, v]) => `${encodeStrict(k)},${encodeStrict(scalar(v))}`).join(",")
+  return encodeStrict(scalar(value))
+}
+
+/** Decodes a base64 string or a `data:` URI into bytes and (for data URIs) the media type it names. */
+export const decodeFile = (value: unknown, what: string): { readonly bytes: Uint8Array; readonly mediaType: string | undefined } => {
+  if (typeof value !== "string") throw new BuildError(`'${what}' must be base64 text or a data: URI`)
+  const m = /^data:([^;,]*)(;[^,]*)?,(.*)$/s.exec(value)
+  if (m) {
+    const isBase64 = (m[2] ?? "").includes(";base64")
+    const data = m[3] ?? ""
+    return { bytes: isBase64 ? Buffer.from(data, "base64") : Buffer.from(decodeURIComponent(data), "utf8"), mediaType: m[1] || undefined }
+  }
+  const clean = value.replace(/\s+/g, "")
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(clean)) throw new BuildError(`'${what}' is not valid base64 (nor a data: URI)`)
+  return { bytes: Buffer.from(clean, clean.includes("-") || clean.includes("_") ? "base64url" : "base64"), mediaType: undefined }
+}
+
+const formEncode = (s: string): string => encodeURIComponent(s).replace(/%20/g, "+")
+
+const buildBody = (tool: Tool, args: Record<string, unknown>): OutgoingBody | undefined => {
+  const b = tool.body
+  if (b === undefined) return undefined
+  let value: unknown
+  if (b.fields !== undefined) {
+    const obj: Record<string, unknown> = {}
+    for (const f of b.fields) if (args[f.arg] !== undefined) obj[f.name] = args[f.arg]
+    if (Object.keys(obj).length === 0 && !b.required) return undefined
+    value = obj
+  } else {
+    value = args[b.arg!]
+    if (value === undefined) return undefined
+  }
+  switch (b.kind) {
+    case "json":
+      return { contentType: b.mediaType, data: Buffer.from(JSON.stringify(value), "utf8") }
+    case "text":
+      return { contentType: b.mediaType, data: Buffer.from(typeof value === "string" ? value : JSON.stringify(value), "utf8") }
+    case "binary": {
+      const file = decodeFile(value, b.arg ?? "body")
+      return { contentType: b.mediaType.includes("*") ? file.mediaType ?? "application/octet-stream" : b.mediaType, data: file.bytes }
+    }
+    case "form": {
+      const parts: Array<string> = []
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+        if (v === undefined || v === null) continue
+        if (Array.isArray(v)) for (const item of v) parts.push(`${formEncode(k)}=${formEncode(scalar(item))}`)
+        else parts.push(`${formEncode(k)}=${formEncode(scalar(v))}`)
+      }
+      return { contentType: b.mediaType, data: Buffer.from(parts.join("&"), "utf8") }
+    }
+    case "multipart": {
+      const form = new FormData()
+      const files = new Set(b.fileFields)
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+        if (v === undefined || v === null) continue
+        const partType = b.partTypes[k]
+        if (files.has(k)) {
+          const file = decodeFile(v, k)
+          const type = file.mediaType ?? (partType && !partType.includes("*") && !partType.includes(",") ? partType : "application/octet-stream")
+          form.append(k, new Blob([file.bytes as Uint8Array<ArrayBuffer>], { type }), k)
+        } else if (Array.isArray(v) && v.every((x) => typeof x !== "object" || x === null)) {
+          for (const item of v) form.append(k, scalar(item))
+        } else if (typeof v === "object") {
+          form.append(k, new Blob([JSON.stringify(v)], { type: partType ?? "application/json" }))
+        } else {
+          form.append(k, scalar(v))
+        }
+      }
+      // the boundary is chosen by the HTTP client when it serializes the FormData
+      return { contentType: undefined, data: form }
+    }
+  }
+}
+
+/** Builds the request of a call whose arguments already passed validation. Throws BuildError. */
+export const buildRequest = (tool: Tool, args: Record<string, unknown>): OutgoingRequest => {
+  let path = tool.path
+  const query: Array<string> = []
+  const headers: Record<string, string> = {}
+  const cookies: Array<readonly [string, string]> = []
+  for (const p of tool.params) {
+    const value = args[p.arg]
+    if (value === undefined || value === null) {
+      if (p.in === "path") throw new BuildError(`'${p.arg}' is required (path parameter)`)
+      continue
+    }
+    switch (p.in) {
+      case "path":
+        path = path.split(`{${p.name}}`).join(expandPath(p, value))
+        break
+      case "query":
+        query.push(...queryItems(p, value))
+        break
+      case "header": {
+        const h = headerValue(p, value)
+        if (/[\r\n\0]/.test(h)) throw new BuildError(`'${p.arg}' cannot contain line breaks (it is sent as the ${p.name} header)`)
+        headers[p.name.toLowerCase()] = h
+        break
+      }
+      case "cookie":
+        cookies.push([p.name, cookieValue(p, value)])
+        break
+    }
+  }
+  const base = tool.baseUrl.endsWith("/") ? tool.baseUrl.slice(0, -1) : tool.baseUrl
+  return { method: tool.method, url: `${base}${path}`, query, headers, cookies, body: buildBody(tool, args) }
+}

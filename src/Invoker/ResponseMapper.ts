@@ -1,0 +1,104 @@
+/**
+ * Upstream answer → MCP tool result. 2xx JSON becomes `structuredContent` plus its text; other text stays
+ * text; images and audio become MCP image/audio content; other binaries an embedded blob resource. Anything
+ * over the size cap is cut with a note saying how much. Non-2xx answers are `isError` results naming the
+ * status, the operation and an excerpt of the body, so the model can act on them.
+ */
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
+import { STATUS_CODES } from "node:http"
+import type { Tool } from "../domain/Tool.ts"
+import type { UpstreamResponse } from "../Upstream.ts"
+
+const ERROR_EXCERPT = 2000
+
+const mediaTypeOf = (headers: Readonly<Record<string, string>>): string =>
+  (headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase()
+
+const isJson = (mt: string) => mt === "application/json" || mt.endsWith("+json")
+const isText = (mt: string) =>
+  mt.startsWith("text/") || mt.endsWith("/xml") || mt.endsWith("+xml") || mt === "application/x-www-form-urlencoded" ||
+  mt === "application/yaml" || mt === "application/javascript" || mt === "application/graphql"
+
+const utf8 = new TextDecoder("utf-8", { fatal: false })
+
+/** Decodes at most `max` bytes as text, with a note when the body was longer. */
+const cappedText = (body: Uint8Array, max: number): { readonly text: string; readonly truncated: boolean } => {
+  if (body.byteLength <= max) return { text: utf8.decode(body), truncated: false }
+  const text = utf8.decode(body.subarray(0, max)).replace(/\uFFFD$/, "")
+  return {
+    text: `${text}\n\n[truncated: showing ${max} of ${body.byteLength} bytes; ${body.byteLength - max} bytes cut]`,
+    truncated: true
+  }
+}
+
+/** Seconds from a Retry-After header (delta seconds or an HTTP date), if present and sane. */
+export const retryAfterSeconds = (headers: Readonly<Record<string, string>>, now: number): number | undefined => {
+  const v = headers["retry-after"]
+  if (v === undefined) return undefined
+  if (/^\d+$/.test(v.trim())) return Number(v.trim())
+  const date = Date.parse(v)
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000))
+}
+
+const statusLine = (status: number) => `HTTP ${status}${STATUS_CODES[status] ? ` ${STATUS_CODES[status]}` : ""}`
+
+export const mapResponse = (tool: Tool, res: UpstreamResponse, maxBytes: number, now: number): CallToolResult => {
+  const mt = mediaTypeOf(res.headers)
+  const ok = res.status >= 200 && res.status < 300
+  if (!ok) {
+    const excerpt = res.body.byteLength === 0 ? "" : cappedText(res.body, ERROR_EXCERPT).text
+    const retryAfter = retryAfterSeconds(res.headers, now)
+    const location = res.status >= 300 && res.status < 400 && res.headers["location"] ? ` (redirect to ${res.headers["location"]}, not followed)` : ""
+    const lines = [
+      `${tool.operationId} failed: ${statusLine(res.status)} from ${tool.method} ${tool.path}${location}.`,
+      ...(retryAfter !== undefined ? [`The API asks to retry after ${retryAfter} seconds.`] : []),
+      ...(excerpt ? [`Response body: ${excerpt}`] : [])
+    ]
+    return {
+      isError: true,
+      content: [{ type: "text", text: lines.join("\n") }],
+      structuredContent: {
+        status: res.status,
+        ...(retryAfter !== undefined ? { retry_after_seconds: retryAfter } : {})
+      }
+    }
+  }
+  if (res.body.byteLength === 0) {
+    return { content: [{ type: "text", text: `${statusLine(res.status)}: no content` }] }
+  }
+  if (isJson(mt) || (mt === "" && /^\s*[[{]/.test(utf8.decode(res.body.subarray(0, 64))))) {
+    const { text, truncated } = cappedText(res.body, maxBytes)
+    if (!truncated) {
+      try {
+        const value: unknown = JSON.parse(text)
+        const structured = typeof value === "object" && value !== null && !Array.isArray(value)
+          ? value as Record<string, unknown>
+          : { result: value }
+        return { content: [{ type: "text", text }], structuredContent: structured }
+      } catch {
+        // not JSON after all: fall through to text
+      }
+    }
+    return { content: [{ type: "text", text }] }
+  }
+  if (isText(mt) || mt === "") {
+    return { content: [{ type: "text", text: cappedText(res.body, maxBytes).text }] }
+  }
+  if (res.body.byteLength > maxBytes) {
+    return {
+      content: [{
+        type: "text",
+        text: `${statusLine(res.status)}: ${mt} response of ${res.body.byteLength} bytes not returned (over the ${maxBytes}-byte limit)`
+      }]
+    }
+  }
+  const data = Buffer.from(res.body).toString("base64")
+  if (mt.startsWith("image/")) return { content: [{ type: "image", data, mimeType: mt }] }
+  if (mt.startsWith("audio/")) return { content: [{ type: "audio", data, mimeType: mt }] }
+  return {
+    content: [{
+      type: "resource",
+      resource: { uri: `openapi-mcp://response/${tool.name}`, mimeType: mt || "application/octet-stream", blob: data }
+    }]
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Argument validation against a tool's input schema with Ajv (JSON Schema 2020-12). Each tool's validator is
+ * compiled on its first call and kept, so a call never recompiles and a 1,000-tool spec starts fast.
+ * Formats are hints for the model, not enforced: the upstream is the judge of them.
+ */
+import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js"
+import type { Tool } from "../domain/Tool.ts"
+
+const ajv = new Ajv2020({
+  strict: false,
+  allErrors: true,
+  validateFormats: false,
+  logger: false
+})
+
+const compiled = new WeakMap<Tool, ValidateFunction>()
+
+/** Compiles (once) the validator of a tool. Exposed for tests that check every schema compiles. */
+export const validatorFor = (tool: Tool): ValidateFunction => {
+  let v = compiled.get(tool)
+  if (v === undefined) {
+    v = ajv.compile(tool.inputSchema)
+    compiled.set(tool, v)
+  }
+  return v
+}
+
+const argPath = (e: ErrorObject): string => {
+  const segments = e.instancePath.split("/").slice(1).map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"))
+  if (e.keyword === "required") segments.push(String(e.params["missingProperty"]))
+  if (e.keyword === "additionalProperties") segments.push(String(e.params["additionalProperty"]))
+  return segments.reduce((acc, s) => /^\d+$/.test(s) ? `${acc}[${s}]` : acc === "" ? s : `${acc}.${s}`, "")
+}
+
+const shown = (v: unknown): string => {
+  const s = JSON.stringify(v)
+  return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s
+}
+
+const valueAt = (args: unknown, instancePath: string): unknown =>
+  instancePath.split("/").slice(1).reduce<unknown>(
+    (v, k) => (typeof v === "object" && v !== null ? (v as Record<string, unknown>)[k.replace(/~1/g, "/").replace(/~0/g, "~")] : undefined),
+    args
+  )
+
+const explain = (e: ErrorObject, args: unknown, tool: Tool): string => {
+  const at = argPath(e)
+  const got = valueAt(args, e.instancePath)
+  switch (e.keyword) {
+    case "required":
+      return `'${at}' is required`
+    case "additionalProperties": {
+      const known = e.instancePath === "" ? Object.keys(tool.inputSchema.properties) : []
+      const lower = at.toLowerCase()
+      const close = known.find((k) => k.toLowerCase() === lower || k.toLowerCase().replace(/[_-]/g, "") === lower.replace(/[_-]/g, ""))
+      return `'${at}' is not an argument of this tool${close ? ` (did you mean '${close}'?)` : known.length > 0 ? ` (arguments: ${known.slice(0, 30).join(", ")})` : ""}`
+    }
+    case "enum":
+      return `'${at}' must be one of ${shown(e.params["allowedValues"])} (got ${shown(got)})`
+    case "type":
+      return `'${at}' must be of type ${String(e.params["type"])} (got ${shown(got)})`
+    case "const":
+      return `'${at}' must be ${shown(e.params["allowedValue"])} (got ${shown(got)})`
+    default:
+      return `'${at || "arguments"}' ${e.message ?? "is invalid"}${got !== undefined && typeof got !== "object" ? ` (got ${shown(got)})` : ""}`
+  }
+}
+
+/** Validates arguments; returns a readable list of problems, empty when valid. */
+export const validate = (tool: Tool, args: Record<string, unknown>): ReadonlyArray<string> => {
+  const v = validatorFor(tool)
+  if (v(args)) return []
+  const errors = v.errors ?? []
+  // anyOf branches each add errors; keep the summary line and skip the branch noise when it repeats
+  const messages = errors.filter((e) => e.keyword !== "anyOf" || errors.length === 1).map((e) => explain(e, args, tool))
+  return [...new Set(messages)].slice(0, 20)
+}

@@ -1,0 +1,52 @@
+/**
+ * The application's layer graph, shared by the CLI and tests: everything below the transports, plus the
+ * JSON-lines logger. Entry points provide AppConfig and pick a transport.
+ */
+import { NodeServices } from "@effect/platform-node"
+import { Cause, Context, Layer, Logger, References, Tracer } from "effect"
+import { FetchHttpClient } from "effect/http"
+import type { LogLevel } from "effect/LogLevel"
+import { Auth } from "./Auth.ts"
+import { Invoker } from "./Invoker.ts"
+import { McpServer } from "./McpServer.ts"
+import { SpecLoader } from "./SpecLoader.ts"
+import { ToolCatalog } from "./ToolCatalog.ts"
+import { Upstream } from "./Upstream.ts"
+
+/**
+ * One JSON object per line on stderr: time, level, message, the current trace/span ids and the log
+ * annotations (tool, operation, status, duration_ms…). stderr, never stdout: stdout is MCP's in stdio mode.
+ */
+export const jsonStderrLogger = Logger.make(({ cause, date, fiber, logLevel, message }) => {
+  const entry: Record<string, unknown> = {
+    time: date.toISOString(),
+    level: logLevel.toLowerCase(),
+    message: Array.isArray(message) && message.length === 1 ? message[0] : message
+  }
+  const span = Context.getOrUndefined(fiber.context, Tracer.ParentSpan)
+  if (span !== undefined) {
+    entry["trace_id"] = span.traceId
+    entry["span_id"] = span.spanId
+  }
+  for (const [k, v] of Object.entries(fiber.getRef(References.CurrentLogAnnotations))) entry[k] = v
+  if (cause.reasons.length > 0) entry["cause"] = Cause.pretty(cause)
+  let line: string
+  try {
+    line = JSON.stringify(entry)
+  } catch {
+    line = JSON.stringify({ time: entry["time"], level: entry["level"], message: String(entry["message"]) })
+  }
+  process.stderr.write(`${line}\n`)
+})
+
+export const LoggingLayer = (level: LogLevel) =>
+  Layer.merge(Logger.layer([jsonStderrLogger]), Layer.succeed(References.MinimumLogLevel, level))
+
+const SpecLoaderLive = SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.merge(NodeServices.layer, FetchHttpClient.layer)))
+const CatalogLive = ToolCatalog.layerNoDeps.pipe(Layer.provide(SpecLoaderLive))
+
+/** Catalog, auth, upstream client, invoker and MCP server; needs AppConfig. */
+export const AppLayer = McpServer.layerNoDeps.pipe(
+  Layer.provideMerge(Invoker.layerNoDeps),
+  Layer.provideMerge(Layer.mergeAll(CatalogLive, Auth.layer, Upstream.layer))
+)

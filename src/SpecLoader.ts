@@ -1,0 +1,214 @@
+/**
+ * SpecLoader: reads an OpenAPI document from a file or an http(s) URL (JSON or YAML), loads every file its
+ * relative `$ref`s reach, converts Swagger 2.0 to OpenAPI 3.0, and hands back the documents with a resolver.
+ * A source that cannot be read or is not an OpenAPI document fails the load; a broken reference only
+ * surfaces when an operation uses it (that operation is then skipped with a warning).
+ */
+import { upgrade } from "@scalar/openapi-upgrader"
+import { Context, Effect, FileSystem, Layer, Schema } from "effect"
+import { HttpClient, type HttpClientError } from "effect/http"
+import { isAbsolute, resolve as resolvePath } from "node:path"
+import { pathToFileURL } from "node:url"
+import { parse as parseYaml } from "yaml"
+import { isObject, type Json, type JsonObject, RefResolver, splitRef } from "./SpecLoader/Refs.ts"
+
+export class SpecLoadError extends Schema.TaggedError<SpecLoadError>()("SpecLoadError", {
+  source: Schema.String,
+  message: Schema.String
+}) {}
+
+export interface LoadedSpec {
+  /** What the user passed (path or URL). */
+  readonly source: string
+  /** Absolute URL of the entry document (`file://` for files). */
+  readonly url: string
+  readonly version: "2.0" | "3.0" | "3.1"
+  /** The entry document as OpenAPI 3.x (Swagger 2.0 already converted). */
+  readonly document: JsonObject
+  readonly refs: RefResolver
+  /** Number of documents loaded, the entry included. */
+  readonly files: number
+  /** Paths that could not be converted from Swagger 2.0, with why: their operations are skipped. */
+  readonly pathProblems: ReadonlyMap<string, string>
+}
+
+/**
+ * Swagger 2.0 → OpenAPI 3.0. When the whole document does not convert, each path is converted on its own
+ * so that one malformed operation costs only its own path, not the whole spec.
+ */
+const upgradeSwagger = (doc: JsonObject): { readonly document: JsonObject; readonly pathProblems: Map<string, string> } => {
+  const pathProblems = new Map<string, string>()
+  const convert = (d: JsonObject) => upgrade(structuredClone(d) as never, "3.0") as unknown as JsonObject
+  try {
+    return { document: convert(doc), pathProblems }
+  } catch {
+    const { paths, ...rest } = doc
+    const base = convert({ ...rest, paths: {} })
+    const converted: Record<string, Json> = {}
+    for (const [path, item] of Object.entries(isObject(paths) ? paths : {})) {
+      try {
+        const one = convert({ ...rest, paths: { [path]: item } })
+        converted[path] = (one["paths"] as JsonObject)[path]!
+      } catch (e) {
+        pathProblems.set(path, `cannot convert this Swagger 2.0 path to OpenAPI 3: ${(e as Error).message}`)
+        converted[path] = item // kept unconverted so its operations are reported as skipped
+      }
+    }
+    return { document: { ...base, paths: converted }, pathProblems }
+  }
+}
+
+/** Resolves a user-given source to an absolute URL. */
+export const sourceUrl = (source: string): string =>
+  /^https?:\/\//i.test(source) || source.startsWith("file://")
+    ? source
+    : pathToFileURL(isAbsolute(source) ? source : resolvePath(source)).href
+
+/** Parses JSON or YAML text. Throws an Error whose message says where the syntax broke. */
+export const parseDocument = (text: string): unknown => {
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
+  const first = body.trimStart()[0]
+  if (first === "{" || first === "[") {
+    try {
+      return JSON.parse(body)
+    } catch (e) {
+      // JSON-looking text that JSON.parse rejects may still be YAML flow style; let YAML report if not.
+      try {
+        return parseYaml(body, { uniqueKeys: false })
+      } catch {
+        throw new Error(`invalid JSON: ${(e as Error).message}`)
+      }
+    }
+  }
+  try {
+    return parseYaml(body, { uniqueKeys: false, maxAliasCount: 10_000 })
+  } catch (e) {
+    throw new Error(`invalid YAML: ${(e as Error).message.split("\n")[0]}`)
+  }
+}
+
+/** `$ref`s that point into other documents, skipping data (examples) and vendor extensions. */
+const externalRefs = (doc: Json, baseUrl: string, out: Set<string>): void => {
+  const walk = (node: Json): void => {
+    if (Array.isArray(node)) {
+      for (const item of node) walk(item)
+    } else if (isObject(node)) {
+      for (const [key, value] of Object.entries(node)) {
+        if (key === "$ref" && typeof value === "string" && !value.startsWith("#")) {
+          try {
+            out.add(splitRef(value, baseUrl).url)
+          } catch {
+            // an unparsable URL surfaces when an operation resolves it
+          }
+        } else if (key !== "example" && key !== "examples" && !key.startsWith("x-") && typeof value === "object") {
+          walk(value)
+        }
+      }
+    }
+  }
+  walk(doc)
+}
+
+const versionOf = (doc: JsonObject): LoadedSpec["version"] | undefined => {
+  const swagger = doc["swagger"]
+  const openapi = doc["openapi"]
+  if (typeof swagger === "string" || typeof swagger === "number") return String(swagger).startsWith("2") ? "2.0" : undefined
+  if (typeof openapi === "string") return openapi.startsWith("3.0") ? "3.0" : openapi.startsWith("3.") ? "3.1" : undefined
+  return undefined
+}
+
+export class SpecLoader extends Context.Service<SpecLoader, {
+  /** Loads and normalises a spec with everything it references. */
+  readonly load: (source: string) => Effect.Effect<LoadedSpec, SpecLoadError>
+}>()("openapi-mcp/SpecLoader") {
+  static readonly layerNoDeps = Layer.effect(SpecLoader, Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const http = yield* HttpClient.HttpClient
+
+    const readText = (url: string): Effect.Effect<string, string> => {
+      if (url.startsWith("file:")) {
+        return fs.readFileString(new URL(url).pathname).pipe(
+          Effect.mapError((e) => e.reason._tag === "NotFound" ? "file not found" : e.message)
+        )
+      }
+      return http.get(url, { headers: { accept: "application/json, application/yaml;q=0.9, */*;q=0.5" } }).pipe(
+        Effect.flatMap((res): Effect.Effect<string, string | HttpClientError.HttpClientError> =>
+          res.status >= 200 && res.status < 300 ? res.text : Effect.fail(`HTTP ${res.status}`)
+        ),
+        Effect.timeoutOrElse({ duration: "30 seconds", orElse: () => Effect.fail("timed out after 30 s") }),
+        Effect.mapError((e) => typeof e === "string" ? e : `${e.reason._tag}`)
+      )
+    }
+
+    const load = Effect.fn("SpecLoader.load")(function*(source: string) {
+      const fail = (message: string) => Effect.fail(new SpecLoadError({ source, message }))
+      let url: string
+      try {
+        url = sourceUrl(source)
+      } catch {
+        return yield* fail(`'${source}' is neither a readable file path nor an http(s) URL`)
+      }
+      const text = yield* readText(url).pipe(Effect.catch((why) => fail(`cannot read the spec: ${why}`)))
+      let parsed: unknown
+      try {
+        parsed = parseDocument(text)
+      } catch (e) {
+        return yield* fail((e as Error).message)
+      }
+      if (!isObject(parsed)) return yield* fail("not an OpenAPI document: the file is not a JSON/YAML mapping")
+      const version = versionOf(parsed)
+      if (version === undefined) {
+        return yield* fail(
+          "not an OpenAPI document: no 'openapi: 3.x' or 'swagger: \"2.0\"' field at the top level"
+        )
+      }
+      if (!isObject(parsed["paths"]) && !isObject(parsed["webhooks"]) && !isObject(parsed["components"])) {
+        return yield* fail("not an OpenAPI document: it has no 'paths' object")
+      }
+
+      // Load every document reachable through relative $refs, breadth first with bounded concurrency.
+      // Remote documents are only followed when the spec itself came from the same origin.
+      const documents = new Map<string, Json>([[url, parsed]])
+      const failures = new Map<string, string>()
+      const origin = url.startsWith("file:") ? "file:" : new URL(url).origin
+      let frontier = new Set<string>()
+      externalRefs(parsed, url, frontier)
+      while (frontier.size > 0) {
+        const batch = [...frontier].filter((u) => !documents.has(u) && !failures.has(u))
+        frontier = new Set()
+        yield* Effect.forEach(batch, (docUrl) => {
+          const sameOrigin = docUrl.startsWith("file:") ? origin === "file:" : new URL(docUrl).origin === origin
+          if (!sameOrigin) {
+            failures.set(docUrl, `remote reference to ${docUrl} is not followed (only files beside the spec are)`)
+            return Effect.void
+          }
+          return readText(docUrl).pipe(
+            Effect.map((t) => {
+              const doc = parseDocument(t) as Json
+              documents.set(docUrl, doc)
+              externalRefs(doc, docUrl, frontier)
+            }),
+            Effect.catchDefect((e) => Effect.sync(() => failures.set(docUrl, `cannot parse ${docUrl}: ${(e as Error).message}`))),
+            Effect.catch((why) => Effect.sync(() => failures.set(docUrl, `cannot read ${docUrl}: ${why}`)))
+          )
+        }, { concurrency: 16, discard: true })
+      }
+
+      let document: JsonObject = parsed
+      let pathProblems = new Map<string, string>()
+      if (version === "2.0") {
+        try {
+          ;({ document, pathProblems } = upgradeSwagger(parsed))
+          documents.set(url, document)
+        } catch (e) {
+          return yield* fail(`cannot convert this Swagger 2.0 document to OpenAPI 3: ${(e as Error).message}`)
+        }
+      }
+      return {
+        source, url, version, document, refs: new RefResolver(documents, failures), files: documents.size, pathProblems
+      }
+    })
+
+    return SpecLoader.of({ load })
+  }))
+}

@@ -1,0 +1,429 @@
+/**
+ * Operations → tools, by DESIGN.md's mapping rules. Pure and deterministic: the same spec and options give
+ * the same tools in the same order. An operation that cannot be mapped becomes a Problem and is skipped.
+ */
+import type { LoadedSpec } from "../SpecLoader.ts"
+import { isObject, type Json, type JsonObject, MappingProblem, readablePointer } from "../SpecLoader/Refs.ts"
+import type {
+  BodyBinding, BodyField, BodyKind, HttpMethod, ParamBinding, ParamLocation, Problem, Tool
+} from "../domain/Tool.ts"
+import { objectShape, type Schema, type SchemaContext, toJsonSchema } from "./Schema.ts"
+
+export interface MappingOptions {
+  readonly baseUrl: string | undefined
+  readonly includeTags: ReadonlyArray<string>
+  readonly excludeTags: ReadonlyArray<string>
+  readonly includeOperations: ReadonlyArray<string>
+  readonly excludeOperations: ReadonlyArray<string>
+  readonly toolNameMaxLength: number
+  readonly descriptionMaxLength: number
+}
+
+export interface MappingResult {
+  readonly tools: ReadonlyArray<Tool>
+  readonly skipped: ReadonlyArray<Problem>
+  /** Operations present in the spec, filtered out or not. */
+  readonly operations: number
+  readonly filteredOut: number
+}
+
+const METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"] as const
+const IGNORED_HEADERS = new Set(["accept", "content-type", "authorization"])
+const ARG_NAME = /^[A-Za-z0-9_.-]{1,64}$/
+
+/** 32-bit FNV-1a, as 8 hex digits: a short stable suffix for cut names. */
+export const shortHash = (s: string): string => {
+  let h = 0x811c9dc5
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return (h >>> 0).toString(16).padStart(8, "0")
+}
+
+export const sanitizeName = (raw: string): string =>
+  raw.replace(/[^A-Za-z0-9_-]+/g, "_").replace(/_{2,}/g, "_").replace(/^[_-]+|[_-]+$/g, "")
+
+const fallbackName = (method: string, path: string): string => sanitizeName(`${method}_${path.replace(/[{}]/g, "")}`)
+
+/** Fits a name into `max` characters; a cut name ends in a hash of the whole name so it stays distinct. */
+export const fitName = (name: string, max: number): string =>
+  name.length <= max ? name : `${name.slice(0, max - 9).replace(/[_-]+$/, "")}_${shortHash(name)}`
+
+/** An argument name clients accept (`[A-Za-z0-9_.-]{1,64}`), derived from a wire name. */
+const argName = (raw: string): string => {
+  if (ARG_NAME.test(raw)) return raw
+  const cleaned = raw.replace(/[^A-Za-z0-9_.-]+/g, "_").replace(/^_+|_+$/g, "") || "arg"
+  return fitName(cleaned, 64)
+}
+
+const server = (servers: Json | undefined, specUrl: string): string | undefined => {
+  if (!Array.isArray(servers) || servers.length === 0) return undefined
+  const first = servers[0]
+  if (!isObject(first) || typeof first["url"] !== "string") return undefined
+  const vars = isObject(first["variables"]) ? first["variables"] : {}
+  const url = first["url"].replace(/\{([^}]+)\}/g, (whole, name: string) => {
+    const v = vars[name]
+    if (isObject(v)) {
+      if (typeof v["default"] === "string" || typeof v["default"] === "number") return String(v["default"])
+      if (Array.isArray(v["enum"]) && v["enum"].length > 0) return String(v["enum"][0])
+    }
+    return whole
+  })
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return url
+  // relative server URLs resolve against the spec's own URL when it was fetched over HTTP
+  if (/^https?:/i.test(specUrl)) return new URL(url || ".", specUrl).href
+  return undefined
+}
+
+const str = (v: Json | undefined): string | undefined => typeof v === "string" && v.trim() !== "" ? v.trim() : undefined
+
+const truncate = (s: string, max: number): string => s.length <= max ? s : `${s.slice(0, max - 1).trimEnd()}…`
+
+const mediaKind = (mediaType: string): BodyKind | undefined => {
+  const m = mediaType.toLowerCase().split(";")[0]!.trim()
+  if (m === "application/json" || m.endsWith("+json") || m === "*/*" || m === "application/*") return "json"
+  if (m === "application/x-www-form-urlencoded") return "form"
+  if (m.startsWith("multipart/")) return "multipart"
+  if (m.startsWith("text/") || m.endsWith("/xml") || m.endsWith("+xml") || m === "application/yaml") return "text"
+  if (m === "application/octet-stream" || m.startsWith("image/") || m.startsWith("audio/") || m.startsWith("video/") || m === "application/pdf" || m === "application/zip") return "binary"
+  return undefined
+}
+
+const KIND_ORDER: ReadonlyArray<BodyKind> = ["json", "form", "multipart", "text", "binary"]
+
+interface Draft {
+  readonly operationId: string
+  readonly baseName: string
+  readonly build: () => Omit<Tool, "name">
+  readonly tags: ReadonlyArray<string>
+  readonly where: string
+}
+
+/** Builds the tools of a loaded spec. */
+export const mapSpec = (spec: LoadedSpec, options: MappingOptions): MappingResult => {
+  const doc = spec.document
+  const refs = spec.refs
+  const skipped: Array<Problem> = []
+  const drafts: Array<Draft> = []
+  let operations = 0
+  let filteredOut = 0
+  const paths = isObject(doc["paths"]) ? doc["paths"] : {}
+  const include = new Set(options.includeTags)
+  const exclude = new Set(options.excludeTags)
+  const includeOps = new Set(options.includeOperations)
+  const excludeOps = new Set(options.excludeOperations)
+
+  for (const [path, rawItem] of Object.entries(paths)) {
+    const broken = spec.pathProblems.get(path)
+    if (broken !== undefined) {
+      for (const m of METHODS) {
+        if (isObject(rawItem) && rawItem[m] !== undefined) {
+          operations++
+          skipped.push({ location: readablePointer(["paths", path, m]), message: broken })
+        }
+      }
+      continue
+    }
+    let pathItem: JsonObject
+    let itemUrl = spec.url
+    try {
+      const d = refs.deref(rawItem, spec.url, readablePointer(["paths", path]))
+      if (!isObject(d.value)) throw new MappingProblem(readablePointer(["paths", path]), "path item is not an object")
+      pathItem = d.value
+      itemUrl = d.url
+    } catch (e) {
+      if (!(e instanceof MappingProblem)) throw e
+      for (const m of METHODS) if (isObject(rawItem) && rawItem[m] !== undefined) operations++
+      skipped.push({ location: e.pointer, message: e.detail })
+      continue
+    }
+    for (const method of METHODS) {
+      const op = pathItem[method]
+      if (op === undefined) continue
+      operations++
+      const where = readablePointer(["paths", path, method])
+      if (!isObject(op)) {
+        skipped.push({ location: where, message: "operation is not an object" })
+        continue
+      }
+      const operationId = str(op["operationId"]) ?? `${method}_${path}`
+      const baseName = (str(op["operationId"]) && sanitizeName(str(op["operationId"])!)) || fallbackName(method, path)
+      const tags = Array.isArray(op["tags"]) ? op["tags"].filter((t): t is string => typeof t === "string") : []
+      const keep = (include.size === 0 || tags.some((t) => include.has(t))) &&
+        !tags.some((t) => exclude.has(t)) &&
+        (includeOps.size === 0 || includeOps.has(operationId) || includeOps.has(baseName)) &&
+        !excludeOps.has(operationId) && !excludeOps.has(baseName)
+      if (!keep) {
+        filteredOut++
+        continue
+      }
+      drafts.push({
+        operationId,
+        baseName,
+        tags,
+        where,
+        build: () => mapOperation({ spec, options, path, method, pathItem, itemUrl, op, operationId, tags, where })
+      })
+    }
+  }
+
+  const tools: Array<Tool> = []
+  const taken = new Set<string>()
+  for (const draft of drafts) {
+    let built: Omit<Tool, "name">
+    try {
+      built = draft.build()
+    } catch (e) {
+      if (!(e instanceof MappingProblem)) {
+        skipped.push({ location: draft.where, message: `cannot be mapped: ${(e as Error).message}` })
+        continue
+      }
+      skipped.push({ location: e.pointer, message: e.detail })
+      continue
+    }
+    tools.push({ name: uniqueName(draft.baseName, options.toolNameMaxLength, taken), ...built })
+  }
+  return { tools, skipped, operations, filteredOut }
+}
+
+/** Deterministic unique name: cut to the limit, then `_2`, `_3`… on (case-insensitive) clashes. */
+const uniqueName = (base: string, max: number, taken: Set<string>): string => {
+  let name = fitName(base, max)
+  for (let n = 2; taken.has(name.toLowerCase()); n++) {
+    const suffix = `_${n}`
+    name = `${fitName(base, max - suffix.length)}${suffix}`
+  }
+  taken.add(name.toLowerCase())
+  return name
+}
+
+interface OperationInput {
+  readonly spec: LoadedSpec
+  readonly options: MappingOptions
+  readonly path: string
+  readonly method: (typeof METHODS)[number]
+  readonly pathItem: JsonObject
+  readonly itemUrl: string
+  readonly op: JsonObject
+  readonly operationId: string
+  readonly tags: ReadonlyArray<string>
+  readonly where: string
+}
+
+interface RawParam {
+  readonly name: string
+  readonly in: ParamLocation
+  readonly node: JsonObject
+  readonly url: string
+  readonly where: string
+}
+
+const mapOperation = (input: OperationInput): Omit<Tool, "name"> => {
+  const { spec, options, path, method, pathItem, itemUrl, op, where } = input
+  const ctx: SchemaContext = { refs: spec.refs, stack: [] }
+  const upper = method.toUpperCase() as HttpMethod
+
+  const baseUrl = options.baseUrl ?? server(op["servers"], spec.url) ?? server(pathItem["servers"], spec.url) ??
+    server(spec.document["servers"], spec.url)
+  if (baseUrl === undefined) {
+    throw new MappingProblem(where, "no base URL: the spec has no absolute 'servers' URL; pass --base-url (API_BASE_URL)")
+  }
+
+  // Parameters: path-level first, operation-level overriding by (in, name).
+  const collected = new Map<string, RawParam>()
+  const gather = (list: Json | undefined, url: string, at: string) => {
+    if (list === undefined) return
+    if (!Array.isArray(list)) throw new MappingProblem(at, "'parameters' is not a list")
+    list.forEach((raw, i) => {
+      const w = `${at}.parameters[${i}]`
+      const { value, url: pUrl } = spec.refs.deref(raw, url, w)
+      if (!isObject(value)) throw new MappingProblem(w, "parameter is not an object")
+      const name = value["name"]
+      const loc = value["in"]
+      if (typeof name !== "string" || name === "") throw new MappingProblem(w, "parameter has no 'name'")
+      if (loc !== "path" && loc !== "query" && loc !== "header" && loc !== "cookie") {
+        throw new MappingProblem(w, `parameter '${name}' has unsupported location 'in: ${String(loc)}'`)
+      }
+      if (loc === "header" && IGNORED_HEADERS.has(name.toLowerCase())) return
+      collected.set(`${loc}:${name}`, { name, in: loc, node: value, url: pUrl, where: w })
+    })
+  }
+  gather(pathItem["parameters"], itemUrl, readablePointer(["paths", path]))
+  gather(op["parameters"], itemUrl, where)
+
+  // Every {placeholder} in the path needs a value even when the spec forgot to declare it.
+  for (const m of path.matchAll(/\{([^}]+)\}/g)) {
+    const name = m[1]!
+    if (!collected.has(`path:${name}`)) {
+      collected.set(`path:${name}`, {
+        name, in: "path", node: { name, in: "path", required: true, schema: { type: "string" }, description: "(path parameter not declared in the spec)" }, url: spec.url, where
+      })
+    }
+  }
+
+  const order: Record<ParamLocation, number> = { path: 0, query: 1, header: 2, cookie: 3 }
+  const rawParams = [...collected.values()].sort((a, b) => order[a.in] - order[b.in])
+  const properties: Record<string, Schema> = {}
+  const required: Array<string> = []
+  const usedArgs = new Set<string>()
+  const claim = (wire: string, suffix: string): string => {
+    let arg = argName(wire)
+    if (usedArgs.has(arg)) arg = argName(`${wire}__${suffix}`)
+    for (let n = 2; usedArgs.has(arg); n++) arg = argName(`${wire}__${suffix}${n}`)
+    usedArgs.add(arg)
+    return arg
+  }
+
+  const params: Array<ParamBinding> = []
+  for (const p of rawParams) {
+    const node = p.node
+    let schemaNode: Json | undefined = node["schema"]
+    let json = false
+    if (schemaNode === undefined && isObject(node["content"])) {
+      const [mediaType, media] = Object.entries(node["content"])[0] ?? []
+      json = mediaType !== undefined && mediaKind(mediaType) === "json"
+      schemaNode = isObject(media) ? media["schema"] : undefined
+    }
+    const converted = toJsonSchema(schemaNode ?? { type: "string" }, p.url, ctx, p.where)
+    const schema: Schema = typeof converted === "boolean" ? {} : { ...converted }
+    if (typeof schema !== "boolean") {
+      const desc = str(node["description"])
+      if (desc) schema["description"] = desc
+      if (node["deprecated"] === true) schema["deprecated"] = true
+      if (node["example"] !== undefined && schema["examples"] === undefined) schema["examples"] = [node["example"]]
+    }
+    const arg = claim(p.name, p.in)
+    properties[arg] = schema
+    if (p.in === "path" || node["required"] === true) required.push(arg)
+    const defaultStyle = p.in === "query" || p.in === "cookie" ? "form" : "simple"
+    const style = typeof node["style"] === "string" ? node["style"] : defaultStyle
+    params.push({
+      arg, name: p.name, in: p.in, style,
+      explode: typeof node["explode"] === "boolean" ? node["explode"] : style === "form",
+      allowReserved: node["allowReserved"] === true,
+      json
+    })
+  }
+
+  const body = mapBody(input, ctx, usedArgs, properties, required, claim)
+
+  const summary = str(op["summary"])
+  const description = describe(input, summary, upper)
+  return {
+    operationId: input.operationId,
+    method: upper,
+    path,
+    baseUrl,
+    title: summary,
+    description: truncate(description, options.descriptionMaxLength),
+    tags: input.tags,
+    inputSchema: {
+      type: "object",
+      properties,
+      ...(required.length > 0 ? { required } : {}),
+      additionalProperties: false
+    },
+    annotations: {
+      ...(summary ? { title: truncate(summary, 120) } : {}),
+      readOnlyHint: upper === "GET" || upper === "HEAD" || upper === "OPTIONS",
+      destructiveHint: upper === "DELETE",
+      idempotentHint: upper === "GET" || upper === "HEAD" || upper === "OPTIONS" || upper === "PUT" || upper === "DELETE",
+      openWorldHint: true
+    },
+    params,
+    body
+  }
+}
+
+const mapBody = (
+  input: OperationInput,
+  ctx: SchemaContext,
+  usedArgs: Set<string>,
+  properties: Record<string, Schema>,
+  required: Array<string>,
+  claim: (wire: string, suffix: string) => string
+): BodyBinding | undefined => {
+  const { spec, op, where, itemUrl } = input
+  if (op["requestBody"] === undefined) return undefined
+  const w = `${where}.requestBody`
+  const { value: rb, url } = spec.refs.deref(op["requestBody"], itemUrl, w)
+  if (!isObject(rb) || !isObject(rb["content"])) return undefined
+  const entries = Object.entries(rb["content"])
+  if (entries.length === 0) return undefined
+  const ranked = entries
+    .map(([mt, media]) => ({ mt, media, kind: mediaKind(mt) }))
+    .sort((a, b) => (a.kind ? KIND_ORDER.indexOf(a.kind) : 9) - (b.kind ? KIND_ORDER.indexOf(b.kind) : 9))
+  const chosen = ranked[0]!
+  // An unknown media type is sent as text when given a string, else as JSON.
+  const kind: BodyKind = chosen.kind ?? "text"
+  const media = isObject(chosen.media) ? chosen.media : {}
+  const schemaNode = media["schema"]
+  const bodyRequired = rb["required"] === true
+  const mw = `${w}.content.${chosen.mt}.schema`
+
+  const encoding = isObject(media["encoding"]) ? media["encoding"] : {}
+  const partTypes: Record<string, string> = {}
+  for (const [name, enc] of Object.entries(encoding)) {
+    if (isObject(enc) && typeof enc["contentType"] === "string") partTypes[name] = enc["contentType"]
+  }
+
+  const fileFields: Array<string> = []
+  const isFile = (s: Schema): boolean =>
+    typeof s === "object" && (s["contentEncoding"] === "base64" || s["format"] === "binary")
+
+  if (kind === "json" || kind === "form" || kind === "multipart") {
+    const shape = objectShape(schemaNode, url, ctx, mw)
+    const clashes = shape?.properties.some(([name]) => usedArgs.has(argName(name))) ?? true
+    if (shape && shape.properties.length > 0 && !clashes) {
+      const fields: Array<BodyField> = []
+      for (const [name, sub, subUrl] of shape.properties) {
+        const converted = toJsonSchema(sub, subUrl, ctx, `${mw}.properties.${name}`)
+        const arg = claim(name, "body")
+        properties[arg] = converted
+        if (bodyRequired && shape.required.has(name)) required.push(arg)
+        fields.push({ arg, name })
+        if ((kind === "multipart" || kind === "form") && isFile(converted)) fileFields.push(name)
+      }
+      return { mediaType: chosen.mt, kind, required: bodyRequired, fields, arg: undefined, fileFields, partTypes }
+    }
+  }
+
+  const arg = claim(usedArgs.has("body") ? "requestBody" : "body", "body")
+  const converted = toJsonSchema(schemaNode ?? {}, url, ctx, mw)
+  const schema: Record<string, unknown> = typeof converted === "boolean" ? {} : { ...converted }
+  const hint = kind === "binary"
+    ? "File content, base64-encoded (a data: URI is also accepted)"
+    : kind === "text" ? `Request body as ${chosen.mt} text` : `Request body (${chosen.mt})`
+  if (kind === "binary") {
+    schema["type"] = "string"
+    schema["contentEncoding"] = "base64"
+  }
+  const desc = str(rb["description"])
+  schema["description"] = desc ? `${desc} (${hint})` : hint
+  properties[arg] = schema
+  if (bodyRequired) required.push(arg)
+  return { mediaType: chosen.mt, kind, required: bodyRequired, fields: undefined, arg, fileFields, partTypes }
+}
+
+const describe = (input: OperationInput, summary: string | undefined, method: HttpMethod): string => {
+  const { op } = input
+  const parts: Array<string> = []
+  const description = str(op["description"])
+  if (summary) parts.push(summary)
+  if (description && description !== summary) parts.push(description)
+  const success = successDescription(input)
+  parts.push(`${method} ${input.path}${success ? ` → ${success}` : ""}`)
+  if (op["deprecated"] === true) parts.push("Deprecated by the API.")
+  return parts.join("\n\n")
+}
+
+const successDescription = (input: OperationInput): string | undefined => {
+  const responses = input.op["responses"]
+  if (!isObject(responses)) return undefined
+  const code = Object.keys(responses).find((c) => /^2/.test(c))
+  if (code === undefined) return undefined
+  const r = responses[code]
+  const d = isObject(r) ? str(r["description"]) : undefined
+  return d ? `${code}: ${truncate(d.split("\n")[0]!, 160)}` : code
+}

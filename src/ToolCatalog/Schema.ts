@@ -1,0 +1,215 @@
+/**
+ * OpenAPI Schema Object (2.0-converted, 3.0 or 3.1) → self-contained JSON Schema (2020-12) for a tool input.
+ * `$ref`s are inlined; a schema that refers back to itself is expanded once and then cut with a note, and
+ * nesting is capped, so a circular or enormous spec never hangs or blows up. 3.0 idioms (`nullable`, boolean
+ * `exclusiveMinimum`) become their 3.1 forms; `readOnly` properties are left out of inputs.
+ */
+import { isObject, type Json, type JsonObject, MappingProblem, type RefResolver } from "../SpecLoader/Refs.ts"
+
+export type Schema = Record<string, unknown> | boolean
+
+/** How many `$ref`s deep one input schema may inline. */
+export const MAX_REF_DEPTH = 12
+
+const JSON_TYPES = new Set(["string", "number", "integer", "boolean", "array", "object", "null"])
+
+const COPY = [
+  "title", "description", "format", "default", "const", "minimum", "maximum", "multipleOf", "minLength", "maxLength",
+  "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties", "deprecated", "contentMediaType",
+  "contentEncoding"
+] as const
+
+export interface SchemaContext {
+  readonly refs: RefResolver
+  /** Ids of the `$ref` targets being expanded, outermost first. */
+  readonly stack: Array<string>
+}
+
+const validPattern = (p: unknown): p is string => {
+  if (typeof p !== "string") return false
+  try {
+    new RegExp(p, "u")
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Converts one schema node found in the document at `url`. Throws MappingProblem for unresolvable refs. */
+export const toJsonSchema = (node: Json | undefined, url: string, ctx: SchemaContext, where: string): Schema => {
+  if (node === undefined || node === null) return {}
+  if (typeof node === "boolean") return node
+  if (!isObject(node)) return {}
+  if (typeof node["$ref"] === "string") {
+    const target = ctx.refs.resolve(node["$ref"], url, where)
+    const overrides = typeof node["description"] === "string" ? { description: node["description"] } : {}
+    if (ctx.stack.includes(target.id)) {
+      return { ...overrides, description: note(overrides.description, `recursive '${target.name}' structure, not expanded further here`) }
+    }
+    if (ctx.stack.length >= MAX_REF_DEPTH) {
+      return { ...overrides, description: note(overrides.description, `nested '${target.name}' structure, not expanded (nesting limit ${MAX_REF_DEPTH})`) }
+    }
+    ctx.stack.push(target.id)
+    try {
+      const inner = toJsonSchema(target.value, target.url, ctx, where)
+      return typeof inner === "boolean" ? inner : { ...inner, ...overrides }
+    } finally {
+      ctx.stack.pop()
+    }
+  }
+  return convertObject(node, url, ctx, where)
+}
+
+const note = (description: string | undefined, text: string): string =>
+  description ? `${description} (${text})` : `(${text})`
+
+const convertObject = (node: JsonObject, url: string, ctx: SchemaContext, where: string): Schema => {
+  const out: Record<string, unknown> = {}
+  for (const key of COPY) if (node[key] !== undefined) out[key] = node[key]
+  if (out["deprecated"] !== true) delete out["deprecated"]
+  if (validPattern(node["pattern"])) out["pattern"] = node["pattern"]
+
+  // type: a string or (3.1) an array; unknown names (Swagger's "file") are dropped.
+  const rawType = node["type"]
+  let types: Array<string> | undefined = Array.isArray(rawType)
+    ? rawType.filter((t): t is string => typeof t === "string" && JSON_TYPES.has(t))
+    : typeof rawType === "string" && JSON_TYPES.has(rawType) ? [rawType] : undefined
+  if (typeof rawType === "string" && rawType === "file") {
+    types = ["string"]
+    out["contentEncoding"] = "base64"
+  }
+  if (node["format"] === "binary" && (types === undefined || types.includes("string"))) out["contentEncoding"] = "base64"
+  const nullable = node["nullable"] === true || node["x-nullable"] === true
+  if (types !== undefined && types.length > 0) {
+    if (nullable && !types.includes("null")) types.push("null")
+    out["type"] = types.length === 1 ? types[0] : types
+  }
+  if (Array.isArray(node["enum"])) {
+    const values = [...node["enum"]]
+    if (nullable && !values.includes(null)) values.push(null)
+    out["enum"] = values
+  }
+  // 3.0: boolean exclusiveMinimum/Maximum modify minimum/maximum; 3.1: they are numbers.
+  for (const [ex, bound] of [["exclusiveMinimum", "minimum"], ["exclusiveMaximum", "maximum"]] as const) {
+    const v = node[ex]
+    if (typeof v === "number") out[ex] = v
+    else if (v === true && typeof node[bound] === "number") {
+      out[ex] = node[bound]
+      delete out[bound]
+    }
+  }
+  if (Array.isArray(node["examples"])) out["examples"] = node["examples"]
+  else if (node["example"] !== undefined) out["examples"] = [node["example"]]
+
+  if (isObject(node["properties"])) {
+    const props: Record<string, Schema> = {}
+    const dropped = new Set<string>()
+    for (const [name, sub] of Object.entries(node["properties"])) {
+      if (isReadOnly(sub, url, ctx, where)) {
+        dropped.add(name)
+        continue
+      }
+      props[name] = toJsonSchema(sub, url, ctx, where)
+    }
+    out["properties"] = props
+    if (Array.isArray(node["required"])) {
+      const required = node["required"].filter((r): r is string => typeof r === "string" && !dropped.has(r))
+      if (required.length > 0) out["required"] = [...new Set(required)]
+    }
+  } else if (Array.isArray(node["required"])) {
+    const required = node["required"].filter((r): r is string => typeof r === "string")
+    if (required.length > 0) out["required"] = [...new Set(required)]
+  }
+  const additional = node["additionalProperties"]
+  if (typeof additional === "boolean") out["additionalProperties"] = additional
+  else if (isObject(additional)) out["additionalProperties"] = toJsonSchema(additional, url, ctx, where)
+  if (isObject(node["patternProperties"])) {
+    const pp: Record<string, Schema> = {}
+    for (const [p, sub] of Object.entries(node["patternProperties"])) {
+      if (validPattern(p)) pp[p] = toJsonSchema(sub, url, ctx, where)
+    }
+    out["patternProperties"] = pp
+  }
+  if (node["items"] !== undefined) {
+    const items = node["items"]
+    out["items"] = Array.isArray(items)
+      ? {} // Draft-4 tuple form: accept any item rather than mis-validate
+      : toJsonSchema(items as Json, url, ctx, where)
+  }
+  if (Array.isArray(node["prefixItems"])) out["prefixItems"] = node["prefixItems"].map((s) => toJsonSchema(s, url, ctx, where))
+  // oneOf becomes anyOf: real APIs' alternatives often overlap, and "exactly one" would reject valid calls.
+  const alternatives = [
+    ...(Array.isArray(node["anyOf"]) ? node["anyOf"] : []),
+    ...(Array.isArray(node["oneOf"]) ? node["oneOf"] : [])
+  ]
+  if (alternatives.length > 0) out["anyOf"] = alternatives.map((s) => toJsonSchema(s, url, ctx, where))
+  if (Array.isArray(node["allOf"])) out["allOf"] = node["allOf"].map((s) => toJsonSchema(s, url, ctx, where))
+  if (node["not"] !== undefined && (isObject(node["not"]) || typeof node["not"] === "boolean")) {
+    out["not"] = toJsonSchema(node["not"], url, ctx, where)
+  }
+  return out
+}
+
+/** True when a property schema is `readOnly` (servers reject such input), looking through one `$ref`. */
+const isReadOnly = (node: Json, url: string, ctx: SchemaContext, where: string): boolean => {
+  if (!isObject(node)) return false
+  if (node["readOnly"] === true) return true
+  if (typeof node["$ref"] === "string") {
+    const target = ctx.refs.resolve(node["$ref"], url, where)
+    return isObject(target.value) && target.value["readOnly"] === true
+  }
+  return false
+}
+
+/**
+ * The top-level object shape of a body schema, when it has one: its properties (each with the document it
+ * lives in) and required names, with `allOf` parts merged. Undefined when the body is not a plain object
+ * (an array, a scalar, a union, or free-form), in which case it stays one argument.
+ */
+export const objectShape = (
+  node: Json | undefined,
+  url: string,
+  ctx: SchemaContext,
+  where: string
+): { readonly properties: Array<readonly [string, Json, string]>; readonly required: Set<string> } | undefined => {
+  const properties: Array<readonly [string, Json, string]> = []
+  const required = new Set<string>()
+  const seen = new Set<string>()
+  const visit = (n: Json | undefined, u: string, depth: number): boolean => {
+    if (depth > 8 || !isObject(n)) return false
+    let value: Json = n
+    let at = u
+    if (typeof n["$ref"] === "string") {
+      const r = ctx.refs.resolve(n["$ref"], u, where)
+      if (seen.has(r.id)) return false
+      seen.add(r.id)
+      value = r.value
+      at = r.url
+    }
+    if (!isObject(value)) return false
+    if (value["oneOf"] !== undefined || value["anyOf"] !== undefined || value["not"] !== undefined) return false
+    if (value["type"] !== undefined && value["type"] !== "object") return false
+    let any = false
+    if (isObject(value["properties"])) {
+      for (const [name, sub] of Object.entries(value["properties"])) {
+        if (isReadOnly(sub, at, ctx, where)) continue
+        properties.push([name, sub, at])
+        any = true
+      }
+      if (Array.isArray(value["required"])) for (const r of value["required"]) if (typeof r === "string") required.add(r)
+    }
+    if (Array.isArray(value["allOf"])) {
+      for (const part of value["allOf"]) {
+        if (!visit(part, at, depth + 1)) return false
+        any = true
+      }
+    }
+    return any
+  }
+  if (!visit(node, url, 0)) return undefined
+  // a property listed twice (allOf parts overlapping) keeps its last definition
+  const byName = new Map(properties.map((p) => [p[0], p] as const))
+  return { properties: [...byName.values()], required: new Set([...required].filter((r) => byName.has(r))) }
+}
+
+export { MappingProblem }

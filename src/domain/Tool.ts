@@ -1,0 +1,80 @@
+/**
+ * A tool: one OpenAPI operation as the model sees it (name, description, input schema) and as the Invoker
+ * needs it (where each argument goes on the wire).
+ */
+
+export type ParamLocation = "path" | "query" | "header" | "cookie"
+
+export interface ParamBinding {
+  /** Property name in the tool's input. */
+  readonly arg: string
+  /** Name on the wire. */
+  readonly name: string
+  readonly in: ParamLocation
+  readonly style: string
+  readonly explode: boolean
+  readonly allowReserved: boolean
+  /** Declared with `content: application/json`: the value is sent as JSON text. */
+  readonly json: boolean
+}
+
+export type BodyKind = "json" | "form" | "multipart" | "text" | "binary"
+
+export interface BodyField {
+  readonly arg: string
+  readonly name: string
+}
+
+export interface BodyBinding {
+  readonly mediaType: string
+  readonly kind: BodyKind
+  readonly required: boolean
+  /** Flattened body: each top-level body property is its own argument. */
+  readonly fields: ReadonlyArray<BodyField> | undefined
+  /** Whole body as one argument (when not flattened). */
+  readonly arg: string | undefined
+  /** multipart/form: wire names of properties that carry file content (base64 or data: URI). */
+  readonly fileFields: ReadonlyArray<string>
+  /** multipart: per-property content type from the spec's `encoding`. */
+  readonly partTypes: Readonly<Record<string, string>>
+}
+
+export type HttpMethod = "GET" | "PUT" | "POST" | "DELETE" | "OPTIONS" | "HEAD" | "PATCH" | "TRACE"
+
+export interface JsonSchemaObject {
+  readonly type: "object"
+  readonly properties: Record<string, unknown>
+  readonly required?: ReadonlyArray<string>
+  readonly additionalProperties: false
+}
+
+export interface ToolAnnotations {
+  readonly title?: string
+  readonly readOnlyHint: boolean
+  readonly destructiveHint: boolean
+  readonly idempotentHint: boolean
+  readonly openWorldHint: boolean
+}
+
+export interface Tool {
+  readonly name: string
+  /** The spec's operationId, or `method_path` when it has none. */
+  readonly operationId: string
+  readonly method: HttpMethod
+  /** Path template as in the spec, e.g. `/pets/{petId}`. */
+  readonly path: string
+  readonly baseUrl: string
+  readonly title: string | undefined
+  readonly description: string
+  readonly tags: ReadonlyArray<string>
+  readonly inputSchema: JsonSchemaObject
+  readonly annotations: ToolAnnotations
+  readonly params: ReadonlyArray<ParamBinding>
+  readonly body: BodyBinding | undefined
+}
+
+/** Something in the spec that could not be used, with where it is. */
+export interface Problem {
+  readonly location: string
+  readonly message: string
+}
