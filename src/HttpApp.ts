@@ -3,7 +3,8 @@
  * (`Mcp-Session-Id`; POST for messages, GET for the server's stream, DELETE to end a session); `/healthz`
  * answers 200 while the process is up.
  */
-import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js"
 import { Effect, Layer } from "effect"

@@ -2,7 +2,7 @@
  * The application's layer graph, shared by the CLI and tests: everything below the transports, plus the
  * JSON-lines logger. Entry points provide AppConfig and pick a transport.
  */
-import { NodeServices } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Cause, Context, Layer, Logger, References, Tracer } from "effect"
 import { FetchHttpClient } from "effect/http"
 import type { LogLevel } from "effect/LogLevel"
@@ -42,7 +42,7 @@ export const jsonStderrLogger = Logger.make(({ cause, date, fiber, logLevel, mes
 export const LoggingLayer = (level: LogLevel) =>
   Layer.merge(Logger.layer([jsonStderrLogger]), Layer.succeed(References.MinimumLogLevel, level))
 
-const SpecLoaderLive = SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.merge(NodeServices.layer, FetchHttpClient.layer)))
+const SpecLoaderLive = SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.merge(NodeFileSystem.layer, FetchHttpClient.layer)))
 const CatalogLive = ToolCatalog.layerNoDeps.pipe(Layer.provide(SpecLoaderLive))
 
 /** Catalog, auth, upstream client, invoker and MCP server; needs AppConfig. */

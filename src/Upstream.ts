@@ -3,7 +3,7 @@
  * the answer. Every request has a deadline; when it fires the request is aborted (no orphaned sockets).
  * Errors never carry the request URL: it may hold an API key in its query.
  */
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Context, Duration, Effect, Layer, Schema } from "effect"
 import { HttpBody, HttpClient, HttpClientRequest } from "effect/http"
 import { AppConfig } from "./AppConfig.ts"

@@ -36,15 +36,10 @@ const scalar = (v: unknown): string =>
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
 
-/** A path segment value; `.` and `..` are encoded so a value can never walk up the path. */
-const pathValue = (s: string): string => {
-  const e = encodeStrict(s)
-  return e === "." || e === ".." ? e.replace(/\./g, "%2E") : e
-}
-
 const expandPath = (p: ParamBinding, value: unknown): string => {
-  const enc = pathValue
+  const enc = encodeStrict
   const explode = p.explode
+  if (p.json) return enc(JSON.stringify(value))
   if (Array.isArray(value)) {
     const items = value.map((v) => enc(scalar(v)))
     switch (p.style) {
@@ -102,9 +97,10 @@ const queryItems = (p: ParamBinding, value: unknown): Array<string> => {
 
 const headerValue = (p: ParamBinding, value: unknown): string => {
   if (p.json) return JSON.stringify(value)
-  if (Array.isArray(value)) return value.map(scalar).join(",")
+  if (Array.isArray(value)) return value.filter((v) => v !== null && v !== undefined).map(scalar).join(",")
   if (isPlainObject(value)) {
-    return Object.entries(value).map(([k, v]) => p.explode ? `${k}=${scalar(v)}` : `${k},${scalar(v)}`).join(",")
+    return Object.entries(value).filter(([, v]) => v !== null && v !== undefined)
+      .map(([k, v]) => p.explode ? `${k}=${scalar(v)}` : `${k},${scalar(v)}`).join(",")
   }
   return scalar(value)
 }
@@ -121,13 +117,24 @@ export const decodeFile = (value: unknown, what: string): { readonly bytes: Uint
   if (typeof value !== "string") throw new BuildError(`'${what}' must be base64 text or a data: URI`)
   const m = /^data:([^;,]*)(;[^,]*)?,(.*)$/s.exec(value)
   if (m) {
-    const isBase64 = (m[2] ?? "").includes(";base64")
+    const mediaType = m[1] || undefined
     const data = m[3] ?? ""
-    return { bytes: isBase64 ? Buffer.from(data, "base64") : Buffer.from(decodeURIComponent(data), "utf8"), mediaType: m[1] || undefined }
+    if ((m[2] ?? "").includes(";base64")) return { bytes: base64(data, what, "its data: URI payload"), mediaType }
+    try {
+      return { bytes: Buffer.from(decodeURIComponent(data), "utf8"), mediaType }
+    } catch {
+      throw new BuildError(`'${what}' is a data: URI with invalid percent-encoding`)
+    }
   }
-  const clean = value.replace(/\s+/g, "")
-  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(clean)) throw new BuildError(`'${what}' is not valid base64 (nor a data: URI)`)
-  return { bytes: Buffer.from(clean, clean.includes("-") || clean.includes("_") ? "base64url" : "base64"), mediaType: undefined }
+  return { bytes: base64(value, what, "it"), mediaType: undefined }
+}
+
+const base64 = (text: string, what: string, subject: string): Uint8Array => {
+  const clean = text.replace(/\s+/g, "")
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(clean)) {
+    throw new BuildError(`'${what}' must be base64 or a data: URI, but ${subject} is not valid base64`)
+  }
+  return Buffer.from(clean, clean.includes("-") || clean.includes("_") ? "base64url" : "base64")
 }
 
 const formEncode = (s: string): string => encodeURIComponent(s).replace(/%20/g, "+")
@@ -175,8 +182,12 @@ const buildBody = (tool: Tool, args: Record<string, unknown>): OutgoingBody | un
           form.append(k, new Blob([file.bytes as Uint8Array<ArrayBuffer>], { type }), k)
         } else if (Array.isArray(v) && v.every((x) => typeof x !== "object" || x === null)) {
           for (const item of v) form.append(k, scalar(item))
+        } else if (typeof v === "object" && partType !== undefined) {
+          // the spec names a content type for this part: send a typed part (FormData gives it a filename)
+          form.append(k, new Blob([JSON.stringify(v)], { type: partType }), k)
         } else if (typeof v === "object") {
-          form.append(k, new Blob([JSON.stringify(v)], { type: partType ?? "application/json" }))
+          // a plain field holding JSON text: a typed part would carry a filename and look like an upload
+          form.append(k, JSON.stringify(v))
         } else {
           form.append(k, scalar(v))
         }
@@ -200,9 +211,15 @@ export const buildRequest = (tool: Tool, args: Record<string, unknown>): Outgoin
       continue
     }
     switch (p.in) {
-      case "path":
-        path = path.split(`{${p.name}}`).join(expandPath(p, value))
+      case "path": {
+        const segment = expandPath(p, value)
+        // URL parsing resolves `.`/`..` segments (even as %2E): such a value would escape the operation's path
+        if (/^(?:\.|%2e){1,2}$/i.test(segment)) {
+          throw new BuildError(`'${p.arg}' cannot be '.' or '..' (it is a path segment)`)
+        }
+        path = path.split(`{${p.name}}`).join(segment)
         break
+      }
       case "query":
         query.push(...queryItems(p, value))
         break

@@ -1,0 +1,90 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Option, Redacted } from "effect"
+import { writeFileSync, mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { AppConfig } from "../src/AppConfig.ts"
+import { helpText, OPTIONS, parseArgv } from "../src/AppConfig/Options.ts"
+
+const load = (argv: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  AppConfig.load(parseArgv(argv).values, env)
+
+describe("AppConfig", () => {
+  it.effect("takes awslabs-compatible flag aliases and env names", () => Effect.gen(function*() {
+    const s = yield* load(["--spec-path", "a.yaml", "--api-url", "http://x", "--api-name", "Pets"])
+    assert.strictEqual(s.spec, "a.yaml")
+    assert.deepStrictEqual(s.baseUrl, Option.some("http://x"))
+    assert.deepStrictEqual(s.name, Option.some("Pets"))
+    const e = yield* load([], { API_SPEC_PATH: "b.yaml", API_BASE_URL: "http://y", SERVER_TRANSPORT: "http", SERVER_PORT: "9000" })
+    assert.strictEqual(e.spec, "b.yaml")
+    assert.strictEqual(e.transport, "http")
+    assert.strictEqual(e.port, 9000)
+  }))
+
+  it.effect("prefers API_SPEC_URL over API_SPEC_PATH, as the awslabs server does", () => Effect.gen(function*() {
+    const s = yield* load([], { API_SPEC_PATH: "local.yaml", API_SPEC_URL: "https://example.com/spec.json" })
+    assert.strictEqual(s.spec, "https://example.com/spec.json")
+  }))
+
+  it.effect("applies defaults < config file < environment < flags", () => Effect.gen(function*() {
+    const dir = mkdtempSync(join(tmpdir(), "cfg-"))
+    const file = join(dir, "config.yaml")
+    writeFileSync(file, "spec: from-file.yaml\nhttp-timeout: 12\nHTTP_MAX_CONNECTIONS: 7\nSERVER_PORT: 1111\ninclude-tags: [a, b]\n")
+    const s = yield* load(["--config", file, "--port", "3333"], { SERVER_PORT: "2222", HTTP_TIMEOUT: "2.5" })
+    assert.strictEqual(s.spec, "from-file.yaml")
+    assert.strictEqual(s.http.timeoutMs, 2500) // env beats file
+    assert.strictEqual(s.http.maxConnections, 7) // file beats default
+    assert.strictEqual(s.port, 3333) // flag beats env
+    assert.deepStrictEqual(s.filters.includeTags, ["a", "b"])
+    assert.strictEqual(s.http.connectTimeoutMs, 5000) // default
+  }))
+
+  it.effect("rejects an unknown config-file key, naming it", () => Effect.gen(function*() {
+    const dir = mkdtempSync(join(tmpdir(), "cfg-"))
+    const file = join(dir, "config.yaml")
+    writeFileSync(file, "spec: x.yaml\nhttp-timout: 12\n")
+    const error = yield* Effect.flip(load(["--config", file]))
+    assert.include(error.message, "unknown setting 'http-timout'")
+    assert.include(error.message, file)
+  }))
+
+  it.effect("names the flag, env var, value and rule of a bad value", () => Effect.gen(function*() {
+    const port = yield* Effect.flip(load(["--spec", "x", "--port", "70000"]))
+    assert.include(port.message, "--port (SERVER_PORT)")
+    assert.include(port.message, "70000")
+    const transport = yield* Effect.flip(load(["--spec", "x"], { SERVER_TRANSPORT: "sse" }))
+    assert.include(transport.message, "\"sse\"")
+    assert.include(transport.message, "allowed: stdio, http")
+    const level = yield* Effect.flip(load(["--spec", "x", "--log-level", "loud"]))
+    assert.include(level.message, "--log-level (LOG_LEVEL)")
+    const missing = yield* Effect.flip(load([]))
+    assert.include(missing.message, "no spec given")
+  }))
+
+  it.effect("keeps secrets redacted and never prints them in errors", () => Effect.gen(function*() {
+    const s = yield* load(["--spec", "x", "--auth-type", "bearer", "--auth-token", "s3cr3t-token"])
+    assert.isTrue(Option.isSome(s.auth.token))
+    assert.strictEqual(Redacted.value(Option.getOrThrow(s.auth.token)), "s3cr3t-token")
+    assert.notInclude(String(Option.getOrThrow(s.auth.token)), "s3cr3t-token")
+    assert.notInclude(JSON.stringify(s), "s3cr3t-token")
+  }))
+
+  it.effect("maps awslabs log level names", () => Effect.gen(function*() {
+    assert.strictEqual((yield* load(["--spec", "x"], { LOG_LEVEL: "WARNING" })).logLevel, "Warn")
+    assert.strictEqual((yield* load(["--spec", "x"], { LOG_LEVEL: "CRITICAL" })).logLevel, "Fatal")
+    assert.strictEqual((yield* load(["--spec", "x"], { LOG_LEVEL: "debug" })).logLevel, "Debug")
+  }))
+
+  it("--help lists every flag with its env var", () => {
+    const help = helpText("test")
+    for (const o of OPTIONS) {
+      assert.include(help, `--${o.flag}`)
+      for (const env of o.env) assert.include(help, env)
+    }
+  })
+
+  it("rejects unknown flags and stray arguments", () => {
+    assert.throws(() => parseArgv(["--spec", "x", "--bogus"]), /bogus/)
+    assert.throws(() => parseArgv(["check-this"]), /unexpected argument 'check-this'/)
+  })
+})

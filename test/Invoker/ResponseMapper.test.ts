@@ -1,0 +1,210 @@
+import { assert, describe, it } from "@effect/vitest"
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
+import type { Tool } from "../../src/domain/Tool.ts"
+import { mapResponse, retryAfterSeconds } from "../../src/Invoker/ResponseMapper.ts"
+import type { UpstreamResponse } from "../../src/Upstream.ts"
+
+const BASE = "https://internal.upstream.example.com/v1"
+const NOW = Date.parse("Wed, 21 Oct 2015 07:28:00 GMT")
+const CAP = 100_000
+
+const tool: Tool = {
+  name: "get_pet",
+  operationId: "getPetById",
+  method: "GET",
+  path: "/pets/{petId}",
+  baseUrl: BASE,
+  title: undefined,
+  description: "",
+  tags: [],
+  inputSchema: { type: "object", properties: {}, additionalProperties: false },
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+  params: [],
+  body: undefined
+}
+
+const response = (status: number, headers: Record<string, string>, body: string | Uint8Array = ""): UpstreamResponse => ({
+  status,
+  headers,
+  body: typeof body === "string" ? new TextEncoder().encode(body) : body
+})
+
+const map = (res: UpstreamResponse, maxBytes = CAP): CallToolResult => mapResponse(tool, res, maxBytes, NOW)
+
+/** The single text content of a result. */
+const textOf = (result: CallToolResult): string => {
+  assert.strictEqual(result.content.length, 1)
+  const [item] = result.content
+  assert.strictEqual(item?.type, "text")
+  return item?.type === "text" ? item.text : ""
+}
+
+describe("ResponseMapper", () => {
+  describe("successful answers", () => {
+    it("returns a JSON object as structuredContent with the body as text", () => {
+      const body = "{\"id\":1,\"name\":\"Rex\",\"tags\":[\"good\"]}"
+      const result = map(response(200, { "content-type": "application/json; charset=utf-8" }, body))
+      assert.isUndefined(result.isError)
+      assert.strictEqual(textOf(result), body)
+      assert.deepStrictEqual(result.structuredContent, { id: 1, name: "Rex", tags: ["good"] })
+    })
+
+    it("wraps a JSON array or scalar in {result}", () => {
+      const array = map(response(200, { "content-type": "application/json" }, "[{\"id\":1},{\"id\":2}]"))
+      assert.deepStrictEqual(array.structuredContent, { result: [{ id: 1 }, { id: 2 }] })
+      assert.strictEqual(textOf(array), "[{\"id\":1},{\"id\":2}]")
+      assert.deepStrictEqual(map(response(200, { "content-type": "application/json" }, "42")).structuredContent, { result: 42 })
+    })
+
+    it("recognises +json media types such as application/problem+json", () => {
+      const body = "{\"type\":\"about:blank\",\"title\":\"Accepted\"}"
+      assert.deepStrictEqual(
+        map(response(202, { "content-type": "application/problem+json" }, body)).structuredContent,
+        { type: "about:blank", title: "Accepted" }
+      )
+      assert.deepStrictEqual(
+        map(response(200, { "content-type": "application/vnd.api+json" }, "{\"data\":[]}")).structuredContent,
+        { data: [] }
+      )
+    })
+
+    it("treats an untyped body that looks like JSON as JSON", () => {
+      assert.deepStrictEqual(map(response(200, {}, "  {\"ok\":true}")).structuredContent, { ok: true })
+    })
+
+    it("falls back to text when a JSON-typed body does not parse", () => {
+      const result = map(response(200, { "content-type": "application/json" }, "{not json"))
+      assert.strictEqual(textOf(result), "{not json")
+      assert.isUndefined(result.structuredContent)
+    })
+
+    it("says there is no content for a 204 or an empty body", () => {
+      const noContent = map(response(204, {}))
+      assert.include(textOf(noContent), "204")
+      assert.include(textOf(noContent), "no content")
+      assert.isUndefined(noContent.isError)
+      assert.include(textOf(map(response(200, { "content-type": "application/json" }))), "no content")
+    })
+
+    it("returns text/plain, XML and other text types as text", () => {
+      assert.strictEqual(textOf(map(response(200, { "content-type": "text/plain" }, "pong"))), "pong")
+      const xml = "<pet><id>1</id></pet>"
+      const result = map(response(200, { "content-type": "application/xml" }, xml))
+      assert.strictEqual(textOf(result), xml)
+      assert.isUndefined(result.structuredContent)
+    })
+
+    it("cuts JSON over the size cap, states shown and total bytes, and gives no structuredContent", () => {
+      const body = JSON.stringify({ items: Array.from({ length: 50 }, (_, i) => ({ id: i })) })
+      const result = map(response(200, { "content-type": "application/json" }, body), 64)
+      const text = textOf(result)
+      assert.isTrue(text.startsWith(body.slice(0, 64)))
+      assert.include(text, `showing 64 of ${body.length} bytes`)
+      assert.isUndefined(result.structuredContent)
+    })
+
+    it("cuts long text without splitting a multi-byte character", () => {
+      const text = textOf(map(response(200, { "content-type": "text/plain" }, "aéé"), 2))
+      assert.isTrue(text.startsWith("a\n\n[truncated: showing 2 of 5 bytes"))
+      assert.notInclude(text, "\uFFFD")
+    })
+
+    it("returns an image as image content with base64 data and its mime type", () => {
+      const png = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
+      assert.deepStrictEqual(map(response(200, { "content-type": "image/png" }, png)).content, [
+        { type: "image", data: Buffer.from(png).toString("base64"), mimeType: "image/png" }
+      ])
+    })
+
+    it("returns audio as audio content", () => {
+      const mp3 = Uint8Array.from([0x49, 0x44, 0x33, 0x04])
+      assert.deepStrictEqual(map(response(200, { "content-type": "audio/mpeg" }, mp3)).content, [
+        { type: "audio", data: Buffer.from(mp3).toString("base64"), mimeType: "audio/mpeg" }
+      ])
+    })
+
+    it("returns a PDF as an embedded blob resource whose uri does not reveal the upstream URL", () => {
+      const pdf = new TextEncoder().encode("%PDF-1.7\n%\u00e2\u00e3")
+      const result = map(response(200, { "content-type": "application/pdf" }, pdf))
+      assert.strictEqual(result.content.length, 1)
+      const [item] = result.content
+      assert.strictEqual(item?.type, "resource")
+      if (item?.type !== "resource") return
+      assert.strictEqual(item.resource.mimeType, "application/pdf")
+      assert.strictEqual("blob" in item.resource ? item.resource.blob : undefined, Buffer.from(pdf).toString("base64"))
+      assert.notInclude(item.resource.uri, "upstream.example.com")
+      assert.notInclude(item.resource.uri, "/pets")
+      assert.notInclude(JSON.stringify(result), BASE)
+    })
+
+    it("does not return a binary over the size cap, saying how large it was", () => {
+      const text = textOf(map(response(200, { "content-type": "application/zip" }, new Uint8Array(500)), 100))
+      assert.include(text, "500 bytes")
+      assert.include(text, "100-byte limit")
+    })
+  })
+
+  describe("error answers", () => {
+    it("marks a non-2xx answer as an error naming the operation, status, reason, method and path template", () => {
+      const body = "{\"message\":\"Pet 7 not found\"}"
+      const result = map(response(404, { "content-type": "application/json" }, body))
+      assert.isTrue(result.isError)
+      const text = textOf(result)
+      assert.include(text, "getPetById")
+      assert.include(text, "HTTP 404 Not Found")
+      assert.include(text, "GET /pets/{petId}")
+      assert.include(text, body)
+      assert.deepStrictEqual(result.structuredContent, { status: 404 })
+    })
+
+    it("names the reason of a 5xx", () => {
+      assert.include(textOf(map(response(503, {}))), "HTTP 503 Service Unavailable")
+      assert.include(textOf(map(response(500, {}, "boom"))), "HTTP 500 Internal Server Error")
+    })
+
+    it("caps the body excerpt of an error at about 2000 characters", () => {
+      const body = "x".repeat(10_000)
+      const text = textOf(map(response(500, { "content-type": "text/plain" }, body)))
+      assert.isBelow(text.length, 2300)
+      assert.include(text, "x".repeat(2000))
+      assert.notInclude(text, "x".repeat(2001))
+      assert.include(text, "showing 2000 of 10000 bytes")
+    })
+
+    it("gives retry_after_seconds and a sentence for a 429 with Retry-After in seconds", () => {
+      const result = map(response(429, { "retry-after": "120" }, "slow down"))
+      assert.isTrue(result.isError)
+      assert.deepStrictEqual(result.structuredContent, { status: 429, retry_after_seconds: 120 })
+      assert.include(textOf(result), "HTTP 429 Too Many Requests")
+      assert.include(textOf(result), "retry after 120 seconds")
+    })
+
+    it("gives retry_after_seconds for a 429 with Retry-After as an HTTP date", () => {
+      const result = map(response(429, { "retry-after": "Wed, 21 Oct 2015 07:29:30 GMT" }))
+      assert.deepStrictEqual(result.structuredContent, { status: 429, retry_after_seconds: 90 })
+      assert.include(textOf(result), "retry after 90 seconds")
+    })
+
+    it("says a redirect was not followed, with its target", () => {
+      const result = map(response(302, { location: "https://login.example.com/" }))
+      assert.isTrue(result.isError)
+      const text = textOf(result)
+      assert.include(text, "HTTP 302 Found")
+      assert.include(text, "https://login.example.com/")
+      assert.include(text, "not followed")
+    })
+  })
+
+  describe("retryAfterSeconds", () => {
+    it("reads delta seconds and HTTP dates relative to now", () => {
+      assert.strictEqual(retryAfterSeconds({ "retry-after": " 5 " }, NOW), 5)
+      assert.strictEqual(retryAfterSeconds({ "retry-after": "Wed, 21 Oct 2015 07:28:01 GMT" }, NOW - 500), 2)
+    })
+
+    it("gives 0 for a date in the past and nothing for a missing or unreadable header", () => {
+      assert.strictEqual(retryAfterSeconds({ "retry-after": "Wed, 21 Oct 2015 07:00:00 GMT" }, NOW), 0)
+      assert.isUndefined(retryAfterSeconds({}, NOW))
+      assert.isUndefined(retryAfterSeconds({ "retry-after": "soon" }, NOW))
+    })
+  })
+})

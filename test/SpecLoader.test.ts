@@ -1,0 +1,270 @@
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, layer } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { FetchHttpClient } from "effect/http"
+import { readFile } from "node:fs/promises"
+import { createServer, type Server } from "node:http"
+import { dirname, extname, join, normalize, relative, resolve } from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
+import { SpecLoader } from "../src/SpecLoader.ts"
+import { isObject } from "../src/SpecLoader/Refs.ts"
+import { mapSpec, type MappingOptions } from "../src/ToolCatalog/Mapping.ts"
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..")
+const spec = (name: string) => resolve(ROOT, "../shared/specs", name)
+const fixture = (name: string) => resolve(ROOT, "test/fixtures", name)
+
+const TestLayer = SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.merge(NodeServices.layer, FetchHttpClient.layer)))
+
+const load = (source: string) => SpecLoader.use((loader) => loader.load(source))
+
+const OPTIONS: MappingOptions = {
+  baseUrl: undefined,
+  includeTags: [],
+  excludeTags: [],
+  includeOperations: [],
+  excludeOperations: [],
+  toolNameMaxLength: 64,
+  descriptionMaxLength: 1024
+}
+
+/** A static file server on a free 127.0.0.1 port, closed with the test's scope. Counts requests per path. */
+const serveDirectory = (root: string) =>
+  Effect.acquireRelease(
+    Effect.promise(() =>
+      new Promise<{ readonly server: Server; readonly baseUrl: string; readonly hits: Map<string, number> }>((res, rej) => {
+        const hits = new Map<string, number>()
+        const server = createServer((req, response) => {
+          const path = normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname))
+          hits.set(path, (hits.get(path) ?? 0) + 1)
+          const type = extname(path) === ".json" ? "application/json" : "application/yaml"
+          readFile(join(root, path)).then(
+            (body) => response.writeHead(200, { "content-type": type }).end(body),
+            () => response.writeHead(404, { "content-type": "text/plain" }).end("not found")
+          )
+        })
+        server.once("error", rej).listen(0, "127.0.0.1", () => {
+          const address = server.address()
+          if (address === null || typeof address === "string") return rej(new Error("no port"))
+          res({ server, baseUrl: `http://127.0.0.1:${address.port}`, hits })
+        })
+      })
+    ),
+    ({ server }) =>
+      Effect.promise(() =>
+        new Promise<void>((res) => {
+          server.closeAllConnections()
+          server.close(() => res())
+        })
+      )
+  )
+
+layer(TestLayer)("SpecLoader", (it) => {
+  describe("formats and versions", () => {
+    it.effect("loads a YAML OpenAPI 3.0 document", () =>
+      Effect.gen(function*() {
+        const loaded = yield* load(fixture("petstore.yaml"))
+        assert.strictEqual(loaded.version, "3.0")
+        assert.strictEqual(loaded.url, pathToFileURL(fixture("petstore.yaml")).href)
+        assert.strictEqual(loaded.files, 1)
+        assert.strictEqual(loaded.document["openapi"], "3.0.3")
+        assert.isTrue(isObject(loaded.document["paths"]))
+        assert.deepStrictEqual(Object.keys(loaded.document["paths"] as object), ["/pets"])
+      }))
+
+    it.effect("loads a JSON OpenAPI 3.0 document given a relative path", () =>
+      Effect.gen(function*() {
+        const relativePath = relative(process.cwd(), spec("readme_3.0_petstore.json"))
+        const loaded = yield* load(relativePath)
+        assert.strictEqual(loaded.source, relativePath)
+        assert.strictEqual(loaded.url, pathToFileURL(spec("readme_3.0_petstore.json")).href)
+        assert.strictEqual(loaded.version, "3.0")
+        assert.strictEqual(loaded.document["openapi"], "3.0.0")
+      }))
+
+    it.effect("converts Swagger 2.0 to OpenAPI 3.0 with components", () =>
+      Effect.gen(function*() {
+        const loaded = yield* load(spec("quay_swagger.json"))
+        assert.strictEqual(loaded.version, "2.0")
+        const doc = loaded.document
+        assert.isUndefined(doc["swagger"])
+        assert.match(String(doc["openapi"]), /^3\.0\./)
+        assert.isTrue(isObject(doc["components"]))
+        assert.isTrue(isObject((doc["components"] as Record<string, unknown>)["schemas"]))
+        assert.isUndefined(doc["definitions"])
+        assert.strictEqual(loaded.pathProblems.size, 0)
+        // the converted document is what the resolver sees, so its #/components refs resolve
+        const mapped = mapSpec(loaded, { ...OPTIONS, baseUrl: "http://127.0.0.1:9" })
+        assert.strictEqual(mapped.operations, 99)
+        assert.deepStrictEqual(mapped.skipped, [])
+      }))
+
+    it.effect("turns Swagger 2.0 host, basePath and schemes into a server URL", () =>
+      Effect.gen(function*() {
+        const loaded = yield* load(spec("go-openapi_petstore_swagger.json"))
+        assert.strictEqual(loaded.version, "2.0")
+        const servers = loaded.document["servers"]
+        assert.isTrue(Array.isArray(servers) && servers.length > 0)
+        const mapped = mapSpec(loaded, OPTIONS)
+        assert.deepStrictEqual(mapped.skipped, [])
+        for (const tool of mapped.tools) assert.match(tool.baseUrl, /^https?:\/\/[^/]+/)
+      }))
+
+    it.effect("loads a YAML Swagger 2.0 document", () =>
+      Effect.gen(function*() {
+        const loaded = yield* load(spec("clickmeter_swagger.yaml"))
+        assert.strictEqual(loaded.version, "2.0")
+        assert.match(String(loaded.document["openapi"]), /^3\.0\./)
+      }))
+
+    it.effect("keeps OpenAPI 3.1 documents as 3.1", () =>
+      Effect.gen(function*() {
+        const loaded = yield* load(spec("readme_3.1_train-travel.json"))
+        assert.strictEqual(loaded.version, "3.1")
+        assert.strictEqual(loaded.document["openapi"], "3.1.0")
+        const mapped = mapSpec(loaded, OPTIONS)
+        assert.strictEqual(mapped.operations, 7)
+        assert.strictEqual(mapped.tools.length, 7)
+      }))
+
+    it.effect("accepts a 3.1 document with only webhooks", () =>
+      Effect.gen(function*() {
+        const loaded = yield* load(spec("readme_3.1_webhooks.json"))
+        assert.strictEqual(loaded.version, "3.1")
+        assert.strictEqual(mapSpec(loaded, OPTIONS).operations, 0)
+      }))
+
+    it.effect("reads a JSON file that starts with a UTF-8 byte order mark", () =>
+      Effect.gen(function*() {
+        const loaded = yield* load(spec("autorest-testserver/body-formdata.json"))
+        assert.strictEqual(loaded.version, "2.0")
+      }))
+  })
+
+  describe("multi-file specs", () => {
+    it.effect("follows a relative $ref inside a referenced file", () =>
+      Effect.gen(function*() {
+        const loaded = yield* load(spec("kin_refInRefInProperty/openapi.yaml"))
+        assert.strictEqual(loaded.files, 3)
+        assert.strictEqual(loaded.refs.failures.size, 0)
+        for (const url of loaded.refs.documents.keys()) assert.match(url, /^file:\/\/.*kin_refInRefInProperty\//)
+        const mapped = mapSpec(loaded, { ...OPTIONS, baseUrl: "http://127.0.0.1:9" })
+        assert.deepStrictEqual(mapped.skipped, [])
+        assert.strictEqual(mapped.tools.length, 1)
+        assert.notInclude(JSON.stringify(mapped.tools[0]!.inputSchema), "$ref")
+      }))
+
+    it.effect("loads the DigitalOcean spec from its many files", () =>
+      Effect.gen(function*() {
+        const loaded = yield* load(spec("digitalocean_multifile/specification/DigitalOcean-public.v2.yaml"))
+        assert.strictEqual(loaded.version, "3.0")
+        assert.isAbove(loaded.files, 1000)
+        assert.strictEqual(loaded.refs.failures.size, 0, [...loaded.refs.failures.values()].slice(0, 3).join("; "))
+        const mapped = mapSpec(loaded, OPTIONS)
+        assert.strictEqual(mapped.operations, 659)
+        assert.strictEqual(mapped.tools.length, 659)
+        assert.deepStrictEqual(mapped.skipped, [])
+        for (const tool of mapped.tools) assert.strictEqual(tool.baseUrl, "https://api.digitalocean.com")
+      }), 60_000)
+
+    it.effect("does not fetch a remote $ref from a spec read from a file, and says so", () =>
+      Effect.gen(function*() {
+        const loaded = yield* load(spec("go-openapi_remote-ref-with-id.json"))
+        assert.strictEqual(loaded.files, 1)
+        const why = loaded.refs.failures.get("http://localhost:1234/tree")
+        assert.isDefined(why)
+        assert.include(why!, "not followed")
+      }))
+  })
+
+  describe("over http", () => {
+    it.effect("loads a spec and its sibling file from an http URL, resolving the relative server URL", () =>
+      Effect.gen(function*() {
+        const { baseUrl, hits } = yield* serveDirectory(fixture("http"))
+        const source = `${baseUrl}/specs/../openapi.yaml`
+        const loaded = yield* load(source)
+        assert.strictEqual(loaded.source, source)
+        assert.strictEqual(loaded.version, "3.0")
+        assert.strictEqual(loaded.files, 2)
+        assert.deepStrictEqual([...loaded.refs.failures], [])
+        assert.isTrue(loaded.refs.documents.has(`${baseUrl}/schemas/pet.yaml`))
+        assert.strictEqual(hits.get("/schemas/pet.yaml"), 1)
+
+        const mapped = mapSpec(loaded, OPTIONS)
+        assert.deepStrictEqual(mapped.skipped, [])
+        const tool = mapped.tools[0]!
+        assert.strictEqual(tool.name, "createPet")
+        assert.strictEqual(tool.baseUrl, `${baseUrl}/api/v2`)
+        assert.deepStrictEqual(Object.keys(tool.inputSchema.properties), ["name", "kind"])
+        assert.deepStrictEqual(tool.inputSchema.properties["kind"], { type: "string", enum: ["cat", "dog"] })
+        assert.deepStrictEqual(tool.inputSchema.required, ["name"])
+      }))
+
+    it.effect("names the URL and the status when the server answers 404", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* serveDirectory(fixture("http"))
+        const source = `${baseUrl}/nope.yaml`
+        const error = yield* Effect.flip(load(source))
+        assert.strictEqual(error._tag, "SpecLoadError")
+        assert.strictEqual(error.source, source)
+        assert.include(error.message, "cannot read the spec")
+        assert.include(error.message, "404")
+      }))
+  })
+
+  describe("errors name the source and say what is wrong", () => {
+    it.effect("a missing file", () =>
+      Effect.gen(function*() {
+        const source = fixture("does-not-exist.yaml")
+        const error = yield* Effect.flip(load(source))
+        assert.strictEqual(error._tag, "SpecLoadError")
+        assert.strictEqual(error.source, source)
+        assert.strictEqual(error.message, "cannot read the spec: file not found")
+      }))
+
+    it.effect("a JSON file that is not an OpenAPI document", () =>
+      Effect.gen(function*() {
+        const source = fixture("not-a-spec.json")
+        const error = yield* Effect.flip(load(source))
+        assert.strictEqual(error.source, source)
+        assert.include(error.message, "not an OpenAPI document")
+        assert.include(error.message, "openapi")
+      }))
+
+    it.effect("a YAML file that is not an OpenAPI document", () =>
+      Effect.gen(function*() {
+        const source = fixture("not-a-spec.yaml")
+        const error = yield* Effect.flip(load(source))
+        assert.strictEqual(error.source, source)
+        assert.include(error.message, "not an OpenAPI document")
+      }))
+
+    it.effect("invalid YAML, naming the line", () =>
+      Effect.gen(function*() {
+        const source = spec("pouch-engine_swagger.yaml")
+        const error = yield* Effect.flip(load(source))
+        assert.strictEqual(error.source, source)
+        assert.match(error.message, /^invalid YAML: /)
+        assert.include(error.message, "line 2249")
+        assert.notInclude(error.message, "\n")
+      }))
+
+    it.effect("invalid JSON", () =>
+      Effect.gen(function*() {
+        const source = fixture("truncated.json")
+        const error = yield* Effect.flip(load(source))
+        assert.strictEqual(error.source, source)
+        assert.match(error.message, /^invalid JSON: /)
+      }))
+
+    it.effect("a document whose top level is a list or a scalar", () =>
+      Effect.gen(function*() {
+        for (const name of ["list.yaml", "scalar.yaml"]) {
+          const source = fixture(name)
+          const error = yield* Effect.flip(load(source))
+          assert.strictEqual(error.source, source)
+          assert.strictEqual(error.message, "not an OpenAPI document: the file is not a JSON/YAML mapping")
+        }
+      }))
+  })
+})

@@ -1,0 +1,137 @@
+/**
+ * Byte-for-byte checks of what reaches the upstream: every parameter style, every body type and every
+ * static auth placement, through the built CLI over stdio, against a recording node:http upstream.
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { connectStdio, fixture, startRecorder, textOf } from "../support/processes.ts"
+
+const WIRE = fixture("wire.yaml")
+
+describe("requests on the wire", () => {
+  let upstream: Awaited<ReturnType<typeof startRecorder>>
+  let mcp: Awaited<ReturnType<typeof connectStdio>>
+  beforeAll(async () => {
+    upstream = await startRecorder()
+    mcp = await connectStdio(["--spec", WIRE, "--base-url", `${upstream.url}/api`])
+  })
+  afterAll(async () => {
+    await mcp?.close()
+    await upstream?.close()
+  })
+  const last = () => upstream.requests[upstream.requests.length - 1]!
+
+  it("serializes path, query, header and cookie parameters by style and explode", async () => {
+    const result = await mcp.client.callTool({
+      name: "styles",
+      arguments: {
+        id: "a b/c", label: ["x", "y"], matrix: ["m1", "m2"], tags: ["t1", "t2"], ids: [1, 2, 3], words: ["hello", "big world"],
+        pipes: ["p", "q"], filter: { color: "red", size: "L" }, q: "x&y=z", "X-Trace": ["u", "v"], session: "abc 123"
+      }
+    })
+    assert.isUndefined(result.isError, textOf(result))
+    const r = last()
+    assert.strictEqual(r.method, "GET")
+    assert.strictEqual(
+      r.url,
+      "/api/items/a%20b%2Fc/.x,y/;matrix=m1;matrix=m2" +
+        "?tags=t1&tags=t2&ids=1,2,3&words=hello%20big%20world&pipes=p|q&filter[color]=red&filter[size]=L&q=x%26y%3Dz"
+    )
+    assert.strictEqual(r.headers["x-trace"], "u,v")
+    assert.strictEqual(r.headers["cookie"], "session=abc%20123")
+  })
+
+  it("sends a flattened JSON body with its content type", async () => {
+    await mcp.client.callTool({ name: "postJson", arguments: { name: "Rex", nested: { a: true } } })
+    const r = last()
+    assert.strictEqual(r.method, "POST")
+    assert.strictEqual(r.url, "/api/json")
+    assert.strictEqual(r.headers["content-type"], "application/json")
+    assert.strictEqual(r.body.toString(), "{\"name\":\"Rex\",\"nested\":{\"a\":true}}")
+  })
+
+  it("sends form-urlencoded bodies", async () => {
+    await mcp.client.callTool({ name: "postForm", arguments: { name: "a b&c", colors: ["red", "blue"] } })
+    const r = last()
+    assert.strictEqual(r.headers["content-type"], "application/x-www-form-urlencoded")
+    assert.strictEqual(r.body.toString(), "name=a+b%26c&colors=red&colors=blue")
+  })
+
+  it("sends multipart bodies with a real file part", async () => {
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2, 255])
+    await mcp.client.callTool({ name: "upload", arguments: { file: png.toString("base64"), note: "hi", meta: { k: "v" } } })
+    const r = last()
+    const type = String(r.headers["content-type"])
+    assert.match(type, /^multipart\/form-data; boundary=/)
+    const body = r.body.toString("latin1")
+    assert.include(body, "Content-Disposition: form-data; name=\"file\"; filename=\"file\"\r\nContent-Type: image/png\r\n\r\n")
+    assert.include(body, png.toString("latin1"))
+    assert.include(body, "name=\"note\"\r\n\r\nhi\r\n")
+    assert.include(body, "{\"k\":\"v\"}")
+  })
+
+  it("sends text and binary bodies", async () => {
+    await mcp.client.callTool({ name: "putText", arguments: { body: "plain words" } })
+    assert.strictEqual(last().headers["content-type"], "text/plain")
+    assert.strictEqual(last().body.toString(), "plain words")
+    await mcp.client.callTool({ name: "putBlob", arguments: { body: "data:application/octet-stream;base64,AAEC/w==" } })
+    assert.strictEqual(last().headers["content-type"], "application/octet-stream")
+    assert.deepStrictEqual([...last().body], [0, 1, 2, 255])
+  })
+
+  it("drops the Accept header parameter as OpenAPI requires and keeps stdout clean", async () => {
+    const tools = await mcp.client.listTools()
+    const styles = tools.tools.find((t) => t.name === "styles")!
+    assert.notProperty(styles.inputSchema.properties, "Accept")
+  })
+})
+
+describe("auth placements reach the upstream", () => {
+  const cases: Array<{ name: string; args: Array<string>; check: (r: { url: string; headers: Record<string, unknown> }) => void }> = [
+    {
+      name: "api_key in a header",
+      args: ["--auth-type", "api_key", "--auth-api-key", "k-123", "--auth-api-key-name", "X-Api-Key"],
+      check: (r) => assert.strictEqual(r.headers["x-api-key"], "k-123")
+    },
+    {
+      name: "api_key in the query",
+      args: ["--auth-type", "api_key", "--auth-api-key", "k 123", "--auth-api-key-in", "query"],
+      check: (r) => assert.strictEqual(r.url, "/api/secure?api_key=k%20123")
+    },
+    {
+      name: "api_key in a cookie",
+      args: ["--auth-type", "api_key", "--auth-api-key", "k-123", "--auth-api-key-name", "sid", "--auth-api-key-in", "cookie"],
+      check: (r) => assert.strictEqual(r.headers["cookie"], "sid=k-123")
+    },
+    {
+      name: "basic",
+      args: ["--auth-type", "basic", "--auth-username", "ann", "--auth-password", "pa:ss"],
+      check: (r) => assert.strictEqual(r.headers["authorization"], `Basic ${Buffer.from("ann:pa:ss").toString("base64")}`)
+    },
+    {
+      name: "bearer",
+      args: [],
+      check: (r) => assert.strictEqual(r.headers["authorization"], "Bearer tok-456")
+    }
+  ]
+  for (const c of cases) {
+    it(`sends ${c.name}`, async () => {
+      const upstream = await startRecorder()
+      const env = c.name === "bearer" ? { AUTH_TYPE: "bearer", AUTH_TOKEN: "tok-456" } : {}
+      const mcp = await connectStdio(["--spec", WIRE, "--base-url", `${upstream.url}/api`, ...c.args], env)
+      try {
+        const result = await mcp.client.callTool({ name: "secure", arguments: {} })
+        assert.isUndefined(result.isError, textOf(result))
+        assert.strictEqual(upstream.requests.length, 1)
+        c.check(upstream.requests[0]!)
+        // the credential never shows up in what the model sees or in the logs
+        for (const secret of ["k-123", "k 123", "pa:ss", "tok-456"]) {
+          assert.notInclude(JSON.stringify(result), secret)
+          assert.notInclude(mcp.stderr(), secret)
+        }
+      } finally {
+        await mcp.close()
+        await upstream.close()
+      }
+    })
+  }
+})
