@@ -88,3 +88,14 @@ describe("AppConfig", () => {
     assert.throws(() => parseArgv(["check-this"]), /unexpected argument 'check-this'/)
   })
 })
+
+describe("README", () => {
+  it("documents every flag and environment variable", async () => {
+    const { readFileSync } = await import("node:fs")
+    const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8")
+    for (const o of OPTIONS) {
+      assert.include(readme, `\`--${o.flag}\``)
+      for (const env of o.env) assert.include(readme, `\`${env}\``)
+    }
+  })
+})

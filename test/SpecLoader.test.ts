@@ -12,7 +12,7 @@ import { mapSpec, type MappingOptions } from "../src/ToolCatalog/Mapping.ts"
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..")
 const spec = (name: string) => resolve(ROOT, "../shared/specs", name)
-const fixture = (name: string) => resolve(ROOT, "test/fixtures", name)
+const fixture = (name: string) => resolve(ROOT, "test/fixtures/spec-loader", name)
 
 const TestLayer = SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.merge(NodeServices.layer, FetchHttpClient.layer)))
 

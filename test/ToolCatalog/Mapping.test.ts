@@ -8,11 +8,12 @@ import { validatorFor } from "../../src/Invoker/Validation.ts"
 import { type LoadedSpec, SpecLoader } from "../../src/SpecLoader.ts"
 import { type Json, type JsonObject, RefResolver } from "../../src/SpecLoader/Refs.ts"
 import { fitName, mapSpec, type MappingOptions, sanitizeName, shortHash } from "../../src/ToolCatalog/Mapping.ts"
+import { toJsonSchema } from "../../src/ToolCatalog/Schema.ts"
 import type { Tool } from "../../src/domain/Tool.ts"
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..")
 const spec = (name: string) => resolve(ROOT, "../shared/specs", name)
-const fixture = (name: string) => resolve(ROOT, "test/fixtures", name)
+const fixture = (name: string) => resolve(ROOT, "test/fixtures/mapping", name)
 
 const TestLayer = SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.merge(NodeServices.layer, FetchHttpClient.layer)))
 
@@ -159,14 +160,21 @@ layer(TestLayer)("mapSpec", (it) => {
         assert.deepStrictEqual(result.skipped, [])
       }))
 
-    it.effect("maps the NDHM spec, whose schemas are circular, fast and with a recursion note", () =>
+    it.effect("maps the NDHM spec fast and cuts its self-referencing File schema with a note", () =>
       Effect.gen(function*() {
+        const loaded = yield* load(spec("apisguru_ndhm.gov.in_ndhm-healthid.json"))
         const started = performance.now()
-        const result = yield* loadAndMap(spec("apisguru_ndhm.gov.in_ndhm-healthid.json"))
-        assert.isBelow(performance.now() - started, 5_000)
+        const result = mapSpec(loaded, OPTIONS)
+        assert.isBelow(performance.now() - started, 2_000)
         assert.strictEqual(result.tools.length, 73)
         assert.deepStrictEqual(result.skipped, [])
-        assert.isTrue(result.tools.some((t) => JSON.stringify(t.inputSchema).includes("recursive")))
+        // No operation input reaches `File` (File.parentFile/absoluteFile/canonicalFile → File), so convert it directly.
+        const file = toJsonSchema({ $ref: "#/components/schemas/File" }, loaded.url, { refs: loaded.refs, stack: [] }, "x")
+        assert.isTrue(typeof file === "object")
+        const properties = (file as { readonly properties: Record<string, { readonly description?: string }> }).properties
+        for (const key of ["parentFile", "absoluteFile", "canonicalFile"]) {
+          assert.strictEqual(properties[key]?.description, "(recursive 'File' structure, not expanded further here)")
+        }
       }))
 
     // BUG: Schema.ts inlines every $ref path up to MAX_REF_DEPTH (12) and only cuts a ref already on the
@@ -258,7 +266,7 @@ layer(TestLayer)("mapSpec", (it) => {
         const tool = byOperation(result.tools, longest)
         assert.strictEqual(tool.name.length, 64)
         assert.strictEqual(tool.name, fitName(sanitizeName(longest), 64))
-        assert.match(tool.name, /^put-_automation_v4_actions_appId_definitionId_functions_fu.*_[0-9a-f]{8}$/)
+        assert.match(tool.name, /^put-_automation_v4_actions_appId_definitionId_functions_[0-9a-f]{8}$/)
         // the four getById/archive/createOrReplace/getByFunctionType variants share their first 55 characters
         const cut = names.filter((n) => /_[0-9a-f]{8}$/.test(n))
         assert.isAtLeast(cut.length, 5)

@@ -1,0 +1,109 @@
+/**
+ * The Invoker end to end with the HTTP client swapped for an in-process fake: what is sent, and how
+ * timeouts and transport failures come back to the model. Time is virtual (TestClock).
+ */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Layer, Option, Redacted } from "effect"
+import { FetchHttpClient, HttpClient, HttpClientError, type HttpClientRequest, HttpClientResponse } from "effect/http"
+import { TestClock } from "effect/testing"
+import { AppConfig, defaults, type Settings } from "../src/AppConfig.ts"
+import { Auth } from "../src/Auth.ts"
+import { Invoker } from "../src/Invoker.ts"
+import { SpecLoader } from "../src/SpecLoader.ts"
+import { ToolCatalog } from "../src/ToolCatalog.ts"
+import { Upstream } from "../src/Upstream.ts"
+import { EXAMPLE_SPEC, textOf } from "./support/processes.ts"
+
+type Handler = (req: HttpClientRequest.HttpClientRequest) => Effect.Effect<Response, HttpClientError.HttpClientError>
+
+const makeLayer = (handler: Handler, settings: Partial<Settings> = {}) => {
+  const seen: Array<HttpClientRequest.HttpClientRequest> = []
+  const client = Layer.succeed(HttpClient.HttpClient, HttpClient.make((req) => {
+    seen.push(req)
+    return Effect.map(handler(req), (res) => HttpClientResponse.fromWeb(req, res))
+  }))
+  const config = AppConfig.layerTest({ spec: EXAMPLE_SPEC, baseUrl: Option.some("http://upstream.test/v1"), ...settings })
+  const catalog = ToolCatalog.layerNoDeps.pipe(
+    Layer.provide(SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.merge(NodeFileSystem.layer, FetchHttpClient.layer))))
+  )
+  const layer = Invoker.layerNoDeps.pipe(
+    Layer.provide(Layer.mergeAll(catalog, Auth.layer, Upstream.layerNoDeps.pipe(Layer.provide(client)))),
+    Layer.provide(config)
+  )
+  return { layer, seen }
+}
+
+const json = (body: unknown, status = 200) =>
+  Effect.succeed(new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } }))
+
+describe("Invoker", () => {
+  it.effect("builds the request from the arguments and adds the credential", () => {
+    const { layer, seen } = makeLayer(() => json({ id: 7, name: "Rex" }), {
+      auth: { ...defaults.auth, type: "api_key", apiKey: Option.some(Redacted.make("k1")), apiKeyName: "X-API-Key" }
+    })
+    return Effect.gen(function*() {
+      const invoker = yield* Invoker
+      const result = yield* invoker.call("listPets", { status: "available", tags: ["a", "b"], limit: 5 })
+      assert.isUndefined(result.isError)
+      assert.strictEqual(seen.length, 1)
+      const req = seen[0]!
+      assert.strictEqual(req.method, "GET")
+      assert.strictEqual(req.url, "http://upstream.test/v1/pets?status=available&tags=a,b&limit=5")
+      assert.strictEqual(req.headers["x-api-key"], "k1")
+      assert.deepStrictEqual(result.structuredContent, { id: 7, name: "Rex" })
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("does not call the upstream when the arguments are invalid", () => {
+    const { layer, seen } = makeLayer(() => json({}))
+    return Effect.gen(function*() {
+      const result = yield* (yield* Invoker).call("getPet", {})
+      assert.isTrue(result.isError)
+      assert.include(textOf(result), "'petId' is required")
+      assert.strictEqual(seen.length, 0)
+      const notObject = yield* (yield* Invoker).call("getPet", [1])
+      assert.include(textOf(notObject), "arguments must be a JSON object")
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("fails an unknown tool with UnknownTool", () => {
+    const { layer } = makeLayer(() => json({}))
+    return Effect.gen(function*() {
+      const error = yield* Effect.flip((yield* Invoker).call("nope", {}))
+      assert.strictEqual(error._tag, "UnknownTool")
+      assert.strictEqual(error.name, "nope")
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("ends a call that outlives HTTP_TIMEOUT with a timeout result naming the limit", () => {
+    const { layer, seen } = makeLayer(() => Effect.never, { http: { timeoutMs: 5_000, connectTimeoutMs: 1_000, maxConnections: 1, maxKeepalive: 1 } })
+    return Effect.gen(function*() {
+      const fiber = yield* (yield* Invoker).call("getPet", { petId: 1 }).pipe(Effect.forkChild)
+      yield* TestClock.adjust("4999 millis")
+      assert.isUndefined(fiber.pollUnsafe())
+      yield* TestClock.adjust("1 millis")
+      const result = yield* Fiber.join(fiber)
+      assert.isTrue(result.isError)
+      assert.include(textOf(result), "did not answer within 5 s")
+      assert.deepStrictEqual(result.structuredContent, { error: "timeout", timeout: "request", after_ms: 5000 })
+      assert.strictEqual(seen.length, 1)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("reports an unreachable upstream by origin and error code, never the full URL", () => {
+    const { layer } = makeLayer((req) =>
+      Effect.fail(new HttpClientError.HttpClientError({
+        reason: new HttpClientError.TransportError({ request: req, cause: Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }) })
+      })), {
+      auth: { ...defaults.auth, type: "api_key", apiKey: Option.some(Redacted.make("sekret")), apiKeyIn: "query" }
+    })
+    return Effect.gen(function*() {
+      const result = yield* (yield* Invoker).call("getInventory", {})
+      assert.isTrue(result.isError)
+      assert.include(textOf(result), "could not reach the upstream API at http://upstream.test (ECONNREFUSED)")
+      assert.notInclude(JSON.stringify(result), "sekret")
+    }).pipe(Effect.provide(layer))
+  })
+})
+

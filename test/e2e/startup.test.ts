@@ -1,0 +1,109 @@
+/** Start-up as a user meets it: help, bad flags, bad specs, partly broken specs, specs from URLs. */
+import { assert, describe, it } from "@effect/vitest"
+import { readFileSync } from "node:fs"
+import { createServer } from "node:http"
+import { OPTIONS } from "../../src/AppConfig/Options.ts"
+import { connectStdio, EXAMPLE_SPEC, fixture, runCli, spec, textOf } from "../support/processes.ts"
+
+const lastLine = (s: string) => s.trim().split("\n").pop() ?? ""
+
+describe("start-up", () => {
+  it("--help lists every flag with its env var and default, on stdout, exit 0", async () => {
+    const r = await runCli(["--help"])
+    assert.strictEqual(r.code, 0)
+    for (const o of OPTIONS) {
+      assert.include(r.stdout, `--${o.flag}`)
+      for (const env of o.env) assert.include(r.stdout, env)
+      if (o.defaultText) assert.include(r.stdout, `default ${o.defaultText}`)
+    }
+    assert.strictEqual((await runCli(["--version"])).stdout.trim(), "0.1.0")
+  })
+
+  it("refuses an unknown flag with exit code 2 and a pointer to --help", async () => {
+    const r = await runCli(["--spec", EXAMPLE_SPEC, "--spec-dir", "x"])
+    assert.strictEqual(r.code, 2)
+    assert.include(r.stderr, "spec-dir")
+    assert.include(r.stderr, "--help")
+  })
+
+  it("stops with exit 1 and one clear line for a missing file, a non-spec and broken YAML", async () => {
+    const missing = await runCli(["--spec", "/nonexistent/api.yaml"])
+    assert.strictEqual(missing.code, 1)
+    assert.strictEqual(lastLine(missing.stderr), "openapi-mcp-server: cannot start: spec /nonexistent/api.yaml: cannot read the spec: file not found")
+    const notSpec = await runCli(["--spec", fixture("../../package.json")])
+    assert.strictEqual(notSpec.code, 1)
+    assert.include(notSpec.stderr, "not an OpenAPI document")
+    const yaml = await runCli(["--spec", spec("pouch-engine_swagger.yaml")])
+    assert.strictEqual(yaml.code, 1)
+    assert.include(yaml.stderr, "invalid YAML")
+    assert.include(yaml.stderr, "line 2249")
+  })
+
+  it("stops with exit 1 when no base URL can be found, naming the flag to pass", async () => {
+    const r = await runCli(["--spec", fixture("relative-server.yaml")])
+    assert.strictEqual(r.code, 1)
+    assert.include(r.stderr, "no base URL")
+    assert.include(r.stderr, "--base-url")
+  })
+
+  it("stops with exit 1 on bad auth settings, naming what is missing", async () => {
+    const noToken = await runCli(["--spec", EXAMPLE_SPEC, "--auth-type", "bearer"])
+    assert.strictEqual(noToken.code, 1)
+    assert.include(noToken.stderr, "--auth-type bearer needs --auth-token (or AUTH_TOKEN)")
+    const later = await runCli(["--spec", EXAMPLE_SPEC, "--auth-type", "sigv4"])
+    assert.strictEqual(later.code, 1)
+    assert.include(later.stderr, "not available yet")
+  })
+
+  it("skips a broken operation with one warning naming where and why, and serves the rest", async () => {
+    const mcp = await connectStdio(["--spec", fixture("startup-broken.yaml")])
+    try {
+      const { tools } = await mcp.client.listTools()
+      assert.deepStrictEqual(tools.map((t) => t.name), ["listPets"])
+      const warnings = mcp.stderr().trim().split("\n").map((l) => JSON.parse(l) as { level: string; message: string })
+        .filter((e) => e.level === "warn")
+      assert.strictEqual(warnings.length, 1)
+      assert.strictEqual(
+        warnings[0]!.message,
+        "skipped operation: paths./pets/{id}.get.parameters[2]: $ref '#/components/parameters/Nope' not found"
+      )
+    } finally {
+      await mcp.close()
+    }
+  })
+
+  it("warns about settings whose behaviour arrives in a later version", async () => {
+    const mcp = await connectStdio(["--spec", EXAMPLE_SPEC], { RETRY_MAX_ATTEMPTS: "5" })
+    try {
+      await mcp.client.listTools()
+      assert.include(mcp.stderr(), "RETRY_MAX_ATTEMPTS is accepted but has no effect yet")
+    } finally {
+      await mcp.close()
+    }
+  })
+
+  it("loads a spec from an http URL and resolves its relative server URL against it", async () => {
+    const text = readFileSync(fixture("relative-server.yaml"), "utf8")
+    const seen: Array<string> = []
+    const specServer = createServer((req, res) => {
+      seen.push(req.url ?? "")
+      if (req.url === "/specs/api.yaml") res.writeHead(200, { "content-type": "application/yaml" }).end(text)
+      else res.writeHead(404).end()
+    })
+    await new Promise<void>((r) => specServer.listen(0, "127.0.0.1", () => r()))
+    const port = (specServer.address() as { port: number }).port
+    const mcp = await connectStdio(["--spec", `http://127.0.0.1:${port}/specs/api.yaml`])
+    try {
+      const { tools } = await mcp.client.listTools()
+      assert.deepStrictEqual(tools.map((t) => t.name), ["ping"])
+      // the relative server URL /api/v2 resolves against the spec's own URL: the call goes to the spec server
+      const result = await mcp.client.callTool({ name: "ping", arguments: {} })
+      assert.include(textOf(result), "HTTP 404")
+      assert.include(textOf(result), "GET /ping")
+      assert.deepStrictEqual(seen, ["/specs/api.yaml", "/api/v2/ping"])
+    } finally {
+      await mcp.close()
+      specServer.close()
+    }
+  })
+})
