@@ -11,6 +11,15 @@ import { canonicalKey, OPTIONS, optionForKey } from "./AppConfig/Options.ts"
 
 export class ConfigInvalid extends Schema.TaggedError<ConfigInvalid>()("ConfigInvalid", { message: Schema.String }) {}
 
+/** What the config file's `operations:` section may set for an operationId or a `tag:<name>`. */
+export const OperationOverride = Schema.Struct({
+  timeout: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThan(0))),
+  max_attempts: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 20 }))),
+  idempotency_key_header: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^[A-Za-z0-9-]+$/))),
+  circuit_breaker: Schema.optionalKey(Schema.Boolean)
+})
+export type OperationOverride = typeof OperationOverride.Type
+
 export type AuthType = "none" | "basic" | "bearer" | "api_key" | "oauth2" | "cognito" | "sigv4"
 
 export interface Settings {
@@ -43,7 +52,14 @@ export interface Settings {
     readonly connectTimeoutMs: number
     readonly maxConnections: number
     readonly maxKeepalive: number
+    readonly maxQueue: number
   }
+  /** Overall deadline of one tool call, retries included. */
+  readonly callTimeoutMs: number
+  readonly retry: { readonly maxAttempts: number; readonly baseDelayMs: number; readonly maxDelayMs: number }
+  readonly breaker: { readonly failureThreshold: number; readonly resetTimeoutMs: number }
+  /** Per-operation overrides from the config file, keyed by operationId or `tag:<name>`. */
+  readonly operations: Readonly<Record<string, OperationOverride>>
   readonly logLevel: LogLevel
   /** Settings that were given but whose behaviour arrives in a later version (warned about at start). */
   readonly notYetAvailable: ReadonlyArray<string>
@@ -95,7 +111,18 @@ const settingsConfig = Config.all({
     timeoutMs: seconds("HTTP_TIMEOUT", 30),
     connectTimeoutMs: seconds("HTTP_CONNECT_TIMEOUT", 5),
     maxConnections: int("HTTP_MAX_CONNECTIONS", 100),
-    maxKeepalive: int("HTTP_MAX_KEEPALIVE", 20)
+    maxKeepalive: int("HTTP_MAX_KEEPALIVE", 20),
+    maxQueue: int("HTTP_MAX_QUEUE", 100)
+  }),
+  callTimeout: seconds("CALL_TIMEOUT", 60),
+  retry: Config.all({
+    maxAttempts: int("RETRY_MAX_ATTEMPTS", 3),
+    baseDelayMs: int("RETRY_BASE_DELAY_MS", 200),
+    maxDelayMs: int("RETRY_MAX_DELAY_MS", 10_000)
+  }),
+  breaker: Config.all({
+    failureThreshold: int("CIRCUIT_BREAKER_FAILURE_THRESHOLD", 5),
+    resetTimeoutMs: int("CIRCUIT_BREAKER_RESET_TIMEOUT_MS", 30_000)
   }),
   logLevel: Config.String("LOG_LEVEL").pipe(Config.withDefault("info"))
 })
@@ -110,13 +137,19 @@ const rangeChecks = (s: Config.Success<typeof settingsConfig>): ReadonlyArray<re
   ["HTTP_CONNECT_TIMEOUT", s.http.connectTimeoutMs, s.http.connectTimeoutMs > 0, "a positive number of seconds"],
   ["HTTP_MAX_CONNECTIONS", s.http.maxConnections, s.http.maxConnections >= 1, "a whole number of at least 1"],
   ["HTTP_MAX_KEEPALIVE", s.http.maxKeepalive, s.http.maxKeepalive >= 0, "a whole number of at least 0"],
+  ["HTTP_MAX_QUEUE", s.http.maxQueue, s.http.maxQueue >= 0, "a whole number of at least 0"],
+  ["CALL_TIMEOUT", s.callTimeout, s.callTimeout > 0, "a positive number of seconds"],
+  ["RETRY_MAX_ATTEMPTS", s.retry.maxAttempts, s.retry.maxAttempts >= 1 && s.retry.maxAttempts <= 20, "a whole number from 1 to 20"],
+  ["RETRY_BASE_DELAY_MS", s.retry.baseDelayMs, s.retry.baseDelayMs >= 1, "a whole number of milliseconds, at least 1"],
+  ["RETRY_MAX_DELAY_MS", s.retry.maxDelayMs, s.retry.maxDelayMs >= s.retry.baseDelayMs, "a whole number of milliseconds, at least RETRY_BASE_DELAY_MS"],
+  ["CIRCUIT_BREAKER_FAILURE_THRESHOLD", s.breaker.failureThreshold, s.breaker.failureThreshold >= 0, "a whole number of at least 0 (0 = off)"],
+  ["CIRCUIT_BREAKER_RESET_TIMEOUT_MS", s.breaker.resetTimeoutMs, s.breaker.resetTimeoutMs >= 1, "a whole number of milliseconds, at least 1"],
   ["LOG_LEVEL", s.logLevel, LOG_LEVELS[s.logLevel.toLowerCase()] !== undefined, Object.keys(LOG_LEVELS).join(", ")]
 ]
 
 /** Settings accepted now whose behaviour is delivered by a later version: a start-up warning names them. */
 const LATER = [
-  "RETRY_MAX_ATTEMPTS", "RETRY_BASE_DELAY_MS", "RETRY_MAX_DELAY_MS", "CIRCUIT_BREAKER_FAILURE_THRESHOLD",
-  "CIRCUIT_BREAKER_RESET_TIMEOUT_MS", "CACHE_BACKEND", "CACHE_TTL", "CACHE_MAXSIZE", "REDIS_URL", "ENABLE_PROMETHEUS",
+  "CACHE_BACKEND", "CACHE_TTL", "CACHE_MAXSIZE", "REDIS_URL", "ENABLE_PROMETHEUS",
   "PROMETHEUS_HOST", "PROMETHEUS_PORT", "ADDITIONAL_SPECS", "ALLOW_INSECURE_HTTP", "ALLOW_PRIVATE_NETWORKS", "ALLOWED_SPEC_DIRS"
 ]
 
@@ -132,20 +165,46 @@ const readConfigFile = (path: string) =>
     } catch (e) {
       return Effect.fail(new ConfigInvalid({ message: `config file ${path} is not valid YAML/JSON: ${(e as Error).message}` }))
     }
-    if (doc === null || doc === undefined) return Effect.succeed({})
+    if (doc === null || doc === undefined) return Effect.succeed({ settings: {}, operations: {} })
     if (typeof doc !== "object" || Array.isArray(doc)) {
       return Effect.fail(new ConfigInvalid({ message: `config file ${path} must be a mapping of setting names to values` }))
     }
     const out: Record<string, string> = {}
+    let operations: Record<string, OperationOverride> = {}
     for (const [key, value] of Object.entries(doc)) {
+      if (key === "operations") {
+        const decoded = decodeOperations(value, path)
+        if (typeof decoded === "string") return Effect.fail(new ConfigInvalid({ message: decoded }))
+        operations = decoded
+        continue
+      }
       const canonical = canonicalKey(key)
       if (canonical === undefined) {
         return Effect.fail(new ConfigInvalid({ message: `config file ${path}: unknown setting '${key}' (use a flag name such as 'base-url' or an env name such as 'API_BASE_URL'; see --help)` }))
       }
       out[canonical] = Array.isArray(value) ? value.map(String).join(",") : String(value)
     }
-    return Effect.succeed(out)
+    return Effect.succeed({ settings: out, operations })
   }))
+
+const decodeOverride = Schema.decodeUnknownResult(OperationOverride)
+
+/** Validates the `operations:` section; returns the overrides or a message naming the entry and the rule. */
+const decodeOperations = (value: unknown, path: string): Record<string, OperationOverride> | string => {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return `config file ${path}: 'operations' must map operationIds (or 'tag:<name>') to settings`
+  }
+  const out: Record<string, OperationOverride> = {}
+  for (const [key, entry] of Object.entries(value)) {
+    const result = decodeOverride(entry, { onExcessProperty: "error" })
+    if (result._tag === "Failure") {
+      return `config file ${path}: operations.${key}: ${String(result.failure.message).split("\n").join("; ")} ` +
+        `(allowed: timeout (seconds), max_attempts (1-20), idempotency_key_header, circuit_breaker (true/false))`
+    }
+    out[key] = result.success
+  }
+  return out
+}
 
 /** Turns a ConfigError into a message naming the flag, env var, value and the rule. */
 const describeConfigError = (error: Config.ConfigError, merged: Record<string, string>): string => {
@@ -173,8 +232,8 @@ export class AppConfig extends Context.Service<AppConfig, Settings>()("openapi-m
         if (set !== undefined) fromEnv[spec.env[0]!] = env[set]!
       }
       const configPath = flags["OPENAPI_MCP_CONFIG"] ?? fromEnv["OPENAPI_MCP_CONFIG"]
-      const fromFile = configPath === undefined ? {} : yield* readConfigFile(configPath)
-      const merged: Record<string, string> = { ...fromFile, ...fromEnv, ...flags }
+      const file = configPath === undefined ? { settings: {}, operations: {} } : yield* readConfigFile(configPath)
+      const merged: Record<string, string> = { ...file.settings, ...fromEnv, ...flags }
       const settings = yield* settingsConfig.parse(ConfigProvider.fromEnv({ env: merged })).pipe(
         Effect.mapError((e) => new ConfigInvalid({ message: describeConfigError(e, merged) }))
       )
@@ -193,6 +252,8 @@ export class AppConfig extends Context.Service<AppConfig, Settings>()("openapi-m
           timeoutMs: Math.round(settings.http.timeoutMs * 1000),
           connectTimeoutMs: Math.round(settings.http.connectTimeoutMs * 1000)
         },
+        callTimeoutMs: Math.round(settings.callTimeout * 1000),
+        operations: file.operations,
         logLevel: LOG_LEVELS[settings.logLevel.toLowerCase()]!,
         notYetAvailable: LATER.filter((k) => merged[k] !== undefined)
       } satisfies Settings
@@ -221,7 +282,11 @@ export const defaults: Settings = {
     type: "none", username: Option.none(), password: Option.none(), token: Option.none(), apiKey: Option.none(),
     apiKeyName: "api_key", apiKeyIn: "header"
   },
-  http: { timeoutMs: 30_000, connectTimeoutMs: 5_000, maxConnections: 100, maxKeepalive: 20 },
+  http: { timeoutMs: 30_000, connectTimeoutMs: 5_000, maxConnections: 100, maxKeepalive: 20, maxQueue: 100 },
+  callTimeoutMs: 60_000,
+  retry: { maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 10_000 },
+  breaker: { failureThreshold: 5, resetTimeoutMs: 30_000 },
+  operations: {},
   logLevel: "Info",
   notYetAvailable: []
 }

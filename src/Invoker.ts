@@ -5,14 +5,14 @@
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
 import { Clock, Context, Effect, Layer, Schema } from "effect"
-import { AppConfig } from "./AppConfig.ts"
+import { AppConfig, type OperationOverride } from "./AppConfig.ts"
 import { Auth } from "./Auth.ts"
 import type { Tool } from "./domain/Tool.ts"
 import { BuildError, buildRequest } from "./Invoker/RequestBuilder.ts"
 import { mapResponse } from "./Invoker/ResponseMapper.ts"
 import { validate } from "./Invoker/Validation.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
-import { Upstream, type UpstreamError } from "./Upstream.ts"
+import { type CallPolicy, originOf, Upstream, type UpstreamError } from "./Upstream.ts"
 
 export class UnknownTool extends Schema.TaggedError<UnknownTool>()("UnknownTool", { name: Schema.String }) {}
 
@@ -22,30 +22,64 @@ const toolError = (text: string, structured?: Record<string, unknown>): CallTool
   ...(structured ? { structuredContent: structured } : {})
 })
 
-const origin = (tool: Tool): string => {
-  try {
-    return new URL(tool.baseUrl).origin
-  } catch {
-    return tool.baseUrl
+const attemptsNote = (n: number) => n > 1 ? ` (after ${n} attempts)` : ""
+
+const describeUpstreamError = (tool: Tool, e: UpstreamError, maxBytes: number, now: number): CallToolResult => {
+  const r = e.reason
+  const what = `${tool.operationId} failed`
+  switch (r._tag) {
+    case "UpstreamTimeout": {
+      const seconds = r.afterMs / 1000
+      const text = r.kind === "connect"
+        ? `${what}: could not connect to ${originOf(tool.baseUrl)} within ${seconds} s (connect timeout, HTTP_CONNECT_TIMEOUT)${attemptsNote(e.attempts)}.`
+        : r.kind === "attempt"
+        ? `${what}: the upstream API did not answer within ${seconds} s (request timeout, HTTP_TIMEOUT) for ${tool.method} ${tool.path}${attemptsNote(e.attempts)}. The request was cancelled.`
+        : `${what}: the call did not finish within ${seconds} s (overall deadline, CALL_TIMEOUT) for ${tool.method} ${tool.path}${attemptsNote(e.attempts)}. The request was cancelled.`
+      return toolError(text, { error: "timeout", timeout: r.kind === "attempt" ? "request" : r.kind, after_ms: r.afterMs, attempts: e.attempts })
+    }
+    case "UpstreamConnect":
+      return toolError(
+        `${what}: could not reach the upstream API at ${originOf(tool.baseUrl)} (${r.detail})${attemptsNote(e.attempts)}.`,
+        { error: "connect", detail: r.detail, attempts: e.attempts }
+      )
+    case "UpstreamStatus":
+      // retries are converted to the last answer by Upstream; kept for completeness
+      return mapResponse(tool, r.response, maxBytes, now)
+    case "UpstreamCircuitOpen": {
+      const retryAfter = Math.max(1, Math.ceil(r.retryAfterMs / 1000))
+      return toolError(
+        r.probing
+          ? `${what}: calls to ${r.origin} are paused while one trial call checks whether it has recovered (circuit breaker half-open). Retry in about ${retryAfter} s.`
+          : `${what}: calls to ${r.origin} are paused because its recent calls failed (circuit breaker open). Retry in about ${retryAfter} s.`,
+        { error: "circuit_open", retry_after_seconds: retryAfter }
+      )
+    }
+    case "UpstreamBulkheadFull":
+      return toolError(
+        `${what}: too many calls to ${r.origin} are in flight (${r.limit} running, ${r.queue} waiting, HTTP_MAX_CONNECTIONS / HTTP_MAX_QUEUE); try again shortly.`,
+        { error: "overloaded", retry_after_seconds: 1 }
+      )
+    case "UpstreamInvalidRequest":
+      return toolError(`${what}: ${r.detail}.`, { error: "invalid_request" })
   }
 }
 
-const describeUpstreamError = (tool: Tool, e: UpstreamError): CallToolResult => {
-  const r = e.reason
-  switch (r._tag) {
-    case "UpstreamTimeout":
-      return toolError(
-        `${tool.operationId} failed: the upstream API did not answer within ${r.afterMs / 1000} s (request timeout, HTTP_TIMEOUT) for ${tool.method} ${tool.path}. The request was cancelled; it may be retried later.`,
-        { error: "timeout", timeout: "request", after_ms: r.afterMs }
-      )
-    case "UpstreamConnect":
-      return toolError(
-        `${tool.operationId} failed: could not reach the upstream API at ${origin(tool)} (${r.detail}).`,
-        { error: "connect", detail: r.detail }
-      )
-    case "UpstreamInvalidRequest":
-      return toolError(`${tool.operationId} failed: ${r.detail}.`, { error: "invalid_request" })
-  }
+/** The call policy of a tool: global defaults, then `tag:<name>` overrides, then the operation's own. */
+export const policyFor = (
+  tool: Tool,
+  defaults: CallPolicy,
+  overrides: Readonly<Record<string, OperationOverride>>
+): CallPolicy => {
+  const apply = (p: CallPolicy, o: OperationOverride | undefined): CallPolicy =>
+    o === undefined ? p : {
+      ...p,
+      ...(o.timeout !== undefined ? { attemptTimeoutMs: Math.round(o.timeout * 1000) } : {}),
+      ...(o.max_attempts !== undefined ? { maxAttempts: o.max_attempts } : {}),
+      ...(o.idempotency_key_header !== undefined ? { idempotencyKeyHeader: o.idempotency_key_header } : {}),
+      ...(o.circuit_breaker !== undefined ? { circuitBreaker: o.circuit_breaker } : {})
+    }
+  const byTag = tool.tags.reduce((p, tag) => apply(p, overrides[`tag:${tag}`]), defaults)
+  return apply(byTag, overrides[tool.operationId] ?? overrides[tool.name])
 }
 
 export class Invoker extends Context.Service<Invoker, {
@@ -56,7 +90,15 @@ export class Invoker extends Context.Service<Invoker, {
     const catalog = yield* ToolCatalog
     const auth = yield* Auth
     const upstream = yield* Upstream
-    const { maxResponseBytes } = yield* AppConfig
+    const config = yield* AppConfig
+    const { maxResponseBytes } = config
+    const policies = new Map(catalog.tools.map((t) => [t, policyFor(t, upstream.defaultPolicy, config.operations)]))
+    for (const key of Object.keys(config.operations)) {
+      const matches = key.startsWith("tag:")
+        ? catalog.tools.some((t) => t.tags.includes(key.slice(4)))
+        : catalog.tools.some((t) => t.operationId === key || t.name === key)
+      if (!matches) yield* Effect.logWarning(`config file: operations.${key} matches no tool (unknown operationId or tag, or filtered out)`)
+    }
 
     const call = Effect.fn("Invoker.call")(function*(name: string, rawArgs: unknown) {
       const tool = catalog.lookup(name)
@@ -81,22 +123,29 @@ export class Invoker extends Context.Service<Invoker, {
         throw e
       }
       const started = yield* Clock.currentTimeMillis
-      return yield* upstream.execute(request).pipe(
+      return yield* upstream.execute(request, policies.get(tool) ?? upstream.defaultPolicy).pipe(
         Effect.flatMap((res) =>
           Effect.gen(function*() {
             const now = yield* Clock.currentTimeMillis
             const log = res.status >= 500 ? Effect.logWarning : Effect.logDebug
             yield* log("upstream call").pipe(Effect.annotateLogs({
-              tool: name, operation: tool.operationId, status: res.status, duration_ms: now - started
+              tool: name, operation: tool.operationId, status: res.status, duration_ms: now - started, attempts: res.attempts
             }))
-            return mapResponse(tool, res, maxResponseBytes, now)
+            const result = mapResponse(tool, res, maxResponseBytes, now)
+            if (result.isError && res.attempts > 1) {
+              const [first, ...rest] = result.content
+              if (first?.type === "text") return { ...result, content: [{ ...first, text: `${first.text}${attemptsNote(res.attempts)}` }, ...rest] }
+            }
+            return result
           })
         ),
         Effect.catchTag("UpstreamError", (e) =>
-          Effect.logWarning(`upstream call failed: ${e.reason._tag}`).pipe(
-            Effect.annotateLogs({ tool: name, operation: tool.operationId }),
-            Effect.as(describeUpstreamError(tool, e))
-          ))
+          Effect.gen(function*() {
+            yield* Effect.logWarning(`upstream call failed: ${e.reason._tag}`).pipe(
+              Effect.annotateLogs({ tool: name, operation: tool.operationId, attempts: e.attempts })
+            )
+            return describeUpstreamError(tool, e, maxResponseBytes, yield* Clock.currentTimeMillis)
+          }))
       )
     })
     return Invoker.of({ call })

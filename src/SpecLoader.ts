@@ -8,7 +8,7 @@ import { upgrade } from "@scalar/openapi-upgrader"
 import { Context, Effect, FileSystem, Layer, Schema } from "effect"
 import { HttpClient, type HttpClientError } from "effect/http"
 import { isAbsolute, resolve as resolvePath } from "node:path"
-import { pathToFileURL } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { parse as parseYaml } from "yaml"
 import { isObject, type Json, type JsonObject, RefResolver, splitRef } from "./SpecLoader/Refs.ts"
 
@@ -87,11 +87,14 @@ export const parseDocument = (text: string): unknown => {
   }
 }
 
-/** `$ref`s that point into other documents, skipping data (examples) and vendor extensions. */
+/**
+ * `$ref`s that point into other documents, skipping data (`example`, `examples`) and vendor extensions,
+ * except where such a name is a schema property (under `properties`).
+ */
 const externalRefs = (doc: Json, baseUrl: string, out: Set<string>): void => {
-  const walk = (node: Json): void => {
+  const walk = (node: Json, inProperties: boolean): void => {
     if (Array.isArray(node)) {
-      for (const item of node) walk(item)
+      for (const item of node) walk(item, false)
     } else if (isObject(node)) {
       for (const [key, value] of Object.entries(node)) {
         if (key === "$ref" && typeof value === "string" && !value.startsWith("#")) {
@@ -100,13 +103,13 @@ const externalRefs = (doc: Json, baseUrl: string, out: Set<string>): void => {
           } catch {
             // an unparsable URL surfaces when an operation resolves it
           }
-        } else if (key !== "example" && key !== "examples" && !key.startsWith("x-") && typeof value === "object") {
-          walk(value)
+        } else if (typeof value === "object" && (inProperties || (key !== "example" && key !== "examples" && !key.startsWith("x-")))) {
+          walk(value, !inProperties && (key === "properties" || key === "patternProperties"))
         }
       }
     }
   }
-  walk(doc)
+  walk(doc, false)
 }
 
 const versionOf = (doc: JsonObject): LoadedSpec["version"] | undefined => {
@@ -127,7 +130,7 @@ export class SpecLoader extends Context.Service<SpecLoader, {
 
     const readText = (url: string): Effect.Effect<string, string> => {
       if (url.startsWith("file:")) {
-        return fs.readFileString(new URL(url).pathname).pipe(
+        return fs.readFileString(fileURLToPath(url)).pipe(
           Effect.mapError((e) => e.reason._tag === "NotFound" ? "file not found" : e.message)
         )
       }

@@ -99,3 +99,29 @@ describe("README", () => {
     }
   })
 })
+
+describe("per-operation overrides", () => {
+  const write = (text: string) => {
+    const dir = mkdtempSync(join(tmpdir(), "ops-"))
+    const file = join(dir, "config.yaml")
+    writeFileSync(file, text)
+    return file
+  }
+
+  it.effect("reads timeout, attempts, idempotency key and breaker per operationId or tag", () => Effect.gen(function*() {
+    const file = write("spec: x.yaml\noperations:\n  createPet: { timeout: 2.5, max_attempts: 5, idempotency_key_header: Idempotency-Key }\n  'tag:store': { circuit_breaker: false }\n")
+    const s = yield* load(["--config", file])
+    assert.deepStrictEqual(s.operations, {
+      createPet: { timeout: 2.5, max_attempts: 5, idempotency_key_header: "Idempotency-Key" },
+      "tag:store": { circuit_breaker: false }
+    })
+  }))
+
+  it.effect("names the operation and the rule when an override is wrong", () => Effect.gen(function*() {
+    const typo = yield* Effect.flip(load(["--config", write("spec: x\noperations:\n  createPet: { retries: 3 }\n")]))
+    assert.include(typo.message, "operations.createPet")
+    assert.include(typo.message, "max_attempts")
+    const bad = yield* Effect.flip(load(["--config", write("spec: x\noperations:\n  getPet: { max_attempts: 0 }\n")]))
+    assert.include(bad.message, "operations.getPet")
+  }))
+})

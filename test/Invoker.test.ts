@@ -6,6 +6,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Option, Redacted } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientError, type HttpClientRequest, HttpClientResponse } from "effect/http"
+import * as CircuitBreaker from "effect/persistence/CircuitBreaker"
 import { TestClock } from "effect/testing"
 import { AppConfig, defaults, type Settings } from "../src/AppConfig.ts"
 import { Auth } from "../src/Auth.ts"
@@ -28,7 +29,7 @@ const makeLayer = (handler: Handler, settings: Partial<Settings> = {}) => {
     Layer.provide(SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.merge(NodeFileSystem.layer, FetchHttpClient.layer))))
   )
   const layer = Invoker.layerNoDeps.pipe(
-    Layer.provide(Layer.mergeAll(catalog, Auth.layer, Upstream.layerNoDeps.pipe(Layer.provide(client)))),
+    Layer.provide(Layer.mergeAll(catalog, Auth.layer, Upstream.layerNoDeps.pipe(Layer.provide(Layer.merge(client, CircuitBreaker.layerStoreMemory()))))),
     Layer.provide(config)
   )
   return { layer, seen }
@@ -77,7 +78,7 @@ describe("Invoker", () => {
   })
 
   it.effect("ends a call that outlives HTTP_TIMEOUT with a timeout result naming the limit", () => {
-    const { layer, seen } = makeLayer(() => Effect.never, { http: { timeoutMs: 5_000, connectTimeoutMs: 1_000, maxConnections: 1, maxKeepalive: 1 } })
+    const { layer, seen } = makeLayer(() => Effect.never, { http: { ...defaults.http, timeoutMs: 5_000 }, retry: { ...defaults.retry, maxAttempts: 1 } })
     return Effect.gen(function*() {
       const fiber = yield* (yield* Invoker).call("getPet", { petId: 1 }).pipe(Effect.forkChild)
       yield* TestClock.adjust("4999 millis")
@@ -86,7 +87,7 @@ describe("Invoker", () => {
       const result = yield* Fiber.join(fiber)
       assert.isTrue(result.isError)
       assert.include(textOf(result), "did not answer within 5 s")
-      assert.deepStrictEqual(result.structuredContent, { error: "timeout", timeout: "request", after_ms: 5000 })
+      assert.deepStrictEqual(result.structuredContent, { error: "timeout", timeout: "request", after_ms: 5000, attempts: 1 })
       assert.strictEqual(seen.length, 1)
     }).pipe(Effect.provide(layer))
   })
@@ -96,7 +97,8 @@ describe("Invoker", () => {
       Effect.fail(new HttpClientError.HttpClientError({
         reason: new HttpClientError.TransportError({ request: req, cause: Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }) })
       })), {
-      auth: { ...defaults.auth, type: "api_key", apiKey: Option.some(Redacted.make("sekret")), apiKeyIn: "query" }
+      auth: { ...defaults.auth, type: "api_key", apiKey: Option.some(Redacted.make("sekret")), apiKeyIn: "query" },
+      retry: { ...defaults.retry, maxAttempts: 1 }
     })
     return Effect.gen(function*() {
       const result = yield* (yield* Invoker).call("getInventory", {})

@@ -2,13 +2,16 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { FetchHttpClient } from "effect/http"
+import { copyFileSync, mkdirSync, mkdtempSync } from "node:fs"
 import { readFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
 import { createServer, type Server } from "node:http"
 import { dirname, extname, join, normalize, relative, resolve } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { SpecLoader } from "../src/SpecLoader.ts"
 import { isObject } from "../src/SpecLoader/Refs.ts"
 import { mapSpec, type MappingOptions } from "../src/ToolCatalog/Mapping.ts"
+import type { Tool } from "../src/domain/Tool.ts"
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..")
 const spec = (name: string) => resolve(ROOT, "../shared/specs", name)
@@ -26,6 +29,12 @@ const OPTIONS: MappingOptions = {
   excludeOperations: [],
   toolNameMaxLength: 64,
   descriptionMaxLength: 1024
+}
+
+const byOperation = (tools: ReadonlyArray<Tool>, operationId: string): Tool => {
+  const tool = tools.find((t) => t.operationId === operationId)
+  assert.isDefined(tool, `no tool for operation ${operationId}`)
+  return tool!
 }
 
 /** A static file server on a free 127.0.0.1 port, closed with the test's scope. Counts requests per path. */
@@ -177,6 +186,29 @@ layer(TestLayer)("SpecLoader", (it) => {
       }))
   })
 
+    it.effect("records a sibling file that does not parse, and skips only the operation that uses it", () =>
+      Effect.gen(function*() {
+        const loaded = yield* load(fixture("multi/openapi.yaml"))
+        const brokenUrl = pathToFileURL(fixture("multi/broken.yaml")).href
+        assert.include(loaded.refs.failures.get(brokenUrl) ?? "", "invalid YAML")
+        assert.include(loaded.refs.failures.get(brokenUrl) ?? "", "line 3")
+        const mapped = mapSpec(loaded, OPTIONS)
+        assert.deepStrictEqual(byOperation(mapped.tools, "useGood").inputSchema.properties, { label: { type: "string" } })
+        const broken = mapped.skipped.find((p) => p.location.startsWith("paths./broken.post"))
+        assert.isDefined(broken)
+        assert.include(broken!.message, "./broken.yaml#/Thing")
+        assert.include(broken!.message, "invalid YAML")
+      }))
+
+        it.effect("loads a file referenced from a schema property named 'examples'", () =>
+      Effect.gen(function*() {
+        const loaded = yield* load(fixture("multi/openapi.yaml"))
+        assert.isTrue(loaded.refs.documents.has(pathToFileURL(fixture("multi/sample-list.yaml")).href))
+        const mapped = mapSpec(loaded, OPTIONS)
+        const tool = byOperation(mapped.tools, "createSample")
+        assert.deepStrictEqual(tool.inputSchema.properties["examples"], { type: "array", items: { type: "string" } })
+      }))
+
   describe("over http", () => {
     it.effect("loads a spec and its sibling file from an http URL, resolving the relative server URL", () =>
       Effect.gen(function*() {
@@ -211,6 +243,17 @@ layer(TestLayer)("SpecLoader", (it) => {
         assert.include(error.message, "404")
       }))
   })
+
+    it.effect("loads a spec from a directory whose name has a space and non-ASCII letters", () =>
+    Effect.gen(function*() {
+      const dir = join(mkdtempSync(join(tmpdir(), "spec loader ")), "ünïcode dir")
+      mkdirSync(dir)
+      const file = join(dir, "petstore.yaml")
+      copyFileSync(fixture("petstore.yaml"), file)
+      const loaded = yield* load(file)
+      assert.strictEqual(loaded.version, "3.0")
+      assert.strictEqual(loaded.url, pathToFileURL(file).href)
+    }))
 
   describe("errors name the source and say what is wrong", () => {
     it.effect("a missing file", () =>

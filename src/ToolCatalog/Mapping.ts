@@ -221,7 +221,7 @@ interface RawParam {
 
 const mapOperation = (input: OperationInput): Omit<Tool, "name"> => {
   const { spec, options, path, method, pathItem, itemUrl, op, where } = input
-  const ctx: SchemaContext = { refs: spec.refs, stack: [] }
+  const ctx: SchemaContext = { refs: spec.refs, stack: [], expansions: 0 }
   const upper = method.toUpperCase() as HttpMethod
 
   const baseUrl = options.baseUrl ?? server(op["servers"], spec.url) ?? server(pathItem["servers"], spec.url) ??

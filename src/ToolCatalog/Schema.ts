@@ -10,6 +10,11 @@ export type Schema = Record<string, unknown> | boolean
 
 /** How many `$ref`s deep one input schema may inline. */
 export const MAX_REF_DEPTH = 12
+/**
+ * How many `$ref`s one input schema may inline in all. Densely interlinked schemas would otherwise grow
+ * exponentially when inlined (every path copied out); past the budget, references are cut with a note.
+ */
+export const MAX_REF_EXPANSIONS = 400
 
 const JSON_TYPES = new Set(["string", "number", "integer", "boolean", "array", "object", "null"])
 
@@ -23,6 +28,8 @@ export interface SchemaContext {
   readonly refs: RefResolver
   /** Ids of the `$ref` targets being expanded, outermost first. */
   readonly stack: Array<string>
+  /** `$ref`s inlined so far for this tool (see MAX_REF_EXPANSIONS). */
+  expansions: number
 }
 
 const validPattern = (p: unknown): p is string => {
@@ -49,6 +56,10 @@ export const toJsonSchema = (node: Json | undefined, url: string, ctx: SchemaCon
     if (ctx.stack.length >= MAX_REF_DEPTH) {
       return { ...overrides, description: note(overrides.description, `nested '${target.name}' structure, not expanded (nesting limit ${MAX_REF_DEPTH})`) }
     }
+    if (ctx.expansions >= MAX_REF_EXPANSIONS) {
+      return { ...overrides, description: note(overrides.description, `'${target.name}' structure not expanded (schema size limit)`) }
+    }
+    ctx.expansions++
     ctx.stack.push(target.id)
     try {
       const inner = toJsonSchema(target.value, target.url, ctx, where)

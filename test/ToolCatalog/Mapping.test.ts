@@ -116,6 +116,29 @@ layer(TestLayer)("mapSpec", (it) => {
         assert.include(photo!.message, "no-such-file.yaml: file not found")
         assert.strictEqual(result.skipped.length, 3)
       }))
+    it("reports a broken path-level parameter $ref for each operation of the path", () => {
+      const result = mapSpec(
+        inMemory({
+          openapi: "3.0.3",
+          info: { title: "t", version: "1" },
+          servers: [{ url: "https://x.example.com" }],
+          paths: {
+            "/things/{id}": {
+              parameters: [{ $ref: "#/components/parameters/Gone" }],
+              get: { operationId: "getThing", responses: { "200": { description: "ok" } } },
+              delete: { operationId: "deleteThing", responses: { "204": { description: "ok" } } }
+            },
+            "/things": { get: { operationId: "listThings", responses: { "200": { description: "ok" } } } }
+          }
+        }),
+        OPTIONS
+      )
+      assert.deepStrictEqual(result.tools.map((t) => t.name), ["listThings"])
+      assert.deepStrictEqual(result.skipped, [
+        { location: "paths./things/{id}.parameters[0]", message: "$ref '#/components/parameters/Gone' not found" },
+        { location: "paths./things/{id}.parameters[0]", message: "$ref '#/components/parameters/Gone' not found" }
+      ])
+    })
   })
 
   describe("circular schemas", () => {
@@ -169,7 +192,7 @@ layer(TestLayer)("mapSpec", (it) => {
         assert.strictEqual(result.tools.length, 73)
         assert.deepStrictEqual(result.skipped, [])
         // No operation input reaches `File` (File.parentFile/absoluteFile/canonicalFile → File), so convert it directly.
-        const file = toJsonSchema({ $ref: "#/components/schemas/File" }, loaded.url, { refs: loaded.refs, stack: [] }, "x")
+        const file = toJsonSchema({ $ref: "#/components/schemas/File" }, loaded.url, { refs: loaded.refs, stack: [], expansions: 0 }, "x")
         assert.isTrue(typeof file === "object")
         const properties = (file as { readonly properties: Record<string, { readonly description?: string }> }).properties
         for (const key of ["parentFile", "absoluteFile", "canonicalFile"]) {
@@ -177,10 +200,7 @@ layer(TestLayer)("mapSpec", (it) => {
         }
       }))
 
-    // BUG: Schema.ts inlines every $ref path up to MAX_REF_DEPTH (12) and only cuts a ref already on the
-    // current stack, so a cross-linked model grows as branching^depth: 20 schemas linking 3 others each take
-    // ~7 s and give a 68 MB input schema for one tool; 9 fully linked schemas take ~67 s and 500 MB.
-    it.skip("maps a densely cross-linked model fast and with a bounded input schema", () => {
+        it("maps a densely cross-linked model fast and with a bounded input schema", () => {
       const schemas: Record<string, Json> = {}
       const count = 20
       for (let i = 0; i < count; i++) {
@@ -393,6 +413,38 @@ layer(TestLayer)("mapSpec", (it) => {
           for (const key of ["oneOf", "anyOf", "allOf"]) assert.notProperty(tool.inputSchema, key)
         }
       }))
+  })
+
+  describe("descriptions", () => {
+    const described = (op: JsonObject, descriptionMaxLength = 1024) =>
+      mapSpec(
+        inMemory({
+          openapi: "3.0.3",
+          info: { title: "t", version: "1" },
+          servers: [{ url: "https://x.example.com" }],
+          paths: { "/pets": { get: op } }
+        }),
+        { ...OPTIONS, descriptionMaxLength }
+      ).tools[0]!
+
+    it("joins summary, description, method and path, and the success response", () => {
+      const tool = described({
+        operationId: "listPets",
+        summary: "List pets",
+        description: "Returns every pet.",
+        deprecated: true,
+        responses: { "200": { description: "A page of pets\nwith more lines" }, "404": { description: "none" } }
+      })
+      assert.strictEqual(tool.description, "List pets\n\nReturns every pet.\n\nGET /pets → 200: A page of pets\n\nDeprecated by the API.")
+      assert.strictEqual(tool.title, "List pets")
+      assert.strictEqual(tool.annotations.title, "List pets")
+    })
+
+    it("caps the description at the configured length with an ellipsis", () => {
+      const tool = described({ operationId: "listPets", description: "word ".repeat(500), responses: {} }, 100)
+      assert.isAtMost(tool.description.length, 100)
+      assert.isTrue(tool.description.endsWith("…"))
+    })
   })
 
   describe("annotations", () => {
