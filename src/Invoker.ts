@@ -5,13 +5,14 @@
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
 import { Clock, Context, Effect, Layer, Schema } from "effect"
-import { AppConfig, type OperationOverride } from "./AppConfig.ts"
+import { AppConfig, type OperationOverride, type Settings } from "./AppConfig.ts"
 import { Auth } from "./Auth.ts"
 import type { Tool } from "./domain/Tool.ts"
-import { BuildError, buildRequest } from "./Invoker/RequestBuilder.ts"
+import { BuildError, buildRequest, type OutgoingRequest } from "./Invoker/RequestBuilder.ts"
 import { mapResponse } from "./Invoker/ResponseMapper.ts"
 import { validate } from "./Invoker/Validation.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
+import { type CacheInfo, ResponseCache, type Sent } from "./ResponseCache.ts"
 import { type CallPolicy, originOf, Upstream, type UpstreamError } from "./Upstream.ts"
 
 export class UnknownTool extends Schema.TaggedError<UnknownTool>()("UnknownTool", { name: Schema.String }) {}
@@ -64,22 +65,49 @@ const describeUpstreamError = (tool: Tool, e: UpstreamError, maxBytes: number, n
   }
 }
 
+/** A tool's overrides from the config file: its tags' entries, then its own (which win). */
+export const overrideFor = (tool: Tool, overrides: Readonly<Record<string, OperationOverride>>): OperationOverride =>
+  Object.assign({}, ...tool.tags.map((tag) => overrides[`tag:${tag}`]), overrides[tool.operationId] ?? overrides[tool.name])
+
 /** The call policy of a tool: global defaults, then `tag:<name>` overrides, then the operation's own. */
 export const policyFor = (
   tool: Tool,
   defaults: CallPolicy,
   overrides: Readonly<Record<string, OperationOverride>>
 ): CallPolicy => {
-  const apply = (p: CallPolicy, o: OperationOverride | undefined): CallPolicy =>
-    o === undefined ? p : {
-      ...p,
-      ...(o.timeout !== undefined ? { attemptTimeoutMs: Math.round(o.timeout * 1000) } : {}),
-      ...(o.max_attempts !== undefined ? { maxAttempts: o.max_attempts } : {}),
-      ...(o.idempotency_key_header !== undefined ? { idempotencyKeyHeader: o.idempotency_key_header } : {}),
-      ...(o.circuit_breaker !== undefined ? { circuitBreaker: o.circuit_breaker } : {})
-    }
-  const byTag = tool.tags.reduce((p, tag) => apply(p, overrides[`tag:${tag}`]), defaults)
-  return apply(byTag, overrides[tool.operationId] ?? overrides[tool.name])
+  const o = overrideFor(tool, overrides)
+  return {
+    ...defaults,
+    ...(o.timeout !== undefined ? { attemptTimeoutMs: Math.round(o.timeout * 1000) } : {}),
+    ...(o.max_attempts !== undefined ? { maxAttempts: o.max_attempts } : {}),
+    ...(o.idempotency_key_header !== undefined ? { idempotencyKeyHeader: o.idempotency_key_header } : {}),
+    ...(o.circuit_breaker !== undefined ? { circuitBreaker: o.circuit_breaker } : {})
+  }
+}
+
+/** Default freshness of a tool's cached responses, or undefined when its responses are not cached. */
+export const cacheTtlFor = (tool: Tool, config: Pick<Settings, "cache" | "operations">): number | undefined => {
+  if (config.cache.backend === "none" || (tool.method !== "GET" && tool.method !== "HEAD")) return undefined
+  const o = overrideFor(tool, config.operations)
+  if (o.cache === false) return undefined
+  return Math.round((o.cache_ttl ?? config.cache.ttlSeconds) * 1000)
+}
+
+const CACHE_META = "openapi-mcp-server/cache"
+
+/** Marks a result with where it came from; a stale answer also gets a note the model will read. */
+const withCacheInfo = (result: CallToolResult, info: CacheInfo | undefined): CallToolResult => {
+  if (info === undefined) return result
+  const meta = { ...result._meta, [CACHE_META]: { status: info.status, age_seconds: info.ageSeconds, ...(info.staleBecause ? { stale_because: info.staleBecause } : {}) } }
+  if (info.status !== "stale") return { ...result, _meta: meta }
+  return {
+    ...result,
+    _meta: meta,
+    content: [...result.content, {
+      type: "text",
+      text: `Note: this answer is a cached copy, ${info.ageSeconds} s old and no longer fresh, served because ${info.staleBecause}.`
+    }]
+  }
 }
 
 export class Invoker extends Context.Service<Invoker, {
@@ -92,7 +120,9 @@ export class Invoker extends Context.Service<Invoker, {
     const upstream = yield* Upstream
     const config = yield* AppConfig
     const { maxResponseBytes } = config
+    const cache = yield* ResponseCache
     const policies = new Map(catalog.tools.map((t) => [t, policyFor(t, upstream.defaultPolicy, config.operations)]))
+    const cacheTtls = new Map(catalog.tools.map((t) => [t, cacheTtlFor(t, config)]))
     for (const key of Object.keys(config.operations)) {
       const matches = key.startsWith("tag:")
         ? catalog.tools.some((t) => t.tags.includes(key.slice(4)))
@@ -123,7 +153,15 @@ export class Invoker extends Context.Service<Invoker, {
         throw e
       }
       const started = yield* Clock.currentTimeMillis
-      return yield* upstream.execute(request, policies.get(tool) ?? upstream.defaultPolicy).pipe(
+      const policy = policies.get(tool) ?? upstream.defaultPolicy
+      const send = (r: OutgoingRequest) => upstream.execute(r, policy)
+      const ttlMs = cacheTtls.get(tool)
+      const exchange: Effect.Effect<Sent & { readonly cache?: CacheInfo }, UpstreamError> = ttlMs !== undefined
+        ? cache.fetch(request, send, { ttlMs })
+        : send(request).pipe(Effect.tap((res) =>
+          tool.method !== "GET" && tool.method !== "HEAD" && res.status >= 200 && res.status < 300 ? cache.invalidate(request) : Effect.void
+        ))
+      return yield* exchange.pipe(
         Effect.flatMap((res) =>
           Effect.gen(function*() {
             const now = yield* Clock.currentTimeMillis
@@ -136,7 +174,7 @@ export class Invoker extends Context.Service<Invoker, {
               const [first, ...rest] = result.content
               if (first?.type === "text") return { ...result, content: [{ ...first, text: `${first.text}${attemptsNote(res.attempts)}` }, ...rest] }
             }
-            return result
+            return withCacheInfo(result, res.cache)
           })
         ),
         Effect.catchTag("UpstreamError", (e) =>

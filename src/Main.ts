@@ -9,6 +9,7 @@ import type { LogLevel } from "effect/LogLevel"
 import { Auth } from "./Auth.ts"
 import { Invoker } from "./Invoker.ts"
 import { McpServer } from "./McpServer.ts"
+import { ResponseCache } from "./ResponseCache.ts"
 import { SpecLoader } from "./SpecLoader.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
 import { Upstream } from "./Upstream.ts"
@@ -48,5 +49,5 @@ const CatalogLive = ToolCatalog.layerNoDeps.pipe(Layer.provide(SpecLoaderLive))
 /** Catalog, auth, upstream client, invoker and MCP server; needs AppConfig. */
 export const AppLayer = McpServer.layerNoDeps.pipe(
   Layer.provideMerge(Invoker.layerNoDeps),
-  Layer.provideMerge(Layer.mergeAll(CatalogLive, Auth.layer, Upstream.layer))
+  Layer.provideMerge(Layer.mergeAll(CatalogLive, Auth.layer, Upstream.layer, ResponseCache.layer))
 )

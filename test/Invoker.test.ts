@@ -11,6 +11,7 @@ import { TestClock } from "effect/testing"
 import { AppConfig, defaults, type Settings } from "../src/AppConfig.ts"
 import { Auth } from "../src/Auth.ts"
 import { Invoker } from "../src/Invoker.ts"
+import { layerMemoryStore, ResponseCache } from "../src/ResponseCache.ts"
 import { SpecLoader } from "../src/SpecLoader.ts"
 import { ToolCatalog } from "../src/ToolCatalog.ts"
 import { Upstream } from "../src/Upstream.ts"
@@ -29,7 +30,10 @@ const makeLayer = (handler: Handler, settings: Partial<Settings> = {}) => {
     Layer.provide(SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.merge(NodeFileSystem.layer, FetchHttpClient.layer))))
   )
   const layer = Invoker.layerNoDeps.pipe(
-    Layer.provide(Layer.mergeAll(catalog, Auth.layer, Upstream.layerNoDeps.pipe(Layer.provide(Layer.merge(client, CircuitBreaker.layerStoreMemory()))))),
+    Layer.provide(Layer.mergeAll(
+      catalog, Auth.layer, Upstream.layerNoDeps.pipe(Layer.provide(Layer.merge(client, CircuitBreaker.layerStoreMemory()))),
+      ResponseCache.layerNoDeps.pipe(Layer.provide(layerMemoryStore))
+    )),
     Layer.provide(config)
   )
   return { layer, seen }

@@ -73,10 +73,10 @@ describe("start-up", () => {
   })
 
   it("warns about settings whose behaviour arrives in a later version", async () => {
-    const mcp = await connectStdio(["--spec", EXAMPLE_SPEC], { CACHE_TTL: "5" })
+    const mcp = await connectStdio(["--spec", EXAMPLE_SPEC], { ADDITIONAL_SPECS: "[]" })
     try {
       await mcp.client.listTools()
-      assert.include(mcp.stderr(), "CACHE_TTL is accepted but has no effect yet")
+      assert.include(mcp.stderr(), "ADDITIONAL_SPECS is accepted but has no effect yet")
     } finally {
       await mcp.close()
     }

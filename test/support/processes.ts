@@ -156,3 +156,18 @@ export const runCli = (args: ReadonlyArray<string>, env: Record<string, string> 
 /** Text of a tool result's content. */
 export const textOf = (result: unknown): string =>
   (((result as { content?: unknown }).content ?? []) as Array<{ type: string; text?: string }>).map((c) => c.text ?? "").join("\n")
+
+/** A real redis-server (Debian package) on a free 127.0.0.1 port, without persistence. */
+export const startRedis = async (port?: number) => {
+  const p = port ?? await freePort()
+  const child = spawn("redis-server", ["--port", String(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let out = ""
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()))
+  await waitFor(async () => {
+    if (child.exitCode !== null) throw new Error(`redis-server exited: ${out}`)
+    return out.includes("Ready to accept connections")
+  }, "redis-server")
+  return { url: `redis://127.0.0.1:${p}`, port: p, child, stop: () => stop(child) }
+}
