@@ -127,6 +127,26 @@ export const freshnessOf = (
   return defaultTtlMs
 }
 
+/**
+ * The `@cached` decorator's counterpart: wraps a keyed effect with an Effect `Cache` (capacity, LRU
+ * eviction, TTL that may depend on the outcome; failures are not kept unless the TTL says so). Concurrent
+ * calls with the same key share one evaluation.
+ */
+export const cached = <Key, A, E, R>(
+  lookup: (key: Key) => Effect.Effect<A, E, R>,
+  options: {
+    readonly timeToLive: Duration.Input | ((exit: Exit.Exit<A, E>) => Duration.Input)
+    readonly capacity?: number
+  }
+): Effect.Effect<(key: Key) => Effect.Effect<A, E, R>> =>
+  Cache.makeWith(lookup, {
+    capacity: options.capacity ?? 1000,
+    requireServicesAt: "lookup",
+    timeToLive: typeof options.timeToLive === "function"
+      ? options.timeToLive
+      : (exit) => Exit.isSuccess(exit) ? options.timeToLive as Duration.Input : Duration.zero
+  }).pipe(Effect.map((cache) => (key: Key) => Cache.get(cache, key)))
+
 /** A key that compares by its string only, carrying the request to make on a miss. */
 class Flight implements Equal.Equal {
   readonly key: string
@@ -199,10 +219,8 @@ export class ResponseCache extends Context.Service<ResponseCache, {
         })
       )
 
-    const flights = yield* Cache.makeWith((flight: Flight) => flight.run, {
-      capacity: Number.POSITIVE_INFINITY,
-      timeToLive: () => Duration.zero // only in-flight lookups are shared; results live in the store
-    })
+    // only in-flight lookups are shared here; results live in the store
+    const coalesced = yield* cached((flight: Flight) => flight.run, { capacity: Number.POSITIVE_INFINITY, timeToLive: () => Duration.zero })
 
     const fetch = Effect.fn("ResponseCache.fetch")(function*(
       request: OutgoingRequest,
@@ -256,7 +274,7 @@ export class ResponseCache extends Context.Service<ResponseCache, {
         if (found.bypassed) status = "bypass"
         return { ...res, cache: { status, ageSeconds: 0 } } satisfies Fetched
       })
-      return yield* Cache.get(flights, new Flight(key, refresh))
+      return yield* coalesced(new Flight(key, refresh))
     })
 
     const retainFor = (freshMs: number) => freshMs + Math.max(staleIfErrorMs, freshMs, config.cache.ttlSeconds * 1000)

@@ -7,6 +7,7 @@
 import { upgrade } from "@scalar/openapi-upgrader"
 import { Context, Effect, FileSystem, Layer, Schema } from "effect"
 import { HttpClient, type HttpClientError } from "effect/http"
+import { cached } from "./ResponseCache.ts"
 import { isAbsolute, resolve as resolvePath } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { parse as parseYaml } from "yaml"
@@ -128,20 +129,23 @@ export class SpecLoader extends Context.Service<SpecLoader, {
     const fs = yield* FileSystem.FileSystem
     const http = yield* HttpClient.HttpClient
 
-    const readText = (url: string): Effect.Effect<string, string> => {
-      if (url.startsWith("file:")) {
-        return fs.readFileString(fileURLToPath(url)).pipe(
-          Effect.mapError((e) => e.reason._tag === "NotFound" ? "file not found" : e.message)
-        )
-      }
-      return http.get(url, { headers: { accept: "application/json, application/yaml;q=0.9, */*;q=0.5" } }).pipe(
+    const readText = (url: string): Effect.Effect<string, string> =>
+      url.startsWith("file:") ? readFile(url) : fetchCached(url)
+
+    const readFile = (url: string): Effect.Effect<string, string> =>
+      fs.readFileString(fileURLToPath(url)).pipe(
+        Effect.mapError((e) => e.reason._tag === "NotFound" ? "file not found" : e.message)
+      )
+
+    /** Documents fetched over HTTP, kept five minutes so a spec's shared files are fetched once. */
+    const fetchCached = yield* cached((url: string) =>
+      http.get(url, { headers: { accept: "application/json, application/yaml;q=0.9, */*;q=0.5" } }).pipe(
         Effect.flatMap((res): Effect.Effect<string, string | HttpClientError.HttpClientError> =>
           res.status >= 200 && res.status < 300 ? res.text : Effect.fail(`HTTP ${res.status}`)
         ),
         Effect.timeoutOrElse({ duration: "30 seconds", orElse: () => Effect.fail("timed out after 30 s") }),
         Effect.mapError((e) => typeof e === "string" ? e : `${e.reason._tag}`)
-      )
-    }
+      ), { timeToLive: "5 minutes", capacity: 10_000 })
 
     const load = Effect.fn("SpecLoader.load")(function*(source: string) {
       const fail = (message: string) => Effect.fail(new SpecLoadError({ source, message }))

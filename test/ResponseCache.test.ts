@@ -9,7 +9,7 @@ import { TestClock } from "effect/testing"
 import { AppConfig, defaults, type Settings } from "../src/AppConfig.ts"
 import type { OutgoingRequest } from "../src/Invoker/RequestBuilder.ts"
 import {
-  type CacheStore, CacheStoreTag, layerMemoryStore, ResponseCache, type Sent, StoreUnavailable
+  cached, type CacheStore, CacheStoreTag, layerMemoryStore, ResponseCache, type Sent, StoreUnavailable
 } from "../src/ResponseCache.ts"
 import { UpstreamError, UpstreamTimeout } from "../src/Upstream.ts"
 
@@ -243,3 +243,26 @@ describe("stale-if-error", () => {
   })
 })
 
+
+describe("cached combinator", () => {
+  it.effect("keeps a keyed result for its TTL, shares concurrent lookups and does not keep failures", () => Effect.gen(function*() {
+    let calls = 0
+    const lookup = (key: string) => Effect.suspend(() => {
+      calls++
+      return key === "bad" ? Effect.fail(`no ${key}`) : Effect.succeed(`${key}:${calls}`).pipe(Effect.delay("10 millis"))
+    })
+    const get = yield* cached(lookup, { timeToLive: "1 minute" })
+    const fibers = yield* Effect.forEach([1, 2, 3], () => get("a").pipe(Effect.forkChild))
+    yield* TestClock.adjust("10 millis")
+    assert.deepStrictEqual(yield* Effect.forEach(fibers, Fiber.join), ["a:1", "a:1", "a:1"])
+    yield* TestClock.adjust("59 seconds")
+    assert.strictEqual(yield* get("a"), "a:1")
+    yield* TestClock.adjust("1 second")
+    const refreshed = yield* get("a").pipe(Effect.forkChild)
+    yield* TestClock.adjust("10 millis")
+    assert.strictEqual(yield* Fiber.join(refreshed), "a:2")
+    yield* Effect.flip(get("bad"))
+    yield* Effect.flip(get("bad"))
+    assert.strictEqual(calls, 4)
+  }))
+})
