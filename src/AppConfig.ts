@@ -8,6 +8,14 @@ import type { LogLevel } from "effect/LogLevel"
 import { readFile } from "node:fs/promises"
 import { parse as parseYaml } from "yaml"
 import { canonicalKey, OPTIONS, optionForKey } from "./AppConfig/Options.ts"
+import {
+  type CognitoSettings, cognitoConfig, cognitoDefaults, type OAuth2Settings, oauth2Config, oauth2Defaults, schemeReferences,
+  type SigV4Settings, sigv4Config, sigv4Defaults
+} from "./Auth/Settings.ts"
+import {
+  type InboundSettings, inboundConfig, inboundDefaults, securityChecks, type SpecSourceSettings, specSourceConfig,
+  specSourceDefaults
+} from "./Security/Settings.ts"
 
 export class ConfigInvalid extends Schema.TaggedError<ConfigInvalid>()("ConfigInvalid", { message: Schema.String }) {}
 
@@ -24,6 +32,12 @@ export type OperationOverride = typeof OperationOverride.Type
 
 export type AuthType = "none" | "basic" | "bearer" | "api_key" | "oauth2" | "cognito" | "sigv4"
 
+/** The standard OTEL_TRACES_SAMPLER values. */
+export const TRACES_SAMPLERS = [
+  "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio", "always_on", "always_off", "traceidratio"
+] as const
+export type TracesSampler = typeof TRACES_SAMPLERS[number]
+
 export interface Settings {
   readonly spec: string
   readonly baseUrl: Option.Option<string>
@@ -36,6 +50,14 @@ export interface Settings {
   }
   readonly toolNameMaxLength: number
   readonly descriptionMaxLength: number
+  readonly toolMode: "all" | "discover" | "auto"
+  readonly toolBudgetTokens: number
+  readonly pinOperations: ReadonlyArray<string>
+  readonly prompts: boolean
+  readonly resources: boolean
+  readonly confirmDestructive: boolean
+  /** Report format of the `check` command. */
+  readonly checkFormat: "text" | "json"
   readonly maxResponseBytes: number
   readonly transport: "stdio" | "http"
   readonly host: string
@@ -48,7 +70,16 @@ export interface Settings {
     readonly apiKey: Option.Option<Redacted.Redacted>
     readonly apiKeyName: string
     readonly apiKeyIn: "header" | "query" | "cookie"
+    readonly oauth2: OAuth2Settings
+    readonly cognito: CognitoSettings
+    readonly sigv4: SigV4Settings
+    /** Spec security scheme credentials: `schemeKey(name)` → reference (`env:`, `file:`, `secretsmanager:` or literal). */
+    readonly schemes: Readonly<Record<string, string>>
   }
+  /** Where specs may come from and how large they may be (SSRF guard). */
+  readonly specSource: SpecSourceSettings
+  /** HTTP transport: Origin allow-list, client authentication, limits. */
+  readonly inbound: InboundSettings
   readonly http: {
     readonly timeoutMs: number
     readonly connectTimeoutMs: number
@@ -71,6 +102,17 @@ export interface Settings {
   /** Per-operation overrides from the config file, keyed by operationId or `tag:<name>`. */
   readonly operations: Readonly<Record<string, OperationOverride>>
   readonly logLevel: LogLevel
+  /** Metrics and traces (Telemetry). */
+  readonly telemetry: {
+    /** Serve /metrics on host:port (the HTTP transport also serves it on its own port). */
+    readonly prometheus: { readonly enabled: boolean; readonly host: string; readonly port: number }
+    /** OTLP/HTTP traces URL; tracing is off without one. */
+    readonly tracesEndpoint: Option.Option<string>
+    readonly serviceName: string
+    readonly sampler: TracesSampler
+    /** Sampling ratio for the `*traceidratio` samplers, 0 to 1. */
+    readonly samplerArg: number
+  }
   /** Settings that were given but whose behaviour arrives in a later version (warned about at start). */
   readonly notYetAvailable: ReadonlyArray<string>
 }
@@ -102,6 +144,13 @@ const settingsConfig = Config.all({
   }),
   toolNameMaxLength: int("TOOL_NAME_MAX_LENGTH", 64),
   descriptionMaxLength: int("TOOL_DESCRIPTION_MAX_LENGTH", 1024),
+  toolMode: Config.Literals(["all", "discover", "auto"], "TOOL_MODE").pipe(Config.withDefault("auto" as const)),
+  toolBudgetTokens: int("TOOL_BUDGET_TOKENS", 20_000),
+  pinOperations: list("PIN_OPERATIONS"),
+  prompts: Config.Boolean("ENABLE_OPERATION_PROMPTS").pipe(Config.withDefault(true)),
+  resources: Config.Boolean("ENABLE_RESOURCES").pipe(Config.withDefault(false)),
+  confirmDestructive: Config.Boolean("CONFIRM_DESTRUCTIVE").pipe(Config.withDefault(false)),
+  checkFormat: Config.Literals(["text", "json"], "CHECK_FORMAT").pipe(Config.withDefault("text" as const)),
   maxResponseBytes: int("MAX_RESPONSE_BYTES", 1_048_576),
   transport: Config.Literals(["stdio", "http"], "SERVER_TRANSPORT").pipe(Config.withDefault("stdio" as const)),
   host: Config.String("SERVER_HOST").pipe(Config.withDefault("127.0.0.1")),
@@ -115,8 +164,13 @@ const settingsConfig = Config.all({
     token: secret("AUTH_TOKEN"),
     apiKey: secret("AUTH_API_KEY"),
     apiKeyName: Config.String("AUTH_API_KEY_NAME").pipe(Config.withDefault("api_key")),
-    apiKeyIn: Config.Literals(["header", "query", "cookie"], "AUTH_API_KEY_IN").pipe(Config.withDefault("header" as const))
+    apiKeyIn: Config.Literals(["header", "query", "cookie"], "AUTH_API_KEY_IN").pipe(Config.withDefault("header" as const)),
+    oauth2: oauth2Config,
+    cognito: cognitoConfig,
+    sigv4: sigv4Config
   }),
+  specSource: specSourceConfig,
+  inbound: inboundConfig,
   http: Config.all({
     timeoutMs: seconds("HTTP_TIMEOUT", 30),
     connectTimeoutMs: seconds("HTTP_CONNECT_TIMEOUT", 5),
@@ -142,13 +196,39 @@ const settingsConfig = Config.all({
     failureThreshold: int("CIRCUIT_BREAKER_FAILURE_THRESHOLD", 5),
     resetTimeoutMs: int("CIRCUIT_BREAKER_RESET_TIMEOUT_MS", 30_000)
   }),
-  logLevel: Config.String("LOG_LEVEL").pipe(Config.withDefault("info"))
+  logLevel: Config.String("LOG_LEVEL").pipe(Config.withDefault("info")),
+  telemetry: Config.all({
+    prometheus: Config.all({
+      enabled: Config.Boolean("ENABLE_PROMETHEUS").pipe(Config.withDefault(false)),
+      host: Config.String("PROMETHEUS_HOST").pipe(Config.withDefault("127.0.0.1")),
+      port: int("PROMETHEUS_PORT", 9090)
+    }),
+    endpoint: text("OTEL_EXPORTER_OTLP_ENDPOINT"),
+    tracesEndpoint: text("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+    serviceName: Config.String("OTEL_SERVICE_NAME").pipe(Config.withDefault("openapi-mcp-server")),
+    sampler: Config.Literals(TRACES_SAMPLERS, "OTEL_TRACES_SAMPLER").pipe(Config.withDefault("parentbased_always_on" as const)),
+    samplerArg: Config.Number("OTEL_TRACES_SAMPLER_ARG").pipe(Config.withDefault(1))
+  })
 })
+
+const isHttpUrl = (u: Option.Option<string>) => {
+  if (Option.isNone(u)) return true
+  try {
+    return /^https?:$/.test(new URL(u.value).protocol)
+  } catch {
+    return false
+  }
+}
+
+/** The OTLP traces URL: the signal-specific endpoint as given, else `<OTEL_EXPORTER_OTLP_ENDPOINT>/v1/traces`. */
+const tracesUrl = (t: { readonly endpoint: Option.Option<string>; readonly tracesEndpoint: Option.Option<string> }) =>
+  Option.isSome(t.tracesEndpoint) ? t.tracesEndpoint : Option.map(t.endpoint, (base) => `${base.replace(/\/+$/, "")}/v1/traces`)
 
 /** Range checks the types alone cannot express: [env key, value, ok, what is allowed]. */
 const rangeChecks = (s: Config.Success<typeof settingsConfig>): ReadonlyArray<readonly [string, unknown, boolean, string]> => [
   ["TOOL_NAME_MAX_LENGTH", s.toolNameMaxLength, s.toolNameMaxLength >= 16 && s.toolNameMaxLength <= 128, "a whole number from 16 to 128"],
   ["TOOL_DESCRIPTION_MAX_LENGTH", s.descriptionMaxLength, s.descriptionMaxLength >= 40, "a whole number of at least 40"],
+  ["TOOL_BUDGET_TOKENS", s.toolBudgetTokens, s.toolBudgetTokens >= 0, "a whole number of at least 0"],
   ["MAX_RESPONSE_BYTES", s.maxResponseBytes, s.maxResponseBytes >= 1024, "a whole number of bytes, at least 1024"],
   ["SERVER_PORT", s.port, s.port >= 0 && s.port <= 65535, "a port from 0 to 65535"],
   ["HTTP_TIMEOUT", s.http.timeoutMs, s.http.timeoutMs > 0, "a positive number of seconds"],
@@ -166,13 +246,17 @@ const rangeChecks = (s: Config.Success<typeof settingsConfig>): ReadonlyArray<re
   ["CACHE_MAX_ENTRY_BYTES", s.cache.maxEntryBytes, s.cache.maxEntryBytes >= 1, "a whole number of bytes, at least 1"],
   ["CIRCUIT_BREAKER_FAILURE_THRESHOLD", s.breaker.failureThreshold, s.breaker.failureThreshold >= 0, "a whole number of at least 0 (0 = off)"],
   ["CIRCUIT_BREAKER_RESET_TIMEOUT_MS", s.breaker.resetTimeoutMs, s.breaker.resetTimeoutMs >= 1, "a whole number of milliseconds, at least 1"],
-  ["LOG_LEVEL", s.logLevel, LOG_LEVELS[s.logLevel.toLowerCase()] !== undefined, Object.keys(LOG_LEVELS).join(", ")]
+  ["LOG_LEVEL", s.logLevel, LOG_LEVELS[s.logLevel.toLowerCase()] !== undefined, Object.keys(LOG_LEVELS).join(", ")],
+  ["PROMETHEUS_PORT", s.telemetry.prometheus.port, s.telemetry.prometheus.port >= 0 && s.telemetry.prometheus.port <= 65535, "a port from 0 to 65535"],
+  ["OTEL_EXPORTER_OTLP_ENDPOINT", Option.getOrUndefined(s.telemetry.endpoint), isHttpUrl(s.telemetry.endpoint), "an http(s) URL"],
+  ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", Option.getOrUndefined(s.telemetry.tracesEndpoint), isHttpUrl(s.telemetry.tracesEndpoint), "an http(s) URL"],
+  ["OTEL_TRACES_SAMPLER_ARG", s.telemetry.samplerArg, s.telemetry.samplerArg >= 0 && s.telemetry.samplerArg <= 1, "a ratio from 0 to 1"],
+  ...securityChecks(s.specSource, s.inbound)
 ]
 
 /** Settings accepted now whose behaviour is delivered by a later version: a start-up warning names them. */
 const LATER = [
-  "ENABLE_PROMETHEUS",
-  "PROMETHEUS_HOST", "PROMETHEUS_PORT", "ADDITIONAL_SPECS", "ALLOW_INSECURE_HTTP", "ALLOW_PRIVATE_NETWORKS", "ALLOWED_SPEC_DIRS"
+  "ADDITIONAL_SPECS"
 ]
 
 /** Reads the `--config` file: a YAML/JSON mapping whose keys are flag or env names. */
@@ -187,13 +271,18 @@ const readConfigFile = (path: string) =>
     } catch (e) {
       return Effect.fail(new ConfigInvalid({ message: `config file ${path} is not valid YAML/JSON: ${(e as Error).message}` }))
     }
-    if (doc === null || doc === undefined) return Effect.succeed({ settings: {}, operations: {} })
+    if (doc === null || doc === undefined) return Effect.succeed({ settings: {}, operations: {}, securitySchemes: undefined })
     if (typeof doc !== "object" || Array.isArray(doc)) {
       return Effect.fail(new ConfigInvalid({ message: `config file ${path} must be a mapping of setting names to values` }))
     }
     const out: Record<string, string> = {}
     let operations: Record<string, OperationOverride> = {}
+    let securitySchemes: unknown = undefined
     for (const [key, value] of Object.entries(doc)) {
+      if (key === "security_schemes") {
+        securitySchemes = value
+        continue
+      }
       if (key === "operations") {
         const decoded = decodeOperations(value, path)
         if (typeof decoded === "string") return Effect.fail(new ConfigInvalid({ message: decoded }))
@@ -206,7 +295,7 @@ const readConfigFile = (path: string) =>
       }
       out[canonical] = Array.isArray(value) ? value.map(String).join(",") : String(value)
     }
-    return Effect.succeed({ settings: out, operations })
+    return Effect.succeed({ settings: out, operations, securitySchemes })
   }))
 
 const decodeOverride = Schema.decodeUnknownResult(OperationOverride)
@@ -254,7 +343,7 @@ export class AppConfig extends Context.Service<AppConfig, Settings>()("openapi-m
         if (set !== undefined) fromEnv[spec.env[0]!] = env[set]!
       }
       const configPath = flags["OPENAPI_MCP_CONFIG"] ?? fromEnv["OPENAPI_MCP_CONFIG"]
-      const file = configPath === undefined ? { settings: {}, operations: {} } : yield* readConfigFile(configPath)
+      const file = configPath === undefined ? { settings: {}, operations: {}, securitySchemes: undefined } : yield* readConfigFile(configPath)
       const merged: Record<string, string> = { ...file.settings, ...fromEnv, ...flags }
       const settings = yield* settingsConfig.parse(ConfigProvider.fromEnv({ env: merged })).pipe(
         Effect.mapError((e) => new ConfigInvalid({ message: describeConfigError(e, merged) }))
@@ -263,12 +352,15 @@ export class AppConfig extends Context.Service<AppConfig, Settings>()("openapi-m
         if (!ok) {
           const spec = optionForKey(key)!
           return yield* new ConfigInvalid({
-            message: `invalid value ${JSON.stringify(merged[key])} for --${spec.flag} (${key}): expected ${allowed}`
+            message: `invalid value ${spec.secret ? "<redacted>" : JSON.stringify(merged[key])} for --${spec.flag} (${key}): expected ${allowed}`
           })
         }
       }
+      const schemes = schemeReferences(file.securitySchemes, env, configPath ?? "")
+      if (typeof schemes === "string") return yield* new ConfigInvalid({ message: schemes })
       return {
         ...settings,
+        auth: { ...settings.auth, schemes },
         http: {
           ...settings.http,
           timeoutMs: Math.round(settings.http.timeoutMs * 1000),
@@ -277,6 +369,13 @@ export class AppConfig extends Context.Service<AppConfig, Settings>()("openapi-m
         callTimeoutMs: Math.round(settings.callTimeout * 1000),
         operations: file.operations,
         logLevel: LOG_LEVELS[settings.logLevel.toLowerCase()]!,
+        telemetry: {
+          prometheus: settings.telemetry.prometheus,
+          tracesEndpoint: tracesUrl(settings.telemetry),
+          serviceName: settings.telemetry.serviceName,
+          sampler: settings.telemetry.sampler,
+          samplerArg: settings.telemetry.samplerArg
+        },
         notYetAvailable: LATER.filter((k) => merged[k] !== undefined)
       } satisfies Settings
     })
@@ -296,14 +395,24 @@ export const defaults: Settings = {
   filters: { includeTags: [], excludeTags: [], includeOperations: [], excludeOperations: [] },
   toolNameMaxLength: 64,
   descriptionMaxLength: 1024,
+  toolMode: "auto",
+  toolBudgetTokens: 20_000,
+  pinOperations: [],
+  prompts: true,
+  resources: false,
+  confirmDestructive: false,
+  checkFormat: "text",
   maxResponseBytes: 1_048_576,
   transport: "stdio",
   host: "127.0.0.1",
   port: 8000,
   auth: {
     type: "none", username: Option.none(), password: Option.none(), token: Option.none(), apiKey: Option.none(),
-    apiKeyName: "api_key", apiKeyIn: "header"
+    apiKeyName: "api_key", apiKeyIn: "header", oauth2: oauth2Defaults, cognito: cognitoDefaults, sigv4: sigv4Defaults,
+    schemes: {}
   },
+  specSource: specSourceDefaults,
+  inbound: inboundDefaults,
   http: { timeoutMs: 30_000, connectTimeoutMs: 5_000, maxConnections: 100, maxKeepalive: 20, maxQueue: 100 },
   callTimeoutMs: 60_000,
   retry: { maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 10_000 },
@@ -311,6 +420,13 @@ export const defaults: Settings = {
   cache: { backend: "memory", ttlSeconds: 300, maxSize: 1000, staleIfErrorSeconds: 300, maxEntryBytes: 1_048_576, redisUrl: Option.none() },
   operations: {},
   logLevel: "Info",
+  telemetry: {
+    prometheus: { enabled: false, host: "127.0.0.1", port: 9090 },
+    tracesEndpoint: Option.none(),
+    serviceName: "openapi-mcp-server",
+    sampler: "parentbased_always_on",
+    samplerArg: 1
+  },
   notYetAvailable: []
 }
 export { Redacted }

@@ -1,60 +1,293 @@
 /**
- * Auth: adds the upstream credential to each outgoing request. Static kinds: none, basic, bearer, and
- * api_key in a header, a query parameter or a cookie (all three really sent). Credentials stay `Redacted`
- * until the moment they are written into the request; they never reach logs, errors or tool results.
+ * Auth: adds the upstream credential to each outgoing request.
+ *
+ * - Global (`--auth-type`): none, basic, bearer, api_key (header, query or cookie), oauth2 (client
+ *   credentials, token refreshed before expiry), cognito (client-credentials or user-password flow, refreshed)
+ *   and sigv4 (AWS Signature V4 with the standard credential chain).
+ * - Spec-driven: credentials configured per `components.securitySchemes` entry (config file
+ *   `security_schemes:` or `AUTH_SCHEME_<NAME>`) are sent as the operation's `security` requirement says:
+ *   the first alternative whose schemes all have a credential. When no scheme credential was sent, the global
+ *   credential is. An operation that needs a scheme nobody configured fails with a clear tool error (only
+ *   when scheme credentials are configured at all; otherwise the request goes as it is and the API decides).
+ *
+ * Secrets are resolved once at start (`env:`, `file:`, `secretsmanager:` references or literals) and stay
+ * `Redacted` until written into a request; they never reach logs, errors or tool results.
  */
-import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Clock, Context, Effect, Layer, Option, Redacted } from "effect"
+import { FetchHttpClient, HttpClient } from "effect/http"
 import { AppConfig, type Settings } from "./AppConfig.ts"
+import { cognitoClientCredentials, cognitoRegion, hostedTokenUrl, idpEndpoint, passwordFlow } from "./Auth/Cognito.ts"
+import { AuthConfigError, type AuthError, missing } from "./Auth/Errors.ts"
+import { clientCredentials, endpointOf } from "./Auth/OAuth2.ts"
+import { type Secret, Secrets } from "./Auth/Secrets.ts"
+import { schemeKey } from "./Auth/Settings.ts"
+import { AwsCredentials, signRequest } from "./Auth/SigV4.ts"
+import { makeTokenSource, type Token } from "./Auth/Token.ts"
+import type { SecurityRequirement, SecurityRequirementEntry, Tool } from "./domain/Tool.ts"
 import { encodeStrict, type OutgoingRequest } from "./Invoker/RequestBuilder.ts"
 
-export class AuthConfigError extends Schema.TaggedError<AuthConfigError>()("AuthConfigError", { message: Schema.String }) {}
+export { AuthConfigError, AuthError } from "./Auth/Errors.ts"
+
+/** One way of adding a credential, and of renewing it after the upstream refused it. */
+interface Credential {
+  readonly apply: (request: OutgoingRequest) => Effect.Effect<OutgoingRequest, AuthError>
+  /** The upstream answered 401 to `sent`: true when renewing made sending again worthwhile. */
+  readonly refresh: (sent: OutgoingRequest) => Effect.Effect<boolean>
+}
+
+export const withHeader = (r: OutgoingRequest, name: string, value: string): OutgoingRequest =>
+  ({ ...r, headers: { ...r.headers, [name.toLowerCase()]: value } })
+const withQuery = (r: OutgoingRequest, name: string, value: string): OutgoingRequest =>
+  ({ ...r, query: [...r.query, `${encodeStrict(name)}=${encodeStrict(value)}`] })
+const withCookie = (r: OutgoingRequest, name: string, value: string): OutgoingRequest =>
+  ({ ...r, cookies: [...r.cookies, [name, encodeStrict(value)] as const] })
+const basic = (userColonPassword: string) => `Basic ${Buffer.from(userColonPassword).toString("base64")}`
+
+/** A secret value that can be read again when the upstream refuses it (rotated file or Secrets Manager secret). */
+const rotating = (secret: Secret, setting: string) => {
+  let value = secret.value
+  return {
+    current: () => Redacted.value(value),
+    reread: (): Effect.Effect<boolean> =>
+      secret.reread === undefined ? Effect.succeed(false) : secret.reread().pipe(
+        Effect.map((next) => {
+          const changed = Redacted.value(next) !== Redacted.value(value)
+          value = next
+          return changed
+        }),
+        Effect.tap((changed) => changed ? Effect.logInfo(`${setting}: the secret changed (rotated); using the new value`) : Effect.void),
+        Effect.catch((e) => Effect.logWarning(`${setting}: ${e.message}`).pipe(Effect.as(false)))
+      )
+  }
+}
+type Rotating = ReturnType<typeof rotating>
+
+/** A credential sent as `Authorization: Bearer <token>` from a refreshed token source. */
+const bearerFromTokens = (fetch: Effect.Effect<Token, AuthError>): Effect.Effect<Credential> =>
+  Effect.map(makeTokenSource(fetch), (source) => ({
+    apply: (r) => Effect.map(source.get, (token) => withHeader(r, "authorization", `Bearer ${Redacted.value(token)}`)),
+    refresh: (sent) => source.refused((sent.headers["authorization"] ?? "").replace(/^Bearer /, ""))
+  }))
+
+const describeEntry = (e: SecurityRequirementEntry): string => {
+  const d = e.definition
+  const what = d.type === "apiKey"
+    ? `API key in ${d.in} '${d.name}'`
+    : d.type === "http"
+    ? `HTTP ${d.scheme}`
+    : d.type === "unsupported"
+    ? `unusable: ${d.detail}`
+    : d.type
+  return `${e.scheme} (${what}${e.scopes.length > 0 ? `, scopes ${e.scopes.join(" ")}` : ""})`
+}
+
+const describeRequirements = (security: ReadonlyArray<SecurityRequirement>): string =>
+  security.map((alt) => alt.map(describeEntry).join(" + ")).join(" | ")
 
 export class Auth extends Context.Service<Auth, {
-  /** Returns the request with the credential added. */
-  readonly apply: (request: OutgoingRequest) => OutgoingRequest
+  /** Returns the request with the credential the tool's operation needs. */
+  readonly apply: (request: OutgoingRequest, tool: Tool) => Effect.Effect<OutgoingRequest, AuthError>
+  /**
+   * The upstream answered 401 to `sent`: renews what can be renewed (drops a refused token, re-reads a
+   * rotated secret). True when applying and sending again may succeed.
+   */
+  readonly refresh: (sent: OutgoingRequest, tool: Tool) => Effect.Effect<boolean>
 }>()("openapi-mcp/Auth") {
-  static readonly make = (auth: Settings["auth"]): Effect.Effect<Auth["Service"], AuthConfigError> => Effect.gen(function*() {
-    const need = <A>(value: Option.Option<A>, flag: string, env: string): Effect.Effect<A, AuthConfigError> =>
-      Option.match(value, {
-        onNone: () => Effect.fail(new AuthConfigError({ message: `--auth-type ${auth.type} needs --${flag} (or ${env})` })),
-        onSome: Effect.succeed
+  /** Builds the credentials from the settings; fails with AuthConfigError on missing settings or unreadable secrets. */
+  static readonly make = (
+    auth: Settings["auth"]
+  ): Effect.Effect<Auth["Service"], AuthConfigError, Secrets | HttpClient.HttpClient | AwsCredentials> =>
+    Effect.gen(function*() {
+      const secrets = yield* Secrets
+      const http = yield* HttpClient.HttpClient
+      const aws = yield* AwsCredentials
+      const configError = (message: string) => new AuthConfigError({ message })
+      const need = <A>(value: Option.Option<A>, flag: string, env: string): Effect.Effect<A, AuthConfigError> =>
+        Option.match(value, {
+          onNone: () => Effect.fail(configError(`--auth-type ${auth.type} needs --${flag} (or ${env})`)),
+          onSome: Effect.succeed
+        })
+      const resolve = (value: Redacted.Redacted, setting: string) =>
+        secrets.resolve(Redacted.value(value), setting).pipe(Effect.mapError((e) => configError(e.message)))
+      const needSecret = (value: Option.Option<Redacted.Redacted>, flag: string, env: string) =>
+        need(value, flag, env).pipe(Effect.flatMap((v) => resolve(v, `--${flag} (${env})`)))
+      const httpUrl = (url: string, flag: string, env: string) =>
+        Effect.gen(function*() {
+          let ok = false
+          try {
+            ok = /^https?:$/.test(new URL(url).protocol)
+          } catch {
+            ok = false
+          }
+          if (!ok) return yield* configError(`--${flag} (${env}) must be an http(s) URL`)
+          return url
+        })
+      const withHttp = <A, E>(effect: Effect.Effect<A, E, HttpClient.HttpClient>) =>
+        Effect.provideService(effect, HttpClient.HttpClient, http)
+      const logged = (what: string, endpoint: string) => (fetch: Effect.Effect<Token, AuthError>) =>
+        fetch.pipe(Effect.tap((t) =>
+          Effect.logInfo(`${what}: token obtained from ${endpoint}, valid for ${Math.round(t.lifetimeMs / 1000)} s`)
+        ))
+
+      const staticCredential = (place: (r: OutgoingRequest) => OutgoingRequest, secret: Rotating): Credential => ({
+        apply: (r) => Effect.succeed(place(r)),
+        refresh: () => secret.reread()
       })
-    switch (auth.type) {
-      case "none":
-        return { apply: (r) => r }
-      case "basic": {
-        const user = yield* need(auth.username, "auth-username", "AUTH_USERNAME")
-        const password = yield* need(auth.password, "auth-password", "AUTH_PASSWORD")
-        const header = Redacted.make(`Basic ${Buffer.from(`${user}:${Redacted.value(password)}`).toString("base64")}`)
-        return { apply: (r) => ({ ...r, headers: { ...r.headers, authorization: Redacted.value(header) } }) }
-      }
-      case "bearer": {
-        const token = yield* need(auth.token, "auth-token", "AUTH_TOKEN")
-        return { apply: (r) => ({ ...r, headers: { ...r.headers, authorization: `Bearer ${Redacted.value(token)}` } }) }
-      }
-      case "api_key": {
-        const key = yield* need(auth.apiKey, "auth-api-key", "AUTH_API_KEY")
-        const name = auth.apiKeyName
-        switch (auth.apiKeyIn) {
-          case "header":
-            return { apply: (r) => ({ ...r, headers: { ...r.headers, [name.toLowerCase()]: Redacted.value(key) } }) }
-          case "query":
-            return { apply: (r) => ({ ...r, query: [...r.query, `${encodeStrict(name)}=${encodeStrict(Redacted.value(key))}`] }) }
-          case "cookie":
-            return { apply: (r) => ({ ...r, cookies: [...r.cookies, [name, encodeStrict(Redacted.value(key))] as const] }) }
+
+      // The global credential (--auth-type)
+      let global: Credential | undefined
+      switch (auth.type) {
+        case "none":
+          break
+        case "basic": {
+          const user = yield* need(auth.username, "auth-username", "AUTH_USERNAME")
+          const password = rotating(yield* needSecret(auth.password, "auth-password", "AUTH_PASSWORD"), "AUTH_PASSWORD")
+          global = staticCredential((r) => withHeader(r, "authorization", basic(`${user}:${password.current()}`)), password)
+          break
+        }
+        case "bearer": {
+          const token = rotating(yield* needSecret(auth.token, "auth-token", "AUTH_TOKEN"), "AUTH_TOKEN")
+          global = staticCredential((r) => withHeader(r, "authorization", `Bearer ${token.current()}`), token)
+          break
+        }
+        case "api_key": {
+          const key = rotating(yield* needSecret(auth.apiKey, "auth-api-key", "AUTH_API_KEY"), "AUTH_API_KEY")
+          const name = auth.apiKeyName
+          const place = auth.apiKeyIn === "header"
+            ? (r: OutgoingRequest) => withHeader(r, name, key.current())
+            : auth.apiKeyIn === "query"
+            ? (r: OutgoingRequest) => withQuery(r, name, key.current())
+            : (r: OutgoingRequest) => withCookie(r, name, key.current())
+          global = staticCredential(place, key)
+          break
+        }
+        case "oauth2": {
+          const o = auth.oauth2
+          const tokenUrl = yield* httpUrl(yield* need(o.tokenUrl, "auth-oauth2-token-url", "AUTH_OAUTH2_TOKEN_URL"), "auth-oauth2-token-url", "AUTH_OAUTH2_TOKEN_URL")
+          const clientId = yield* need(o.clientId, "auth-oauth2-client-id", "AUTH_OAUTH2_CLIENT_ID")
+          const secret = yield* needSecret(o.clientSecret, "auth-oauth2-client-secret", "AUTH_OAUTH2_CLIENT_SECRET")
+          global = yield* bearerFromTokens(withHttp(clientCredentials({
+            tokenUrl, clientId, clientSecret: secret.value, clientAuth: o.clientAuth, scopes: o.scopes,
+            extra: Option.isSome(o.audience) ? { audience: o.audience.value } : {}
+          })).pipe(logged("oauth2", endpointOf(tokenUrl))))
+          break
+        }
+        case "cognito": {
+          const c = auth.cognito
+          const region = cognitoRegion(c)
+          const clientId = yield* need(c.clientId, "auth-cognito-client-id", "AUTH_COGNITO_CLIENT_ID")
+          const clientSecret = Option.isSome(c.clientSecret)
+            ? Option.some((yield* resolve(c.clientSecret.value, "--auth-cognito-client-secret (AUTH_COGNITO_CLIENT_SECRET)")).value)
+            : Option.none()
+          if (Option.isSome(c.username) || Option.isSome(c.password)) {
+            const username = yield* need(c.username, "auth-cognito-username", "AUTH_COGNITO_USERNAME")
+            const password = yield* needSecret(c.password, "auth-cognito-password", "AUTH_COGNITO_PASSWORD")
+            const endpoint = yield* httpUrl(Option.getOrElse(c.endpoint, () => idpEndpoint(region)), "auth-cognito-endpoint", "AUTH_COGNITO_ENDPOINT")
+            global = yield* bearerFromTokens(withHttp(passwordFlow({
+              endpoint, clientId, clientSecret: Option.getOrUndefined(clientSecret), username, password: password.value
+            })).pipe(logged("cognito (user-password flow)", endpointOf(endpoint))))
+          } else if (Option.isSome(clientSecret) && (Option.isSome(c.domain) || Option.isSome(c.tokenUrl))) {
+            const tokenUrl = yield* httpUrl(
+              Option.getOrElse(c.tokenUrl, () => hostedTokenUrl(Option.getOrThrow(c.domain), region)),
+              "auth-cognito-token-url", "AUTH_COGNITO_TOKEN_URL"
+            )
+            global = yield* bearerFromTokens(withHttp(cognitoClientCredentials({
+              tokenUrl, clientId, clientSecret: clientSecret.value, scopes: c.scopes
+            })).pipe(logged("cognito (client-credentials flow)", endpointOf(tokenUrl))))
+          } else {
+            return yield* configError(
+              "--auth-type cognito needs either --auth-cognito-username and --auth-cognito-password (user-password flow) " +
+                "or --auth-cognito-client-secret and --auth-cognito-domain (client-credentials flow), besides --auth-cognito-client-id"
+            )
+          }
+          break
+        }
+        case "sigv4": {
+          const region = yield* need(auth.sigv4.region, "auth-sigv4-region", "AUTH_SIGV4_REGION or AWS_REGION")
+          const service = auth.sigv4.service
+          global = {
+            apply: (r) =>
+              Effect.gen(function*() {
+                const credentials = yield* aws.get
+                const now = yield* Clock.currentTimeMillis
+                return yield* signRequest(r, { service, region, credentials, signingDate: new Date(now) })
+              }),
+            // the credential chain renews expiring credentials itself; a 401 means a policy problem
+            refresh: () => Effect.succeed(false)
+          }
+          break
         }
       }
-      // falls through only for the kinds below
-      case "oauth2":
-      case "cognito":
-      case "sigv4":
-        return yield* new AuthConfigError({
-          message: `--auth-type ${auth.type} is not available yet in this version; use none, basic, bearer or api_key`
-        })
-    }
-  })
 
-  static readonly layer = Layer.effect(Auth, Effect.gen(function*() {
+      // Spec-driven scheme credentials, resolved once
+      const schemes = new Map<string, Rotating>()
+      for (const [key, reference] of Object.entries(auth.schemes)) {
+        const setting = `security scheme credential AUTH_SCHEME_${key}`
+        const secret = yield* secrets.resolve(reference, setting).pipe(Effect.mapError((e) => configError(e.message)))
+        schemes.set(key, rotating(secret, setting))
+      }
+      if (schemes.size > 0) {
+        yield* Effect.logInfo(`credentials configured for security schemes: ${[...schemes.keys()].join(", ")}`)
+      }
+
+      const usable = (e: SecurityRequirementEntry) =>
+        e.definition.type !== "unsupported" && e.definition.type !== "mutualTLS" && schemes.has(schemeKey(e.scheme))
+
+      /** The alternative whose scheme credentials are sent: the first non-empty one fully configured. */
+      const chosen = (tool: Tool): SecurityRequirement | undefined =>
+        schemes.size === 0 || tool.security === undefined ? undefined : tool.security.find((alt) => alt.length > 0 && alt.every(usable))
+
+      const place = (r: OutgoingRequest, e: SecurityRequirementEntry): OutgoingRequest => {
+        const value = schemes.get(schemeKey(e.scheme))!.current()
+        const d = e.definition
+        switch (d.type) {
+          case "apiKey":
+            return d.in === "header" ? withHeader(r, d.name, value) : d.in === "query" ? withQuery(r, d.name, value) : withCookie(r, d.name, value)
+          case "http":
+            return withHeader(r, "authorization",
+              d.scheme === "basic" ? basic(value) : d.scheme === "bearer" ? `Bearer ${value}` : `${d.scheme[0]!.toUpperCase()}${d.scheme.slice(1)} ${value}`)
+          default:
+            // oauth2 / openIdConnect with a configured token: sent as a bearer token
+            return withHeader(r, "authorization", `Bearer ${value}`)
+        }
+      }
+
+      const apply = Effect.fn("Auth.apply")(function*(request: OutgoingRequest, tool: Tool) {
+        const alternative = chosen(tool)
+        if (alternative !== undefined) return alternative.reduce(place, request)
+        const security = tool.security
+        const needsSomething = security !== undefined && security.length > 0 && security.every((alt) => alt.length > 0)
+        if (global === undefined && schemes.size > 0 && needsSomething) {
+          const names = [...new Set(security.flat().map((e) => e.scheme))]
+          return yield* missing(
+            `${tool.operationId} needs one of: ${describeRequirements(security)}. ` +
+              `Configure ${names.map((n) => `security_schemes.${n}`).join(" or ")} in the config file ` +
+              `(or ${names.map((n) => `AUTH_SCHEME_${schemeKey(n)}`).join(" / ")})`
+          )
+        }
+        return global === undefined ? request : yield* global.apply(request)
+      })
+
+      const refresh = (sent: OutgoingRequest, tool: Tool): Effect.Effect<boolean> => {
+        const alternative = chosen(tool)
+        if (alternative !== undefined) {
+          return Effect.forEach(alternative, (e) => schemes.get(schemeKey(e.scheme))!.reread()).pipe(
+            Effect.map((changed) => changed.some((c) => c))
+          )
+        }
+        return global === undefined ? Effect.succeed(false) : global.refresh(sent)
+      }
+
+      return Auth.of({ apply, refresh })
+    })
+
+  /** Needs AppConfig, Secrets, an HttpClient (token endpoints) and AwsCredentials. */
+  static readonly layerNoDeps = Layer.effect(Auth, Effect.gen(function*() {
     return yield* Auth.make((yield* AppConfig).auth)
   }))
+
+  /** Live: secrets from env/files/Secrets Manager, token endpoints over fetch, the AWS credential chain. */
+  static readonly layer = Auth.layerNoDeps.pipe(
+    Layer.provide(Layer.mergeAll(Secrets.layer, FetchHttpClient.layer, AwsCredentials.layer))
+  )
 }

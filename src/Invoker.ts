@@ -6,11 +6,12 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
 import { Clock, Context, Effect, Layer, Schema } from "effect"
 import { AppConfig, type OperationOverride, type Settings } from "./AppConfig.ts"
-import { Auth } from "./Auth.ts"
+import { Auth, type AuthError } from "./Auth.ts"
 import type { Tool } from "./domain/Tool.ts"
 import { BuildError, buildRequest, type OutgoingRequest } from "./Invoker/RequestBuilder.ts"
 import { mapResponse } from "./Invoker/ResponseMapper.ts"
 import { validate } from "./Invoker/Validation.ts"
+import { step } from "./Telemetry.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
 import { type CacheInfo, ResponseCache, type Sent } from "./ResponseCache.ts"
 import { type CallPolicy, originOf, Upstream, type UpstreamError } from "./Upstream.ts"
@@ -64,6 +65,13 @@ const describeUpstreamError = (tool: Tool, e: UpstreamError, maxBytes: number, n
       return toolError(`${what}: ${r.detail}.`, { error: "invalid_request" })
   }
 }
+
+/** A credential could not be had: an error result naming the step, never a secret. */
+const authFailed = (tool: Tool, e: AuthError) =>
+  Effect.logWarning(`auth failed: ${e.reason._tag}`).pipe(
+    Effect.annotateLogs({ tool: tool.name, operation: tool.operationId }),
+    Effect.as(toolError(`${tool.operationId} failed: ${e.text}`, { error: "auth", reason: e.reason._tag }))
+  )
 
 /** A tool's overrides from the config file: its tags' entries, then its own (which win). */
 export const overrideFor = (tool: Tool, overrides: Readonly<Record<string, OperationOverride>>): OperationOverride =>
@@ -135,32 +143,43 @@ export class Invoker extends Context.Service<Invoker, {
       if (tool === undefined) return yield* new UnknownTool({ name })
       yield* Effect.annotateCurrentSpan({ "gen_ai.tool.name": name, "openapi.operation_id": tool.operationId })
       if (rawArgs !== undefined && rawArgs !== null && (typeof rawArgs !== "object" || Array.isArray(rawArgs))) {
-        return toolError(`Invalid arguments for ${name}: arguments must be a JSON object.`)
+        return toolError(`Invalid arguments for ${name}: arguments must be a JSON object.`, { error: "invalid_arguments" })
       }
       const args = (rawArgs ?? {}) as Record<string, unknown>
-      const problems = validate(tool, args)
+      const problems = yield* step("Invoker.validate", () => validate(tool, args))
       if (problems.length > 0) {
         return toolError(
           `Invalid arguments for ${name}:\n${problems.map((p) => `- ${p}`).join("\n")}\nFix the arguments and call the tool again.`,
           { error: "invalid_arguments", problems }
         )
       }
-      let request
-      try {
-        request = auth.apply(buildRequest(tool, args))
-      } catch (e) {
-        if (e instanceof BuildError) return toolError(`Invalid arguments for ${name}: ${e.message}`, { error: "invalid_arguments" })
-        throw e
-      }
+      const built = yield* step("Invoker.buildRequest", () => {
+        try {
+          return buildRequest(tool, args)
+        } catch (e) {
+          if (e instanceof BuildError) return e
+          throw e
+        }
+      })
+      if (built instanceof BuildError) return toolError(`Invalid arguments for ${name}: ${built.message}`, { error: "invalid_arguments" })
+      const authed = yield* Effect.result(auth.apply(built, tool))
+      if (authed._tag === "Failure") return yield* authFailed(tool, authed.failure)
+      const request = authed.success
       const started = yield* Clock.currentTimeMillis
       const policy = policies.get(tool) ?? upstream.defaultPolicy
       const send = (r: OutgoingRequest) => upstream.execute(r, policy)
       const ttlMs = cacheTtls.get(tool)
-      const exchange: Effect.Effect<Sent & { readonly cache?: CacheInfo }, UpstreamError> = ttlMs !== undefined
+      const exchangeOf = (request: OutgoingRequest): Effect.Effect<Sent & { readonly cache?: CacheInfo }, UpstreamError> => ttlMs !== undefined
         ? cache.fetch(request, send, { ttlMs })
         : send(request).pipe(Effect.tap((res) =>
           tool.method !== "GET" && tool.method !== "HEAD" && res.status >= 200 && res.status < 300 ? cache.invalidate(request) : Effect.void
         ))
+      // a 401 gets one renewal of the credential (fresh token, rotated secret) and one more try
+      const exchange = exchangeOf(request).pipe(Effect.flatMap((res) =>
+        res.status !== 401 ? Effect.succeed(res) : auth.refresh(request, tool).pipe(Effect.flatMap((renewed) =>
+          renewed ? auth.apply(built, tool).pipe(Effect.flatMap(exchangeOf)) : Effect.succeed(res)
+        ))
+      ))
       return yield* exchange.pipe(
         Effect.flatMap((res) =>
           Effect.gen(function*() {
@@ -169,7 +188,7 @@ export class Invoker extends Context.Service<Invoker, {
             yield* log("upstream call").pipe(Effect.annotateLogs({
               tool: name, operation: tool.operationId, status: res.status, duration_ms: now - started, attempts: res.attempts
             }))
-            const result = mapResponse(tool, res, maxResponseBytes, now)
+            const result = yield* step("Invoker.mapResponse", () => mapResponse(tool, res, maxResponseBytes, now))
             if (result.isError && res.attempts > 1) {
               const [first, ...rest] = result.content
               if (first?.type === "text") return { ...result, content: [{ ...first, text: `${first.text}${attemptsNote(res.attempts)}` }, ...rest] }
@@ -183,7 +202,8 @@ export class Invoker extends Context.Service<Invoker, {
               Effect.annotateLogs({ tool: name, operation: tool.operationId, attempts: e.attempts })
             )
             return describeUpstreamError(tool, e, maxResponseBytes, yield* Clock.currentTimeMillis)
-          }))
+          })),
+        Effect.catchTag("AuthError", (e) => authFailed(tool, e))
       )
     })
     return Invoker.of({ call })

@@ -7,10 +7,13 @@ import { Cause, Context, Layer, Logger, References, Tracer } from "effect"
 import { FetchHttpClient } from "effect/http"
 import type { LogLevel } from "effect/LogLevel"
 import { Auth } from "./Auth.ts"
+import { Discovery } from "./Discovery.ts"
 import { Invoker } from "./Invoker.ts"
-import { McpServer } from "./McpServer.ts"
+import { McpServer, PACKAGE_VERSION } from "./McpServer.ts"
 import { ResponseCache } from "./ResponseCache.ts"
 import { SpecLoader } from "./SpecLoader.ts"
+import { specSourcePolicyLayer } from "./Security/SsrfGuard.ts"
+import { Telemetry } from "./Telemetry.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
 import { Upstream } from "./Upstream.ts"
 
@@ -25,7 +28,8 @@ export const jsonStderrLogger = Logger.make(({ cause, date, fiber, logLevel, mes
     message: Array.isArray(message) && message.length === 1 ? message[0] : message
   }
   const span = Context.getOrUndefined(fiber.context, Tracer.ParentSpan)
-  if (span !== undefined) {
+  // without tracing, spans are not recorded and their ids mean nothing
+  if (span !== undefined && fiber.getRef(References.TracerEnabled)) {
     entry["trace_id"] = span.traceId
     entry["span_id"] = span.spanId
   }
@@ -43,11 +47,16 @@ export const jsonStderrLogger = Logger.make(({ cause, date, fiber, logLevel, mes
 export const LoggingLayer = (level: LogLevel) =>
   Layer.merge(Logger.layer([jsonStderrLogger]), Layer.succeed(References.MinimumLogLevel, level))
 
-const SpecLoaderLive = SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.merge(NodeFileSystem.layer, FetchHttpClient.layer)))
+/** The spec loader under the SSRF guard / allowed-directories / size policy from AppConfig. */
+export const SpecLoaderLive = SpecLoader.layerNoDeps.pipe(
+  Layer.provide(Layer.mergeAll(NodeFileSystem.layer, FetchHttpClient.layer, specSourcePolicyLayer))
+)
 const CatalogLive = ToolCatalog.layerNoDeps.pipe(Layer.provide(SpecLoaderLive))
 
-/** Catalog, auth, upstream client, invoker and MCP server; needs AppConfig. */
+/** Catalog, auth, upstream client, invoker and MCP server, over telemetry (built first, closed last); needs AppConfig. */
 export const AppLayer = McpServer.layerNoDeps.pipe(
+  Layer.provideMerge(Discovery.layerNoDeps),
   Layer.provideMerge(Invoker.layerNoDeps),
-  Layer.provideMerge(Layer.mergeAll(CatalogLive, Auth.layer, Upstream.layer, ResponseCache.layer))
+  Layer.provideMerge(Layer.mergeAll(CatalogLive, Auth.layer, Upstream.layer, ResponseCache.layer)),
+  Layer.provideMerge(Telemetry.layer({ serviceVersion: PACKAGE_VERSION }))
 )

@@ -5,46 +5,167 @@
  */
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
-import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError } from "@modelcontextprotocol/sdk/types.js"
-import { Context, Effect, Layer } from "effect"
-import { Invoker } from "./Invoker.ts"
+import {
+  CallToolRequestSchema, type CallToolResult, ErrorCode, GetPromptRequestSchema, ListPromptsRequestSchema,
+  ListResourcesRequestSchema, ListToolsRequestSchema, McpError, ReadResourceRequestSchema, type ServerNotification
+} from "@modelcontextprotocol/sdk/types.js"
+import { Context, Effect, Layer, Metric } from "effect"
+import { AppConfig } from "./AppConfig.ts"
+import { CALL, DESCRIBE, Discovery, SEARCH } from "./Discovery.ts"
+import { buildPrompts, buildResources, RESOURCE_SCHEME } from "./Prompts.ts"
+import { circuitBreakerState, serveRequest, serveToolCall, specOperations, ToolTelemetry, unknownToolTelemetry } from "./Telemetry.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
+import { originOf } from "./Upstream.ts"
 
 export const PACKAGE_VERSION = "0.1.0"
 
 export class McpServer extends Context.Service<McpServer, {
-  /** A new SDK server wired to the catalog and invoker, ready to connect to one transport. */
+  /** A new SDK server wired to the catalog and its tool surface (Discovery), ready to connect to one transport. */
   readonly create: () => Server
   /** Serves MCP over this process's stdin/stdout until stdin ends or the client disconnects. */
   readonly serveStdio: Effect.Effect<void>
 }>()("openapi-mcp/McpServer") {
   static readonly layerNoDeps = Layer.effect(McpServer, Effect.gen(function*() {
     const catalog = yield* ToolCatalog
-    const invoker = yield* Invoker
+    const discovery = yield* Discovery
+    const config = yield* AppConfig
     // Handlers run outside any fiber: run them with this layer's context (logger, tracer, services).
-    const runPromise = Effect.runPromiseWith(yield* Effect.context<never>())
-    const listResult = { tools: catalog.listing as Array<never> }
-    const instructions = `Tools for the ${catalog.serverName} HTTP API. Each tool is one API operation; ` +
-      `its description names the HTTP method and path. Failed calls return an error result that says why.`
+    const context = yield* Effect.context<never>()
+    const runPromise = Effect.runPromiseWith(context)
+    const runSync = Effect.runSyncWith(context)
+    const listResult = { tools: discovery.listing as Array<never> }
+    // metric label sets and span names, once per tool (and per discovery meta-tool)
+    const telemetry = new Map(catalog.tools.map((t) => [t.name, ToolTelemetry.forTool(t)]))
+    for (const t of discovery.listing) {
+      if (!telemetry.has(t.name)) telemetry.set(t.name, new ToolTelemetry(t.name, undefined, undefined, undefined, undefined))
+    }
+    /** call_operation counts and traces as the operation it calls, when that is a catalog tool. */
+    const telemetryFor = (name: string, args: unknown) => {
+      const target = name === CALL && typeof args === "object" && args !== null ? (args as Record<string, unknown>)["name"] : undefined
+      return (typeof target === "string" ? telemetry.get(target) : undefined) ?? telemetry.get(name) ?? unknownToolTelemetry
+    }
+    yield* Metric.update(specOperations, catalog.tools.length)
+    for (const origin of new Set(catalog.tools.map((t) => originOf(t.baseUrl)))) {
+      yield* Metric.update(circuitBreakerState(origin), 0)
+    }
+    const instructions = discovery.mode === "all"
+      ? `Tools for the ${catalog.serverName} HTTP API. Each tool is one API operation; ` +
+        `its description names the HTTP method and path. Failed calls return an error result that says why.`
+      : `The ${catalog.serverName} HTTP API has ${catalog.tools.length} operations. Find one with ${SEARCH}, ` +
+        `read its arguments with ${DESCRIBE}, call it with ${CALL}. Failed calls return an error result that says why.`
+
+    const prompts = buildPrompts(catalog.tools, catalog.tagDescriptions)
+    const resources = buildResources(catalog.tools)
+
+    /**
+     * With --confirm-destructive, a destructive operation (DELETE), called directly or through
+     * call_operation, is sent only after the user accepts it through MCP elicitation.
+     */
+    const confirmDestructive = async (server: Server, name: string, args: unknown): Promise<CallToolResult | undefined> => {
+      const target = name === CALL && typeof args === "object" && args !== null ? (args as Record<string, unknown>)["name"] : name
+      const tool = typeof target === "string" ? catalog.lookup(target) : undefined
+      if (tool === undefined || !tool.annotations.destructiveHint) return undefined
+      const callArgs = name === CALL ? (args as Record<string, unknown>)["arguments"] ?? {} : args ?? {}
+      const refuse = (why: string): CallToolResult => ({ isError: true, content: [{ type: "text", text: `Not sent: ${why}` }] })
+      if (server.getClientCapabilities()?.elicitation === undefined) {
+        return refuse(`${tool.name} (${tool.method} ${tool.path}) needs the user's confirmation (--confirm-destructive), and this client cannot ask for it.`)
+      }
+      try {
+        const answer = await server.elicitInput({
+          message: `Allow ${tool.method} ${tool.path} (${tool.name}) with ${JSON.stringify(callArgs)}? This cannot be undone.`,
+          requestedSchema: {
+            type: "object",
+            properties: { confirm: { type: "boolean", title: "Send this request", description: "Yes to send it" } },
+            required: ["confirm"]
+          }
+        })
+        if (answer.action === "accept" && answer.content?.["confirm"] === true) return undefined
+        return refuse(`the user declined ${tool.name} (${tool.method} ${tool.path}); nothing was changed.`)
+      } catch (e) {
+        return refuse(`asking the user to confirm ${tool.name} failed (${(e as Error).message}); nothing was sent.`)
+      }
+    }
+
+    /** While a call runs, one progress notification a second, when the client asked for them. */
+    const reportProgress = (
+      token: string | number | undefined,
+      extra: { sendNotification: (n: ServerNotification) => Promise<void> },
+      name: string
+    ): (() => void) => {
+      if (token === undefined) return () => {}
+      let seconds = 0
+      const timer = setInterval(() => {
+        seconds++
+        void extra.sendNotification({
+          method: "notifications/progress",
+          params: { progressToken: token, progress: seconds, message: `${name}: waiting for the API (${seconds} s)` }
+        }).catch(() => undefined)
+      }, 1000)
+      return () => clearInterval(timer)
+    }
 
     const create = () => {
       const server = new Server(
         { name: catalog.serverName, version: catalog.serverVersion, title: catalog.serverName },
-        { capabilities: { tools: { listChanged: false } }, instructions }
+        {
+          capabilities: {
+            tools: { listChanged: false },
+            ...(config.prompts ? { prompts: { listChanged: false } } : {}),
+            ...(config.resources ? { resources: { listChanged: false } } : {})
+          },
+          instructions
+        }
       )
-      server.setRequestHandler(ListToolsRequestSchema, () => listResult)
-      server.setRequestHandler(CallToolRequestSchema, (request, extra) =>
-        runPromise(
-          invoker.call(request.params.name, request.params.arguments).pipe(
-            Effect.catchTag("UnknownTool", (e) =>
-              Effect.die(new McpError(ErrorCode.InvalidParams, `Unknown tool: ${e.name}`)))
-          ),
-          { signal: extra.signal }
-        ).catch((e: unknown) => {
-          // Effect wraps defects; surface the McpError itself so the client gets the protocol error.
-          const cause = e instanceof McpError ? e : (e as { cause?: unknown })?.cause
-          throw cause instanceof McpError ? cause : e
-        }))
+      server.setRequestHandler(ListToolsRequestSchema, (request, extra) =>
+        runSync(serveRequest("tools/list", {
+          meta: request.params?._meta, headers: extra.requestInfo?.headers, requestId: extra.requestId, sessionId: extra.sessionId
+        }, Effect.succeed(listResult))))
+      server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+        if (config.confirmDestructive) {
+          const refusal = await confirmDestructive(server, request.params.name, request.params.arguments)
+          if (refusal !== undefined) return refusal
+        }
+        const stopProgress = reportProgress(request.params._meta?.progressToken, extra, request.params.name)
+        try {
+          return await runPromise(
+            serveToolCall(
+              telemetryFor(request.params.name, request.params.arguments),
+              { meta: request.params._meta, headers: extra.requestInfo?.headers, requestId: extra.requestId, sessionId: extra.sessionId },
+              discovery.call(request.params.name, request.params.arguments).pipe(
+                Effect.catchTag("UnknownTool", (e) =>
+                  Effect.die(new McpError(ErrorCode.InvalidParams, `Unknown tool: ${e.name}`)))
+              )
+            ),
+            { signal: extra.signal }
+          ).catch((e: unknown) => {
+            // Effect wraps defects; surface the McpError itself so the client gets the protocol error.
+            const cause = e instanceof McpError ? e : (e as { cause?: unknown })?.cause
+            throw cause instanceof McpError ? cause : e
+          })
+        } finally {
+          stopProgress()
+        }
+      })
+      if (config.prompts) {
+        server.setRequestHandler(ListPromptsRequestSchema, () => ({ prompts: prompts.prompts as Array<never> }))
+        server.setRequestHandler(GetPromptRequestSchema, (request) => {
+          const found = prompts.get(request.params.name, request.params.arguments ?? {})
+          if (found === undefined) throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`)
+          return found
+        })
+      }
+      if (config.resources) {
+        server.setRequestHandler(ListResourcesRequestSchema, () => ({ resources: resources as Array<never> }))
+        server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
+          const uri = request.params.uri
+          const name = uri.startsWith(RESOURCE_SCHEME) ? uri.slice(RESOURCE_SCHEME.length) : ""
+          if (!resources.some((r) => r.uri === uri)) throw new McpError(ErrorCode.InvalidParams, `Unknown resource: ${uri}`)
+          const result = await runPromise(discovery.call(name, {}).pipe(Effect.orDie), { signal: extra.signal })
+          const text = result.content.map((c) => c.type === "text" ? c.text : "").join("\n")
+          if (result.isError) throw new McpError(ErrorCode.InternalError, text)
+          return { contents: [{ uri, mimeType: result.structuredContent ? "application/json" : "text/plain", text }] }
+        })
+      }
       return server
     }
 

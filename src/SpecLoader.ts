@@ -6,8 +6,9 @@
  */
 import { upgrade } from "@scalar/openapi-upgrader"
 import { Context, Effect, FileSystem, Layer, Schema } from "effect"
-import { HttpClient, type HttpClientError } from "effect/http"
 import { cached } from "./ResponseCache.ts"
+import { fetchGuarded, SpecSourcePolicy } from "./Security/SsrfGuard.ts"
+import { checkDepth, checkFile } from "./SpecLoader/Guard.ts"
 import { isAbsolute, resolve as resolvePath } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { parse as parseYaml } from "yaml"
@@ -65,8 +66,17 @@ export const sourceUrl = (source: string): string =>
     ? source
     : pathToFileURL(isAbsolute(source) ? source : resolvePath(source)).href
 
-/** Parses JSON or YAML text. Throws an Error whose message says where the syntax broke. */
+/**
+ * Parses JSON or YAML text. Throws an Error whose message says where the syntax broke, or that the
+ * document is nested too deeply or expands too many YAML aliases (hostile documents stop here, at once).
+ */
 export const parseDocument = (text: string): unknown => {
+  const doc = parseText(text)
+  checkDepth(doc)
+  return doc
+}
+
+const parseText = (text: string): unknown => {
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
   const first = body.trimStart()[0]
   if (first === "{" || first === "[") {
@@ -84,7 +94,10 @@ export const parseDocument = (text: string): unknown => {
   try {
     return parseYaml(body, { uniqueKeys: false, maxAliasCount: 10_000 })
   } catch (e) {
-    throw new Error(`invalid YAML: ${(e as Error).message.split("\n")[0]}`)
+    const message = (e as Error).message
+    throw new Error(/Maximum call stack/.test(message)
+      ? "invalid YAML: the document is nested too deeply"
+      : `invalid YAML: ${message.split("\n")[0]}`)
   }
 }
 
@@ -127,25 +140,22 @@ export class SpecLoader extends Context.Service<SpecLoader, {
 }>()("openapi-mcp/SpecLoader") {
   static readonly layerNoDeps = Layer.effect(SpecLoader, Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const http = yield* HttpClient.HttpClient
+    // Where specs may come from (SSRF guard, allowed directories, size cap); secure unless provided
+    const policy = yield* SpecSourcePolicy
 
     const readText = (url: string): Effect.Effect<string, string> =>
       url.startsWith("file:") ? readFile(url) : fetchCached(url)
 
     const readFile = (url: string): Effect.Effect<string, string> =>
-      fs.readFileString(fileURLToPath(url)).pipe(
+      checkFile(url, policy).pipe(Effect.andThen(fs.readFileString(fileURLToPath(url)).pipe(
         Effect.mapError((e) => e.reason._tag === "NotFound" ? "file not found" : e.message)
-      )
+      )))
 
-    /** Documents fetched over HTTP, kept five minutes so a spec's shared files are fetched once. */
-    const fetchCached = yield* cached((url: string) =>
-      http.get(url, { headers: { accept: "application/json, application/yaml;q=0.9, */*;q=0.5" } }).pipe(
-        Effect.flatMap((res): Effect.Effect<string, string | HttpClientError.HttpClientError> =>
-          res.status >= 200 && res.status < 300 ? res.text : Effect.fail(`HTTP ${res.status}`)
-        ),
-        Effect.timeoutOrElse({ duration: "30 seconds", orElse: () => Effect.fail("timed out after 30 s") }),
-        Effect.mapError((e) => typeof e === "string" ? e : `${e.reason._tag}`)
-      ), { timeToLive: "5 minutes", capacity: 10_000 })
+    /**
+     * Documents fetched over HTTP(S) through the SSRF guard (checked, DNS pinned, no redirects, size-capped),
+     * kept five minutes so a spec's shared files are fetched once.
+     */
+    const fetchCached = yield* cached((url: string) => fetchGuarded(url, policy), { timeToLive: "5 minutes", capacity: 10_000 })
 
     const load = Effect.fn("SpecLoader.load")(function*(source: string) {
       const fail = (message: string) => Effect.fail(new SpecLoadError({ source, message }))

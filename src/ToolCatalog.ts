@@ -28,6 +28,8 @@ export interface CatalogShape {
   readonly tools: ReadonlyArray<Tool>
   readonly listing: ReadonlyArray<ListedTool>
   readonly skipped: ReadonlyArray<Problem>
+  /** The spec's `tags` descriptions, by tag name. */
+  readonly tagDescriptions: Readonly<Record<string, string>>
   /** The tool with this name, if any. */
   readonly lookup: (name: string) => Tool | undefined
 }
@@ -64,6 +66,12 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
       (typeof info["title"] === "string" && info["title"].trim() !== "" ? info["title"].trim() : "openapi-mcp-server")
     const serverVersion = typeof info["version"] === "string" ? info["version"] : "0.0.0"
     const byName = new Map(result.tools.map((t) => [t.name, t]))
+    const tagDescriptions: Record<string, string> = {}
+    for (const tag of Array.isArray(spec.document["tags"]) ? spec.document["tags"] : []) {
+      if (isObject(tag) && typeof tag["name"] === "string" && typeof tag["description"] === "string") {
+        tagDescriptions[tag["name"]] = tag["description"].trim()
+      }
+    }
     yield* Effect.logInfo(
       `loaded ${spec.source}: OpenAPI ${spec.version}, ${result.operations} operations, ${result.tools.length} tools` +
         (result.filteredOut > 0 ? `, ${result.filteredOut} filtered out` : "") +
@@ -78,6 +86,7 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
       tools: result.tools,
       listing: result.tools.map(toListed),
       skipped: result.skipped,
+      tagDescriptions,
       lookup: (name) => byName.get(name)
     })
   }))

@@ -17,6 +17,7 @@ import { randomUUID } from "node:crypto"
 import { AppConfig } from "./AppConfig.ts"
 import { retryAfterSeconds } from "./Invoker/ResponseMapper.ts"
 import type { OutgoingRequest } from "./Invoker/RequestBuilder.ts"
+import { type AttemptResult, clientAttempt, recordRetry, trackBreakerState } from "./Telemetry.ts"
 
 export interface UpstreamResponse {
   readonly status: number
@@ -137,6 +138,37 @@ export const retrySchedule = (settings: { readonly baseDelayMs: number; readonly
     )
   )
 
+/** An attempt's status and error kind, for its metric labels and span (Telemetry.clientAttempt). */
+const describeAttempt = (exit: Exit.Exit<UpstreamResponse, UpstreamReason>): AttemptResult => {
+  if (Exit.isSuccess(exit)) {
+    const status = exit.value.status
+    return { status, errorType: status >= 400 ? String(status) : undefined }
+  }
+  const error = exit.cause.reasons.find((r) => r._tag === "Fail")?.error
+  if (error === undefined) return { status: undefined, errorType: exit.cause.reasons.some((r) => r._tag === "Interrupt") ? "cancelled" : "_OTHER" }
+  return error._tag === "UpstreamStatus"
+    ? { status: error.response.status, errorType: String(error.response.status) }
+    : { status: undefined, errorType: retryReason(error) }
+}
+
+/** A bounded label for what made an attempt fail: the status, or the kind of failure. */
+const retryReason = (reason: UpstreamReason): string => {
+  switch (reason._tag) {
+    case "UpstreamStatus":
+      return String(reason.response.status)
+    case "UpstreamTimeout":
+      return reason.kind === "connect" ? "connect_timeout" : "timeout"
+    case "UpstreamConnect":
+      return "connect_error"
+    case "UpstreamCircuitOpen":
+      return "circuit_open"
+    case "UpstreamBulkheadFull":
+      return "bulkhead_full"
+    case "UpstreamInvalidRequest":
+      return "invalid_request"
+  }
+}
+
 interface Bulkhead {
   readonly semaphore: Semaphore.Semaphore
   inUse: number
@@ -159,6 +191,7 @@ export class Upstream extends Context.Service<Upstream, {
       tripPolicy: CircuitBreaker.consecutive(Math.max(1, config.breaker.failureThreshold)),
       openDuration: Duration.millis(config.breaker.resetTimeoutMs)
     })
+    yield* trackBreakerState(breaker.transitions)
     const bulkheads = new Map<string, Bulkhead>()
     const limit = config.http.maxConnections
     const maxQueue = config.http.maxQueue
@@ -266,7 +299,7 @@ export class Upstream extends Context.Service<Upstream, {
       let attempts = 0
       const attempt = Effect.suspend(() => {
         attempts++
-        return sendOnce(httpRequest, policy.attemptTimeoutMs, now)
+        return clientAttempt(keyed, attempts - 1, httpRequest, (r) => sendOnce(r, policy.attemptTimeoutMs, now), describeAttempt)
       }).pipe(
         (a) => policy.circuitBreaker ? withBreaker(origin)(a) : a,
         withBulkhead(origin)
@@ -277,7 +310,8 @@ export class Upstream extends Context.Service<Upstream, {
             if (!retryable || !input.retryable || attempts >= policy.maxAttempts) return false
             // a Retry-After that ends past the deadline is not waited for: the caller hears it at once
             const wait = input._tag === "UpstreamStatus" ? input.retryAfterMs ?? 0 : 0
-            return at - started + wait < policy.deadlineMs
+            if (at - started + wait >= policy.deadlineMs) return false
+            return recordRetry(retryReason(input)).pipe(Effect.as(true))
           })
         )),
         Effect.timeoutOrElse({

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os"
 import { createServer, type Server } from "node:http"
 import { dirname, extname, join, normalize, relative, resolve } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
+import { SpecSourcePolicy } from "../src/Security/SsrfGuard.ts"
 import { SpecLoader } from "../src/SpecLoader.ts"
 import { isObject } from "../src/SpecLoader/Refs.ts"
 import { mapSpec, type MappingOptions } from "../src/ToolCatalog/Mapping.ts"
@@ -17,7 +18,9 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..")
 const spec = (name: string) => resolve(ROOT, "../shared/specs", name)
 const fixture = (name: string) => resolve(ROOT, "test/fixtures/spec-loader", name)
 
-const TestLayer = SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.merge(NodeServices.layer, FetchHttpClient.layer)))
+// specs served from 127.0.0.1 over http: allowed here as --allow-insecure-http --allow-private-networks would
+const LoopbackPolicy = Layer.succeed(SpecSourcePolicy, { ...SpecSourcePolicy.defaultValue(), allowInsecureHttp: true, allowPrivateNetworks: true })
+const TestLayer = SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.mergeAll(NodeServices.layer, FetchHttpClient.layer, LoopbackPolicy)))
 
 const load = (source: string) => SpecLoader.use((loader) => loader.load(source))
 

@@ -32,12 +32,34 @@ export const OPTIONS: ReadonlyArray<OptionSpec> = [
   o({ flag: "exclude-operations", env: ["EXCLUDE_OPERATIONS"], kind: "string", group: "Spec", help: "Comma list of operationIds or tool names to drop (wins over include)" }),
   o({ flag: "tool-name-max-length", env: ["TOOL_NAME_MAX_LENGTH"], kind: "string", defaultText: "64", group: "Spec", help: "Longest tool name; longer names are cut and end in a stable hash" }),
   o({ flag: "description-max-length", env: ["TOOL_DESCRIPTION_MAX_LENGTH"], kind: "string", defaultText: "1024", group: "Spec", help: "Longest tool description, in characters" }),
+  o({ flag: "tool-mode", env: ["TOOL_MODE"], kind: "string", defaultText: "auto", values: ["all", "discover", "auto"], group: "Spec", help: "List every operation as a tool, or search/describe/call meta-tools (auto: meta-tools when the full list exceeds the token budget)" }),
+  o({ flag: "tool-budget-tokens", env: ["TOOL_BUDGET_TOKENS"], kind: "string", defaultText: "20000", group: "Spec", help: "Largest tools/list (about 4 characters per token) listed in full in auto mode" }),
+  o({ flag: "prompts", env: ["ENABLE_OPERATION_PROMPTS"], kind: "boolean", defaultText: "true", group: "Spec", help: "Offer an MCP prompt per operation and per tag (ENABLE_OPERATION_PROMPTS=false turns them off)" }),
+  o({ flag: "resources", env: ["ENABLE_RESOURCES"], kind: "boolean", defaultText: "false", group: "Spec", help: "Expose GET operations without required arguments as MCP resources" }),
+  o({ flag: "confirm-destructive", env: ["CONFIRM_DESTRUCTIVE"], kind: "boolean", defaultText: "false", group: "Spec", help: "Ask the user (MCP elicitation) before any DELETE is sent" }),
+  o({ flag: "pin-operations", env: ["PIN_OPERATIONS"], kind: "string", group: "Spec", help: "Comma list of operationIds or tool names always listed as tools in discovery mode" }),
   o({ flag: "max-response-bytes", env: ["MAX_RESPONSE_BYTES"], kind: "string", defaultText: "1048576", group: "Spec", help: "Largest upstream body returned to the model; the rest is cut with a note" }),
   o({ flag: "config", env: ["OPENAPI_MCP_CONFIG"], kind: "string", group: "Spec", help: "YAML or JSON file with any of these settings (keys: flag or env names)" }),
+  o({ flag: "allow-insecure-http", env: ["ALLOW_INSECURE_HTTP"], kind: "boolean", defaultText: "false", group: "Spec", help: "Allow http:// spec URLs (default: https only)" }),
+  o({ flag: "allow-private-networks", env: ["ALLOW_PRIVATE_NETWORKS"], kind: "boolean", defaultText: "false", group: "Spec", help: "Allow spec URLs that resolve to loopback, private, link-local or other non-public addresses" }),
+  o({ flag: "allowed-spec-dirs", env: ["ALLOWED_SPEC_DIRS"], kind: "string", group: "Spec", help: "Comma list of directories spec files (and their $ref files) must lie in (default: anywhere)" }),
+  o({ flag: "spec-max-bytes", env: ["SPEC_MAX_BYTES"], kind: "string", defaultText: "33554432", group: "Spec", help: "Largest spec document (each file or URL) read, in bytes" }),
   // Transport
   o({ flag: "transport", env: ["SERVER_TRANSPORT"], kind: "string", defaultText: "stdio", values: ["stdio", "http"], group: "Transport", help: "stdio, or Streamable HTTP on /mcp" }),
   o({ flag: "host", env: ["SERVER_HOST"], kind: "string", defaultText: "127.0.0.1", group: "Transport", help: "HTTP bind address" }),
   o({ flag: "port", env: ["SERVER_PORT"], kind: "string", defaultText: "8000", group: "Transport", help: "HTTP port (0 picks a free one)" }),
+  o({ flag: "mcp-allowed-origins", env: ["MCP_ALLOWED_ORIGINS"], kind: "string", group: "Transport", help: "Comma list of browser origins allowed besides http(s)://localhost and 127.0.0.1 ones (* allows all); others get 403" }),
+  o({ flag: "mcp-auth-token", env: ["MCP_AUTH_TOKEN"], kind: "string", secret: true, group: "Transport", help: "Bearer token HTTP clients must send (Authorization: Bearer <token>)" }),
+  o({ flag: "mcp-oauth-jwks-url", env: ["MCP_OAUTH_JWKS_URL"], kind: "string", group: "Transport", help: "OAuth 2.1 resource-server mode: JWKS URL of the authorization server; clients must send a JWT it signed" }),
+  o({ flag: "mcp-oauth-issuer", env: ["MCP_OAUTH_ISSUER"], kind: "string", group: "Transport", help: "OAuth mode: required token issuer (iss), announced as the authorization server" }),
+  o({ flag: "mcp-oauth-audience", env: ["MCP_OAUTH_AUDIENCE"], kind: "string", group: "Transport", help: "OAuth mode: comma list of accepted audiences (aud): this server's resource URI" }),
+  o({ flag: "mcp-oauth-scopes", env: ["MCP_OAUTH_SCOPES"], kind: "string", group: "Transport", help: "OAuth mode: comma list of scopes every token must carry" }),
+  o({ flag: "mcp-oauth-resource", env: ["MCP_OAUTH_RESOURCE"], kind: "string", defaultText: "the first audience that is a URL", group: "Transport", help: "OAuth mode: resource URI announced at /.well-known/oauth-protected-resource" }),
+  o({ flag: "mcp-max-body-bytes", env: ["MCP_MAX_BODY_BYTES"], kind: "string", defaultText: "4194304", group: "Transport", help: "Largest request body; larger ones get 413" }),
+  o({ flag: "mcp-max-sessions", env: ["MCP_MAX_SESSIONS"], kind: "string", defaultText: "1000", group: "Transport", help: "Open sessions in all; more get 503" }),
+  o({ flag: "mcp-max-sessions-per-client", env: ["MCP_MAX_SESSIONS_PER_CLIENT"], kind: "string", defaultText: "100", group: "Transport", help: "Open sessions per client (token subject, else address); more get 429" }),
+  o({ flag: "mcp-session-idle-seconds", env: ["MCP_SESSION_IDLE_SECONDS"], kind: "string", defaultText: "1800", group: "Transport", help: "A session with no request for this long is closed; its id then gets 404" }),
+  o({ flag: "mcp-forward-headers", env: ["MCP_FORWARD_HEADERS"], kind: "string", group: "Transport", help: "Inbound headers to forward upstream: not supported in this version (setting it stops the start); nothing is ever forwarded" }),
   // Outbound auth
   o({ flag: "auth-type", env: ["AUTH_TYPE"], kind: "string", defaultText: "none", values: ["none", "basic", "bearer", "api_key", "oauth2", "cognito", "sigv4"], group: "Auth", help: "How calls authenticate to the upstream API" }),
   o({ flag: "auth-username", env: ["AUTH_USERNAME"], kind: "string", group: "Auth", help: "basic: user name" }),
@@ -54,6 +76,16 @@ export const OPTIONS: ReadonlyArray<OptionSpec> = [
   o({ flag: "auth-cognito-region", env: ["AUTH_COGNITO_REGION"], kind: "string", defaultText: "us-east-1", group: "Auth", help: "cognito: AWS region" }),
   o({ flag: "auth-cognito-domain", env: ["AUTH_COGNITO_DOMAIN"], kind: "string", group: "Auth", help: "cognito: hosted UI domain prefix" }),
   o({ flag: "auth-cognito-scopes", env: ["AUTH_COGNITO_SCOPES"], kind: "string", group: "Auth", help: "cognito: comma list of scopes" }),
+  o({ flag: "auth-cognito-token-url", env: ["AUTH_COGNITO_TOKEN_URL"], kind: "string", defaultText: "https://{domain}.auth.{region}.amazoncognito.com/oauth2/token", group: "Auth", help: "cognito: token endpoint of the client-credentials flow (custom domains, tests)" }),
+  o({ flag: "auth-cognito-endpoint", env: ["AUTH_COGNITO_ENDPOINT"], kind: "string", defaultText: "https://cognito-idp.{region}.amazonaws.com/", group: "Auth", help: "cognito: Cognito API endpoint of the user-password flow (VPC endpoints, tests)" }),
+  o({ flag: "auth-oauth2-token-url", env: ["AUTH_OAUTH2_TOKEN_URL"], kind: "string", group: "Auth", help: "oauth2: token endpoint (client-credentials grant)" }),
+  o({ flag: "auth-oauth2-client-id", env: ["AUTH_OAUTH2_CLIENT_ID"], kind: "string", group: "Auth", help: "oauth2: client id" }),
+  o({ flag: "auth-oauth2-client-secret", env: ["AUTH_OAUTH2_CLIENT_SECRET"], kind: "string", secret: true, group: "Auth", help: "oauth2: client secret" }),
+  o({ flag: "auth-oauth2-scopes", env: ["AUTH_OAUTH2_SCOPES"], kind: "string", group: "Auth", help: "oauth2: comma or space list of scopes to request" }),
+  o({ flag: "auth-oauth2-audience", env: ["AUTH_OAUTH2_AUDIENCE"], kind: "string", group: "Auth", help: "oauth2: audience parameter sent to the token endpoint (Auth0 and similar)" }),
+  o({ flag: "auth-oauth2-client-auth", env: ["AUTH_OAUTH2_CLIENT_AUTH"], kind: "string", defaultText: "basic", values: ["basic", "post"], group: "Auth", help: "oauth2: client credentials in an HTTP Basic header or in the form body" }),
+  o({ flag: "auth-sigv4-service", env: ["AUTH_SIGV4_SERVICE"], kind: "string", defaultText: "execute-api", group: "Auth", help: "sigv4: signing service name (execute-api for API Gateway, lambda for function URLs)" }),
+  o({ flag: "auth-sigv4-region", env: ["AUTH_SIGV4_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"], kind: "string", group: "Auth", help: "sigv4: signing region (the standard AWS_REGION / AWS_DEFAULT_REGION are read too)" }),
   // Upstream HTTP client
   o({ flag: "http-timeout", env: ["HTTP_TIMEOUT"], kind: "string", defaultText: "30", group: "Upstream", help: "Seconds one upstream request may take" }),
   o({ flag: "http-connect-timeout", env: ["HTTP_CONNECT_TIMEOUT"], kind: "string", defaultText: "5", group: "Upstream", help: "Seconds to open a connection" }),
@@ -74,15 +106,19 @@ export const OPTIONS: ReadonlyArray<OptionSpec> = [
   o({ flag: "redis-url", env: ["REDIS_URL"], kind: "string", secret: true, defaultText: "redis://localhost:6379", group: "Cache", help: "Redis for CACHE_BACKEND=redis (entries shared by replicas)" }),
   // Observability
   o({ flag: "log-level", env: ["LOG_LEVEL"], kind: "string", defaultText: "info", values: ["trace", "debug", "info", "warning", "warn", "error", "critical", "fatal", "none"], group: "Observability", help: "JSON log level on stderr (case-insensitive)" }),
-  o({ flag: "enable-prometheus", env: ["ENABLE_PROMETHEUS"], kind: "boolean", defaultText: "false", group: "Observability", help: "Serve Prometheus metrics (later version)" }),
-  o({ flag: "prometheus-host", env: ["PROMETHEUS_HOST"], kind: "string", defaultText: "127.0.0.1", group: "Observability", help: "Metrics bind address (later version)" }),
-  o({ flag: "prometheus-port", env: ["PROMETHEUS_PORT"], kind: "string", defaultText: "9090", group: "Observability", help: "Metrics port (later version)" }),
+  o({ flag: "enable-prometheus", env: ["ENABLE_PROMETHEUS"], kind: "boolean", defaultText: "false", group: "Observability", help: "Serve Prometheus metrics on PROMETHEUS_HOST:PROMETHEUS_PORT/metrics (the way to get metrics in stdio mode; --transport http always serves /metrics on its own port)" }),
+  o({ flag: "prometheus-host", env: ["PROMETHEUS_HOST"], kind: "string", defaultText: "127.0.0.1", group: "Observability", help: "Bind address of the metrics endpoint" }),
+  o({ flag: "prometheus-port", env: ["PROMETHEUS_PORT"], kind: "string", defaultText: "9090", group: "Observability", help: "Port of the metrics endpoint (0 picks a free one)" }),
+  o({ flag: "otel-exporter-otlp-endpoint", env: ["OTEL_EXPORTER_OTLP_ENDPOINT"], kind: "string", defaultText: "none: tracing off", group: "Observability", help: "OTLP/HTTP collector base URL (spans are sent as JSON to its /v1/traces); setting it turns tracing on" }),
+  o({ flag: "otel-exporter-otlp-traces-endpoint", env: ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"], kind: "string", group: "Observability", help: "Full OTLP/HTTP traces URL; wins over OTEL_EXPORTER_OTLP_ENDPOINT and also turns tracing on" }),
+  o({ flag: "otel-service-name", env: ["OTEL_SERVICE_NAME"], kind: "string", defaultText: "openapi-mcp-server", group: "Observability", help: "service.name of the spans and metrics" }),
+  o({ flag: "otel-traces-sampler", env: ["OTEL_TRACES_SAMPLER"], kind: "string", defaultText: "parentbased_always_on", values: ["parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio", "always_on", "always_off", "traceidratio"], group: "Observability", help: "Which traces are recorded; the parentbased ones follow the caller's sampling decision" }),
+  o({ flag: "otel-traces-sampler-arg", env: ["OTEL_TRACES_SAMPLER_ARG"], kind: "string", defaultText: "1", group: "Observability", help: "Sampling ratio of the traceidratio and parentbased_traceidratio samplers, from 0 to 1" }),
+  // check
+  o({ flag: "format", env: ["CHECK_FORMAT"], kind: "string", defaultText: "text", values: ["text", "json"], group: "Check", help: "Report format of the check command" }),
   // awslabs compatibility
   o({ flag: "no-validate-output", env: ["VALIDATE_OUTPUT"], kind: "boolean", group: "Compatibility", help: "Accepted for awslabs compatibility; outputs are never rejected against the spec here" }),
-  o({ flag: "additional-specs", env: ["ADDITIONAL_SPECS"], kind: "string", group: "Compatibility", help: "awslabs multi-spec JSON list (later version)" }),
-  o({ flag: "allow-insecure-http", env: ["ALLOW_INSECURE_HTTP"], kind: "boolean", defaultText: "false", group: "Compatibility", help: "Allow http:// spec URLs (SSRF guard: later version)" }),
-  o({ flag: "allow-private-networks", env: ["ALLOW_PRIVATE_NETWORKS"], kind: "boolean", defaultText: "false", group: "Compatibility", help: "Allow private-address spec URLs (SSRF guard: later version)" }),
-  o({ flag: "allowed-spec-dirs", env: ["ALLOWED_SPEC_DIRS"], kind: "string", group: "Compatibility", help: "Comma list of directories spec files may come from (later version)" })
+  o({ flag: "additional-specs", env: ["ADDITIONAL_SPECS"], kind: "string", group: "Compatibility", help: "awslabs multi-spec JSON list (later version)" })
 ]
 
 const byFlag = new Map<string, OptionSpec>()
@@ -98,7 +134,7 @@ export const canonicalKey = (key: string): string | undefined => {
 
 export const optionForKey = (envKey: string): OptionSpec | undefined => byEnv.get(envKey)
 
-export type Command = "serve" | "help" | "version"
+export type Command = "serve" | "check" | "help" | "version"
 
 export interface ParsedArgs {
   readonly command: Command
@@ -112,9 +148,10 @@ export const parseArgv = (argv: ReadonlyArray<string>): ParsedArgs => {
   for (const spec of OPTIONS) for (const f of [spec.flag, ...(spec.aliases ?? [])]) options[f] = { type: spec.kind }
   const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true })
   const [sub, ...rest] = positionals
-  if (rest.length > 0 || (sub !== undefined && sub !== "serve")) {
-    throw new Error(`unexpected argument '${rest[0] ?? sub}'. Usage: openapi-mcp-server [serve] --spec <file|url> [options]; see --help`)
+  if (rest.length > 0 || (sub !== undefined && sub !== "serve" && sub !== "check")) {
+    throw new Error(`unexpected argument '${rest[0] ?? sub}'. Usage: openapi-mcp-server [serve|check] --spec <file|url> [options]; see --help`)
   }
+  if (values["format"] !== undefined && sub !== "check") throw new Error("--format is an option of the check command")
   if (values["help"] === true) return { command: "help", values: {} }
   if (values["version"] === true) return { command: "version", values: {} }
   const out: Record<string, string> = {}
@@ -124,7 +161,7 @@ export const parseArgv = (argv: ReadonlyArray<string>): ParsedArgs => {
     // `--no-validate-output` is the one negative flag: it sets VALIDATE_OUTPUT=false.
     out[spec.env[0]!] = spec.flag === "no-validate-output" ? "false" : String(value)
   }
-  return { command: "serve", values: out }
+  return { command: sub === "check" ? "check" : "serve", values: out }
 }
 
 export const helpText = (version: string): string => {
@@ -134,6 +171,7 @@ export const helpText = (version: string): string => {
     "Serve an OpenAPI (Swagger 2.0, OpenAPI 3.0/3.1) API as MCP tools.",
     "",
     "Usage: openapi-mcp-server [serve] --spec <file|url> [options]",
+    "       openapi-mcp-server check --spec <file|url> [--format text|json] [options]",
     "       openapi-mcp-server --help | --version",
     "",
     "Every flag can also be set by its environment variable or in the --config file.",

@@ -234,6 +234,13 @@ export const buildRequest = (tool: Tool, args: Record<string, unknown>): Outgoin
         break
     }
   }
+  // values side by side (`/{a}{b}`) could still make a `.`/`..` segment together
+  const templateSegments = tool.path.split("/")
+  for (const [i, segment] of path.split("/").entries()) {
+    if (/^(?:\.|%2e){1,2}$/i.test(segment) && templateSegments[i] !== segment) {
+      throw new BuildError("the path parameters together form a '.' or '..' path segment, which is refused")
+    }
+  }
   const base = tool.baseUrl.endsWith("/") ? tool.baseUrl.slice(0, -1) : tool.baseUrl
   return { method: tool.method, url: `${base}${path}`, query, headers, cookies, body: buildBody(tool, args) }
 }

@@ -40,6 +40,66 @@ export const retryAfterSeconds = (headers: Readonly<Record<string, string>>, now
   return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000))
 }
 
+const NEXT_KEYS = ["next_cursor", "nextCursor", "next_page_token", "nextPageToken", "next_token", "nextToken", "next_page", "nextPage", "next"]
+const CURSOR_ARG = /cursor|token|after|page|offset|start|marker|continuation|skip/i
+
+/** The `rel="next"` URL of a Link header. */
+const linkNext = (link: string | undefined): string | undefined =>
+  link?.split(",").map((part) => /<([^>]+)>\s*;[^,]*rel="?next"?/i.exec(part)?.[1]).find((u) => u !== undefined)
+
+/**
+ * When an answer has more pages (a Link rel="next" header, or a next/cursor/token field), the arguments
+ * for calling the same tool again for the next page, matched to the tool's own query parameters.
+ */
+export const nextPageArguments = (tool: Tool, headers: Readonly<Record<string, string>>, body: unknown): Record<string, unknown> | undefined => {
+  const queryArgs = tool.params.filter((p) => p.in === "query")
+  const fromUrl = (url: string): Record<string, unknown> | undefined => {
+    let params: URLSearchParams
+    try {
+      params = new URL(url, "http://x").searchParams
+    } catch {
+      return undefined
+    }
+    const args: Record<string, unknown> = {}
+    for (const p of queryArgs) {
+      const v = params.get(p.name)
+      if (v !== null) args[p.arg] = /^\d+$/.test(v) ? Number(v) : v
+    }
+    return Object.keys(args).length > 0 ? args : undefined
+  }
+  const link = linkNext(headers["link"])
+  if (link !== undefined) return fromUrl(link)
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return undefined
+  const containers = [body, ...["meta", "pagination", "paging", "links", "response_metadata", "page_info", "pageInfo"]
+    .map((k) => (body as Record<string, unknown>)[k])
+    .filter((v): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v))] as Array<Record<string, unknown>>
+  for (const c of containers) {
+    if (c["has_more"] === false || c["hasMore"] === false || c["hasNextPage"] === false) return undefined
+    for (const key of NEXT_KEYS) {
+      const v = c[key]
+      if (v === undefined || v === null || v === "") continue
+      if (typeof v === "string" && /^(https?:\/\/|\/|\?)/.test(v)) return fromUrl(v)
+      if (typeof v !== "string" && typeof v !== "number") continue
+      // a bare cursor/token/page value: the tool's query parameter most like it takes it
+      const stem = key.replace(/^next_?/i, "").toLowerCase()
+      const target = queryArgs.find((p) => stem !== "" && p.name.toLowerCase().replace(/[_-]/g, "").includes(stem.replace(/[_-]/g, ""))) ??
+        queryArgs.find((p) => CURSOR_ARG.test(p.name))
+      if (target !== undefined) return { [target.arg]: v }
+    }
+  }
+  return undefined
+}
+
+const withNextPage = (tool: Tool, result: CallToolResult, next: Record<string, unknown> | undefined): CallToolResult =>
+  next === undefined ? result : {
+    ...result,
+    content: [...result.content, {
+      type: "text",
+      text: `More results are available: call ${tool.name} again with the same arguments plus ${JSON.stringify(next)}.`
+    }],
+    _meta: { ...result._meta, "openapi-mcp-server/next_page": next }
+  }
+
 const statusLine = (status: number) => `HTTP ${status}${STATUS_CODES[status] ? ` ${STATUS_CODES[status]}` : ""}`
 
 export const mapResponse = (tool: Tool, res: UpstreamResponse, maxBytes: number, now: number): CallToolResult => {
@@ -74,7 +134,7 @@ export const mapResponse = (tool: Tool, res: UpstreamResponse, maxBytes: number,
         const structured = typeof value === "object" && value !== null && !Array.isArray(value)
           ? value as Record<string, unknown>
           : { result: value }
-        return { content: [{ type: "text", text }], structuredContent: structured }
+        return withNextPage(tool, { content: [{ type: "text", text }], structuredContent: structured }, nextPageArguments(tool, res.headers, value))
       } catch {
         // not JSON after all: fall through to text
       }

@@ -8,6 +8,7 @@ import type {
   BodyBinding, BodyField, BodyKind, HttpMethod, ParamBinding, ParamLocation, Problem, Tool
 } from "../domain/Tool.ts"
 import { objectShape, type Schema, type SchemaContext, toJsonSchema } from "./Schema.ts"
+import { securityOf } from "../Auth/Requirements.ts"
 
 export interface MappingOptions {
   readonly baseUrl: string | undefined
@@ -80,7 +81,8 @@ const str = (v: Json | undefined): string | undefined => typeof v === "string" &
 
 const truncate = (s: string, max: number): string => s.length <= max ? s : `${s.slice(0, max - 1).trimEnd()}…`
 
-const mediaKind = (mediaType: string): BodyKind | undefined => {
+/** How a media type is sent; undefined when it is not one this server knows how to encode. */
+export const mediaKind = (mediaType: string): BodyKind | undefined => {
   const m = mediaType.toLowerCase().split(";")[0]!.trim()
   if (m === "application/json" || m.endsWith("+json") || m === "*/*" || m === "application/*") return "json"
   if (m === "application/x-www-form-urlencoded") return "form"
@@ -332,7 +334,8 @@ const mapOperation = (input: OperationInput): Omit<Tool, "name"> => {
       openWorldHint: true
     },
     params,
-    body
+    body,
+    security: securityOf(spec, op)
   }
 }
 

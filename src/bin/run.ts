@@ -6,7 +6,8 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect, Exit, Layer, Option } from "effect"
 import { AppConfig } from "../AppConfig.ts"
 import { helpText, parseArgv } from "../AppConfig/Options.ts"
-import { AppLayer, LoggingLayer } from "../Main.ts"
+import { buildReport, formatText } from "../Check.ts"
+import { AppLayer, LoggingLayer, SpecLoaderLive } from "../Main.ts"
 import { McpServer, PACKAGE_VERSION } from "../McpServer.ts"
 
 const fatal = (message: string, code: number): never => {
@@ -33,9 +34,24 @@ if (parsed!.command === "version") {
 const ConfigLayer = AppConfig.layerFrom(parsed!.values, process.env)
 
 /** Start-up failures that are the user's to fix: one plain line on stderr, exit 1. */
-const START_ERRORS = new Set(["ConfigInvalid", "SpecLoadError", "AuthConfigError", "CatalogError"])
+const START_ERRORS = new Set(["ConfigInvalid", "SpecLoadError", "AuthConfigError", "CatalogError", "TelemetryError"])
 
-const program = Effect.gen(function*() {
+/** `check`: the report on stdout, progress on stderr while a big spec loads; exit 1 on errors. */
+const check = Effect.gen(function*() {
+  const config = yield* AppConfig
+  const started = Date.now()
+  const ticker = setInterval(() => {
+    process.stderr.write(`checking ${config.spec}: ${Math.round((Date.now() - started) / 1000)} s…\n`)
+  }, 1000)
+  const report = yield* buildReport(config).pipe(
+    Effect.provide(SpecLoaderLive),
+    Effect.ensuring(Effect.sync(() => clearInterval(ticker)))
+  )
+  process.stdout.write(config.checkFormat === "json" ? `${JSON.stringify(report, null, 2)}\n` : formatText(report))
+  if (report.errors.length > 0) process.exitCode = 1
+})
+
+const serve = Effect.gen(function*() {
   const config = yield* AppConfig
   for (const key of config.notYetAvailable) {
     yield* Effect.logWarning(`${key} is accepted but has no effect yet in this version`)
@@ -47,8 +63,9 @@ const program = Effect.gen(function*() {
   // loaded only for the HTTP transport: stdio start-up skips the HTTP server modules
   const { HttpApp } = yield* Effect.promise(() => import("../HttpApp.ts"))
   return yield* Layer.launch(HttpApp.layer)
-}).pipe(
-  Effect.provide(AppLayer),
+}).pipe(Effect.provide(AppLayer))
+
+const program = (parsed!.command === "check" ? check : serve).pipe(
   Effect.provide(Layer.unwrap(Effect.gen(function*() {
     return LoggingLayer((yield* AppConfig).logLevel)
   }))),
@@ -71,5 +88,6 @@ const program = Effect.gen(function*() {
 NodeRuntime.runMain(program, {
   disableErrorReporting: true,
   // Interrupted by SIGINT/SIGTERM or ended by stdin EOF: a clean stop, exit 0.
-  teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? 0 : 1)
+  teardown: (exit, onExit) =>
+    onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? Number(process.exitCode ?? 0) : 1)
 })

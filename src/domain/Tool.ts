@@ -71,7 +71,29 @@ export interface Tool {
   readonly annotations: ToolAnnotations
   readonly params: ReadonlyArray<ParamBinding>
   readonly body: BodyBinding | undefined
+  /**
+   * The operation's `security` (else the document's), schemes resolved: alternatives (OR) of schemes that
+   * all apply (AND). `[]`: explicitly no credential; undefined: the spec says nothing.
+   */
+  readonly security?: ReadonlyArray<SecurityRequirement> | undefined
 }
+
+/** A security scheme from `components.securitySchemes`, as far as a call needs it. */
+export type SecurityScheme =
+  | { readonly type: "apiKey"; readonly name: string; readonly in: "header" | "query" | "cookie" }
+  | { readonly type: "http"; readonly scheme: string }
+  | { readonly type: "oauth2" | "openIdConnect" | "mutualTLS" }
+  | { readonly type: "unsupported"; readonly detail: string }
+
+export interface SecurityRequirementEntry {
+  /** The scheme's name in `components.securitySchemes`. */
+  readonly scheme: string
+  readonly scopes: ReadonlyArray<string>
+  readonly definition: SecurityScheme
+}
+
+/** One alternative: every entry must be satisfied; an empty one means no credential is needed. */
+export type SecurityRequirement = ReadonlyArray<SecurityRequirementEntry>
 
 /** Something in the spec that could not be used, with where it is. */
 export interface Problem {

@@ -208,3 +208,30 @@ describe("ResponseMapper", () => {
     })
   })
 })
+
+describe("pagination hints", () => {
+  const q = (name: string, arg = name) => ({ arg, name, in: "query" as const, style: "form", explode: true, allowReserved: false, json: false })
+  const lister: Tool = { ...tool, name: "listPets", params: [q("page"), q("per_page"), q("cursor"), q("starting_after")] }
+  const json = (body: unknown, headers: Record<string, string> = {}) =>
+    mapResponse(lister, response(200, { "content-type": "application/json", ...headers }, JSON.stringify(body)), CAP, NOW)
+  const next = (r: CallToolResult) => (r._meta as Record<string, unknown> | undefined)?.["openapi-mcp-server/next_page"]
+
+  it("reads the next page from a Link header and says how to call again", () => {
+    const r = json([{ id: 1 }], { link: '<https://api.test/pets?page=3&per_page=50>; rel="next", <https://api.test/pets?page=9>; rel="last"' })
+    assert.deepStrictEqual(next(r), { page: 3, per_page: 50 })
+    const hint = r.content[1]
+    assert.strictEqual(hint?.type === "text" ? hint.text : "", 'More results are available: call listPets again with the same arguments plus {"page":3,"per_page":50}.')
+  })
+
+  it("reads cursors and next links from the body", () => {
+    assert.deepStrictEqual(next(json({ data: [], next_cursor: "abc" })), { cursor: "abc" })
+    assert.deepStrictEqual(next(json({ data: [], meta: { next: "/pets?cursor=xyz" } })), { cursor: "xyz" })
+    assert.deepStrictEqual(next(json({ items: [], pagination: { next_page: 2 } })), { page: 2 })
+  })
+
+  it("says nothing when there is no next page", () => {
+    assert.isUndefined(next(json({ data: [], has_more: false, next_cursor: "abc" })))
+    assert.isUndefined(next(json({ data: [], next: null })))
+    assert.strictEqual(json({ a: 1 }).content.length, 1)
+  })
+})

@@ -50,9 +50,12 @@ describe("start-up", () => {
     const noToken = await runCli(["--spec", EXAMPLE_SPEC, "--auth-type", "bearer"])
     assert.strictEqual(noToken.code, 1)
     assert.include(noToken.stderr, "--auth-type bearer needs --auth-token (or AUTH_TOKEN)")
-    const later = await runCli(["--spec", EXAMPLE_SPEC, "--auth-type", "sigv4"])
-    assert.strictEqual(later.code, 1)
-    assert.include(later.stderr, "not available yet")
+    const noRegion = await runCli(["--spec", EXAMPLE_SPEC, "--auth-type", "sigv4"])
+    assert.strictEqual(noRegion.code, 1)
+    assert.include(noRegion.stderr, "--auth-type sigv4 needs --auth-sigv4-region")
+    const noTokenUrl = await runCli(["--spec", EXAMPLE_SPEC, "--auth-type", "oauth2"])
+    assert.strictEqual(noTokenUrl.code, 1)
+    assert.include(noTokenUrl.stderr, "--auth-type oauth2 needs --auth-oauth2-token-url (or AUTH_OAUTH2_TOKEN_URL)")
   })
 
   it("skips a broken operation with one warning naming where and why, and serves the rest", async () => {
@@ -92,7 +95,8 @@ describe("start-up", () => {
     })
     await new Promise<void>((r) => specServer.listen(0, "127.0.0.1", () => r()))
     const port = (specServer.address() as { port: number }).port
-    const mcp = await connectStdio(["--spec", `http://127.0.0.1:${port}/specs/api.yaml`])
+    // a loopback http:// spec URL is refused by default (SSRF guard): these flags allow it
+    const mcp = await connectStdio(["--spec", `http://127.0.0.1:${port}/specs/api.yaml`, "--allow-insecure-http", "--allow-private-networks"])
     try {
       const { tools } = await mcp.client.listTools()
       assert.deepStrictEqual(tools.map((t) => t.name), ["ping"])

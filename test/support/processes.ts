@@ -57,7 +57,7 @@ export const startPrism = async (specPath: string): Promise<{ url: string; child
   await waitFor(async () => {
     if (child.exitCode !== null) throw new Error(`prism exited: ${out}`)
     return out.includes("Prism is listening")
-  }, `prism on ${specPath}`)
+  }, `prism on ${specPath}`, 150_000) // the 13 MB GitHub spec takes Prism ~20 s alone, more on a busy machine
   return { url: `http://127.0.0.1:${port}`, child }
 }
 

@@ -1,0 +1,525 @@
+/**
+ * `npm run bench`: what the server costs on top of a direct HTTP call, and how fast it starts.
+ *
+ * - Tool calls: the bundled example API (own process, node:http keep-alive) as the upstream; the built CLI
+ *   over stdio and over Streamable HTTP, driven with the MCP SDK client by closed loops at concurrency 1, 8
+ *   and 64; the same HTTP request sent directly to the upstream with a keep-alive undici Agent as the
+ *   baseline. Per cell: calls/s, ratio to direct, p50/p95/p99, added p50, server CPU per call, errors.
+ * - Cold start (stdio, raw JSON-RPC: spawn → initialize → tools/list answered), tools/list bytes and peak
+ *   RSS on the bundled spec and on the GitHub REST spec (1,223 operations).
+ *
+ * Writes bench/results/<time>-<mode>.{json,md} (and latest.{json,md}) and prints the tables.
+ * Modes: default (full, ≈4 min), --quick (≈1 min), --smoke (≈10 s; exits 1 on any error, for CI).
+ * All traffic stays on 127.0.0.1; every loop is bounded in calls and time; every child is stopped by PID.
+ */
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { execFileSync } from "node:child_process"
+import { cpus, loadavg } from "node:os"
+import { existsSync, mkdirSync, writeFileSync } from "node:fs"
+import { basename, resolve } from "node:path"
+import { parseArgs } from "node:util"
+import { Agent, request } from "undici"
+import {
+  CLI,
+  closedLoop,
+  coldStart,
+  type ColdStart,
+  connectHttp,
+  connectStdio,
+  EXAMPLE_SPEC,
+  fmt,
+  GITHUB_SPEC,
+  installCleanup,
+  type LoopResult,
+  markdownTable,
+  median,
+  percentiles,
+  preflight,
+  type McpConnection,
+  processCpu,
+  processCpuMs,
+  processMemMiB,
+  machineBusyMs,
+  RESULTS,
+  ROOT,
+  serverFeatures,
+  startUpstream,
+  stopAll
+} from "./lib.ts"
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    smoke: { type: "boolean", default: false },
+    seconds: { type: "string" },
+    "max-calls": { type: "string" },
+    concurrency: { type: "string" },
+    workload: { type: "string", default: "getPet" },
+    "cold-runs": { type: "string" },
+    "no-cold": { type: "boolean", default: false },
+    "no-load": { type: "boolean", default: false },
+    out: { type: "string" },
+    help: { type: "boolean", default: false }
+  }
+})
+
+if (flags.help) {
+  process.stdout.write(`node bench/run.ts [--quick | --smoke] [options]    (build first: npm run build; or npm run bench)
+
+  --quick              ≈1 min: 3.5 s per cell, 3 cold starts per spec
+  --smoke              ≈10 s: 0.3 s per cell, 1 cold start per spec; exit code 1 on any error (for CI)
+  (default: full)      ≈4 min: 15 s per cell, 7 cold starts per spec
+  --seconds N          measured seconds per cell (after warm-up)
+  --max-calls N        most calls per cell
+  --concurrency LIST   comma list of closed-loop concurrencies (default 1,8,64)
+  --workload NAME      getPet (default), listPets, getInventory
+  --cold-runs N        cold starts per spec
+  --no-cold, --no-load skip the cold-start or the tool-call part
+  --out DIR            results directory (default bench/results)
+  BENCH_GITHUB_SPEC    path of the large spec (default ../shared/specs/github_api.github.com.json)
+  BENCH_CLI            the server's cli.js (default dist/bin/cli.js), e.g. another build to compare
+`)
+  process.exit(0)
+}
+
+const MODES = {
+  // jitMs: one warm-up per server process (JIT tiering) before any cell; warmMs: per cell, not measured
+  smoke: { cellMs: 300, warmMs: 50, jitMs: 200, maxCalls: 20_000, coldRuns: 1 },
+  quick: { cellMs: 3_500, warmMs: 300, jitMs: 1_500, maxCalls: 100_000, coldRuns: 3 },
+  full: { cellMs: 15_000, warmMs: 1_000, jitMs: 4_000, maxCalls: 500_000, coldRuns: 7 }
+} as const
+const mode: keyof typeof MODES = flags.smoke ? "smoke" : flags.quick ? "quick" : "full"
+const positive = (s: string | undefined, name: string): number | undefined => {
+  if (s === undefined) return undefined
+  const n = Number(s)
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got '${s}'`)
+  return n
+}
+const settings = {
+  cellMs: (positive(flags.seconds, "seconds") ?? MODES[mode].cellMs / 1000) * 1000,
+  warmMs: MODES[mode].warmMs,
+  jitMs: MODES[mode].jitMs,
+  maxCalls: Math.round(positive(flags["max-calls"], "max-calls") ?? MODES[mode].maxCalls),
+  coldRuns: Math.round(positive(flags["cold-runs"], "cold-runs") ?? MODES[mode].coldRuns),
+  concurrency: (flags.concurrency ?? "1,8,64").split(",").map((c) => Math.round(positive(c.trim(), "concurrency")!)),
+  /** per-call timeout: a stuck call is an error, never a hang */
+  callTimeoutMs: 10_000
+}
+
+interface Workload {
+  readonly tool: string
+  readonly args: Record<string, unknown>
+  /** the request the server makes for this call, relative to the base URL (…/v1) */
+  readonly path: string
+}
+const WORKLOADS: Record<string, Workload> = {
+  getPet: { tool: "getPet", args: { petId: 1 }, path: "/pets/1" },
+  listPets: { tool: "listPets", args: { limit: 20 }, path: "/pets?limit=20" },
+  getInventory: { tool: "getInventory", args: {}, path: "/store/inventory" }
+}
+const workload = WORKLOADS[flags.workload]
+if (workload === undefined) throw new Error(`--workload must be one of ${Object.keys(WORKLOADS).join(", ")}`)
+
+/** direct: undici to the upstream; stdio/http: through the server, cache off; stdio-cache: cache hits */
+type Path = "direct" | "stdio" | "http" | "stdio-cache"
+const LABEL: Record<Path, string> = { direct: "direct", stdio: "stdio", http: "http", "stdio-cache": "stdio, cache hit" }
+interface Cell {
+  readonly path: Path
+  readonly concurrency: number
+  readonly calls: number
+  readonly errors: number
+  readonly firstError: string | undefined
+  readonly seconds: number
+  readonly callsPerSecond: number
+  readonly ratioToDirect: number | undefined
+  readonly p50Ms: number
+  readonly p95Ms: number
+  readonly p99Ms: number
+  readonly meanMs: number
+  readonly addedP50Ms: number | undefined
+  readonly serverCpuMsPerCall: number | undefined
+  readonly serverUserCpuMsPerCall: number | undefined
+  readonly serverSystemCpuMsPerCall: number | undefined
+  readonly upstreamCpuMsPerCall: number | undefined
+  /** CPU used on the machine by anything but the server, the upstream and the bench, in cores (noise) */
+  readonly otherLoadCores: number | undefined
+  /** upstream HTTP requests per completed call: 1 when every call went through, ≈0 for cache hits */
+  readonly upstreamRequestsPerCall: number
+  readonly clientCpuMsPerCall: number
+}
+
+const gitInfo = () => {
+  try {
+    const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim()
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], { cwd: ROOT, encoding: "utf8" }).trim() !== ""
+    return { commit, srcModified: dirty }
+  } catch {
+    return { commit: "unknown", srcModified: false }
+  }
+}
+
+const T0 = performance.now()
+const log = (s: string) => process.stderr.write(`[${((performance.now() - T0) / 1000).toFixed(1).padStart(5)} s] ${s}\n`)
+
+// ---------------------------------------------------------------------------------------------------------
+
+const measureCold = async (spec: string, runs: number) => {
+  const results: Array<ColdStart> = []
+  for (let i = 0; i < runs; i++) {
+    results.push(await coldStart(spec))
+    log(`  cold start ${basename(spec)} #${i + 1}: tools/list done in ${fmt(results.at(-1)!.toolsListMs)} ms`)
+  }
+  const med = (f: (c: ColdStart) => number | undefined) => {
+    const xs = results.map(f).filter((x): x is number => x !== undefined)
+    return xs.length === 0 ? undefined : median(xs)
+  }
+  const list = results.map((r) => r.toolsListMs)
+  return {
+    spec: basename(spec),
+    runs,
+    tools: results[0]!.tools,
+    toolsListBytes: results[0]!.toolsListBytes,
+    initializeMsMedian: med((r) => r.initializeMs)!,
+    toolsListMsMedian: med((r) => r.toolsListMs)!,
+    toolsListMsMin: Math.min(...list),
+    toolsListMsMax: Math.max(...list),
+    cpuMsMedian: med((r) => r.cpuMs),
+    peakRssMiBMedian: med((r) => r.peakRssMiB),
+    runsDetail: results
+  }
+}
+type ColdSummary = Awaited<ReturnType<typeof measureCold>>
+
+const main = async () => {
+  preflight()
+  installCleanup()
+  const outDir = flags.out !== undefined ? resolve(flags.out) : RESULTS
+  mkdirSync(outDir, { recursive: true })
+  const started = new Date()
+  const git = gitInfo()
+  const features = serverFeatures()
+  const perCellS = (settings.cellMs + settings.warmMs) / 1000
+  log(
+    `bench (${mode}): ${settings.concurrency.length * (features.cache ? 4 : 3)} cells × ≤${fmt(perCellS)} s, ${settings.coldRuns} cold start(s) per spec; ` +
+      `workload ${workload.tool} ${JSON.stringify(workload.args)}`
+  )
+
+  // ---- cold start ----
+  const cold: Array<ColdSummary> = []
+  const coldNotes: Array<string> = []
+  if (!flags["no-cold"]) {
+    log("cold start (stdio: spawn → initialize → tools/list)")
+    cold.push(await measureCold(EXAMPLE_SPEC, settings.coldRuns))
+    if (existsSync(GITHUB_SPEC)) cold.push(await measureCold(GITHUB_SPEC, settings.coldRuns))
+    else coldNotes.push(`GitHub spec not found at ${GITHUB_SPEC} (set BENCH_GITHUB_SPEC): skipped`)
+  }
+
+  // ---- tool calls ----
+  const cells: Array<Cell> = []
+  const loadMemory: Record<string, { peakRssMiB: number | undefined; rssMiB: number | undefined }> = {}
+  // the proxy path is measured with the response cache off; cache hits get their own cells
+  const cacheOff = features.cacheNone ? ["--cache-backend", "none"] : []
+  const paths: Array<Path> = ["direct", "stdio", "http", ...(features.cache ? ["stdio-cache" as const] : [])]
+  let serverArgsNote = ""
+  if (!flags["no-load"]) {
+    const upstream = await startUpstream()
+    log(`upstream: example API at ${upstream.url} (pid ${upstream.pid})`)
+    const serverArgs = ["--spec", EXAMPLE_SPEC, "--base-url", upstream.url]
+    serverArgsNote = `--spec examples/petstore.yaml --base-url <upstream> ${cacheOff.join(" ")}`.trim()
+    const conns: Partial<Record<Path, McpConnection>> = {}
+    const agent = new Agent({
+      connections: 100,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      headersTimeout: settings.callTimeoutMs,
+      bodyTimeout: settings.callTimeoutMs
+    })
+    try {
+      await Promise.all([
+        connectStdio([...serverArgs, ...cacheOff]).then((c) => (conns.stdio = c)),
+        connectHttp([...serverArgs, ...cacheOff]).then((c) => (conns.http = c)),
+        paths.includes("stdio-cache")
+          ? connectStdio([...serverArgs, "--cache-backend", "memory"]).then((c) => (conns["stdio-cache"] = c))
+          : undefined
+      ])
+      log(`servers: ${Object.entries(conns).map(([k, c]) => `${k} pid ${c.pid}`).join(", ")}`)
+      const directUrl = `${upstream.url}${workload.path}`
+      const call = (path: Path): () => Promise<string | undefined> => {
+        if (path === "direct") {
+          return async () => {
+            const res = await request(directUrl, { dispatcher: agent, method: "GET", headers: { accept: "application/json" } })
+            const text = await res.body.text()
+            JSON.parse(text)
+            return res.statusCode === 200 ? undefined : `HTTP ${res.statusCode}: ${text.slice(0, 200)}`
+          }
+        }
+        const client = conns[path]!.client
+        return () => mcpCall(client)
+      }
+      // one checked call per path before measuring: a broken set-up fails here, loudly
+      for (const path of paths) {
+        const problem = await call(path)()
+        if (problem !== undefined) throw new Error(`${path}: the first ${workload.tool} call failed: ${problem}`)
+      }
+      // JIT warm-up of each process, at a middle concurrency, not measured
+      for (const path of paths) await closedLoop({ concurrency: 8, maxCalls: settings.maxCalls, maxMs: settings.jitMs, call: call(path) })
+
+      for (const concurrency of settings.concurrency) {
+        let direct: Cell | undefined
+        for (const path of paths) {
+          const fn = call(path)
+          await closedLoop({ concurrency, maxCalls: settings.maxCalls, maxMs: settings.warmMs, call: fn })
+          const serverPid = conns[path]?.pid
+          const before = {
+            server: processCpu(serverPid),
+            upstream: processCpuMs(upstream.pid),
+            requests: await upstream.requests(),
+            client: process.cpuUsage(),
+            machine: machineBusyMs()
+          }
+          const r: LoopResult = await closedLoop({ concurrency, maxCalls: settings.maxCalls, maxMs: settings.cellMs, call: fn })
+          const after = {
+            server: processCpu(serverPid),
+            upstream: processCpuMs(upstream.pid),
+            requests: await upstream.requests(),
+            client: process.cpuUsage(before.client),
+            machine: machineBusyMs()
+          }
+          const [p50, p95, p99] = percentiles(r.latencies, [0.5, 0.95, 0.99]) as [number, number, number]
+          const perCall = (a: number | undefined, b: number | undefined) =>
+            a === undefined || b === undefined || r.calls === 0 ? undefined : (b - a) / r.calls
+          const callsPerSecond = r.calls / (r.elapsedMs / 1000)
+          const cell: Cell = {
+            path,
+            concurrency,
+            calls: r.calls,
+            errors: r.errors,
+            firstError: r.firstError,
+            seconds: r.elapsedMs / 1000,
+            callsPerSecond,
+            ratioToDirect: direct === undefined ? (path === "direct" ? 1 : undefined) : callsPerSecond / direct.callsPerSecond,
+            p50Ms: p50,
+            p95Ms: p95,
+            p99Ms: p99,
+            meanMs: r.latencies.reduce((a, b) => a + b, 0) / Math.max(1, r.calls),
+            addedP50Ms: direct === undefined ? (path === "direct" ? 0 : undefined) : p50 - direct.p50Ms,
+            serverCpuMsPerCall: perCall(
+              before.server && before.server.user + before.server.system,
+              after.server && after.server.user + after.server.system
+            ),
+            serverUserCpuMsPerCall: perCall(before.server?.user, after.server?.user),
+            serverSystemCpuMsPerCall: perCall(before.server?.system, after.server?.system),
+            upstreamCpuMsPerCall: perCall(before.upstream, after.upstream),
+            upstreamRequestsPerCall: r.calls === 0 ? Number.NaN : (after.requests - before.requests) / r.calls,
+            clientCpuMsPerCall: r.calls === 0 ? Number.NaN : (after.client.user + after.client.system) / 1000 / r.calls,
+            otherLoadCores: otherLoad(before, after, r.elapsedMs)
+          }
+          if (path === "direct") direct = cell
+          cells.push(cell)
+          log(
+            `  ${LABEL[path].padEnd(16)} C=${String(concurrency).padEnd(3)} ${fmt(callsPerSecond).padStart(6)} calls/s  p50 ${fmt(p50)} ms  ` +
+              `p99 ${fmt(p99)} ms  server CPU ${fmt(cell.serverCpuMsPerCall)} ms/call  upstream req/call ${fmt(cell.upstreamRequestsPerCall, 2)}  ` +
+              `errors ${r.errors}` + (r.firstError !== undefined ? ` (first: ${r.firstError.slice(0, 160)})` : "")
+          )
+        }
+      }
+      for (const [name, conn] of Object.entries(conns)) {
+        loadMemory[name] = { peakRssMiB: processMemMiB(conn.pid, "VmHWM"), rssMiB: processMemMiB(conn.pid, "VmRSS") }
+      }
+    } finally {
+      for (const conn of Object.values(conns)) await conn.close()
+      await agent.close()
+      await upstream.stop()
+    }
+  }
+  await stopAll()
+
+  // ---- report ----
+  const meta = {
+    mode,
+    date: started.toISOString(),
+    durationSeconds: (Date.now() - started.getTime()) / 1000,
+    node: process.version,
+    cpu: `${cpus().length} × ${cpus()[0]?.model ?? "unknown"}`,
+    loadAverageAtStart: loadavg(),
+    ...git,
+    cli: CLI,
+    serverArgs: serverArgsNote,
+    features,
+    workload: { ...workload, method: "GET" },
+    settings
+  }
+  const todo = [TODO.telemetry, ...(features.cache ? [] : [TODO.cache])]
+  const markdown = report(meta, cells, cold, coldNotes, loadMemory, todo)
+  const stamp = started.toISOString().replace(/[:.]/g, "-")
+  const json = JSON.stringify({ meta, toolCalls: cells, coldStart: cold, coldNotes, loadMemory, todo }, null, 2)
+  for (const name of [`${stamp}-${mode}`, "latest"]) {
+    writeFileSync(resolve(outDir, `${name}.json`), `${json}\n`)
+    writeFileSync(resolve(outDir, `${name}.md`), markdown)
+  }
+  process.stdout.write(`${markdown}\n`)
+  log(`wrote ${resolve(outDir, `${stamp}-${mode}.json`)} and .md (also latest.json, latest.md)`)
+
+  if (mode === "smoke") {
+    const problems = [
+      ...cells.filter((c) => c.errors > 0).map((c) => `${c.path} C=${c.concurrency}: ${c.errors} errors (${c.firstError})`),
+      ...cells.filter((c) => c.calls === 0).map((c) => `${c.path} C=${c.concurrency}: no calls completed`),
+      ...cold.filter((c) => c.tools === 0).map((c) => `${c.spec}: tools/list returned no tools`)
+    ]
+    if (problems.length > 0) {
+      log(`smoke: FAILED\n${problems.map((p) => `- ${p}`).join("\n")}`)
+      process.exitCode = 1
+    } else {
+      log("smoke: ok")
+    }
+  }
+}
+
+interface CpuSnapshot {
+  readonly server: { user: number; system: number } | undefined
+  readonly upstream: number | undefined
+  readonly machine: number | undefined
+}
+/** Machine CPU minus our three processes over a cell, in cores; processes we did not start are noise. */
+const otherLoad = (
+  before: CpuSnapshot & { client: NodeJS.CpuUsage },
+  after: CpuSnapshot & { client: NodeJS.CpuUsage },
+  elapsedMs: number
+): number | undefined => {
+  if (before.machine === undefined || after.machine === undefined) return undefined
+  const ours = (after.client.user + after.client.system) / 1000 +
+    (before.upstream !== undefined && after.upstream !== undefined ? after.upstream - before.upstream : 0) +
+    (before.server && after.server ? after.server.user + after.server.system - before.server.user - before.server.system : 0)
+  return Math.max(0, (after.machine - before.machine - ours) / elapsedMs)
+}
+
+const mcpCall = async (client: Client): Promise<string | undefined> => {
+  const result = await client.callTool({ name: workload.tool, arguments: workload.args }, undefined, {
+    timeout: settings.callTimeoutMs
+  })
+  if (result.isError === true) {
+    const content = (result.content ?? []) as Array<{ text?: string }>
+    return `tool error: ${content.map((c) => c.text ?? "").join(" ").slice(0, 200)}`
+  }
+  return undefined
+}
+
+const TODO = {
+  telemetry: "TODO tracing/metrics on vs off: not measured yet (all cells run with tracing and Prometheus off, the " +
+    "defaults); to add: the same cells with --otel-exporter-otlp-endpoint pointing at a local OTLP sink, and with metrics served",
+  cache: "TODO response cache hit path: the server under test has no response cache (no `--cache-backend none`); " +
+    "the bench adds `stdio, cache hit` cells automatically when it has one"
+}
+
+const report = (
+  meta: {
+    mode: string
+    date: string
+    durationSeconds: number
+    node: string
+    cpu: string
+    commit: string
+    srcModified: boolean
+    cli: string
+    serverArgs: string
+  },
+  cells: ReadonlyArray<Cell>,
+  cold: ReadonlyArray<ColdSummary>,
+  coldNotes: ReadonlyArray<string>,
+  loadMemory: Record<string, { peakRssMiB: number | undefined; rssMiB: number | undefined }>,
+  todo: ReadonlyArray<string>
+): string => {
+  const out: Array<string> = []
+  out.push(`# openapi-mcp-server benchmark (${meta.mode})`, "")
+  out.push(
+    `${meta.date}, ${fmt(meta.durationSeconds, 0)} s, Node ${meta.node}, ${meta.cpu}, ` +
+      (process.env["BENCH_CLI"] !== undefined
+        ? `server \`${meta.cli}\` (BENCH_CLI; the work tree is at ${meta.commit}).`
+        : `commit ${meta.commit}${meta.srcModified ? " with uncommitted src/ changes (dist/ is whatever was last built)" : ""}.`),
+    ""
+  )
+  if (cells.length > 0) {
+    out.push(
+      `## Tool calls`,
+      "",
+      `\`${workload.tool} ${JSON.stringify(workload.args)}\` → \`GET /v1${workload.path}\` on the bundled example API ` +
+        `(own process, node:http keep-alive). Closed loops of C concurrent callers, each cell ≤ ${settings.cellMs / 1000} s ` +
+        `or ≤ ${settings.maxCalls} calls after ${settings.warmMs / 1000} s of warm-up (and ${settings.jitMs / 1000} s of ` +
+        `JIT warm-up per server process before the first cell). *direct*: the same request with ` +
+        `a keep-alive undici Agent; *stdio* / *http*: the MCP SDK client through the built server ` +
+        `(\`${meta.serverArgs}\`)` +
+        (cells.some((c) => c.path === "stdio-cache") ? `; *stdio, cache hit*: the same over stdio with \`--cache-backend memory\`` : "") +
+        `. Server CPU from /proc/<pid>/stat (user+system) over the cell; client CPU is the bench process's; ` +
+        `upstream req/call checks that every call reached the upstream (≈0 for cache hits).`,
+      ""
+    )
+    out.push(markdownTable(
+      ["path", "C", "calls", "calls/s", "× direct", "p50 ms", "p95 ms", "p99 ms", "added p50 ms", "server CPU ms/call", "client CPU ms/call", "upstream req/call", "other load", "errors"],
+      cells.map((c) => [
+        LABEL[c.path],
+        String(c.concurrency),
+        String(c.calls),
+        fmt(c.callsPerSecond, 0),
+        fmt(c.ratioToDirect, 2),
+        fmt(c.p50Ms),
+        fmt(c.p95Ms),
+        fmt(c.p99Ms),
+        c.path === "direct" ? "" : fmt(c.addedP50Ms),
+        c.path === "direct" ? "" : fmt(c.serverCpuMsPerCall),
+        fmt(c.clientCpuMsPerCall),
+        fmt(c.upstreamRequestsPerCall, 2),
+        fmt(c.otherLoadCores, 2),
+        String(c.errors)
+      ])
+    ))
+    const mem = Object.entries(loadMemory).map(([k, v]) => `${k} ${fmt(v.peakRssMiB, 0)} MiB`).join(", ")
+    out.push(
+      "",
+      `Peak RSS of the servers after the loops (VmHWM): ${mem}. On a 2-core machine the bench client, the server ` +
+        `and the upstream share the cores, so at C ≥ 8 calls/s is bounded by total CPU per call, not by latency. ` +
+        `*other load*: CPU (in cores) used during the cell by processes other than the bench, the server and the ` +
+        `upstream; it makes calls/s and latencies noisy (CPU per call much less so).`,
+      ""
+    )
+    const noisy = cells.filter((c) => (c.otherLoadCores ?? 0) > 0.2)
+    if (noisy.length > 0) {
+      out.push(
+        `**Noisy run**: other processes used > 0.2 cores during ${noisy.length} of ${cells.length} cells ` +
+          `(up to ${fmt(Math.max(...noisy.map((c) => c.otherLoadCores ?? 0)), 2)} cores); rerun on a quiet machine to compare throughput.`,
+        ""
+      )
+    }
+  }
+  if (cold.length > 0) {
+    out.push(
+      `## Cold start`,
+      "",
+      `stdio, raw JSON-RPC: spawn → \`initialize\` answered → \`tools/list\` answered in full; median of ${cold[0]!.runs} ` +
+        `run(s) (min–max). Server CPU (user+system) and peak RSS (VmHWM) at the \`tools/list\` answer. ` +
+        `The large spec runs with \`--base-url http://127.0.0.1:9\` (no call is made).`,
+      ""
+    )
+    out.push(markdownTable(
+      ["spec", "tools", "tools/list bytes", "initialize ms", "tools/list done ms", "server CPU ms", "peak RSS MiB"],
+      cold.map((c) => [
+        c.spec,
+        String(c.tools),
+        String(c.toolsListBytes),
+        fmt(c.initializeMsMedian, 0),
+        `${fmt(c.toolsListMsMedian, 0)} (${fmt(c.toolsListMsMin, 0)}–${fmt(c.toolsListMsMax, 0)})`,
+        fmt(c.cpuMsMedian, 0),
+        fmt(c.peakRssMiBMedian, 0)
+      ])
+    ))
+    out.push("")
+  }
+  for (const note of coldNotes) out.push(`- ${note}`)
+  if (todo.length > 0) out.push(`## Not measured yet`, "", ...todo.map((t) => `- ${t}`), "")
+  return out.join("\n")
+}
+
+main().catch(async (e: unknown) => {
+  log(`bench: failed: ${e instanceof Error ? (process.env["BENCH_DEBUG"] ? (e.stack ?? e.message) : e.message) : String(e)}`)
+  await stopAll()
+  process.exit(1)
+})

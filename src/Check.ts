@@ -1,0 +1,170 @@
+/**
+ * `openapi-mcp-server check`: loads a spec exactly as `serve` would and reports what an agent will get:
+ * operations and tools, skipped operations with reasons, renamed tools, cut schemas, unsupported media
+ * types, file fields, union bodies, descriptions that read like instructions to a model, and the
+ * `tools/list` token bill per tool mode. Exit code 1 when the spec does not load or operations are
+ * skipped, so it works as a CI gate.
+ */
+import { Effect, Option } from "effect"
+import type { Settings } from "./AppConfig.ts"
+import { estimateTokens, metaTools } from "./Discovery.ts"
+import type { Tool } from "./domain/Tool.ts"
+import { SpecLoader } from "./SpecLoader.ts"
+import { isObject } from "./SpecLoader/Refs.ts"
+import { toListed } from "./ToolCatalog.ts"
+import { fitName, mapSpec, mediaKind, sanitizeName } from "./ToolCatalog/Mapping.ts"
+
+export interface Finding {
+  readonly kind: string
+  readonly subject: string
+  readonly detail: string
+}
+
+export interface CheckReport {
+  readonly spec: { readonly source: string; readonly version: string; readonly files: number; readonly title: string }
+  readonly operations: number
+  readonly tools: number
+  readonly filteredOut: number
+  readonly errors: ReadonlyArray<Finding>
+  readonly warnings: ReadonlyArray<Finding>
+  readonly notes: ReadonlyArray<Finding>
+  readonly tokens: { readonly all: number; readonly discover: number; readonly budget: number; readonly autoMode: "all" | "discover" }
+}
+
+/** Phrases that address a model rather than describe an API: a prompt-injection risk in tool descriptions. */
+const INSTRUCTION_LIKE = [
+  /ignore (all |any )?(the )?(previous|prior|above|earlier) (instructions|prompts?|messages)/i,
+  /disregard (all |any )?(the )?(previous|prior|above|system)/i,
+  /\byou are now\b|\bact as (a|an|the)\b/i,
+  /\bsystem prompt\b|<\/?(system|assistant|instructions?)>/i,
+  /\b(do not|don't|never) (tell|inform|mention (this )?to) the user\b/i,
+  /\b(assistant|ai|model|llm)s? (must|should) (always|never)\b/i,
+  /\bcall (this|the following) tool (first|before|instead)\b/i
+]
+
+const CUT_NOTES: ReadonlyArray<readonly [RegExp, string]> = [
+  [/\(recursive '([^']+)' structure/, "recursive schema cut"],
+  [/nesting limit \d+\)/, "schema cut at the nesting limit"],
+  [/\(schema size limit\)/, "schema cut at the size limit"]
+]
+
+const toolFindings = (tool: Tool, maxName: number) => {
+  const warnings: Array<Finding> = []
+  const notes: Array<Finding> = []
+  const base = sanitizeName(tool.operationId)
+  if (/^(get|put|post|delete|options|head|patch|trace)_\//.test(tool.operationId)) {
+    notes.push({ kind: "no-operation-id", subject: tool.operationId.replace("_", " "), detail: `named '${tool.name}'` })
+  } else if (base !== tool.operationId) {
+    notes.push({ kind: "name-sanitised", subject: tool.operationId, detail: `tool name '${tool.name}'` })
+  }
+  if (fitName(base, maxName) !== base) {
+    warnings.push({ kind: "name-truncated", subject: tool.operationId, detail: `cut to '${tool.name}' (${base.length} > ${maxName} characters)` })
+  } else if (tool.name !== fitName(base, maxName) && base !== "") {
+    warnings.push({ kind: "name-deduplicated", subject: tool.operationId, detail: `renamed '${tool.name}' (another operation has the name '${base}')` })
+  }
+  const schemaText = JSON.stringify(tool.inputSchema)
+  for (const [pattern, label] of CUT_NOTES) {
+    const m = pattern.exec(schemaText)
+    if (m) notes.push({ kind: "schema-cut", subject: tool.name, detail: m[1] ? `${label} at '${m[1]}'` : label })
+  }
+  const body = tool.body
+  if (body !== undefined) {
+    if (mediaKind(body.mediaType) === undefined) {
+      warnings.push({ kind: "unsupported-media-type", subject: tool.name, detail: `request body ${body.mediaType} is sent as text` })
+    }
+    if (body.kind === "binary" || body.fileFields.length > 0) {
+      notes.push({ kind: "binary-fields", subject: tool.name, detail: body.kind === "binary" ? `${body.mediaType} body (base64 or data: URI)` : `file fields: ${body.fileFields.join(", ")}` })
+    }
+    const bodySchema = body.arg !== undefined ? tool.inputSchema.properties[body.arg] : undefined
+    if (isObject(bodySchema as never) && Array.isArray((bodySchema as Record<string, unknown>)["anyOf"])) {
+      notes.push({ kind: "union-body", subject: tool.name, detail: `alternatives kept inside the '${body.arg}' argument` })
+    }
+  }
+  const text = `${tool.description}\n${schemaText}`
+  for (const pattern of INSTRUCTION_LIKE) {
+    const m = pattern.exec(text)
+    if (m) {
+      warnings.push({ kind: "instruction-like-text", subject: tool.name, detail: `description contains "${m[0]}": text aimed at the model, a prompt-injection risk` })
+      break
+    }
+  }
+  return { warnings, notes }
+}
+
+/** Builds the report; fails only when the spec cannot be loaded. */
+export const buildReport = (settings: Settings) =>
+  Effect.gen(function*() {
+    const spec = yield* (yield* SpecLoader).load(settings.spec)
+    const placeholder = "http://base-url.invalid"
+    const mapped = mapSpec(spec, {
+      baseUrl: Option.getOrUndefined(settings.baseUrl),
+      ...settings.filters,
+      toolNameMaxLength: settings.toolNameMaxLength,
+      descriptionMaxLength: settings.descriptionMaxLength
+    })
+    const errors: Array<Finding> = []
+    const warnings: Array<Finding> = []
+    const notes: Array<Finding> = []
+    let tools = mapped.tools
+    const noBase = mapped.skipped.filter((p) => p.message.startsWith("no base URL"))
+    if (noBase.length > 0) {
+      // report the missing base URL once, and check the rest as if one were given
+      warnings.push({ kind: "no-base-url", subject: spec.source, detail: `${noBase.length} operations have no absolute servers URL: --base-url will be required` })
+      const again = mapSpec(spec, {
+        baseUrl: placeholder, ...settings.filters, toolNameMaxLength: settings.toolNameMaxLength, descriptionMaxLength: settings.descriptionMaxLength
+      })
+      tools = again.tools
+      for (const p of again.skipped) errors.push({ kind: "skipped-operation", subject: p.location, detail: p.message })
+    } else {
+      for (const p of mapped.skipped) errors.push({ kind: "skipped-operation", subject: p.location, detail: p.message })
+    }
+    for (const tool of tools) {
+      const f = toolFindings(tool, settings.toolNameMaxLength)
+      warnings.push(...f.warnings)
+      notes.push(...f.notes)
+    }
+    const listing = tools.map(toListed)
+    const info = isObject(spec.document["info"]) ? spec.document["info"] : {}
+    const title = typeof info["title"] === "string" ? info["title"] : spec.source
+    const pins = new Set(settings.pinOperations)
+    const pinned = tools.filter((t) => pins.has(t.name) || pins.has(t.operationId)).map(toListed)
+    const all = estimateTokens(listing)
+    const discover = estimateTokens([...metaTools(tools.length, title), ...pinned])
+    return {
+      spec: { source: spec.source, version: spec.version, files: spec.files, title },
+      operations: mapped.operations,
+      tools: tools.length,
+      filteredOut: mapped.filteredOut,
+      errors,
+      warnings,
+      notes,
+      tokens: { all, discover, budget: settings.toolBudgetTokens, autoMode: all <= settings.toolBudgetTokens ? "all" : "discover" }
+    } satisfies CheckReport
+  })
+
+const group = (findings: ReadonlyArray<Finding>): Array<string> => {
+  const lines: Array<string> = []
+  const byKind = new Map<string, Array<Finding>>()
+  for (const f of findings) byKind.set(f.kind, [...(byKind.get(f.kind) ?? []), f])
+  for (const [kind, list] of byKind) {
+    lines.push(`  ${kind} (${list.length}):`)
+    for (const f of list.slice(0, 25)) lines.push(`    - ${f.subject}: ${f.detail}`)
+    if (list.length > 25) lines.push(`    … and ${list.length - 25} more (use --format json for all)`)
+  }
+  return lines
+}
+
+export const formatText = (r: CheckReport): string => {
+  const n = (x: number) => x.toLocaleString("en-US")
+  const lines = [
+    `Spec: ${r.spec.title} (${r.spec.source}; OpenAPI ${r.spec.version}${r.spec.files > 1 ? `, ${r.spec.files} files` : ""})`,
+    `Operations: ${r.operations}; tools: ${r.tools}; filtered out: ${r.filteredOut}; skipped: ${r.errors.filter((e) => e.kind === "skipped-operation").length}`,
+    `tools/list size: ~${n(r.tokens.all)} tokens with every operation listed; ~${n(r.tokens.discover)} tokens in discovery mode;` +
+      ` auto mode (budget ${n(r.tokens.budget)}) lists ${r.tokens.autoMode === "all" ? "every operation" : "the discovery meta-tools"}`
+  ]
+  if (r.errors.length > 0) lines.push("", `Errors (${r.errors.length}):`, ...group(r.errors))
+  if (r.warnings.length > 0) lines.push("", `Warnings (${r.warnings.length}):`, ...group(r.warnings))
+  if (r.notes.length > 0) lines.push("", `Notes (${r.notes.length}):`, ...group(r.notes))
+  lines.push("", r.errors.length > 0 ? "Result: errors found" : "Result: OK")
+  return `${lines.join("\n")}\n`
+}

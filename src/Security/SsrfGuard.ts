@@ -1,0 +1,219 @@
+/**
+ * SSRF guard for documents fetched over the network (spec URLs and their `$ref` files):
+ *
+ * - `https:` only, unless `--allow-insecure-http`; no other schemes;
+ * - every address the host resolves to must be public (not loopback, private, link-local incl. the cloud
+ *   metadata address 169.254.169.254, CGNAT, unique-local, multicast, reserved, documentation, or an IPv4
+ *   address hidden in IPv6), unless `--allow-private-networks`. IP literals in any notation (decimal,
+ *   octal, hex, IPv4-mapped IPv6) are normalized by the URL parser first and checked the same way;
+ * - DNS is resolved once and the connection is pinned to the checked address (so a resolver that answers
+ *   differently the second time, DNS rebinding, cannot redirect it); TLS still verifies the host name;
+ * - redirects are refused, bodies are capped at SPEC_MAX_BYTES, and a fetch has 30 s in all.
+ */
+import { Context, Effect, Layer } from "effect"
+import { lookup as dnsLookup } from "node:dns/promises"
+import { request as httpRequest, type IncomingMessage } from "node:http"
+import { request as httpsRequest } from "node:https"
+import { BlockList, isIP } from "node:net"
+import { AppConfig } from "../AppConfig.ts"
+import { type SpecSourceSettings, specSourceDefaults } from "./Settings.ts"
+
+export interface ResolvedAddress {
+  readonly address: string
+  readonly family: 4 | 6
+}
+
+/** Name resolution (the system's getaddrinfo in production; tests swap it to play DNS tricks). */
+export type Resolver = (hostname: string) => Promise<ReadonlyArray<ResolvedAddress>>
+
+export const systemResolver: Resolver = async (hostname) =>
+  (await dnsLookup(hostname, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }))
+
+export interface SpecSourcePolicy extends SpecSourceSettings {
+  readonly resolver: Resolver
+  /** Time one fetch may take in all. */
+  readonly timeoutMs: number
+}
+
+/** The policy the SpecLoader applies; secure by default (https, public addresses, 32 MiB). */
+export const SpecSourcePolicy = Context.Reference<SpecSourcePolicy>("openapi-mcp/SpecSourcePolicy", {
+  defaultValue: () => ({ ...specSourceDefaults, resolver: systemResolver, timeoutMs: 30_000 })
+})
+
+/** The policy from the settings (ALLOW_INSECURE_HTTP, ALLOW_PRIVATE_NETWORKS, ALLOWED_SPEC_DIRS, SPEC_MAX_BYTES). */
+export const specSourcePolicyLayer = Layer.effect(SpecSourcePolicy, Effect.gen(function*() {
+  const config = yield* AppConfig
+  return { ...config.specSource, resolver: systemResolver, timeoutMs: 30_000 }
+}))
+
+const categories: ReadonlyArray<readonly [string, ReadonlyArray<readonly [string, number, "ipv4" | "ipv6"]>]> = [
+  ["unspecified", [["0.0.0.0", 8, "ipv4"], ["::", 128, "ipv6"]]],
+  ["loopback", [["127.0.0.0", 8, "ipv4"], ["::1", 128, "ipv6"]]],
+  ["private (RFC 1918)", [["10.0.0.0", 8, "ipv4"], ["172.16.0.0", 12, "ipv4"], ["192.168.0.0", 16, "ipv4"]]],
+  ["carrier-grade NAT", [["100.64.0.0", 10, "ipv4"]]],
+  ["link-local (includes the cloud metadata address 169.254.169.254)", [["169.254.0.0", 16, "ipv4"], ["fe80::", 10, "ipv6"]]],
+  ["unique-local (private IPv6)", [["fc00::", 7, "ipv6"]]],
+  ["site-local", [["fec0::", 10, "ipv6"]]],
+  ["multicast", [["224.0.0.0", 4, "ipv4"], ["ff00::", 8, "ipv6"]]],
+  ["documentation", [["192.0.2.0", 24, "ipv4"], ["198.51.100.0", 24, "ipv4"], ["203.0.113.0", 24, "ipv4"], ["2001:db8::", 32, "ipv6"]]],
+  ["reserved", [
+    ["192.0.0.0", 24, "ipv4"], ["192.88.99.0", 24, "ipv4"], ["198.18.0.0", 15, "ipv4"], ["240.0.0.0", 4, "ipv4"],
+    ["100::", 64, "ipv6"], ["2001::", 23, "ipv6"], ["::", 96, "ipv6"]
+  ]]
+]
+
+const lists = categories.map(([name, subnets]) => {
+  const list = new BlockList()
+  for (const [net, prefix, type] of subnets) list.addSubnet(net, prefix, type)
+  return [name, list] as const
+})
+
+/** The 16 bytes of an IPv6 address (with an optional trailing dotted quad), or undefined. */
+const ipv6Bytes = (ip: string): Array<number> | undefined => {
+  let text = ip
+  const tail: Array<number> = []
+  const quad = /(\d+\.\d+\.\d+\.\d+)$/.exec(text)
+  if (quad) {
+    tail.push(...quad[1]!.split(".").map(Number))
+    text = `${text.slice(0, -quad[1]!.length)}0:0`
+  }
+  const [head = "", rest] = text.split("::")
+  const h = head === "" ? [] : head.split(":")
+  const r = rest === undefined || rest === "" ? [] : rest.split(":")
+  const groups = rest === undefined ? h : [...h, ...Array(8 - h.length - r.length).fill("0"), ...r]
+  if (groups.length !== 8) return undefined
+  const bytes = groups.flatMap((g) => {
+    const n = parseInt(g, 16)
+    return [(n >> 8) & 0xff, n & 0xff]
+  })
+  if (tail.length === 4) bytes.splice(12, 4, ...tail)
+  return bytes
+}
+
+/** The IPv4 address carried inside an IPv6 one (mapped, NAT64 64:ff9b::/96, 6to4 2002::/16), if any. */
+const embeddedIpv4 = (ip: string): string | undefined => {
+  const b = ipv6Bytes(ip)
+  if (b === undefined) return undefined
+  const zero = (from: number, to: number) => b.slice(from, to).every((x) => x === 0)
+  if (zero(0, 10) && b[10] === 0xff && b[11] === 0xff) return b.slice(12, 16).join(".")
+  if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zero(4, 12)) return b.slice(12, 16).join(".")
+  if (b[0] === 0x20 && b[1] === 0x02) return b.slice(2, 6).join(".")
+  return undefined
+}
+
+/** Why an IP address is not a public one, or undefined when it is public. */
+export const nonPublicReason = (ip: string): string | undefined => {
+  const bare = ip.replace(/^\[|\]$/g, "").replace(/%.*$/, "")
+  const family = isIP(bare)
+  if (family === 0) return "not an IP address"
+  if (family === 6) {
+    const v4 = embeddedIpv4(bare)
+    if (v4 !== undefined) {
+      const inner = nonPublicReason(v4)
+      if (inner !== undefined) return `${inner}, inside an IPv6 address`
+    }
+  }
+  for (const [name, list] of lists) if (list.check(bare, family === 6 ? "ipv6" : "ipv4")) return name
+  return undefined
+}
+
+/** Checks a URL against the policy and resolves its host once; the address to connect to, or why not. */
+export const checkUrl = (raw: string, policy: SpecSourcePolicy): Effect.Effect<{ readonly url: URL; readonly pinned: ResolvedAddress }, string> =>
+  Effect.gen(function*() {
+    let url: URL
+    try {
+      url = new URL(raw)
+    } catch {
+      return yield* Effect.fail("not a valid URL")
+    }
+    if (url.protocol === "http:" && !policy.allowInsecureHttp) {
+      return yield* Effect.fail("http:// URLs are refused (use https://, or pass --allow-insecure-http / ALLOW_INSECURE_HTTP=true)")
+    }
+    if (url.protocol !== "https:" && url.protocol !== "http:") return yield* Effect.fail(`${url.protocol} URLs are not supported`)
+    const host = url.hostname.replace(/^\[|\]$/g, "")
+    let addresses: ReadonlyArray<ResolvedAddress>
+    if (isIP(host) !== 0) {
+      addresses = [{ address: host, family: isIP(host) === 6 ? 6 : 4 }]
+    } else {
+      addresses = yield* Effect.tryPromise({
+        try: () => policy.resolver(host),
+        catch: (e) => `cannot resolve ${host} (${(e as NodeJS.ErrnoException).code ?? "DNS error"})`
+      })
+      if (addresses.length === 0) return yield* Effect.fail(`cannot resolve ${host} (no addresses)`)
+    }
+    if (!policy.allowPrivateNetworks) {
+      for (const a of addresses) {
+        const why = nonPublicReason(a.address)
+        if (why !== undefined) {
+          return yield* Effect.fail(
+            `${host === a.address ? host : `${host} resolves to ${a.address}, which`} is a ${why} address; only public addresses are allowed ` +
+              `(pass --allow-private-networks / ALLOW_PRIVATE_NETWORKS=true to allow it)`
+          )
+        }
+      }
+    }
+    return { url, pinned: addresses[0]! }
+  })
+
+/** One GET of the pinned address with the URL's host name (Host header, TLS SNI and certificate check). */
+const getPinned = (url: URL, pinned: ResolvedAddress, maxBytes: number): Effect.Effect<string, string> =>
+  Effect.callback<string, string>((resume) => {
+    const send = url.protocol === "https:" ? httpsRequest : httpRequest
+    let done = false
+    const finish = (effect: Effect.Effect<string, string>) => {
+      if (done) return
+      done = true
+      resume(effect)
+    }
+    const req = send(url, {
+      method: "GET",
+      headers: { accept: "application/json, application/yaml;q=0.9, */*;q=0.5", "user-agent": "openapi-mcp-server" },
+      // the connection goes to the address that was checked, whatever DNS answers now
+      lookup: (_host, options, callback) => {
+        if (options.all === true) callback(null, [{ address: pinned.address, family: pinned.family }])
+        else callback(null, pinned.address, pinned.family)
+      }
+    }, (res: IncomingMessage) => {
+      const status = res.statusCode ?? 0
+      if (status >= 300 && status < 400) {
+        res.resume()
+        const to = res.headers.location
+        return finish(Effect.fail(`HTTP ${status}: the server redirects${to ? ` to ${to}` : ""}, and redirects are not followed (give the final URL)`))
+      }
+      if (status < 200 || status >= 300) {
+        res.resume()
+        return finish(Effect.fail(`HTTP ${status}`))
+      }
+      const declared = Number(res.headers["content-length"])
+      if (Number.isFinite(declared) && declared > maxBytes) {
+        res.destroy()
+        return finish(Effect.fail(`the document is ${declared} bytes, more than SPEC_MAX_BYTES (${maxBytes})`))
+      }
+      const chunks: Array<Buffer> = []
+      let size = 0
+      res.on("data", (chunk: Buffer) => {
+        size += chunk.length
+        if (size > maxBytes) {
+          res.destroy()
+          finish(Effect.fail(`the document is larger than SPEC_MAX_BYTES (${maxBytes} bytes)`))
+        } else {
+          chunks.push(chunk)
+        }
+      })
+      res.on("end", () => finish(Effect.succeed(Buffer.concat(chunks).toString("utf8"))))
+      res.on("error", (e) => finish(Effect.fail((e as NodeJS.ErrnoException).code ?? "the connection broke")))
+    })
+    req.on("error", (e) => finish(Effect.fail((e as NodeJS.ErrnoException).code ?? "connection failed")))
+    req.end()
+    return Effect.sync(() => req.destroy())
+  })
+
+/** Fetches a document under the policy: checked, pinned, no redirects, size-capped, time-limited. */
+export const fetchGuarded = (raw: string, policy: SpecSourcePolicy): Effect.Effect<string, string> =>
+  checkUrl(raw, policy).pipe(
+    Effect.flatMap(({ url, pinned }) => getPinned(url, pinned, policy.maxBytes)),
+    Effect.timeoutOrElse({
+      duration: policy.timeoutMs,
+      orElse: () => Effect.fail(`timed out after ${policy.timeoutMs / 1000} s`)
+    })
+  )

@@ -1,0 +1,424 @@
+/**
+ * Telemetry: metrics and traces through the OpenTelemetry SDK.
+ *
+ * - Metrics are Effect `Metric`s (see Telemetry/Metrics.ts) read by a Prometheus exporter, with process and
+ *   Node runtime metrics beside them. Scraped on `/metrics` of the HTTP transport, and on
+ *   PROMETHEUS_HOST:PROMETHEUS_PORT when ENABLE_PROMETHEUS is set (the only way for stdio).
+ * - Traces: Effect spans become OTel spans with AWS X-Ray ids, sampled by OTEL_TRACES_SAMPLER, batched and
+ *   sent over OTLP/HTTP (JSON) to OTEL_EXPORTER_OTLP[_TRACES]_ENDPOINT, flushed when the layer closes.
+ *   Tracing is off without an endpoint, and then no span is recorded at all (`References.TracerEnabled`).
+ * - One SERVER span per tools/call (continuing the caller's `traceparent` / `X-Amzn-Trace-Id`), spans for
+ *   the invocation steps, and one CLIENT span per upstream attempt, whose trace context goes to the
+ *   upstream in both W3C and X-Ray form.
+ *
+ * Effect's own HTTP spans are switched off: its client span would record the full request URL, which may
+ * carry an API key in the query, and its server spans would trace every scrape and health check. The
+ * upstream CLIENT span made here records the URL with query values redacted and no headers.
+ */
+import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
+import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
+import { diag, DiagLogLevel } from "@opentelemetry/api"
+import { PrometheusExporter } from "@opentelemetry/exporter-prometheus"
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
+import { AWSXRayIdGenerator } from "@opentelemetry/id-generator-aws-xray"
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  type Sampler,
+  TraceIdRatioBasedSampler
+} from "@opentelemetry/sdk-trace-base"
+import { Cause, Clock, Context, Effect, Exit, Layer, Metric, Option, References, Schema, Stream, Tracer } from "effect"
+import { HttpClient, HttpClientRequest, HttpMiddleware } from "effect/http"
+import type { Transition } from "effect/persistence/CircuitBreaker"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { AppConfig, type Settings } from "./AppConfig.ts"
+import {
+  BREAKER_STATE_VALUE,
+  circuitBreakerState,
+  methodDuration,
+  outcomeOf,
+  requestTelemetry,
+  ToolTelemetry,
+  unknownToolTelemetry
+} from "./Telemetry/Metrics.ts"
+import { makeProcessMetrics } from "./Telemetry/ProcessMetrics.ts"
+import { callerSpan, propagationHeaders, redactedUrl } from "./Telemetry/Propagation.ts"
+
+export {
+  type CacheResult,
+  cacheRequests,
+  circuitBreakerState,
+  METRIC_NAMES,
+  outcomeOf,
+  specOperations,
+  type ToolOutcome,
+  ToolTelemetry,
+  unknownToolTelemetry
+} from "./Telemetry/Metrics.ts"
+export { callerSpan, formatTraceparent, formatXRay, parseTraceparent, parseXRay, redactedUrl } from "./Telemetry/Propagation.ts"
+
+export class TelemetryError extends Schema.TaggedError<TelemetryError>()("TelemetryError", { message: Schema.String }) {}
+
+/** True while spans are recorded and exported; read by the instrumentation to skip span work otherwise. */
+export const TracingEnabled = Context.Reference<boolean>("openapi-mcp/Telemetry/TracingEnabled", { defaultValue: () => false })
+
+/** The tool whose call is running, for the labels and spans of the upstream requests it makes. */
+export const CurrentTool = Context.Reference<ToolTelemetry | undefined>("openapi-mcp/Telemetry/CurrentTool", {
+  defaultValue: () => undefined
+})
+
+const always = () => true
+
+/**
+ * Effect spans as OTel spans, without @effect/opentelemetry's per-step context hook. That hook makes every
+ * Effect step inside a span run within an OTel context holding it, for OTel instrumentations of other
+ * libraries; there are none here (spans link to their parents through Effect), and it was most of the
+ * tracing cost of a tool call.
+ */
+const SpansOnlyTracer = Layer.effect(
+  Tracer.Tracer,
+  Effect.map(OtelTracer.make, (otel) => Tracer.make({ span: (options) => otel.span(options) }))
+)
+
+/** An OTel diag message part as text: errors arrive as JSON-serialised exceptions; keep their message. */
+const diagText = (x: unknown): string => {
+  if (x instanceof Error) return x.message
+  if (typeof x !== "string") return ""
+  try {
+    const parsed = JSON.parse(x) as { message?: unknown }
+    return typeof parsed.message === "string" ? parsed.message : x
+  } catch {
+    return x
+  }
+}
+
+/**
+ * The OTel SDK reports failed exports (collector down…) through its diag logger, silent by default: send
+ * its warnings and errors to our JSON log as warnings (the server itself is fine), until the scope closes.
+ */
+const routeDiagToLog = Effect.gen(function*() {
+  const runFork = Effect.runForkWith(yield* Effect.context<never>())
+  const report = (...parts: Array<unknown>) =>
+    runFork(Effect.logWarning(`opentelemetry: ${parts.map(diagText).filter((p) => p !== "").join(": ")}`))
+  const noop = () => {}
+  diag.setLogger(
+    { error: report, warn: report, info: noop, debug: noop, verbose: noop },
+    { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true }
+  )
+  yield* Effect.addFinalizer(() => Effect.sync(() => diag.disable()))
+})
+
+/** The OTel sampler named by OTEL_TRACES_SAMPLER (and OTEL_TRACES_SAMPLER_ARG for the ratio ones). */
+export const makeSampler = (name: Settings["telemetry"]["sampler"], ratio: number): Sampler => {
+  switch (name) {
+    case "always_on":
+      return new AlwaysOnSampler()
+    case "always_off":
+      return new AlwaysOffSampler()
+    case "traceidratio":
+      return new TraceIdRatioBasedSampler(ratio)
+    case "parentbased_always_on":
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() })
+    case "parentbased_always_off":
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() })
+    case "parentbased_traceidratio":
+      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) })
+  }
+}
+
+const notFound = (res: ServerResponse) => {
+  res.statusCode = 404
+  res.setHeader("content-type", "text/plain")
+  res.end("not found\n")
+}
+
+/** A node:http server answering GET /metrics from the exporter, closed with the scope. */
+const metricsServer = (exporter: PrometheusExporter, host: string, port: number) =>
+  Effect.acquireRelease(
+    Effect.callback<Server, TelemetryError>((resume) => {
+      const server = createServer((req, res) => {
+        const path = (req.url ?? "").split("?")[0]
+        if (req.method === "GET" && path === "/metrics") exporter.getMetricsRequestHandler(req, res)
+        else notFound(res)
+      })
+      server.once("error", (e: NodeJS.ErrnoException) =>
+        resume(Effect.fail(
+          new TelemetryError({
+            message: `cannot serve metrics on ${host}:${port} (--prometheus-host/--prometheus-port, PROMETHEUS_HOST/PROMETHEUS_PORT): ${e.code ?? e.message}`
+          })
+        )))
+      server.listen(port, host, () => resume(Effect.succeed(server)))
+    }),
+    (server) =>
+      Effect.callback<void>((resume) => {
+        server.closeAllConnections()
+        server.close(() => resume(Effect.void))
+      })
+  )
+
+export class Telemetry extends Context.Service<Telemetry, {
+  /** Whether spans are recorded and exported (an OTLP endpoint is configured). */
+  readonly tracing: boolean
+  /**
+   * Exports the spans batched so far (bounded to 3 s). Closing the layer does this too; a process that is
+   * frozen between requests (AWS Lambda) calls it at the end of each one.
+   */
+  readonly flush: Effect.Effect<void>
+  /** Answers a Prometheus scrape on a raw Node request/response; 404 when metrics are off. */
+  readonly serveMetrics: (req: IncomingMessage, res: ServerResponse) => void
+}>()("openapi-mcp/Telemetry") {
+  /**
+   * The OTel SDK from the settings: the Prometheus reader when metrics are served (HTTP transport, or
+   * ENABLE_PROMETHEUS), the OTLP trace pipeline when an endpoint is set. Also switches off Effect's own
+   * HTTP client and server spans (see the module header) and, without tracing, span recording.
+   */
+  static readonly layer = (options: { readonly serviceVersion: string }) =>
+    Layer.unwrap(Effect.gen(function*() {
+      const config = yield* AppConfig
+      const t = config.telemetry
+      const metricsOn = config.transport === "http" || t.prometheus.enabled
+      const tracesUrl = Option.getOrUndefined(t.tracesEndpoint)
+      const tracing = tracesUrl !== undefined
+      const processMetrics = metricsOn ? makeProcessMetrics() : undefined
+      const exporter = processMetrics === undefined ? undefined : new PrometheusExporter({
+        preventServerStart: true,
+        withoutScopeInfo: true,
+        metricProducers: [processMetrics]
+      })
+      // the resource and the Prometheus reader (Effect metrics reach it through a MetricProducer)
+      const sdk = NodeSdk.layer(() => ({
+        resource: { serviceName: t.serviceName, serviceVersion: options.serviceVersion },
+        ...(exporter !== undefined ? { metricReader: exporter } : {})
+      }))
+      // batched OTLP export, X-Ray ids, the configured sampler; flushed when the layer closes
+      const processor = tracesUrl === undefined ? undefined : new BatchSpanProcessor(new OTLPTraceExporter({ url: tracesUrl }))
+      const tracer = processor === undefined ? Layer.empty : SpansOnlyTracer.pipe(
+        Layer.provide(OtelTracer.layerTracer),
+        Layer.provide(NodeSdk.layerTracerProvider(processor, {
+          idGenerator: new AWSXRayIdGenerator(),
+          sampler: makeSampler(t.sampler, t.samplerArg)
+        }))
+      )
+      const otel = tracer.pipe(Layer.provideMerge(sdk))
+      const service = Layer.effect(Telemetry, Effect.gen(function*() {
+        if (processMetrics !== undefined) yield* Effect.addFinalizer(() => Effect.sync(processMetrics.close))
+        if (exporter !== undefined && t.prometheus.enabled) {
+          const server = yield* metricsServer(exporter, t.prometheus.host, t.prometheus.port)
+          const address = server.address()
+          const port = typeof address === "object" && address !== null ? address.port : t.prometheus.port
+          yield* Effect.logInfo(`metrics on http://${t.prometheus.host}:${port}/metrics`)
+        }
+        if (tracing) {
+          // origin and path only: a URL may carry credentials in its user info or query
+          const shown = URL.canParse(tracesUrl) ? `${new URL(tracesUrl).origin}${new URL(tracesUrl).pathname}` : "(invalid URL)"
+          yield* Effect.logInfo("tracing on: spans go to the OTLP endpoint").pipe(Effect.annotateLogs({ endpoint: shown }))
+          yield* routeDiagToLog
+        }
+        return Telemetry.of({
+          tracing,
+          flush: processor === undefined
+            ? Effect.void
+            : Effect.promise(() => processor.forceFlush()).pipe(Effect.timeoutOption("3 seconds"), Effect.asVoid),
+          serveMetrics: exporter === undefined ? (_req, res) => notFound(res) : (req, res) => exporter.getMetricsRequestHandler(req, res)
+        })
+      }))
+      return Layer.mergeAll(
+        service,
+        otel,
+        Layer.succeed(TracingEnabled, tracing),
+        Layer.succeed(References.TracerEnabled, tracing),
+        Layer.succeed(HttpClient.TracerDisabledWhen, always),
+        Layer.succeed(HttpMiddleware.TracerDisabledWhen, always)
+      )
+    }))
+
+  /** No exporters, no tracing: metrics still update the in-memory registry. */
+  static readonly layerTest: Layer.Layer<Telemetry> = Layer.succeed(Telemetry, {
+    tracing: false,
+    flush: Effect.void,
+    serveMetrics: (_req, res) => notFound(res)
+  })
+}
+
+/** Seconds since `started` (Clock nanoseconds). */
+const secondsSince = (clock: Clock.Clock, started: bigint) => Number(clock.currentTimeNanosUnsafe() - started) / 1e9
+
+/** A failure's `error.type`: the JSON-RPC code of an MCP protocol error, `cancelled`, or `_OTHER`. */
+const errorTypeOfCause = (cause: Cause.Cause<unknown>): string => {
+  if (Cause.hasInterruptsOnly(cause)) return "cancelled"
+  for (const reason of cause.reasons) {
+    const value = reason._tag === "Fail" ? reason.error : reason._tag === "Die" ? reason.defect : undefined
+    const code = typeof value === "object" && value !== null ? (value as { code?: unknown }).code : undefined
+    if (typeof code === "number") return String(code)
+  }
+  return "_OTHER"
+}
+
+/** What the MCP transport knows about one request, for trace continuation and span attributes. */
+export interface McpRequestInfo {
+  readonly meta: unknown
+  readonly headers: Readonly<Record<string, string | ReadonlyArray<string> | undefined>> | undefined
+  readonly requestId: string | number | undefined
+  readonly sessionId: string | undefined
+}
+
+/**
+ * One tools/call request: the tool-call counter (by outcome) and the duration histogram, the tool as the
+ * current operation for upstream metrics, and with tracing a SERVER span `tools/call <tool>` that continues
+ * the caller's trace from `params._meta.traceparent` or the HTTP `traceparent` / `X-Amzn-Trace-Id` headers.
+ */
+export const serveToolCall = <E, R>(
+  tool: ToolTelemetry,
+  request: McpRequestInfo,
+  call: Effect.Effect<CallToolResult, E, R>
+): Effect.Effect<CallToolResult, E, R> =>
+  Effect.withFiber((fiber) => {
+    const clock = fiber.getRef(Clock.Clock)
+    const started = clock.currentTimeNanosUnsafe()
+    const tracing = fiber.getRef(TracingEnabled)
+    const measured = Effect.onExitPrimitive(call, (exit) => {
+      let errorType: string | undefined
+      if (Exit.isSuccess(exit)) {
+        const outcome = outcomeOf(exit.value)
+        tool.toolCalls(outcome)?.updateUnsafe(1, fiber.context)
+        if (outcome !== "ok") errorType = outcome
+      } else {
+        errorType = errorTypeOfCause(exit.cause)
+      }
+      tool.callDuration(errorType).updateUnsafe(secondsSince(clock, started), fiber.context)
+      return tracing && errorType !== undefined ? Effect.annotateCurrentSpan("error.type", errorType) : undefined
+    })
+    const withTool = Effect.provideService(measured, CurrentTool, tool)
+    if (!tracing) return withTool
+    const parent = callerSpan(request.meta, request.headers)
+    const attributes: Record<string, unknown> = {
+      "mcp.method.name": "tools/call",
+      "gen_ai.operation.name": "execute_tool"
+    }
+    if (tool.tool !== undefined) attributes["gen_ai.tool.name"] = tool.tool
+    if (tool.operationId !== undefined) attributes["openapi.operation_id"] = tool.operationId
+    if (request.requestId !== undefined) attributes["jsonrpc.request.id"] = String(request.requestId)
+    if (request.sessionId !== undefined) attributes["mcp.session.id"] = request.sessionId
+    return Effect.withSpan(withTool, tool.spanName, {
+      kind: "server",
+      attributes,
+      captureStackTrace: false,
+      ...(parent !== undefined ? { parent } : { root: true })
+    })
+  })
+
+/**
+ * Another MCP request (tools/list…): its duration, and with tracing a SERVER span named after the method,
+ * continuing the caller's trace.
+ */
+export const serveRequest = <A, E, R>(method: string, request: McpRequestInfo, handle: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.withFiber((fiber) => {
+    const clock = fiber.getRef(Clock.Clock)
+    const started = clock.currentTimeNanosUnsafe()
+    const measured = Effect.onExitPrimitive(handle, () => {
+      methodDuration(method).updateUnsafe(secondsSince(clock, started), fiber.context)
+      return undefined
+    })
+    if (!fiber.getRef(TracingEnabled)) return measured
+    const parent = callerSpan(request.meta, request.headers)
+    return Effect.withSpan(measured, method, {
+      kind: "server",
+      attributes: { "mcp.method.name": method },
+      captureStackTrace: false,
+      ...(parent !== undefined ? { parent } : { root: true })
+    })
+  })
+
+/** One step of a tool call (validation, request building, response mapping): a span when tracing. */
+export const step = <A>(name: string, f: () => A): Effect.Effect<A> =>
+  Effect.withFiber((fiber) =>
+    fiber.getRef(TracingEnabled) ? Effect.withSpan(Effect.sync(f), name, { captureStackTrace: false }) : Effect.sync(f)
+  )
+
+/** How an upstream attempt ended, for its metric labels and span attributes. */
+export interface AttemptResult {
+  /** The HTTP status, when an answer came. */
+  readonly status: number | undefined
+  /** Set when the attempt failed: the status as text for 4xx/5xx, else a short kind (`timeout`, `connect`…). */
+  readonly errorType: string | undefined
+}
+
+/** What a failed attempt's span records: the status or the kind of failure, never a URL. */
+class AttemptError extends Error {
+  override readonly name = "UpstreamAttemptError"
+}
+
+/**
+ * One HTTP attempt to the upstream: `http_client_request_duration_seconds`, and with tracing a CLIENT span
+ * (HTTP semantic-convention attributes, the URL with query values redacted, no headers) whose context is
+ * sent upstream as `traceparent` and `X-Amzn-Trace-Id`. Effect's own client span is switched off here.
+ */
+export const clientAttempt = <A, E, R>(
+  request: { readonly method: string; readonly url: string; readonly query: ReadonlyArray<string> },
+  resendCount: number,
+  httpRequest: HttpClientRequest.HttpClientRequest,
+  send: (request: HttpClientRequest.HttpClientRequest) => Effect.Effect<A, E, R>,
+  describe: (exit: Exit.Exit<A, E>) => AttemptResult
+): Effect.Effect<A, E, R> =>
+  Effect.withFiber((fiber) => {
+    const tool = fiber.getRef(CurrentTool) ?? requestTelemetry(request.method, request.url)
+    const clock = fiber.getRef(Clock.Clock)
+    const started = clock.currentTimeNanosUnsafe()
+    if (!fiber.getRef(TracingEnabled)) {
+      return Effect.onExitPrimitive(
+        Effect.provideService(send(httpRequest), HttpClient.TracerDisabledWhen, always),
+        (exit) => {
+          tool.httpDuration(describe(exit).status).updateUnsafe(secondsSince(clock, started), fiber.context)
+          return undefined
+        }
+      )
+    }
+    const attributes: Record<string, unknown> = {
+      "http.request.method": request.method,
+      "url.full": redactedUrl(request.url, request.query)
+    }
+    if (tool.pathTemplate !== undefined) attributes["url.template"] = tool.pathTemplate
+    if (tool.serverAddress !== undefined) attributes["server.address"] = tool.serverAddress
+    if (tool.serverPort !== undefined) attributes["server.port"] = tool.serverPort
+    if (tool.tool !== undefined) attributes["gen_ai.tool.name"] = tool.tool
+    if (tool.operationId !== undefined) attributes["openapi.operation_id"] = tool.operationId
+    if (resendCount > 0) attributes["http.request.resend_count"] = resendCount
+    const name = tool.pathTemplate !== undefined ? `${request.method} ${tool.pathTemplate}` : request.method
+    return Effect.flatMap(Effect.makeSpan(name, { kind: "client", attributes }), (span) => {
+      const traced = HttpClientRequest.setHeaders(httpRequest, propagationHeaders(span))
+      return Effect.onExitPrimitive(
+        Effect.provideService(send(traced), HttpClient.TracerDisabledWhen, always),
+        (exit) => {
+          const { errorType, status } = describe(exit)
+          tool.httpDuration(status).updateUnsafe(secondsSince(clock, started), fiber.context)
+          if (status !== undefined) span.attribute("http.response.status_code", status)
+          if (errorType !== undefined) span.attribute("error.type", errorType)
+          // a 4xx/5xx answer is a successful Effect but a failed HTTP call; either way the span says what failed
+          span.end(
+            clock.currentTimeNanosUnsafe(),
+            errorType === undefined || (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause))
+              ? exit
+              : Exit.fail(new AttemptError(status !== undefined ? `HTTP ${status}` : errorType))
+          )
+          return undefined
+        }
+      )
+    })
+  })
+
+/** Counts one retry of an upstream request, labelled with the current tool's operation. */
+export const recordRetry = (reason: string): Effect.Effect<void> =>
+  Effect.withFiber((fiber) => {
+    ;(fiber.getRef(CurrentTool) ?? unknownToolTelemetry).retries(reason).updateUnsafe(1, fiber.context)
+    return Effect.void
+  })
+
+/** Keeps `openapi_mcp_circuit_breaker_state` in step with a breaker's transitions (forked into the scope). */
+export const trackBreakerState = (transitions: Stream.Stream<Transition>) =>
+  transitions.pipe(
+    Stream.runForEach((t) => Metric.update(circuitBreakerState(t.key), BREAKER_STATE_VALUE[t.to])),
+    Effect.forkScoped
+  )

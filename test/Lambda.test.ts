@@ -1,0 +1,69 @@
+/**
+ * The Lambda handler driven in-process with real API Gateway HTTP API (payload v2) / Function URL event
+ * shapes: initialize, tools/list and tools/call, statelessly, against the example API.
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { startExampleApi } from "../src/demo/ExampleApi.ts"
+import type { HttpEventV2 } from "../src/Lambda.ts"
+import { EXAMPLE_SPEC } from "./support/processes.ts"
+
+const event = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): HttpEventV2 => ({
+  version: "2.0",
+  routeKey: "$default",
+  rawPath: path,
+  rawQueryString: "",
+  headers: {
+    "content-type": "application/json",
+    accept: "application/json, text/event-stream",
+    host: "abc123.lambda-url.us-east-1.on.aws",
+    "x-forwarded-proto": "https",
+    ...headers
+  },
+  requestContext: {
+    accountId: "anonymous", apiId: "abc123", domainName: "abc123.lambda-url.us-east-1.on.aws", domainPrefix: "abc123",
+    http: { method, path, protocol: "HTTP/1.1", sourceIp: "127.0.0.1", userAgent: "test" },
+    requestId: "req-1", routeKey: "$default", stage: "$default", time: "26/Nov/2026:10:00:00 +0000", timeEpoch: 1795687200000
+  },
+  ...(body !== undefined ? { body: Buffer.from(JSON.stringify(body)).toString("base64"), isBase64Encoded: true } : { isBase64Encoded: false })
+}) as unknown as HttpEventV2
+
+const rpc = (id: number, method: string, params: unknown = {}) => ({ jsonrpc: "2.0", id, method, params })
+const INIT = rpc(1, "initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "lambda-test", version: "1" } })
+
+describe("Lambda handler", () => {
+  let api: Awaited<ReturnType<typeof startExampleApi>>
+  let handler: typeof import("../src/Lambda.ts").handler
+  beforeAll(async () => {
+    api = await startExampleApi()
+    process.env["API_SPEC_PATH"] = EXAMPLE_SPEC
+    process.env["API_BASE_URL"] = api.url
+    process.env["LOG_LEVEL"] = "error"
+    ;({ handler } = await import("../src/Lambda.ts"))
+  })
+  afterAll(async () => {
+    await api?.close()
+  })
+
+  it("answers initialize, tools/list and tools/call without sessions, with JSON bodies", async () => {
+    const init = await handler(event("POST", "/mcp", INIT))
+    assert.strictEqual(init.statusCode, 200)
+    assert.match(init.headers["content-type"] ?? "", /application\/json/)
+    assert.isUndefined(init.headers["mcp-session-id"])
+    assert.strictEqual(JSON.parse(init.body).result.serverInfo.name, "Example Pet Store")
+
+    // any request can go to any container: no session id is needed afterwards
+    const list = await handler(event("POST", "/mcp", rpc(2, "tools/list"), { "mcp-protocol-version": "2025-06-18" }))
+    assert.strictEqual(list.statusCode, 200)
+    assert.strictEqual(JSON.parse(list.body).result.tools.length, 6)
+
+    const call = await handler(event("POST", "/mcp", rpc(3, "tools/call", { name: "getPet", arguments: { petId: 1 } }), { "mcp-protocol-version": "2025-06-18" }))
+    const result = JSON.parse(call.body).result
+    assert.strictEqual(result.structuredContent.name, "Rex")
+  })
+
+  it("answers health checks and refuses the SSE stream", async () => {
+    assert.strictEqual((await handler(event("GET", "/healthz"))).statusCode, 200)
+    const stream = await handler(event("GET", "/mcp", undefined, { accept: "text/event-stream" }))
+    assert.strictEqual(stream.statusCode, 405)
+  })
+})

@@ -1,0 +1,276 @@
+/**
+ * Telemetry in process: trace-context parsing and formatting, URL redaction, outcome classification, the
+ * telemetry settings, and the instrumentation wrappers against the real OTel SDK with an in-memory span
+ * exporter and the X-Ray id generator.
+ */
+import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
+import { AWSXRayIdGenerator } from "@opentelemetry/id-generator-aws-xray"
+import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Layer, Metric, Option } from "effect"
+import { HttpClientRequest } from "effect/http"
+import { readFileSync } from "node:fs"
+import { parse as parseYaml } from "yaml"
+import { AppConfig, defaults } from "../src/AppConfig.ts"
+import { parseArgv } from "../src/AppConfig/Options.ts"
+import type { Tool } from "../src/domain/Tool.ts"
+import {
+  callerSpan,
+  clientAttempt,
+  formatTraceparent,
+  formatXRay,
+  makeSampler,
+  outcomeOf,
+  parseTraceparent,
+  parseXRay,
+  redactedUrl,
+  serveToolCall,
+  step,
+  Telemetry,
+  ToolTelemetry,
+  TracingEnabled
+} from "../src/Telemetry.ts"
+import { startOtlpReceiver } from "./support/telemetry.ts"
+
+describe("trace context", () => {
+  it("parses a W3C traceparent and refuses malformed or all-zero ones", () => {
+    const span = parseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")!
+    assert.deepStrictEqual([span.traceId, span.spanId, span.sampled], ["4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", true])
+    assert.isFalse(parseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")!.sampled)
+    // a later version may append fields; version ff is invalid
+    assert.isDefined(parseTraceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra"))
+    for (const bad of [
+      "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+      "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+      "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+      "garbage",
+      42
+    ]) assert.isUndefined(parseTraceparent(bad), String(bad))
+  })
+
+  it("parses X-Amzn-Trace-Id, needs its Parent, and reads Sampled", () => {
+    const span = parseXRay("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")!
+    assert.deepStrictEqual([span.traceId, span.spanId, span.sampled], ["5759e988bd862e3fe1be46a994272793", "53995c3f42cd8ad8", true])
+    assert.isFalse(parseXRay("Sampled=0; Parent=53995c3f42cd8ad8; Root=1-5759e988-bd862e3fe1be46a994272793")!.sampled)
+    assert.isTrue(parseXRay("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=?")!.sampled)
+    assert.isUndefined(parseXRay("Root=1-5759e988-bd862e3fe1be46a994272793")) // as an ALB sends it
+    assert.isUndefined(parseXRay("Root=2-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8"))
+    assert.isUndefined(parseXRay("Root=1-5759e988-bd86;Parent=53995c3f42cd8ad8"))
+  })
+
+  it("writes a span in both formats, which parse back to the same ids", () => {
+    const span = { traceId: "6b0856cfbd862e3fe1be46a994272793", spanId: "53995c3f42cd8ad8", sampled: true }
+    assert.strictEqual(formatTraceparent(span), "00-6b0856cfbd862e3fe1be46a994272793-53995c3f42cd8ad8-01")
+    assert.strictEqual(formatXRay(span), "Root=1-6b0856cf-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+    for (const parsed of [parseTraceparent(formatTraceparent(span)), parseXRay(formatXRay(span))]) {
+      assert.deepStrictEqual([parsed!.traceId, parsed!.spanId, parsed!.sampled], [span.traceId, span.spanId, true])
+    }
+  })
+
+  it("prefers MCP _meta.traceparent, then the traceparent header, then X-Amzn-Trace-Id", () => {
+    const meta = { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" }
+    const headers = {
+      traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+      "x-amzn-trace-id": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    }
+    assert.strictEqual(callerSpan(meta, headers)?.traceId, "0af7651916cd43dd8448eb211c80319c")
+    assert.strictEqual(callerSpan({ traceparent: "bad" }, headers)?.traceId, "4bf92f3577b34da6a3ce929d0e0e4736")
+    assert.strictEqual(callerSpan(undefined, { "x-amzn-trace-id": headers["x-amzn-trace-id"] })?.traceId, "5759e988bd862e3fe1be46a994272793")
+    assert.isUndefined(callerSpan(undefined, undefined))
+  })
+
+  it("redacts query values and URL credentials, keeping names", () => {
+    assert.strictEqual(redactedUrl("https://api.test/v1/pets", []), "https://api.test/v1/pets")
+    assert.strictEqual(redactedUrl("https://api.test/v1/pets", ["limit=10", "api_key=s3cret", "flag"]), "https://api.test/v1/pets?limit=REDACTED&api_key=REDACTED&flag")
+    assert.strictEqual(redactedUrl("https://bob:pw@api.test/x", []), "https://REDACTED:REDACTED@api.test/x")
+  })
+})
+
+describe("outcomes", () => {
+  const error = (structuredContent?: Record<string, unknown>) => ({ isError: true, content: [], ...(structuredContent ? { structuredContent } : {}) })
+  it("classifies results by what the model is told", () => {
+    assert.strictEqual(outcomeOf({ content: [] }), "ok")
+    assert.strictEqual(outcomeOf(error({ error: "invalid_arguments" })), "invalid_args")
+    assert.strictEqual(outcomeOf(error({ error: "timeout" })), "timeout")
+    assert.strictEqual(outcomeOf(error({ error: "circuit_open" })), "circuit_open")
+    assert.strictEqual(outcomeOf(error({ error: "connect" })), "upstream_error")
+    assert.strictEqual(outcomeOf(error({ error: "overloaded" })), "upstream_error")
+    assert.strictEqual(outcomeOf(error({ status: 503 })), "upstream_error")
+    assert.strictEqual(outcomeOf(error({ status: 404 })), "tool_error")
+    assert.strictEqual(outcomeOf(error({ error: "invalid_request" })), "tool_error")
+  })
+})
+
+describe("telemetry settings", () => {
+  const load = (env: Record<string, string>, argv: ReadonlyArray<string> = []) =>
+    AppConfig.load(parseArgv(["--spec", "x.yaml", ...argv]).values, env)
+
+  it.effect("turns tracing on from either OTLP endpoint, the signal-specific one winning", () => Effect.gen(function*() {
+    assert.isTrue(Option.isNone((yield* load({})).telemetry.tracesEndpoint))
+    assert.deepStrictEqual((yield* load({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" })).telemetry.tracesEndpoint, Option.some("http://collector:4318/v1/traces"))
+    const both = yield* load({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://a:4318", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://b:4318/custom" })
+    assert.deepStrictEqual(both.telemetry.tracesEndpoint, Option.some("http://b:4318/custom"))
+    const s = yield* load({ OTEL_SERVICE_NAME: "pets-mcp", OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.25" })
+    assert.deepStrictEqual([s.telemetry.serviceName, s.telemetry.sampler, s.telemetry.samplerArg], ["pets-mcp", "parentbased_traceidratio", 0.25])
+  }))
+
+  it.effect("makes the Prometheus settings real: no 'later version' warning", () => Effect.gen(function*() {
+    const s = yield* load({ PROMETHEUS_PORT: "9464" }, ["--enable-prometheus", "--prometheus-host", "0.0.0.0"])
+    assert.deepStrictEqual(s.telemetry.prometheus, { enabled: true, host: "0.0.0.0", port: 9464 })
+    assert.deepStrictEqual(s.notYetAvailable, [])
+    assert.deepStrictEqual((yield* load({})).telemetry.prometheus, { enabled: false, host: "127.0.0.1", port: 9090 })
+  }))
+
+  it.effect("names the setting of a bad sampler, ratio, port or endpoint", () => Effect.gen(function*() {
+    const sampler = yield* Effect.flip(load({ OTEL_TRACES_SAMPLER: "sometimes" }))
+    assert.include(sampler.message, "--otel-traces-sampler (OTEL_TRACES_SAMPLER)")
+    assert.include(sampler.message, "parentbased_always_on")
+    assert.include((yield* Effect.flip(load({ OTEL_TRACES_SAMPLER_ARG: "2" }))).message, "OTEL_TRACES_SAMPLER_ARG")
+    assert.include((yield* Effect.flip(load({ PROMETHEUS_PORT: "99999" }))).message, "--prometheus-port (PROMETHEUS_PORT)")
+    assert.include((yield* Effect.flip(load({ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" }))).message, "an http(s) URL")
+  }))
+
+  it("builds the sampler the standard variables name", () => {
+    assert.strictEqual(makeSampler("always_off", 1).toString(), "AlwaysOffSampler")
+    assert.match(makeSampler("parentbased_traceidratio", 0.5).toString(), /^ParentBased\{root=TraceIdRatioBased\{0\.5\}/)
+    assert.match(makeSampler("parentbased_always_on", 1).toString(), /^ParentBased\{root=AlwaysOnSampler/)
+  })
+})
+
+const tool: Tool = {
+  name: "getPet", operationId: "getPet", method: "GET", path: "/pets/{petId}", baseUrl: "http://pets.test:8080/v1"
+} as unknown as Tool
+
+describe("instrumentation", () => {
+  const request = { method: "GET", url: "http://pets.test:8080/v1/pets/7", query: ["api_key=s3cret"] }
+  const httpRequest = HttpClientRequest.get("http://pets.test:8080/v1/pets/7?api_key=s3cret")
+  const ok = (status: number) => ({ status })
+  const describeExit = (exit: Exit.Exit<{ status: number }, never>) =>
+    Exit.isSuccess(exit)
+      ? { status: exit.value.status, errorType: exit.value.status >= 400 ? String(exit.value.status) : undefined }
+      : { status: undefined, errorType: "_OTHER" }
+
+  const tracing = () => {
+    const exporter = new InMemorySpanExporter()
+    const layer = Layer.mergeAll(
+      NodeSdk.layer(() => ({
+        resource: { serviceName: "test" },
+        spanProcessor: new SimpleSpanProcessor(exporter),
+        tracerConfig: { idGenerator: new AWSXRayIdGenerator() }
+      })),
+      Layer.succeed(TracingEnabled, true)
+    )
+    return { exporter, layer }
+  }
+
+  it.effect("makes a SERVER span continuing the caller and a CLIENT span whose context goes upstream", () => {
+    const { exporter, layer } = tracing()
+    const telemetry = ToolTelemetry.forTool(tool)
+    const sent: Array<HttpClientRequest.HttpClientRequest> = []
+    const call = serveToolCall(
+      telemetry,
+      { meta: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" }, headers: undefined, requestId: 1, sessionId: undefined },
+      step("Invoker.validate", () => []).pipe(
+        Effect.andThen(clientAttempt(request, 0, httpRequest, (r) => {
+          sent.push(r)
+          return Effect.succeed(ok(404))
+        }, describeExit)),
+        Effect.as({ isError: true, content: [], structuredContent: { status: 404 } })
+      )
+    )
+    return Effect.gen(function*() {
+      yield* call
+      const spans = exporter.getFinishedSpans()
+      const server = spans.find((s) => s.name === "tools/call getPet")!
+      const client = spans.find((s) => s.name === "GET /pets/{petId}")!
+      assert.strictEqual(server.spanContext().traceId, "0af7651916cd43dd8448eb211c80319c")
+      assert.strictEqual(server.parentSpanContext?.spanId, "b7ad6b7169203331")
+      assert.strictEqual(server.attributes["error.type"], "tool_error")
+      assert.strictEqual(client.parentSpanContext?.spanId, server.spanContext().spanId)
+      assert.strictEqual(client.attributes["url.full"], "http://pets.test:8080/v1/pets/7?api_key=REDACTED")
+      assert.strictEqual(client.attributes["server.port"], 8080)
+      assert.strictEqual(client.attributes["http.response.status_code"], 404)
+      assert.strictEqual(client.status.code, 2) // ERROR: a 404 is a failed HTTP call
+      assert.isDefined(spans.find((s) => s.name === "Invoker.validate"))
+      assert.strictEqual(sent[0]!.headers["traceparent"], `00-0af7651916cd43dd8448eb211c80319c-${client.spanContext().spanId}-01`)
+      assert.strictEqual(sent[0]!.headers["x-amzn-trace-id"], `Root=1-0af76519-16cd43dd8448eb211c80319c;Parent=${client.spanContext().spanId};Sampled=1`)
+      for (const s of spans) assert.notInclude(JSON.stringify(s.attributes), "s3cret")
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("starts an X-Ray trace (epoch seconds first) when the caller sent none", () => {
+    const { exporter, layer } = tracing()
+    return Effect.gen(function*() {
+      const before = Math.floor(Date.now() / 1000)
+      yield* serveToolCall(ToolTelemetry.forTool(tool), { meta: undefined, headers: {}, requestId: 2, sessionId: undefined }, Effect.succeed({ content: [] }))
+      const [server] = exporter.getFinishedSpans()
+      assert.isUndefined(server!.parentSpanContext)
+      const epoch = parseInt(server!.spanContext().traceId.slice(0, 8), 16)
+      assert.isTrue(epoch >= before - 1 && epoch <= before + 2)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("without tracing: counts and times, adds no trace headers", () => Effect.gen(function*() {
+    const telemetry = ToolTelemetry.forTool(tool)
+    const sent: Array<HttpClientRequest.HttpClientRequest> = []
+    yield* serveToolCall(
+      telemetry,
+      { meta: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" }, headers: undefined, requestId: 1, sessionId: undefined },
+      clientAttempt(request, 0, httpRequest, (r) => {
+        sent.push(r)
+        return Effect.succeed(ok(200))
+      }, describeExit).pipe(Effect.as({ content: [] }))
+    )
+    assert.isUndefined(sent[0]!.headers["traceparent"])
+    assert.isUndefined(sent[0]!.headers["x-amzn-trace-id"])
+    assert.strictEqual((yield* Metric.value(telemetry.toolCalls("ok")!)).count, 1)
+    assert.strictEqual((yield* Metric.value(telemetry.callDuration(undefined))).count, 1)
+    assert.strictEqual((yield* Metric.value(telemetry.httpDuration(200))).count, 1)
+    // the same label set is the same Metric value: made once per tool
+    assert.strictEqual(telemetry.toolCalls("ok"), telemetry.toolCalls("ok"))
+  }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
+})
+
+describe("Telemetry.layer", () => {
+  it.live("exports batched spans over OTLP/HTTP on flush, with the service name and X-Ray ids", () =>
+    Effect.gen(function*() {
+      const otlp = yield* Effect.acquireRelease(Effect.promise(() => startOtlpReceiver()), (r) => Effect.promise(() => r.close()))
+      const config = AppConfig.layerTest({
+        spec: "x.yaml",
+        telemetry: { ...defaults.telemetry, serviceName: "unit-test", tracesEndpoint: Option.some(`${otlp.url}/v1/traces`) }
+      })
+      yield* Effect.gen(function*() {
+        const telemetry = yield* Telemetry
+        assert.isTrue(telemetry.tracing)
+        yield* serveToolCall(ToolTelemetry.forTool(tool), { meta: undefined, headers: undefined, requestId: 1, sessionId: undefined }, Effect.succeed({ content: [] }))
+        yield* telemetry.flush // the batch delay is 5 s: only the flush sends it now
+        assert.deepStrictEqual(otlp.spans.map((s) => [s.name, s.kind, s.resource["service.name"]]), [["tools/call getPet", 2, "unit-test"]])
+        assert.isTrue(Math.abs(parseInt(otlp.spans[0]!.traceId.slice(0, 8), 16) - Date.now() / 1000) < 5)
+      }).pipe(Effect.provide(Telemetry.layer({ serviceVersion: "test" }).pipe(Layer.provide(config))))
+    }).pipe(Effect.scoped))
+})
+
+describe("otel-collector.yaml", () => {
+  it("receives OTLP, limits memory then batches, exports traces to X-Ray and metrics by SigV4 remote write", () => {
+    type Section = Record<string, unknown>
+    const doc = parseYaml(readFileSync(new URL("../otel-collector.yaml", import.meta.url), "utf8")) as {
+      extensions: Section; receivers: Section; processors: Section; exporters: Record<string, Section>
+      service: { extensions: Array<string>; pipelines: Record<string, { receivers: Array<string>; processors: Array<string>; exporters: Array<string> }> }
+    }
+    const { traces, metrics } = doc.service.pipelines
+    assert.deepStrictEqual(traces!.receivers, ["otlp"])
+    assert.deepStrictEqual(traces!.exporters, ["awsxray"])
+    assert.deepStrictEqual(metrics!.exporters, ["prometheusremotewrite"])
+    assert.deepStrictEqual((doc.exporters["prometheusremotewrite"]!["auth"] as Section)["authenticator"], "sigv4auth")
+    for (const pipeline of [traces!, metrics!]) {
+      assert.deepStrictEqual(pipeline.processors, ["memory_limiter", "batch"])
+      for (const r of pipeline.receivers) assert.property(doc.receivers, r)
+      for (const p of pipeline.processors) assert.property(doc.processors, p)
+      for (const e of pipeline.exporters) assert.property(doc.exporters, e)
+    }
+    for (const e of doc.service.extensions) assert.property(doc.extensions, e)
+    assert.include(doc.service.extensions, "sigv4auth")
+  })
+})

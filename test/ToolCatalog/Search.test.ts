@@ -1,0 +1,41 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { FetchHttpClient } from "effect/http"
+import { SpecLoader } from "../../src/SpecLoader.ts"
+import { mapSpec } from "../../src/ToolCatalog/Mapping.ts"
+import { buildIndex, words } from "../../src/ToolCatalog/Search.ts"
+import { spec } from "../support/processes.ts"
+
+const load = (file: string) =>
+  SpecLoader.use((l) => l.load(spec(file))).pipe(
+    Effect.provide(SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.merge(NodeFileSystem.layer, FetchHttpClient.layer)))),
+    Effect.map((s) => mapSpec(s, {
+      baseUrl: "http://127.0.0.1:9", includeTags: [], excludeTags: [], includeOperations: [], excludeOperations: [],
+      toolNameMaxLength: 64, descriptionMaxLength: 1024
+    }).tools)
+  )
+
+describe("operation search", () => {
+  it("splits names into words and folds plurals", () => {
+    assert.deepStrictEqual(words("listPullRequests"), ["list", "pull", "request"])
+    assert.deepStrictEqual(words("repos/get-content"), ["repo", "get", "content"])
+    assert.deepStrictEqual(words("categories"), ["category"])
+  })
+
+  it.effect("finds the right GitHub operation near the top for everyday requests", () => Effect.gen(function*() {
+    const index = buildIndex(yield* load("github_api.github.com.json"))
+    const top = (q: string, n: number) => index.search(q, { limit: n }).map((h) => h.tool.name)
+    assert.strictEqual(top("create an issue", 1)[0], "issues_create")
+    assert.strictEqual(top("get the authenticated user", 1)[0], "users_get-authenticated")
+    assert.strictEqual(top("search code", 1)[0], "search_code")
+    assert.strictEqual(top("merge pull request", 1)[0], "pulls_merge")
+    assert.include(top("list pull requests", 3), "pulls_list")
+    assert.include(top("star a repository", 3), "activity_star-repo-for-authenticated-user")
+    assert.include(top("list workflow runs", 3), "actions_list-workflow-runs")
+    assert.include(top("delete a repository webhook", 3), "repos_delete-webhook")
+    // a tag narrows the search
+    assert.isTrue(index.search("list", { tag: "gists", limit: 20 }).every((h) => h.tool.tags.includes("gists")))
+    assert.deepStrictEqual(index.search("", { limit: 5 }), [])
+  }))
+})

@@ -1,0 +1,67 @@
+/** `openapi-mcp-server check`: the report a user (or CI) reads before serving a spec. */
+import { assert, describe, it } from "@effect/vitest"
+import { EXAMPLE_SPEC, fixture, runCli, spec } from "../support/processes.ts"
+
+interface Report {
+  operations: number
+  tools: number
+  errors: Array<{ kind: string; subject: string; detail: string }>
+  warnings: Array<{ kind: string; subject: string; detail: string }>
+  notes: Array<{ kind: string; subject: string; detail: string }>
+  tokens: { all: number; discover: number; autoMode: string }
+  spec: { files: number; version: string }
+}
+
+const json = async (args: Array<string>) => {
+  const r = await runCli(["check", "--format", "json", ...args])
+  return { code: r.code, report: JSON.parse(r.stdout) as Report, stderr: r.stderr }
+}
+
+describe("check", () => {
+  it("reports a clean spec with exit code 0", async () => {
+    const r = await runCli(["check", "--spec", EXAMPLE_SPEC])
+    assert.strictEqual(r.code, 0, r.stderr)
+    assert.include(r.stdout, "Operations: 6; tools: 6")
+    assert.include(r.stdout, "auto mode (budget 20,000) lists every operation")
+    assert.include(r.stdout, "Result: OK")
+  })
+
+  it("fails (exit 1) on skipped operations, naming where and why", async () => {
+    const r = await runCli(["check", "--spec", fixture("startup-broken.yaml")])
+    assert.strictEqual(r.code, 1)
+    assert.include(r.stdout, "paths./pets/{id}.get.parameters[2]: $ref '#/components/parameters/Nope' not found")
+    assert.include(r.stdout, "Result: errors found")
+    const missing = await runCli(["check", "--spec", "/nonexistent.yaml"])
+    assert.strictEqual(missing.code, 1)
+  })
+
+  it("flags instruction-like descriptions, file fields and cut recursive schemas", async () => {
+    const { code, report } = await json(["--spec", fixture("injection.yaml")])
+    assert.strictEqual(code, 0)
+    const injection = report.warnings.find((w) => w.kind === "instruction-like-text")
+    assert.strictEqual(injection?.subject, "listNotes")
+    assert.deepInclude(report.notes.map((n) => [n.kind, n.subject]), ["binary-fields", "uploadFile"])
+    assert.deepInclude(report.notes.map((n) => [n.kind, n.subject]), ["schema-cut", "putTree"])
+  })
+
+  it("reports truncated names on a real spec", async () => {
+    const { report } = await json(["--spec", spec("apisguru_hubapi.com_automation.json")])
+    assert.strictEqual(report.warnings.filter((w) => w.kind === "name-truncated").length, 8)
+  })
+
+  it("shows the token bill of the GitHub spec per mode, and that auto mode would switch to discovery", async () => {
+    const { code, report } = await json(["--spec", spec("github_api.github.com.json")])
+    assert.strictEqual(code, 0)
+    assert.strictEqual(report.tools, 1223)
+    assert.isAbove(report.tokens.all, 100_000)
+    assert.isBelow(report.tokens.discover, 5000)
+    assert.strictEqual(report.tokens.autoMode, "discover")
+  })
+
+  it("counts the files of a multi-file spec and warns when no base URL is known", async () => {
+    const multi = await json(["--spec", spec("kin_refInRefInProperty/openapi.yaml")])
+    assert.isAbove(multi.report.spec.files, 1)
+    assert.deepInclude(multi.report.warnings.map((w) => w.kind), "no-base-url")
+    assert.strictEqual(multi.report.tools, 1)
+  })
+})

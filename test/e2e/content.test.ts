@@ -1,0 +1,113 @@
+/** Prompts, resources, progress notifications, confirmation by elicitation, and binary answers. */
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
+import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { createServer } from "node:http"
+import { startExampleApi } from "../../src/demo/ExampleApi.ts"
+import { CLI, connectStdio, EXAMPLE_SPEC, fixture, textOf } from "../support/processes.ts"
+
+describe("prompts and resources", () => {
+  let api: Awaited<ReturnType<typeof startExampleApi>>
+  let mcp: Awaited<ReturnType<typeof connectStdio>>
+  beforeAll(async () => {
+    api = await startExampleApi()
+    mcp = await connectStdio(["--spec", EXAMPLE_SPEC, "--base-url", api.url, "--resources"])
+  })
+  afterAll(async () => {
+    await mcp?.close()
+    await api?.close()
+  })
+
+  it("offers a prompt per operation and per tag", async () => {
+    const { prompts } = await mcp.client.listPrompts()
+    const names = prompts.map((p) => p.name)
+    assert.includeMembers(names, ["getPet", "listPets", "tag_pets", "tag_store"])
+    const howTo = await mcp.client.getPrompt({ name: "getPet", arguments: { petId: "7" } })
+    const text = (howTo.messages[0]!.content as { text: string }).text
+    assert.include(text, "Use the tool getPet")
+    assert.include(text, "- petId (required): integer — The pet's id")
+    assert.include(text, 'Call it with: {"petId":"7"}')
+    const group = await mcp.client.getPrompt({ name: "tag_pets" })
+    assert.include((group.messages[0]!.content as { text: string }).text, "Everything about pets")
+  })
+
+  it("exposes GET operations without required arguments as resources", async () => {
+    const { resources } = await mcp.client.listResources()
+    assert.deepStrictEqual(resources.map((r) => r.name).sort(), ["getInventory", "listPets"])
+    const read = await mcp.client.readResource({ uri: "openapi-operation://getInventory" })
+    assert.deepStrictEqual(JSON.parse((read.contents[0] as { text: string }).text), { available: 1, pending: 1, sold: 1 })
+  })
+})
+
+describe("confirmation of destructive calls", () => {
+  const connect = async (answer: "accept" | "decline" | undefined, env: Record<string, string>, api: string) => {
+    const client = new Client({ name: "elicit-client", version: "1" }, { capabilities: answer ? { elicitation: {} } : {} })
+    const asked: Array<string> = []
+    if (answer) {
+      client.setRequestHandler(ElicitRequestSchema, (request) => {
+        asked.push((request.params as { message: string }).message)
+        return answer === "accept" ? { action: "accept", content: { confirm: true } } : { action: "decline" }
+      })
+    }
+    await client.connect(new StdioClientTransport({
+      command: process.execPath, args: [CLI, "--spec", EXAMPLE_SPEC, "--base-url", api, "--confirm-destructive"],
+      env: { PATH: process.env["PATH"] ?? "", ...env }, stderr: "pipe"
+    }))
+    return { client, asked }
+  }
+
+  it("sends a DELETE only when the user accepts it", async () => {
+    const api = await startExampleApi()
+    try {
+      const declined = await connect("decline", {}, api.url)
+      const no = await declined.client.callTool({ name: "deletePet", arguments: { petId: 1 } })
+      assert.isTrue(no.isError)
+      assert.include(textOf(no), "the user declined deletePet")
+      assert.include(declined.asked[0]!, "DELETE /pets/{petId}")
+      assert.isUndefined((await declined.client.callTool({ name: "getPet", arguments: { petId: 1 } })).isError)
+      await declined.client.close()
+
+      const accepted = await connect("accept", {}, api.url)
+      assert.include(textOf(await accepted.client.callTool({ name: "deletePet", arguments: { petId: 1 } })), "204")
+      assert.isTrue((await accepted.client.callTool({ name: "getPet", arguments: { petId: 1 } })).isError)
+      await accepted.client.close()
+
+      const unable = await connect(undefined, {}, api.url)
+      const refused = await unable.client.callTool({ name: "deletePet", arguments: { petId: 2 } })
+      assert.include(textOf(refused), "this client cannot ask")
+      await unable.client.close()
+    } finally {
+      await api.close()
+    }
+  })
+})
+
+describe("long calls and binary answers", () => {
+  it("sends progress notifications while a slow call runs, and returns images as image content", async () => {
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3])
+    const server = createServer((req, res) => {
+      if (req.url === "/image") return void res.writeHead(200, { "content-type": "image/png" }).end(png)
+      setTimeout(() => res.writeHead(200, { "content-type": "application/json" }).end("{\"ok\":true}"), 2300)
+    })
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+    const mcp = await connectStdio(["--spec", fixture("content.yaml"), "--base-url", base])
+    try {
+      const image = await mcp.client.callTool({ name: "getImage", arguments: {} })
+      assert.deepStrictEqual(image.content, [{ type: "image", data: png.toString("base64"), mimeType: "image/png" }])
+      const progress: Array<{ progress: number; message?: string | undefined }> = []
+      const slow = await mcp.client.callTool({ name: "getSlow", arguments: {} }, undefined, {
+        onprogress: (p) => progress.push(p)
+      })
+      assert.deepStrictEqual(slow.structuredContent, { ok: true })
+      assert.isAtLeast(progress.length, 2)
+      assert.deepStrictEqual(progress.slice(0, 2).map((p) => p.progress), [1, 2])
+      assert.include(progress[0]!.message ?? "", "getSlow: waiting for the API")
+    } finally {
+      await mcp.close()
+      server.closeAllConnections()
+      server.close()
+    }
+  })
+})

@@ -1,0 +1,220 @@
+/**
+ * Inbound security of the Streamable HTTP transport, through the built CLI: Origin checks (DNS-rebinding
+ * protection), the static bearer token, OAuth 2.1 resource-server mode against a local JWKS (with the
+ * protected-resource metadata), body size, session limits and idle expiry, and the refusal to forward
+ * inbound headers.
+ */
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose"
+import { startJsonServer } from "../support/authServers.ts"
+import { EXAMPLE_SPEC, runCli, startHttpServer } from "../support/processes.ts"
+
+const INIT = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } } }
+
+const post = (base: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${base}/mcp`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body)
+  })
+
+/** Status, one header and the body text of an initialize POST. */
+const initialize = async (base: string, headers: Record<string, string> = {}) => {
+  const res = await post(base, INIT, headers)
+  const text = await res.text()
+  return { status: res.status, session: res.headers.get("mcp-session-id"), wwwAuthenticate: res.headers.get("www-authenticate"), text }
+}
+
+const sdkClient = async (base: string, headers: Record<string, string>) => {
+  const client = new Client({ name: "test-client", version: "1.0.0" })
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`), { requestInit: { headers } }))
+  return client
+}
+
+describe("inbound: Origin, static token, body size, sessions per client", () => {
+  let server: Awaited<ReturnType<typeof startHttpServer>>
+  const TOKEN = "inbound-static-token-0123"
+  beforeAll(async () => {
+    server = await startHttpServer(["--spec", EXAMPLE_SPEC, "--base-url", "http://127.0.0.1:1"], {
+      MCP_AUTH_TOKEN: TOKEN, MCP_ALLOWED_ORIGINS: "https://app.example.com", MCP_MAX_BODY_BYTES: "2048",
+      MCP_MAX_SESSIONS_PER_CLIENT: "3"
+    })
+  })
+  afterAll(async () => {
+    await server?.stop()
+  })
+  const auth = { authorization: `Bearer ${TOKEN}` }
+
+  it("refuses a foreign Origin with 403 (DNS rebinding), accepts localhost origins, listed origins and no Origin", async () => {
+    for (const origin of ["http://evil.example", "http://127.0.0.1.evil.example", "null", "https://app.example.com.evil.example", "http://app.example.com"]) {
+      const r = await initialize(server.base, { ...auth, origin })
+      assert.strictEqual(r.status, 403, origin)
+      assert.include(r.text, "is not allowed (MCP_ALLOWED_ORIGINS)")
+    }
+    for (const origin of ["http://localhost:6274", "http://127.0.0.1:3000", "https://app.example.com"]) {
+      const r = await initialize(server.base, { ...auth, origin })
+      assert.strictEqual(r.status, 200, origin)
+      await fetch(`${server.base}/mcp`, { method: "DELETE", headers: { ...auth, "mcp-session-id": r.session! } })
+    }
+  })
+
+  it("answers 401 without the token or with a wrong one, and serves the SDK client that sends it", async () => {
+    const missing = await initialize(server.base)
+    assert.strictEqual(missing.status, 401)
+    assert.strictEqual(missing.wwwAuthenticate, "Bearer realm=\"openapi-mcp-server\"")
+    const wrong = await initialize(server.base, { authorization: "Bearer nope" })
+    assert.strictEqual(wrong.status, 401)
+    assert.include(wrong.wwwAuthenticate!, "error=\"invalid_token\"")
+    const client = await sdkClient(server.base, auth)
+    assert.strictEqual((await client.listTools()).tools.length, 6)
+    await (client.transport as StreamableHTTPClientTransport).terminateSession()
+    await client.close()
+    // the health check stays open for load balancers
+    assert.strictEqual((await fetch(`${server.base}/healthz`)).status, 200)
+  })
+
+  it("answers 413 to a body over MCP_MAX_BODY_BYTES, declared or streamed", async () => {
+    const big = JSON.stringify({ ...INIT, padding: "x".repeat(4000) })
+    const declared = await post(server.base, big, auth)
+    assert.strictEqual(declared.status, 413)
+    assert.include(await declared.text(), "over 2048 bytes (MCP_MAX_BODY_BYTES)")
+    const streamed = await fetch(`${server.base}/mcp`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...auth },
+      body: new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode(big)); c.close() } }),
+      duplex: "half"
+    } as RequestInit)
+    assert.strictEqual(streamed.status, 413)
+  })
+
+  it("answers 429 when one client opens more than MCP_MAX_SESSIONS_PER_CLIENT sessions", async () => {
+    const opened: Array<string> = []
+    for (let i = 0; i < 3; i++) {
+      const r = await initialize(server.base, auth)
+      assert.strictEqual(r.status, 200)
+      opened.push(r.session!)
+    }
+    const refused = await initialize(server.base, auth)
+    assert.strictEqual(refused.status, 429)
+    assert.include(refused.text, "MCP_MAX_SESSIONS_PER_CLIENT")
+    await fetch(`${server.base}/mcp`, { method: "DELETE", headers: { ...auth, "mcp-session-id": opened[0]! } })
+    assert.strictEqual((await initialize(server.base, auth)).status, 200)
+  })
+})
+
+describe("inbound: sessions in all and idle expiry", () => {
+  let server: Awaited<ReturnType<typeof startHttpServer>>
+  beforeAll(async () => {
+    server = await startHttpServer(["--spec", EXAMPLE_SPEC, "--base-url", "http://127.0.0.1:1"], {
+      MCP_MAX_SESSIONS: "2", MCP_SESSION_IDLE_SECONDS: "1"
+    })
+  })
+  afterAll(async () => {
+    await server?.stop()
+  })
+
+  it("answers 503 past MCP_MAX_SESSIONS, and 404 'Session expired' for a session idle past MCP_SESSION_IDLE_SECONDS", async () => {
+    const a = await initialize(server.base)
+    const b = await initialize(server.base)
+    assert.strictEqual(a.status, 200)
+    assert.strictEqual(b.status, 200)
+    const full = await initialize(server.base)
+    assert.strictEqual(full.status, 503)
+    assert.include(full.text, "MCP_MAX_SESSIONS")
+    await new Promise((r) => setTimeout(r, 2500))
+    const expired = await post(server.base, { jsonrpc: "2.0", id: 2, method: "tools/list" }, { "mcp-session-id": a.session!, "mcp-protocol-version": "2025-06-18" })
+    assert.strictEqual(expired.status, 404)
+    assert.include(await expired.text(), "Session expired: no request for 1 s (MCP_SESSION_IDLE_SECONDS)")
+    // the expired sessions no longer count
+    assert.strictEqual((await initialize(server.base)).status, 200)
+  })
+})
+
+describe("inbound: OAuth 2.1 resource server", () => {
+  let server: Awaited<ReturnType<typeof startHttpServer>>
+  let jwks: Awaited<ReturnType<typeof startJsonServer>>
+  type Key = Awaited<ReturnType<typeof generateKeyPair>>["privateKey"]
+  let sign: (claims: Record<string, unknown>, options?: { key?: Key; expiresIn?: string }) => Promise<string>
+  let otherKey: Key
+  const ISSUER = "https://auth.example.com/"
+  const RESOURCE = "https://mcp.example.com/mcp"
+  beforeAll(async () => {
+    const { publicKey, privateKey } = await generateKeyPair("RS256")
+    otherKey = (await generateKeyPair("RS256")).privateKey
+    const jwk: JWK = { ...(await exportJWK(publicKey)), kid: "k1", alg: "RS256", use: "sig" }
+    jwks = await startJsonServer(() => ({ status: 200, body: { keys: [jwk] } }))
+    sign = (claims, options = {}) =>
+      new SignJWT(claims).setProtectedHeader({ alg: "RS256", kid: "k1" }).setIssuedAt()
+        .setExpirationTime(options.expiresIn ?? "5m").sign(options.key ?? privateKey)
+    server = await startHttpServer(["--spec", EXAMPLE_SPEC, "--base-url", "http://127.0.0.1:1"], {
+      MCP_OAUTH_JWKS_URL: `${jwks.url}/.well-known/jwks.json`, MCP_OAUTH_ISSUER: ISSUER, MCP_OAUTH_AUDIENCE: RESOURCE,
+      MCP_OAUTH_SCOPES: "mcp:tools"
+    })
+  })
+  afterAll(async () => {
+    await server?.stop()
+    await jwks?.close()
+  })
+  const good = { iss: ISSUER, aud: RESOURCE, sub: "user-1", scope: "openid mcp:tools" }
+  const METADATA = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+
+  it("serves the protected-resource metadata (RFC 9728)", async () => {
+    for (const path of ["/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"]) {
+      const res = await fetch(`${server.base}${path}`)
+      assert.strictEqual(res.status, 200)
+      assert.deepStrictEqual(await res.json(), {
+        resource: RESOURCE, authorization_servers: [ISSUER], bearer_methods_supported: ["header"], scopes_supported: ["mcp:tools"],
+        resource_name: "openapi-mcp-server"
+      })
+    }
+  })
+
+  it("answers 401 with WWW-Authenticate pointing at the metadata, for a missing or invalid token", async () => {
+    const missing = await initialize(server.base)
+    assert.strictEqual(missing.status, 401)
+    assert.strictEqual(missing.wwwAuthenticate, `Bearer resource_metadata="${METADATA}"`)
+    const cases: ReadonlyArray<readonly [string, Promise<string>, string]> = [
+      ["wrong audience", sign({ ...good, aud: "https://other.example.com" }), "'aud' claim"],
+      ["wrong issuer", sign({ ...good, iss: "https://evil.example.com/" }), "'iss' claim"],
+      ["expired", sign(good, { expiresIn: "-10m" }), "has expired"],
+      ["foreign key", sign(good, { key: otherKey }), "signature is invalid"],
+      ["garbage", Promise.resolve("not.a.jwt"), "not a valid JWT"]
+    ]
+    for (const [what, token, why] of cases) {
+      const r = await initialize(server.base, { authorization: `Bearer ${await token}` })
+      assert.strictEqual(r.status, 401, what)
+      assert.include(r.wwwAuthenticate!, "error=\"invalid_token\"", what)
+      assert.include(r.wwwAuthenticate!, `resource_metadata="${METADATA}"`, what)
+      assert.include(r.text, why, what)
+    }
+  })
+
+  it("answers 403 insufficient_scope for a token without the required scope", async () => {
+    const r = await initialize(server.base, { authorization: `Bearer ${await sign({ ...good, scope: "openid" })}` })
+    assert.strictEqual(r.status, 403)
+    assert.include(r.wwwAuthenticate!, "error=\"insufficient_scope\", scope=\"mcp:tools\"")
+  })
+
+  it("serves a client with a valid token, and keeps its session to that subject", async () => {
+    const token = await sign(good)
+    const client = await sdkClient(server.base, { authorization: `Bearer ${token}` })
+    assert.strictEqual((await client.listTools()).tools.length, 6)
+    const session = (client.transport as StreamableHTTPClientTransport).sessionId!
+    const stranger = await post(server.base, { jsonrpc: "2.0", id: 3, method: "tools/list" }, {
+      authorization: `Bearer ${await sign({ ...good, sub: "user-2" })}`, "mcp-session-id": session, "mcp-protocol-version": "2025-06-18"
+    })
+    assert.strictEqual(stranger.status, 404)
+    await client.close()
+  })
+})
+
+describe("inbound: header forwarding", () => {
+  it("refuses MCP_FORWARD_HEADERS at start: forwarding inbound credentials is not supported", async () => {
+    const r = await runCli(["--spec", EXAMPLE_SPEC], { MCP_FORWARD_HEADERS: "authorization" })
+    assert.strictEqual(r.code, 1)
+    assert.include(r.stderr, "--mcp-forward-headers (MCP_FORWARD_HEADERS)")
+    assert.include(r.stderr, "not supported in this version")
+  })
+})
