@@ -187,7 +187,7 @@ export interface Upstream {
 
 /** The bundled example API (examples/petstore.yaml) in its own process, so it has its own CPU accounting. */
 export const startUpstream = async (): Promise<Upstream> => {
-  const child = spawn(process.execPath, [resolve(ROOT, "bench/upstream.ts")], { stdio: ["pipe", "pipe", "pipe"] })
+  const child = spawn(process.execPath, [resolve(ROOT, "bench/upstream.ts")], { stdio: ["pipe", "pipe", "inherit"] })
   track(child.pid)
   child.stdin.on("error", () => undefined)
   const lines: Array<string> = []
@@ -229,7 +229,21 @@ export const serverFeatures = () => {
     /** `--cache-backend none` exists: the proxy path can be measured without the response cache */
     cacheNone: /--cache-backend <[^>]*\bnone\b/.test(help),
     /** a response cache exists at all (then cache hits get their own cells) */
-    cache: /--cache-backend <[^>]*\bnone\b/.test(help) && !/Response cache store \(later version\)/.test(help)
+    cache: /--cache-backend <[^>]*\bnone\b/.test(help) && !/Response cache store \(later version\)/.test(help),
+    /** `--tool-mode all|discover|auto` exists: big specs may be listed as meta-tools by default */
+    toolMode: /--tool-mode <[^>]*\ball\b/.test(help)
+  }
+}
+
+/** The last `max` characters of a stream: a server that logs a lot cannot grow the bench's memory. */
+const tail = (max = 64 * 1024) => {
+  let text = ""
+  return {
+    add: (d: Buffer) => {
+      text += d.toString()
+      if (text.length > 2 * max) text = text.slice(-max)
+    },
+    text: () => text.slice(-max)
   }
 }
 
@@ -252,16 +266,21 @@ export const connectStdio = async (
     cwd: ROOT,
     stderr: "pipe"
   })
-  let stderr = ""
-  transport.stderr?.on("data", (d: Buffer) => (stderr += d.toString()))
+  const stderr = tail()
+  transport.stderr?.on("data", stderr.add)
   const client = new Client({ name: "openapi-mcp-bench", version: "1.0.0" })
-  await withTimeout(client.connect(transport), 30_000, "stdio server initialize")
+  await withTimeout(client.connect(transport), 30_000, "stdio server initialize").catch(async (e: Error) => {
+    const pid = transport.pid
+    await transport.close().catch(() => undefined) // the SDK stops its child…
+    await stopPid(pid) // …and if it did not, by PID
+    throw new Error(`${e.message}: ${stderr.text()}`)
+  })
   const pid = transport.pid ?? undefined
   track(pid)
   return {
     client,
     pid,
-    stderr: () => stderr,
+    stderr: stderr.text,
     close: async () => {
       // the SDK ends stdin, then SIGTERM/SIGKILL on its child; the PID backstop makes sure
       await client.close().catch(() => undefined)
@@ -283,15 +302,15 @@ export const connectHttp = async (
     { stdio: ["ignore", "ignore", "pipe"], env: serverEnv(options.env), cwd: ROOT }
   )
   track(child.pid)
-  let stderr = ""
-  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()))
+  const stderr = tail()
+  child.stderr?.on("data", stderr.add)
   const base = `http://127.0.0.1:${port}`
   const until = Date.now() + 30_000
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`HTTP server exited with ${child.exitCode}: ${stderr}`)
+    if (child.exitCode !== null) throw new Error(`HTTP server exited with ${child.exitCode}: ${stderr.text()}`)
     if (Date.now() > until) {
       await stopPid(child.pid)
-      throw new Error(`HTTP server not answering on ${base}/healthz after 30 s: ${stderr}`)
+      throw new Error(`HTTP server not answering on ${base}/healthz after 30 s: ${stderr.text()}`)
     }
     const ok = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false)
     if (ok) break
@@ -304,7 +323,7 @@ export const connectHttp = async (
     client,
     base,
     pid: child.pid,
-    stderr: () => stderr,
+    stderr: stderr.text,
     close: async () => {
       await withTimeout(transport.terminateSession(), 3000, "DELETE /mcp").catch(() => undefined)
       await client.close().catch(() => undefined)
@@ -341,13 +360,13 @@ export interface ColdStart {
 
 export const coldStart = (
   specPath: string,
-  options: { nodeArgs?: ReadonlyArray<string>; timeoutMs?: number } = {}
+  options: { nodeArgs?: ReadonlyArray<string>; serverArgs?: ReadonlyArray<string>; timeoutMs?: number } = {}
 ): Promise<ColdStart> =>
   new Promise((res, rej) => {
     const t0 = performance.now()
     const child = spawn(
       process.execPath,
-      [...(options.nodeArgs ?? []), CLI, "--spec", specPath, "--base-url", "http://127.0.0.1:9"],
+      [...(options.nodeArgs ?? []), CLI, "--spec", specPath, "--base-url", "http://127.0.0.1:9", ...(options.serverArgs ?? [])],
       { stdio: ["pipe", "pipe", "pipe"], env: serverEnv(), cwd: ROOT }
     )
     track(child.pid)

@@ -6,10 +6,12 @@
  *   and 64; the same HTTP request sent directly to the upstream with a keep-alive undici Agent as the
  *   baseline. Per cell: calls/s, ratio to direct, p50/p95/p99, added p50, server CPU per call, errors.
  * - Cold start (stdio, raw JSON-RPC: spawn → initialize → tools/list answered), tools/list bytes and peak
- *   RSS on the bundled spec and on the GitHub REST spec (1,223 operations).
+ *   RSS on the bundled spec and on the GitHub REST spec (1,223 operations; by default and, when the server
+ *   has discovery mode, also with `--tool-mode all`).
+ * - With a response cache in the server, `stdio, cache hit` cells as well.
  *
  * Writes bench/results/<time>-<mode>.{json,md} (and latest.{json,md}) and prints the tables.
- * Modes: default (full, ≈4 min), --quick (≈1 min), --smoke (≈10 s; exits 1 on any error, for CI).
+ * Modes: default (full, ≈4 min), --quick (≈1 min), --smoke (≈15 s; exits 1 on any error, for CI).
  * All traffic stays on 127.0.0.1; every loop is bounded in calls and time; every child is stopped by PID.
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
@@ -47,28 +49,39 @@ import {
   stopAll
 } from "./lib.ts"
 
-const { values: flags } = parseArgs({
-  options: {
-    quick: { type: "boolean", default: false },
-    smoke: { type: "boolean", default: false },
-    seconds: { type: "string" },
-    "max-calls": { type: "string" },
-    concurrency: { type: "string" },
-    workload: { type: "string", default: "getPet" },
-    "cold-runs": { type: "string" },
-    "no-cold": { type: "boolean", default: false },
-    "no-load": { type: "boolean", default: false },
-    out: { type: "string" },
-    help: { type: "boolean", default: false }
+function usageError(message: string): never {
+  process.stderr.write(`bench: ${message}\nRun 'node bench/run.ts --help' for the options.\n`)
+  process.exit(2)
+}
+
+const { values: flags } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        quick: { type: "boolean", default: false },
+        smoke: { type: "boolean", default: false },
+        seconds: { type: "string" },
+        "max-calls": { type: "string" },
+        concurrency: { type: "string" },
+        workload: { type: "string", default: "getPet" },
+        "cold-runs": { type: "string" },
+        "no-cold": { type: "boolean", default: false },
+        "no-load": { type: "boolean", default: false },
+        out: { type: "string" },
+        help: { type: "boolean", default: false }
+      }
+    })
+  } catch (e) {
+    return usageError((e as Error).message)
   }
-})
+})()
 
 if (flags.help) {
   process.stdout.write(`node bench/run.ts [--quick | --smoke] [options]    (build first: npm run build; or npm run bench)
 
   --quick              ≈1 min: 3.5 s per cell, 3 cold starts per spec
-  --smoke              ≈10 s: 0.3 s per cell, 1 cold start per spec; exit code 1 on any error (for CI)
-  (default: full)      ≈4 min: 15 s per cell, 7 cold starts per spec
+  --smoke              ≈15 s: 0.3 s per cell, 1 cold start per spec; exit code 1 on any error (for CI)
+  (default: full)      ≈4.5 min: 15 s per cell, 5 cold starts per spec
   --seconds N          measured seconds per cell (after warm-up)
   --max-calls N        most calls per cell
   --concurrency LIST   comma list of closed-loop concurrencies (default 1,8,64)
@@ -86,13 +99,13 @@ const MODES = {
   // jitMs: one warm-up per server process (JIT tiering) before any cell; warmMs: per cell, not measured
   smoke: { cellMs: 300, warmMs: 50, jitMs: 200, maxCalls: 20_000, coldRuns: 1 },
   quick: { cellMs: 3_500, warmMs: 300, jitMs: 1_500, maxCalls: 100_000, coldRuns: 3 },
-  full: { cellMs: 15_000, warmMs: 1_000, jitMs: 4_000, maxCalls: 500_000, coldRuns: 7 }
+  full: { cellMs: 15_000, warmMs: 1_000, jitMs: 4_000, maxCalls: 500_000, coldRuns: 5 }
 } as const
 const mode: keyof typeof MODES = flags.smoke ? "smoke" : flags.quick ? "quick" : "full"
 const positive = (s: string | undefined, name: string): number | undefined => {
   if (s === undefined) return undefined
   const n = Number(s)
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got '${s}'`)
+  if (!Number.isFinite(n) || n <= 0) usageError(`--${name} must be a positive number, got '${s}'`)
   return n
 }
 const settings = {
@@ -118,7 +131,7 @@ const WORKLOADS: Record<string, Workload> = {
   getInventory: { tool: "getInventory", args: {}, path: "/store/inventory" }
 }
 const workload = WORKLOADS[flags.workload]
-if (workload === undefined) throw new Error(`--workload must be one of ${Object.keys(WORKLOADS).join(", ")}`)
+if (workload === undefined) usageError(`--workload must be one of ${Object.keys(WORKLOADS).join(", ")}`)
 
 /** direct: undici to the upstream; stdio/http: through the server, cache off; stdio-cache: cache hits */
 type Path = "direct" | "stdio" | "http" | "stdio-cache"
@@ -163,11 +176,12 @@ const log = (s: string) => process.stderr.write(`[${((performance.now() - T0) / 
 
 // ---------------------------------------------------------------------------------------------------------
 
-const measureCold = async (spec: string, runs: number) => {
+const measureCold = async (spec: string, runs: number, serverArgs: ReadonlyArray<string> = []) => {
   const results: Array<ColdStart> = []
+  const label = [basename(spec), ...serverArgs].join(" ")
   for (let i = 0; i < runs; i++) {
-    results.push(await coldStart(spec))
-    log(`  cold start ${basename(spec)} #${i + 1}: tools/list done in ${fmt(results.at(-1)!.toolsListMs)} ms`)
+    results.push(await coldStart(spec, { serverArgs }))
+    log(`  cold start ${label} #${i + 1}: tools/list done in ${fmt(results.at(-1)!.toolsListMs)} ms`)
   }
   const med = (f: (c: ColdStart) => number | undefined) => {
     const xs = results.map(f).filter((x): x is number => x !== undefined)
@@ -175,7 +189,7 @@ const measureCold = async (spec: string, runs: number) => {
   }
   const list = results.map((r) => r.toolsListMs)
   return {
-    spec: basename(spec),
+    spec: label,
     runs,
     tools: results[0]!.tools,
     toolsListBytes: results[0]!.toolsListBytes,
@@ -210,8 +224,11 @@ const main = async () => {
   if (!flags["no-cold"]) {
     log("cold start (stdio: spawn → initialize → tools/list)")
     cold.push(await measureCold(EXAMPLE_SPEC, settings.coldRuns))
-    if (existsSync(GITHUB_SPEC)) cold.push(await measureCold(GITHUB_SPEC, settings.coldRuns))
-    else coldNotes.push(`GitHub spec not found at ${GITHUB_SPEC} (set BENCH_GITHUB_SPEC): skipped`)
+    if (existsSync(GITHUB_SPEC)) {
+      cold.push(await measureCold(GITHUB_SPEC, settings.coldRuns))
+      // the default may list meta-tools for a spec this big (discovery mode); also measure the full listing
+      if (features.toolMode) cold.push(await measureCold(GITHUB_SPEC, settings.coldRuns, ["--tool-mode", "all"]))
+    } else coldNotes.push(`GitHub spec not found at ${GITHUB_SPEC} (set BENCH_GITHUB_SPEC): skipped`)
   }
 
   // ---- tool calls ----

@@ -62,6 +62,8 @@ export interface Settings {
   readonly transport: "stdio" | "http"
   readonly host: string
   readonly port: number
+  readonly stateless: boolean
+  readonly shutdownGraceMs: number
   readonly auth: {
     readonly type: AuthType
     readonly username: Option.Option<string>
@@ -155,6 +157,8 @@ const settingsConfig = Config.all({
   transport: Config.Literals(["stdio", "http"], "SERVER_TRANSPORT").pipe(Config.withDefault("stdio" as const)),
   host: Config.String("SERVER_HOST").pipe(Config.withDefault("127.0.0.1")),
   port: int("SERVER_PORT", 8000),
+  stateless: Config.Boolean("STATELESS").pipe(Config.withDefault(false)),
+  shutdownGraceMs: int("SHUTDOWN_GRACE_MS", 10_000),
   auth: Config.all({
     type: Config.Literals(["none", "basic", "bearer", "api_key", "oauth2", "cognito", "sigv4"], "AUTH_TYPE").pipe(
       Config.withDefault("none" as const)
@@ -230,6 +234,7 @@ const rangeChecks = (s: Config.Success<typeof settingsConfig>): ReadonlyArray<re
   ["TOOL_DESCRIPTION_MAX_LENGTH", s.descriptionMaxLength, s.descriptionMaxLength >= 40, "a whole number of at least 40"],
   ["TOOL_BUDGET_TOKENS", s.toolBudgetTokens, s.toolBudgetTokens >= 0, "a whole number of at least 0"],
   ["MAX_RESPONSE_BYTES", s.maxResponseBytes, s.maxResponseBytes >= 1024, "a whole number of bytes, at least 1024"],
+  ["SHUTDOWN_GRACE_MS", s.shutdownGraceMs, s.shutdownGraceMs >= 0, "a whole number of milliseconds, at least 0"],
   ["SERVER_PORT", s.port, s.port >= 0 && s.port <= 65535, "a port from 0 to 65535"],
   ["HTTP_TIMEOUT", s.http.timeoutMs, s.http.timeoutMs > 0, "a positive number of seconds"],
   ["HTTP_CONNECT_TIMEOUT", s.http.connectTimeoutMs, s.http.connectTimeoutMs > 0, "a positive number of seconds"],
@@ -406,6 +411,8 @@ export const defaults: Settings = {
   transport: "stdio",
   host: "127.0.0.1",
   port: 8000,
+  stateless: false,
+  shutdownGraceMs: 10_000,
   auth: {
     type: "none", username: Option.none(), password: Option.none(), token: Option.none(), apiKey: Option.none(),
     apiKeyName: "api_key", apiKeyIn: "header", oauth2: oauth2Defaults, cognito: cognitoDefaults, sigv4: sigv4Defaults,

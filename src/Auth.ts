@@ -268,15 +268,14 @@ export class Auth extends Context.Service<Auth, {
         return global === undefined ? request : yield* global.apply(request)
       })
 
-      const refresh = (sent: OutgoingRequest, tool: Tool): Effect.Effect<boolean> => {
+      const refresh = Effect.fn("Auth.refresh")(function*(sent: OutgoingRequest, tool: Tool) {
         const alternative = chosen(tool)
         if (alternative !== undefined) {
-          return Effect.forEach(alternative, (e) => schemes.get(schemeKey(e.scheme))!.reread()).pipe(
-            Effect.map((changed) => changed.some((c) => c))
-          )
+          const changed = yield* Effect.forEach(alternative, (e) => schemes.get(schemeKey(e.scheme))!.reread())
+          return changed.some((c) => c)
         }
-        return global === undefined ? Effect.succeed(false) : global.refresh(sent)
-      }
+        return global === undefined ? false : yield* global.refresh(sent)
+      })
 
       return Auth.of({ apply, refresh })
     })

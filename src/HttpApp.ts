@@ -1,7 +1,9 @@
 /**
  * HttpApp: the HTTP service on Effect's Node HTTP server. `/mcp` speaks MCP Streamable HTTP with sessions
  * (`Mcp-Session-Id`; POST for messages, GET for the server's stream, DELETE to end a session); `/healthz`
- * answers 200 while the process is up; `/metrics` is the Prometheus scrape endpoint.
+ * answers 200 while the process is up; `/metrics` is the Prometheus scrape endpoint. `/mcp` is guarded by
+ * Security/Inbound.ts (Origin allow-list, optional bearer token or OAuth JWT, body size, session limits and
+ * idle expiry); `/.well-known/oauth-protected-resource` serves the RFC 9728 metadata in OAuth mode.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
@@ -13,11 +15,73 @@ import { randomUUID } from "node:crypto"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { AppConfig } from "./AppConfig.ts"
 import { McpServer } from "./McpServer.ts"
+import { ResponseCache } from "./ResponseCache.ts"
+import { Secrets } from "./Auth/Secrets.ts"
 import { makeInboundGuard, SessionLimits, sweepIdleSessions } from "./Security/Inbound.ts"
 import { Telemetry } from "./Telemetry.ts"
+import { ToolCatalog } from "./ToolCatalog.ts"
 
 const jsonRpcError = (status: number, code: number, message: string) =>
   HttpServerResponse.jsonUnsafe({ jsonrpc: "2.0", error: { code, message }, id: null }, { status })
+
+/** The SDK writes a response itself (possibly an SSE stream): wait until it is done. */
+const untilWritten = (res: ServerResponse) =>
+  Effect.callback<void>((resume) => {
+    if (res.writableEnded) resume(Effect.void)
+    else res.once("close", () => resume(Effect.void))
+  })
+
+/**
+ * Readiness and graceful shutdown. When the server is told to stop (SIGTERM), /readyz answers 503 so the load
+ * balancer stops sending, new sessions are refused, and calls in flight get SHUTDOWN_GRACE_MS to finish
+ * before the sessions close and the process exits (with its spans and metrics flushed by the layers below).
+ */
+interface Drain {
+  readonly draining: boolean
+  readonly track: <A, E, R>(counted: boolean, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  readonly readiness: Effect.Effect<HttpServerResponse.HttpServerResponse>
+}
+
+/**
+ * Made inside the route's scope: the route is built after the HTTP server, so this finalizer (the wait)
+ * runs before the server closes, while in-flight requests can still be answered.
+ */
+const makeDrain = Effect.gen(function*() {
+  const config = yield* AppConfig
+  const catalog = yield* ToolCatalog
+  const cache = yield* ResponseCache
+  const state = { draining: false, inFlight: 0 }
+  yield* Effect.addFinalizer(() =>
+    Effect.gen(function*() {
+      state.draining = true
+      const deadline = Date.now() + config.shutdownGraceMs
+      if (state.inFlight > 0) yield* Effect.logInfo(`shutting down: waiting for ${state.inFlight} call(s) in flight`)
+      while (state.inFlight > 0 && Date.now() < deadline) yield* Effect.sleep("25 millis")
+      if (state.inFlight > 0) yield* Effect.logWarning(`shutting down with ${state.inFlight} call(s) still in flight after SHUTDOWN_GRACE_MS`)
+    })
+  )
+  const drain: Drain = {
+    get draining() {
+      return state.draining
+    },
+    track: (counted, effect) =>
+      counted
+        ? Effect.suspend(() => {
+          state.inFlight++
+          return effect.pipe(Effect.ensuring(Effect.sync(() => state.inFlight--)))
+        })
+        : effect,
+    readiness: Effect.suspend(() => {
+      if (state.draining) return Effect.succeed(HttpServerResponse.jsonUnsafe({ status: "draining" }, { status: 503 }))
+      const ready = HttpServerResponse.jsonUnsafe({ status: "ready", tools: catalog.tools.length, cache: cache.store.name })
+      return config.cache.backend !== "redis" ? Effect.succeed(ready) : cache.store.ping.pipe(
+        Effect.as(ready),
+        Effect.catch((e) => Effect.succeed(HttpServerResponse.jsonUnsafe({ status: "not ready", redis: e.detail }, { status: 503 })))
+      )
+    })
+  }
+  return drain
+})
 
 /** The `/mcp` route: one SDK transport and server per session, kept in a map until the session ends. */
 const McpRoute = HttpRouter.use(Effect.fn(function*(router) {
@@ -27,8 +91,10 @@ const McpRoute = HttpRouter.use(Effect.fn(function*(router) {
     Effect.promise(() => Promise.allSettled([...sessions.values()].map((t) => t.close()))).pipe(Effect.asVoid)
   )
   // inbound security (Security/Inbound.ts): Origin, client auth, body size, session limits and idle expiry
-  const { inbound } = yield* AppConfig
-  const guard = makeInboundGuard(inbound)
+  const config = yield* AppConfig
+  const { inbound } = config
+  const drain = yield* makeDrain
+  const guard = yield* makeInboundGuard(inbound)
   const limits = new SessionLimits(inbound)
   const clock = yield* Clock.Clock
   yield* sweepIdleSessions(limits, inbound.sessionIdleSeconds, (id) => Effect.promise(async () => sessions.get(id)?.close()))
@@ -44,6 +110,7 @@ const McpRoute = HttpRouter.use(Effect.fn(function*(router) {
       if (read._tag === "Denied") return read.response
       body = read.body
     }
+    if (config.stateless) return yield* stateless(request.method, req, res, body)
     const sessionId = request.headers["mcp-session-id"]
     let transport: StreamableHTTPServerTransport | undefined
     if (sessionId !== undefined) {
@@ -56,6 +123,7 @@ const McpRoute = HttpRouter.use(Effect.fn(function*(router) {
       }
       if (transport === undefined) return jsonRpcError(404, -32001, "Session not found: it ended or never existed; initialize a new one")
     } else if (request.method === "POST" && isInitializeRequest(body)) {
+      if (drain.draining) return jsonRpcError(503, -32000, "The server is shutting down: connect to another instance")
       const refused = limits.refuse(admission.client)
       if (refused !== undefined) return refused
       const created: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
@@ -83,19 +151,41 @@ const McpRoute = HttpRouter.use(Effect.fn(function*(router) {
     const t = transport
     // an open request (an event stream too) keeps the session from idling out
     if (sessionId !== undefined) limits.begin(sessionId, clock.currentTimeMillisUnsafe())
-    yield* Effect.promise(() => t.handleRequest(req, res, body))
-    // The SDK writes the response itself (possibly an SSE stream): wait until it is done.
-    yield* Effect.callback<void>((resume) => {
-      if (res.writableEnded) resume(Effect.void)
-      else res.once("close", () => resume(Effect.void))
-    }).pipe(Effect.ensuring(Effect.sync(() => {
+    // POSTs carry calls: a shutdown waits for them (an event stream GET would never end on its own)
+    yield* drain.track(request.method === "POST", Effect.gen(function*() {
+      yield* Effect.promise(() => t.handleRequest(req, res, body))
+      yield* untilWritten(res)
+    })).pipe(Effect.ensuring(Effect.sync(() => {
       if (sessionId !== undefined) limits.end(sessionId, clock.currentTimeMillisUnsafe())
     })))
     return HttpServerResponse.empty()
   })
 
+  /** --stateless: a fresh SDK server per POST, JSON answers, no session; GET and DELETE have nothing to do. */
+  const stateless = (method: string, req: IncomingMessage, res: ServerResponse, body: unknown) =>
+    Effect.gen(function*() {
+      if (method !== "POST") {
+        return HttpServerResponse.jsonUnsafe(
+          { jsonrpc: "2.0", error: { code: -32000, message: "Method not allowed: this server is stateless; send JSON-RPC messages with POST" }, id: null },
+          { status: 405, headers: { allow: "POST" } }
+        )
+      }
+      yield* drain.track(true, Effect.acquireUseRelease(
+        Effect.sync(() => mcp.create()),
+        (server) => Effect.gen(function*() {
+          const transport = new StreamableHTTPServerTransport({ enableJsonResponse: true })
+          yield* Effect.promise(() => server.connect(transport))
+          yield* Effect.promise(() => transport.handleRequest(req, res, body))
+          yield* untilWritten(res)
+        }),
+        (server) => Effect.promise(() => server.close().catch(() => undefined))
+      ))
+      return HttpServerResponse.empty()
+    })
+
   yield* router.add("*", "/mcp", handle)
   yield* router.add("GET", "/healthz", HttpServerResponse.jsonUnsafe({ status: "ok" }))
+  yield* router.add("GET", "/readyz", drain.readiness)
   // RFC 9728 protected-resource metadata (OAuth resource-server mode; 404 otherwise)
   const resourceMetadata = (request: HttpServerRequest.HttpServerRequest) => {
     const doc = guard.metadata(request)
@@ -123,6 +213,7 @@ export const HttpApp = {
   layer: Layer.unwrap(Effect.gen(function*() {
     const config = yield* AppConfig
     return HttpRouter.serve(Layer.merge(McpRoute, MetricsRoute), { disableLogger: true }).pipe(
+      Layer.provide(Secrets.layer),
       Layer.provide(NodeHttpServer.layer(createServer, { port: config.port, host: config.host }))
     )
   }))

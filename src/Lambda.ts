@@ -11,6 +11,7 @@ import { Effect, Layer, ManagedRuntime } from "effect"
 import { AppConfig } from "./AppConfig.ts"
 import { AppLayer, LoggingLayer } from "./Main.ts"
 import { McpServer } from "./McpServer.ts"
+import { Telemetry } from "./Telemetry.ts"
 
 /** The parts of an API Gateway v2 / Function URL event this handler reads. */
 export interface HttpEventV2 {
@@ -30,10 +31,16 @@ export interface HttpResultV2 {
   readonly isBase64Encoded: boolean
 }
 
-let booted: Promise<McpServer["Service"]> | undefined
+interface Booted {
+  readonly mcp: McpServer["Service"]
+  /** Exports buffered spans: a frozen Lambda container would otherwise hold them back. */
+  readonly flush: () => Promise<void>
+}
+
+let booted: Promise<Booted> | undefined
 
 /** Builds the application once per container (the layers stay alive across invocations). */
-const boot = (): Promise<McpServer["Service"]> =>
+const boot = (): Promise<Booted> =>
   booted ??= (async () => {
     const config = AppConfig.layerFrom({}, process.env)
     const layer = AppLayer.pipe(
@@ -44,7 +51,8 @@ const boot = (): Promise<McpServer["Service"]> =>
     )
     const runtime = ManagedRuntime.make(layer)
     return runtime.runPromise(Effect.gen(function*() {
-      return yield* McpServer
+      const telemetry = yield* Telemetry
+      return { mcp: yield* McpServer, flush: () => runtime.runPromise(telemetry.flush) }
     }))
   })().catch((e: unknown) => {
     booted = undefined // let the next invocation retry a failed start
@@ -83,15 +91,15 @@ export const handler = async (event: HttpEventV2): Promise<HttpResultV2> => {
     // stateless: no server-to-client stream to open (GET) and no session to end (DELETE)
     return { ...json(405, { jsonrpc: "2.0", error: { code: -32000, message: "Method not allowed: this server is stateless; send JSON-RPC messages with POST" }, id: null }), headers: { "content-type": "application/json", allow: "POST" } }
   }
-  let mcp: McpServer["Service"]
+  let app: Booted
   try {
-    mcp = await boot()
+    app = await boot()
   } catch (e) {
     return json(500, { jsonrpc: "2.0", error: { code: -32603, message: `server failed to start: ${(e as Error).message}` }, id: null })
   }
   // Stateless: a fresh SDK server and transport per request; nothing is kept between invocations but the
   // catalog, clients and caches built at boot.
-  const server = mcp.create()
+  const server = app.mcp.create()
   const transport = new WebStandardStreamableHTTPServerTransport({ enableJsonResponse: true })
   try {
     await server.connect(transport)
@@ -103,5 +111,6 @@ export const handler = async (event: HttpEventV2): Promise<HttpResultV2> => {
     return { statusCode: response.status, headers, body: await response.text(), isBase64Encoded: false }
   } finally {
     await server.close().catch(() => undefined)
+    await app.flush().catch(() => undefined)
   }
 }

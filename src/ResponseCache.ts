@@ -13,11 +13,12 @@
  * - A store that fails (Redis down) is bypassed: calls go straight upstream; logged once per outage.
  * - A successful write (non-GET 2xx) invalidates cached GETs of the same path and of its parent paths.
  */
-import { Cache, Clock, Context, Duration, Effect, Equal, Exit, Hash, Layer, Option, Schema } from "effect"
+import { Cache, Clock, Context, Duration, Effect, Equal, Exit, Hash, Layer, Metric, Option, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { createClient } from "redis"
 import { AppConfig } from "./AppConfig.ts"
 import type { OutgoingRequest } from "./Invoker/RequestBuilder.ts"
+import { cacheRequests } from "./Telemetry.ts"
 import type { UpstreamError, UpstreamResponse } from "./Upstream.ts"
 
 export interface CacheEntry {
@@ -275,7 +276,10 @@ export class ResponseCache extends Context.Service<ResponseCache, {
         return { ...res, cache: { status, ageSeconds: 0 } } satisfies Fetched
       })
       return yield* coalesced(new Flight(key, refresh))
-    })
+    }, Effect.tap((fetched) =>
+      // metric label: a revalidated entry was served from the cache
+      Metric.update(cacheRequests(store.name, fetched.cache.status === "revalidated" ? "hit" : fetched.cache.status), 1)
+    ))
 
     const retainFor = (freshMs: number) => freshMs + Math.max(staleIfErrorMs, freshMs, config.cache.ttlSeconds * 1000)
 

@@ -5,6 +5,7 @@
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { AppConfig } from "./AppConfig.ts"
 import type { Problem, Tool } from "./domain/Tool.ts"
+import { refusedBaseUrl, systemResolver } from "./Security/SsrfGuard.ts"
 import { SpecLoader } from "./SpecLoader.ts"
 import { isObject } from "./SpecLoader/Refs.ts"
 import { mapSpec } from "./ToolCatalog/Mapping.ts"
@@ -54,6 +55,11 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
     })
     for (const problem of result.skipped) {
       yield* Effect.logWarning(`skipped operation: ${problem.location}: ${problem.message}`)
+    }
+    // SSRF guard: a spec read from a URL may not aim calls at non-public addresses (--base-url is the operator's choice)
+    if (Option.isNone(config.baseUrl) && /^https?:/i.test(spec.url)) {
+      const refused = yield* refusedBaseUrl(result.tools.map((t) => t.baseUrl), { ...config.specSource, resolver: systemResolver })
+      if (refused !== undefined) return yield* new CatalogError({ message: refused })
     }
     const noBase = result.skipped.filter((p) => p.message.startsWith("no base URL"))
     if (noBase.length > 0 && result.tools.length === 0) {

@@ -125,3 +125,57 @@ describe("per-operation overrides", () => {
     assert.include(bad.message, "operations.getPet")
   }))
 })
+
+describe("security settings", () => {
+  const write = (text: string) => {
+    const dir = mkdtempSync(join(tmpdir(), "sec-"))
+    const file = join(dir, "config.yaml")
+    writeFileSync(file, text)
+    return file
+  }
+
+  it.effect("reads scheme credentials from the config file's security_schemes and AUTH_SCHEME_<NAME>, env winning", () => Effect.gen(function*() {
+    const file = write("spec: x.yaml\nsecurity_schemes:\n  api_key: { value: \"env:KEY\" }\n  petstore-auth: \"file:/run/secrets/token\"\n")
+    const s = yield* load(["--config", file], { AUTH_SCHEME_API_KEY: "secretsmanager:arn:aws:secretsmanager:us-east-1:1:secret:k", AUTH_SCHEME_OTHER: "v" })
+    assert.deepStrictEqual(s.auth.schemes, {
+      API_KEY: "secretsmanager:arn:aws:secretsmanager:us-east-1:1:secret:k", PETSTORE_AUTH: "file:/run/secrets/token", OTHER: "v"
+    })
+    const bad = yield* Effect.flip(load(["--config", write("spec: x\nsecurity_schemes:\n  api_key: { val: x }\n")]))
+    assert.include(bad.message, "security_schemes.api_key must be { value:")
+  }))
+
+  it.effect("reads the spec-source flags and the inbound limits; allow flags are real settings now, not 'later version'", () => Effect.gen(function*() {
+    const s = yield* load(["--spec", "x", "--allow-insecure-http", "--allow-private-networks", "--allowed-spec-dirs", "/a,/b"], {
+      MCP_ALLOWED_ORIGINS: "https://app.example.com", MCP_MAX_SESSIONS: "5", SPEC_MAX_BYTES: "2048"
+    })
+    assert.deepStrictEqual(s.specSource, { allowInsecureHttp: true, allowPrivateNetworks: true, allowedDirs: ["/a", "/b"], maxBytes: 2048 })
+    assert.deepStrictEqual(s.inbound.allowedOrigins, ["https://app.example.com"])
+    assert.strictEqual(s.inbound.maxSessions, 5)
+    assert.deepStrictEqual(s.notYetAvailable, [])
+  }))
+
+  it.effect("refuses inconsistent inbound settings, naming them, without printing a token", () => Effect.gen(function*() {
+    const noAudience = yield* Effect.flip(load(["--spec", "x"], { MCP_OAUTH_JWKS_URL: "https://auth.example.com/jwks", MCP_OAUTH_ISSUER: "https://auth.example.com/" }))
+    assert.include(noAudience.message, "--mcp-oauth-audience (MCP_OAUTH_AUDIENCE)")
+    const both = yield* Effect.flip(load(["--spec", "x"], {
+      MCP_OAUTH_JWKS_URL: "https://a/jwks", MCP_OAUTH_ISSUER: "https://a/", MCP_OAUTH_AUDIENCE: "https://mcp", MCP_AUTH_TOKEN: "tok-secret-123"
+    }))
+    assert.include(both.message, "MCP_AUTH_TOKEN")
+    assert.notInclude(both.message, "tok-secret-123")
+    const origin = yield* Effect.flip(load(["--spec", "x"], { MCP_ALLOWED_ORIGINS: "https://app.example.com/path" }))
+    assert.include(origin.message, "--mcp-allowed-origins (MCP_ALLOWED_ORIGINS)")
+    const forward = yield* Effect.flip(load(["--spec", "x"], { MCP_FORWARD_HEADERS: "authorization" }))
+    assert.include(forward.message, "not supported in this version")
+  }))
+
+  it.effect("reads the OAuth2, Cognito overrides and SigV4 settings, the region also from AWS_REGION", () => Effect.gen(function*() {
+    const s = yield* load(["--spec", "x", "--auth-type", "oauth2", "--auth-oauth2-scopes", "a b,c"], {
+      AUTH_OAUTH2_TOKEN_URL: "https://idp/token", AUTH_OAUTH2_CLIENT_SECRET: "cs", AWS_REGION: "eu-west-3", AUTH_COGNITO_ENDPOINT: "http://127.0.0.1:9"
+    })
+    assert.deepStrictEqual(s.auth.oauth2.scopes, ["a", "b", "c"])
+    assert.deepStrictEqual(s.auth.oauth2.tokenUrl, Option.some("https://idp/token"))
+    assert.deepStrictEqual(s.auth.sigv4.region, Option.some("eu-west-3"))
+    assert.deepStrictEqual(s.auth.cognito.endpoint, Option.some("http://127.0.0.1:9"))
+    assert.notInclude(JSON.stringify(s), "\"cs\"")
+  }))
+})

@@ -4,13 +4,14 @@
  * invalidation by writes, and a failing store being bypassed.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer } from "effect"
+import { Effect, Fiber, Layer, Metric } from "effect"
 import { TestClock } from "effect/testing"
 import { AppConfig, defaults, type Settings } from "../src/AppConfig.ts"
 import type { OutgoingRequest } from "../src/Invoker/RequestBuilder.ts"
 import {
   cached, type CacheStore, CacheStoreTag, layerMemoryStore, ResponseCache, type Sent, StoreUnavailable
 } from "../src/ResponseCache.ts"
+import { cacheRequests } from "../src/Telemetry.ts"
 import { UpstreamError, UpstreamTimeout } from "../src/Upstream.ts"
 
 const get = (url = "http://api.test/v1/pets", headers: Record<string, string> = {}): OutgoingRequest => ({
@@ -54,6 +55,9 @@ describe("freshness", () => {
       yield* TestClock.adjust("2 seconds")
       assert.strictEqual((yield* cache.fetch(get(), up.send, TTL)).cache.status, "miss")
       assert.strictEqual(up.seen.length, 2)
+      // and openapi_mcp_cache_requests_total counts them
+      assert.strictEqual((yield* Metric.value(cacheRequests("memory", "hit"))).count, 1)
+      assert.strictEqual((yield* Metric.value(cacheRequests("memory", "miss"))).count, 2)
     }).pipe(Effect.provide(withCache()))
   })
 

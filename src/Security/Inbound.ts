@@ -18,6 +18,8 @@ import { ByteSize, Clock, Duration, Effect, Option, Redacted, Schedule, type Sco
 import { HttpIncomingMessage, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from "jose"
+import { AuthConfigError } from "../Auth/Errors.ts"
+import { Secrets } from "../Auth/Secrets.ts"
 import type { InboundSettings } from "./Settings.ts"
 
 const jsonRpcError = (status: number, code: number, message: string, headers: Record<string, string> = {}) =>
@@ -75,7 +77,22 @@ export interface InboundGuard {
 /** Accepted JWS algorithms: asymmetric only (a JWKS holds public keys; never `none` or HMAC). */
 const ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 
-export const makeInboundGuard = (settings: InboundSettings): InboundGuard => {
+/**
+ * The guard for these settings. MCP_AUTH_TOKEN may be a secret reference (`file:`, `secretsmanager:`…),
+ * resolved once here; an unreadable one stops the start.
+ */
+export const makeInboundGuard = (settings: InboundSettings): Effect.Effect<InboundGuard, AuthConfigError, Secrets> =>
+  Effect.gen(function*() {
+    const secrets = yield* Secrets
+    const authToken = Option.isNone(settings.authToken) ? Option.none<Redacted.Redacted>() : Option.some(
+      (yield* secrets.resolve(Redacted.value(settings.authToken.value), "--mcp-auth-token (MCP_AUTH_TOKEN)").pipe(
+        Effect.mapError((e) => new AuthConfigError({ message: e.message }))
+      )).value
+    )
+    return guardFor({ ...settings, authToken })
+  })
+
+const guardFor = (settings: InboundSettings): InboundGuard => {
   const peer = (request: HttpServerRequest.HttpServerRequest) => Option.getOrElse(request.remoteAddress, () => "unknown")
   const oauth = settings.oauth
   const jwksUrl = Option.getOrUndefined(oauth.jwksUrl)

@@ -217,3 +217,36 @@ export const fetchGuarded = (raw: string, policy: SpecSourcePolicy): Effect.Effe
       orElse: () => Effect.fail(`timed out after ${policy.timeoutMs / 1000} s`)
     })
   )
+
+/**
+ * For a spec fetched from a URL: the upstream base URLs its `servers` name must not be non-public
+ * addresses either (a hostile spec could otherwise aim tool calls at the metadata service or an internal
+ * host). Names that do not resolve now are let through (the API may be reachable later); the operator's
+ * own `--base-url` is never checked. Returns why a base URL is refused, or undefined.
+ */
+export const refusedBaseUrl = (
+  baseUrls: ReadonlyArray<string>,
+  policy: Pick<SpecSourcePolicy, "allowPrivateNetworks" | "resolver">
+): Effect.Effect<string | undefined> =>
+  Effect.gen(function*() {
+    if (policy.allowPrivateNetworks) return undefined
+    for (const base of new Set(baseUrls)) {
+      let host: string
+      try {
+        host = new URL(base).hostname.replace(/^\[|\]$/g, "")
+      } catch {
+        continue
+      }
+      const addresses = isIP(host) !== 0
+        ? [host]
+        : (yield* Effect.promise(() => policy.resolver(host).catch(() => []))).map((a) => a.address)
+      for (const address of addresses) {
+        const why = nonPublicReason(address)
+        if (why !== undefined) {
+          return `the spec, read from a URL, sends calls to ${base}, ${host === address ? "" : `whose host resolves to ${address}, `}a ${why} address; ` +
+            `pass --base-url <url> to choose the upstream yourself, or --allow-private-networks (ALLOW_PRIVATE_NETWORKS=true) if the spec is trusted`
+        }
+      }
+    }
+    return undefined
+  })

@@ -12,7 +12,7 @@ import { createServer, type Server } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import {
-  checkUrl, fetchGuarded, nonPublicReason, type ResolvedAddress, type Resolver, SpecSourcePolicy
+  checkUrl, fetchGuarded, nonPublicReason, refusedBaseUrl, type ResolvedAddress, type Resolver, SpecSourcePolicy
 } from "../../src/Security/SsrfGuard.ts"
 import { SpecLoader } from "../../src/SpecLoader.ts"
 import { fixture } from "../support/processes.ts"
@@ -182,6 +182,20 @@ describe("SSRF guard: addresses", () => {
       const { port } = yield* serve(() => {})
       const e = yield* loadError(`http://127.0.0.1:${port}/a.yaml`, { ...relaxed(), timeoutMs: 300 })
       assert.include(e.message, "timed out after 0.3 s")
+    }))
+})
+
+describe("SSRF guard: base URLs from a remote spec", () => {
+  it.effect("refuses servers URLs that point at non-public addresses, lets unresolvable and public ones through", () =>
+    Effect.gen(function*() {
+      const resolver = dns({ "imds.example": [v4("169.254.169.254")], "api.example": [v4("93.184.216.34")] })
+      const imds = yield* refusedBaseUrl(["https://api.example/v1", "http://imds.example/latest"], secure(resolver))
+      assert.strictEqual(imds,
+        "the spec, read from a URL, sends calls to http://imds.example/latest, whose host resolves to 169.254.169.254, a link-local (includes the cloud metadata address 169.254.169.254) address; " +
+          "pass --base-url <url> to choose the upstream yourself, or --allow-private-networks (ALLOW_PRIVATE_NETWORKS=true) if the spec is trusted")
+      assert.include((yield* refusedBaseUrl(["http://[::ffff:10.0.0.1]:8080"], secure(resolver)))!, "private (RFC 1918), inside an IPv6 address")
+      assert.isUndefined(yield* refusedBaseUrl(["https://api.example/v1", "https://not-resolvable.example"], secure(resolver)))
+      assert.isUndefined(yield* refusedBaseUrl(["http://127.0.0.1:8080"], relaxed(resolver)))
     }))
 })
 

@@ -8,6 +8,9 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { startJsonServer } from "../support/authServers.ts"
 import { EXAMPLE_SPEC, runCli, startHttpServer } from "../support/processes.ts"
 
@@ -37,8 +40,11 @@ describe("inbound: Origin, static token, body size, sessions per client", () => 
   let server: Awaited<ReturnType<typeof startHttpServer>>
   const TOKEN = "inbound-static-token-0123"
   beforeAll(async () => {
+    // the token comes from a mounted secret file (a secret reference)
+    const tokenFile = join(mkdtempSync(join(tmpdir(), "inbound-")), "token")
+    writeFileSync(tokenFile, `${TOKEN}\n`)
     server = await startHttpServer(["--spec", EXAMPLE_SPEC, "--base-url", "http://127.0.0.1:1"], {
-      MCP_AUTH_TOKEN: TOKEN, MCP_ALLOWED_ORIGINS: "https://app.example.com", MCP_MAX_BODY_BYTES: "2048",
+      MCP_AUTH_TOKEN: `file:${tokenFile}`, MCP_ALLOWED_ORIGINS: "https://app.example.com", MCP_MAX_BODY_BYTES: "2048",
       MCP_MAX_SESSIONS_PER_CLIENT: "3"
     })
   })
