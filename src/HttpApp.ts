@@ -9,7 +9,7 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js"
-import { Clock, Effect, Layer } from "effect"
+import { Clock, Context, Duration, Effect, Layer } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { randomUUID } from "node:crypto"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
@@ -36,64 +36,73 @@ const untilWritten = (res: ServerResponse) =>
  * balancer stops sending, new sessions are refused, and calls in flight get SHUTDOWN_GRACE_MS to finish
  * before the sessions close and the process exits (with its spans and metrics flushed by the layers below).
  */
-interface Drain {
+class Drain extends Context.Service<Drain, {
   readonly draining: boolean
+  /** The sessions' transports, closed at shutdown once the calls in flight are done. */
+  readonly sessions: Map<string, StreamableHTTPServerTransport>
   readonly track: <A, E, R>(counted: boolean, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   readonly readiness: Effect.Effect<HttpServerResponse.HttpServerResponse>
-}
+  /** Stops admitting sessions, waits up to SHUTDOWN_GRACE_MS for calls in flight, then closes the sessions. */
+  readonly shutdown: Effect.Effect<void>
+}>()("openapi-mcp/HttpApp/Drain") {
+  static readonly layer = Layer.effect(Drain, Effect.gen(function*() {
+    const config = yield* AppConfig
+    const catalog = yield* ToolCatalog
+    const cache = yield* ResponseCache
+    const state = { draining: false, inFlight: 0 }
+    const sessions = new Map<string, StreamableHTTPServerTransport>()
+    const closeSessions = Effect.promise(() => Promise.allSettled([...sessions.values()].map((t) => t.close()))).pipe(Effect.asVoid)
+    // whatever happens, no session outlives the server
+    yield* Effect.addFinalizer(() => closeSessions)
+    return Drain.of({
+      get draining() {
+        return state.draining
+      },
+      sessions,
+      track: (counted, effect) =>
+        counted
+          ? Effect.suspend(() => {
+            state.inFlight++
+            return effect.pipe(Effect.ensuring(Effect.sync(() => state.inFlight--)))
+          })
+          : effect,
+      readiness: Effect.suspend(() => {
+        if (state.draining) return Effect.succeed(HttpServerResponse.jsonUnsafe({ status: "draining" }, { status: 503 }))
+        const ready = HttpServerResponse.jsonUnsafe({ status: "ready", tools: catalog.tools.length, cache: cache.store.name })
+        return config.cache.backend !== "redis" ? Effect.succeed(ready) : cache.store.ping.pipe(
+          Effect.as(ready),
+          Effect.catch((e) => Effect.succeed(HttpServerResponse.jsonUnsafe({ status: "not ready", redis: e.detail }, { status: 503 })))
+        )
+      }),
+      shutdown: Effect.gen(function*() {
+        state.draining = true
+        const deadline = Date.now() + config.shutdownGraceMs
+        if (state.inFlight > 0) yield* Effect.logInfo(`shutting down: waiting for ${state.inFlight} call(s) in flight`)
+        while (state.inFlight > 0 && Date.now() < deadline) yield* Effect.sleep("25 millis")
+        if (state.inFlight > 0) yield* Effect.logWarning(`shutting down with ${state.inFlight} call(s) still in flight after SHUTDOWN_GRACE_MS`)
+        yield* closeSessions // ends the sessions' event streams, so the listener can close at once
+      })
+    })
+  }))
 
-/**
- * Made inside the route's scope: the route is built after the HTTP server, so this finalizer (the wait)
- * runs before the server closes, while in-flight requests can still be answered.
- */
-const makeDrain = Effect.gen(function*() {
-  const config = yield* AppConfig
-  const catalog = yield* ToolCatalog
-  const cache = yield* ResponseCache
-  const state = { draining: false, inFlight: 0 }
-  yield* Effect.addFinalizer(() =>
-    Effect.gen(function*() {
-      state.draining = true
-      const deadline = Date.now() + config.shutdownGraceMs
-      if (state.inFlight > 0) yield* Effect.logInfo(`shutting down: waiting for ${state.inFlight} call(s) in flight`)
-      while (state.inFlight > 0 && Date.now() < deadline) yield* Effect.sleep("25 millis")
-      if (state.inFlight > 0) yield* Effect.logWarning(`shutting down with ${state.inFlight} call(s) still in flight after SHUTDOWN_GRACE_MS`)
-    })
-  )
-  const drain: Drain = {
-    get draining() {
-      return state.draining
-    },
-    track: (counted, effect) =>
-      counted
-        ? Effect.suspend(() => {
-          state.inFlight++
-          return effect.pipe(Effect.ensuring(Effect.sync(() => state.inFlight--)))
-        })
-        : effect,
-    readiness: Effect.suspend(() => {
-      if (state.draining) return Effect.succeed(HttpServerResponse.jsonUnsafe({ status: "draining" }, { status: 503 }))
-      const ready = HttpServerResponse.jsonUnsafe({ status: "ready", tools: catalog.tools.length, cache: cache.store.name })
-      return config.cache.backend !== "redis" ? Effect.succeed(ready) : cache.store.ping.pipe(
-        Effect.as(ready),
-        Effect.catch((e) => Effect.succeed(HttpServerResponse.jsonUnsafe({ status: "not ready", redis: e.detail }, { status: 503 })))
-      )
-    })
-  }
-  return drain
-})
+  /**
+   * Built after the HTTP server is serving, so its finalizer (the drain) runs first at shutdown, while
+   * requests are still answered (readiness 503, new sessions refused), and before the server closes.
+   */
+  static readonly onShutdown = Layer.effectDiscard(Effect.gen(function*() {
+    const drain = yield* Drain
+    yield* Effect.addFinalizer(() => drain.shutdown)
+  }))
+}
 
 /** The `/mcp` route: one SDK transport and server per session, kept in a map until the session ends. */
 const McpRoute = HttpRouter.use(Effect.fn(function*(router) {
   const mcp = yield* McpServer
-  const sessions = new Map<string, StreamableHTTPServerTransport>()
-  yield* Effect.addFinalizer(() =>
-    Effect.promise(() => Promise.allSettled([...sessions.values()].map((t) => t.close()))).pipe(Effect.asVoid)
-  )
   // inbound security (Security/Inbound.ts): Origin, client auth, body size, session limits and idle expiry
   const config = yield* AppConfig
   const { inbound } = config
-  const drain = yield* makeDrain
+  const drain = yield* Drain
+  const sessions = drain.sessions
   const guard = yield* makeInboundGuard(inbound)
   const limits = new SessionLimits(inbound)
   const clock = yield* Clock.Clock
@@ -212,9 +221,12 @@ export const HttpApp = {
   /** The HTTP service listening on SERVER_HOST:SERVER_PORT. */
   layer: Layer.unwrap(Effect.gen(function*() {
     const config = yield* AppConfig
-    return HttpRouter.serve(Layer.merge(McpRoute, MetricsRoute), { disableLogger: true }).pipe(
+    const serve = HttpRouter.serve(Layer.merge(McpRoute, MetricsRoute), { disableLogger: true }).pipe(
       Layer.provide(Secrets.layer),
-      Layer.provide(NodeHttpServer.layer(createServer, { port: config.port, host: config.host }))
+      Layer.provide(NodeHttpServer.layer(createServer, {
+        port: config.port, host: config.host, gracefulShutdownTimeout: Duration.seconds(2)
+      }))
     )
+    return Drain.onShutdown.pipe(Layer.provideMerge(serve), Layer.provideMerge(Drain.layer))
   }))
 }

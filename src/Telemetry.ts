@@ -15,25 +15,11 @@
  * carry an API key in the query, and its server spans would trace every scrape and health check. The
  * upstream CLIENT span made here records the URL with query values redacted and no headers.
  */
-import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
-import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
-import { diag, DiagLogLevel } from "@opentelemetry/api"
-import { PrometheusExporter } from "@opentelemetry/exporter-prometheus"
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
-import { AWSXRayIdGenerator } from "@opentelemetry/id-generator-aws-xray"
-import {
-  AlwaysOffSampler,
-  AlwaysOnSampler,
-  BatchSpanProcessor,
-  ParentBasedSampler,
-  type Sampler,
-  TraceIdRatioBasedSampler
-} from "@opentelemetry/sdk-trace-base"
 import { Cause, Clock, Context, Effect, Exit, Layer, Metric, Option, References, Schema, Stream, Tracer } from "effect"
 import { HttpClient, HttpClientRequest, HttpMiddleware } from "effect/http"
 import type { Transition } from "effect/persistence/CircuitBreaker"
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import type { IncomingMessage, ServerResponse } from "node:http"
 import { AppConfig, type Settings } from "./AppConfig.ts"
 import {
   BREAKER_STATE_VALUE,
@@ -60,6 +46,12 @@ export {
 } from "./Telemetry/Metrics.ts"
 export { callerSpan, formatTraceparent, formatXRay, parseTraceparent, parseXRay, redactedUrl } from "./Telemetry/Propagation.ts"
 
+export const notFound = (res: ServerResponse) => {
+  res.statusCode = 404
+  res.setHeader("content-type", "text/plain")
+  res.end("not found\n")
+}
+
 export class TelemetryError extends Schema.TaggedError<TelemetryError>()("TelemetryError", { message: Schema.String }) {}
 
 /** True while spans are recorded and exported; read by the instrumentation to skip span work otherwise. */
@@ -72,92 +64,6 @@ export const CurrentTool = Context.Reference<ToolTelemetry | undefined>("openapi
 
 const always = () => true
 
-/**
- * Effect spans as OTel spans, without @effect/opentelemetry's per-step context hook. That hook makes every
- * Effect step inside a span run within an OTel context holding it, for OTel instrumentations of other
- * libraries; there are none here (spans link to their parents through Effect), and it was most of the
- * tracing cost of a tool call.
- */
-const SpansOnlyTracer = Layer.effect(
-  Tracer.Tracer,
-  Effect.map(OtelTracer.make, (otel) => Tracer.make({ span: (options) => otel.span(options) }))
-)
-
-/** An OTel diag message part as text: errors arrive as JSON-serialised exceptions; keep their message. */
-const diagText = (x: unknown): string => {
-  if (x instanceof Error) return x.message
-  if (typeof x !== "string") return ""
-  try {
-    const parsed = JSON.parse(x) as { message?: unknown }
-    return typeof parsed.message === "string" ? parsed.message : x
-  } catch {
-    return x
-  }
-}
-
-/**
- * The OTel SDK reports failed exports (collector down…) through its diag logger, silent by default: send
- * its warnings and errors to our JSON log as warnings (the server itself is fine), until the scope closes.
- */
-const routeDiagToLog = Effect.gen(function*() {
-  const runFork = Effect.runForkWith(yield* Effect.context<never>())
-  const report = (...parts: Array<unknown>) =>
-    runFork(Effect.logWarning(`opentelemetry: ${parts.map(diagText).filter((p) => p !== "").join(": ")}`))
-  const noop = () => {}
-  diag.setLogger(
-    { error: report, warn: report, info: noop, debug: noop, verbose: noop },
-    { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true }
-  )
-  yield* Effect.addFinalizer(() => Effect.sync(() => diag.disable()))
-})
-
-/** The OTel sampler named by OTEL_TRACES_SAMPLER (and OTEL_TRACES_SAMPLER_ARG for the ratio ones). */
-export const makeSampler = (name: Settings["telemetry"]["sampler"], ratio: number): Sampler => {
-  switch (name) {
-    case "always_on":
-      return new AlwaysOnSampler()
-    case "always_off":
-      return new AlwaysOffSampler()
-    case "traceidratio":
-      return new TraceIdRatioBasedSampler(ratio)
-    case "parentbased_always_on":
-      return new ParentBasedSampler({ root: new AlwaysOnSampler() })
-    case "parentbased_always_off":
-      return new ParentBasedSampler({ root: new AlwaysOffSampler() })
-    case "parentbased_traceidratio":
-      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) })
-  }
-}
-
-const notFound = (res: ServerResponse) => {
-  res.statusCode = 404
-  res.setHeader("content-type", "text/plain")
-  res.end("not found\n")
-}
-
-/** A node:http server answering GET /metrics from the exporter, closed with the scope. */
-const metricsServer = (exporter: PrometheusExporter, host: string, port: number) =>
-  Effect.acquireRelease(
-    Effect.callback<Server, TelemetryError>((resume) => {
-      const server = createServer((req, res) => {
-        const path = (req.url ?? "").split("?")[0]
-        if (req.method === "GET" && path === "/metrics") exporter.getMetricsRequestHandler(req, res)
-        else notFound(res)
-      })
-      server.once("error", (e: NodeJS.ErrnoException) =>
-        resume(Effect.fail(
-          new TelemetryError({
-            message: `cannot serve metrics on ${host}:${port} (--prometheus-host/--prometheus-port, PROMETHEUS_HOST/PROMETHEUS_PORT): ${e.code ?? e.message}`
-          })
-        )))
-      server.listen(port, host, () => resume(Effect.succeed(server)))
-    }),
-    (server) =>
-      Effect.callback<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-  )
 
 export class Telemetry extends Context.Service<Telemetry, {
   /** Whether spans are recorded and exported (an OTLP endpoint is configured). */
@@ -182,6 +88,18 @@ export class Telemetry extends Context.Service<Telemetry, {
       const metricsOn = config.transport === "http" || t.prometheus.enabled
       const tracesUrl = Option.getOrUndefined(t.tracesEndpoint)
       const tracing = tracesUrl !== undefined
+      if (!metricsOn && !tracing) {
+        // nothing to export: Effect metrics still update in memory; the OTel SDK is not even loaded
+        return Layer.mergeAll(
+          Telemetry.layerTest,
+          Layer.succeed(TracingEnabled, false),
+          Layer.succeed(References.TracerEnabled, false),
+          Layer.succeed(HttpClient.TracerDisabledWhen, always),
+          Layer.succeed(HttpMiddleware.TracerDisabledWhen, always)
+        )
+      }
+      const { BatchSpanProcessor, NodeSdk, OtelTracer, OTLPTraceExporter, PrometheusExporter, SpansOnlyTracer, makeSampler, metricsServer, routeDiagToLog, xrayIds } =
+        yield* Effect.promise(() => import("./Telemetry/Sdk.ts"))
       const processMetrics = metricsOn ? makeProcessMetrics() : undefined
       const exporter = processMetrics === undefined ? undefined : new PrometheusExporter({
         preventServerStart: true,
@@ -198,7 +116,7 @@ export class Telemetry extends Context.Service<Telemetry, {
       const tracer = processor === undefined ? Layer.empty : SpansOnlyTracer.pipe(
         Layer.provide(OtelTracer.layerTracer),
         Layer.provide(NodeSdk.layerTracerProvider(processor, {
-          idGenerator: new AWSXRayIdGenerator(),
+          idGenerator: xrayIds(),
           sampler: makeSampler(t.sampler, t.samplerArg)
         }))
       )

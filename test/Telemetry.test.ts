@@ -19,7 +19,6 @@ import {
   clientAttempt,
   formatTraceparent,
   formatXRay,
-  makeSampler,
   outcomeOf,
   parseTraceparent,
   parseXRay,
@@ -30,6 +29,7 @@ import {
   ToolTelemetry,
   TracingEnabled
 } from "../src/Telemetry.ts"
+import { makeSampler } from "../src/Telemetry/Sdk.ts"
 import { startOtlpReceiver } from "./support/telemetry.ts"
 
 describe("trace context", () => {
