@@ -14,7 +14,7 @@ import { AppConfig } from "./AppConfig.ts"
 import { CALL, DESCRIBE, Discovery, SEARCH } from "./Discovery.ts"
 import { buildPrompts, buildResources, RESOURCE_SCHEME } from "./Prompts.ts"
 import { circuitBreakerState, serveRequest, serveToolCall, specOperations, ToolTelemetry, unknownToolTelemetry } from "./Telemetry.ts"
-import { ToolCatalog } from "./ToolCatalog.ts"
+import { type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
 import { originOf } from "./Upstream.ts"
 
 export const PACKAGE_VERSION = "0.1.0"
@@ -109,17 +109,28 @@ export class McpServer extends Context.Service<McpServer, {
         { name: catalog.serverName, version: catalog.serverVersion, title: catalog.serverName },
         {
           capabilities: {
-            tools: { listChanged: false },
+            // in discovery mode, described operations join this connection's tool list
+            tools: { listChanged: discovery.mode === "discover" },
             ...(config.prompts ? { prompts: { listChanged: false } } : {}),
             ...(config.resources ? { resources: { listChanged: false } } : {})
           },
           instructions
         }
       )
+      const promoted: Array<ListedTool> = []
+      const listed = new Set(discovery.listing.map((t) => t.name))
+      /** After describe_operation, the operation becomes a normal tool of this connection (tools/list_changed). */
+      const promote = (name: unknown) => {
+        const tool = typeof name === "string" ? catalog.lookup(name) : undefined
+        if (tool === undefined || listed.has(tool.name)) return
+        listed.add(tool.name)
+        promoted.push(toListed(tool))
+        void server.sendToolListChanged().catch(() => undefined)
+      }
       server.setRequestHandler(ListToolsRequestSchema, (request, extra) =>
         runSync(serveRequest("tools/list", {
           meta: request.params?._meta, headers: extra.requestInfo?.headers, requestId: extra.requestId, sessionId: extra.sessionId
-        }, Effect.succeed(listResult))))
+        }, Effect.succeed(promoted.length === 0 ? listResult : { tools: [...discovery.listing, ...promoted] as Array<never> }))))
       server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
         if (config.confirmDestructive) {
           const refusal = await confirmDestructive(server, request.params.name, request.params.arguments)
@@ -127,7 +138,7 @@ export class McpServer extends Context.Service<McpServer, {
         }
         const stopProgress = reportProgress(request.params._meta?.progressToken, extra, request.params.name)
         try {
-          return await runPromise(
+          const result = await runPromise(
             serveToolCall(
               telemetryFor(request.params.name, request.params.arguments),
               { meta: request.params._meta, headers: extra.requestInfo?.headers, requestId: extra.requestId, sessionId: extra.sessionId },
@@ -142,6 +153,10 @@ export class McpServer extends Context.Service<McpServer, {
             const cause = e instanceof McpError ? e : (e as { cause?: unknown })?.cause
             throw cause instanceof McpError ? cause : e
           })
+          if (discovery.mode === "discover" && request.params.name === DESCRIBE && !result.isError) {
+            promote((request.params.arguments as Record<string, unknown> | undefined)?.["name"])
+          }
+          return result
         } finally {
           stopProgress()
         }

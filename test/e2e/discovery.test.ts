@@ -3,6 +3,7 @@
  * describe, and calls that reach the upstream; auto mode keeps small specs fully listed.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
 import type { ChildProcess } from "node:child_process"
 import { connectStdio, EXAMPLE_SPEC, spec, startPrism, stop, textOf } from "../support/processes.ts"
 
@@ -61,6 +62,27 @@ describe("discovery mode on the GitHub spec", () => {
     assert.isUndefined(pinned.isError, textOf(pinned))
     const direct = await mcp.client.callTool({ name: "users_get-authenticated", arguments: {} })
     assert.notInclude(textOf(direct), "Unknown tool")
+  })
+})
+
+describe("promotion of described operations", () => {
+  it("lists a described operation as a normal tool and tells the client the list changed", async () => {
+    const mcp = await connectStdio(["--spec", EXAMPLE_SPEC, "--tool-mode", "discover"])
+    try {
+      let changed = 0
+      mcp.client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+        changed++
+      })
+      assert.isTrue(mcp.client.getServerCapabilities()?.tools?.listChanged)
+      await mcp.client.callTool({ name: "describe_operation", arguments: { name: "getPet" } })
+      await mcp.client.callTool({ name: "describe_operation", arguments: { name: "getPet" } }) // once is enough
+      await mcp.client.callTool({ name: "describe_operation", arguments: { name: "nope" } }) // unknown: nothing
+      const names = (await mcp.client.listTools()).tools.map((t) => t.name)
+      assert.deepStrictEqual(names, ["search_operations", "describe_operation", "call_operation", "getPet"])
+      assert.strictEqual(changed, 1)
+    } finally {
+      await mcp.close()
+    }
   })
 })
 
