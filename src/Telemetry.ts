@@ -16,11 +16,11 @@
  * upstream CLIENT span made here records the URL with query values redacted and no headers.
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
-import { Cause, Clock, Context, Effect, Exit, Layer, Metric, Option, References, Schema, Stream, Tracer } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Layer, Metric, Option, References, Schema, Stream } from "effect"
 import { HttpClient, HttpClientRequest, HttpMiddleware } from "effect/http"
 import type { Transition } from "effect/persistence/CircuitBreaker"
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { AppConfig, type Settings } from "./AppConfig.ts"
+import { AppConfig } from "./AppConfig.ts"
 import {
   BREAKER_STATE_VALUE,
   circuitBreakerState,

@@ -11,7 +11,8 @@ import { fileURLToPath, pathToFileURL } from "node:url"
 import { SpecSourcePolicy } from "../src/Security/SsrfGuard.ts"
 import { SpecLoader } from "../src/SpecLoader.ts"
 import { isObject } from "../src/SpecLoader/Refs.ts"
-import { mapSpec, type MappingOptions } from "../src/ToolCatalog/Mapping.ts"
+import { mapSpec } from "../src/ToolCatalog/Mapping.ts"
+import { loadSpec, MAPPING } from "./support/specs.ts"
 import type { Tool } from "../src/domain/Tool.ts"
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..")
@@ -22,17 +23,8 @@ const fixture = (name: string) => resolve(ROOT, "test/fixtures/spec-loader", nam
 const LoopbackPolicy = Layer.succeed(SpecSourcePolicy, { ...SpecSourcePolicy.defaultValue(), allowInsecureHttp: true, allowPrivateNetworks: true })
 const TestLayer = SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.mergeAll(NodeServices.layer, FetchHttpClient.layer, LoopbackPolicy)))
 
-const load = (source: string) => SpecLoader.use((loader) => loader.load(source))
-
-const OPTIONS: MappingOptions = {
-  baseUrl: undefined,
-  includeTags: [],
-  excludeTags: [],
-  includeOperations: [],
-  excludeOperations: [],
-  toolNameMaxLength: 64,
-  descriptionMaxLength: 1024
-}
+const load = loadSpec
+const OPTIONS = MAPPING
 
 const byOperation = (tools: ReadonlyArray<Tool>, operationId: string): Tool => {
   const tool = tools.find((t) => t.operationId === operationId)

@@ -3,11 +3,9 @@
  * accept: the SDK's Tool schema, plain object input schemas without `$ref`s or top-level combinators, argument
  * and tool names in the character sets clients enforce, and an input schema Ajv compiles.
  */
-import { NodeServices } from "@effect/platform-node"
 import { ToolSchema } from "@modelcontextprotocol/sdk/types.js"
 import { assert, layer } from "@effect/vitest"
-import { Effect, Layer, Result } from "effect"
-import { FetchHttpClient } from "effect/http"
+import { Effect, Result } from "effect"
 import { readFileSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -15,6 +13,7 @@ import { validatorFor } from "../../src/Invoker/Validation.ts"
 import { SpecLoader } from "../../src/SpecLoader.ts"
 import { toListed } from "../../src/ToolCatalog.ts"
 import { mapSpec } from "../../src/ToolCatalog/Mapping.ts"
+import { MAPPING, SpecLoaderTest } from "../support/specs.ts"
 
 const SPECS = resolve(dirname(fileURLToPath(import.meta.url)), "../../../shared/specs")
 
@@ -33,7 +32,7 @@ const DELIBERATELY_BROKEN = "go-openapi_dangling-ref.yaml"
 const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/
 const ARG_NAME = /^[A-Za-z0-9_.-]{1,64}$/
 
-const TestLayer = SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.merge(NodeServices.layer, FetchHttpClient.layer)))
+const TestLayer = SpecLoaderTest
 
 layer(TestLayer)("every shared spec", (it) => {
   it("has an index with every spec listed", () => {
@@ -49,15 +48,7 @@ layer(TestLayer)("every shared spec", (it) => {
           assert.match(loaded.failure.message, /^invalid YAML: .*line \d+/)
           return
         }
-        const result = mapSpec(loaded.success, {
-          baseUrl: "http://127.0.0.1:9",
-          includeTags: [],
-          excludeTags: [],
-          includeOperations: [],
-          excludeOperations: [],
-          toolNameMaxLength: 64,
-          descriptionMaxLength: 1024
-        })
+        const result = mapSpec(loaded.success, { ...MAPPING, baseUrl: "http://127.0.0.1:9" })
         assert.strictEqual(result.operations, entry.operations, "operations counted vs the index")
         assert.strictEqual(result.filteredOut, 0)
         if (entry.file === DELIBERATELY_BROKEN) {

@@ -1,13 +1,12 @@
-import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect, Layer } from "effect"
-import { FetchHttpClient } from "effect/http"
+import { Effect } from "effect"
 import { dirname, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { validatorFor } from "../../src/Invoker/Validation.ts"
-import { type LoadedSpec, SpecLoader } from "../../src/SpecLoader.ts"
+import type { LoadedSpec } from "../../src/SpecLoader.ts"
 import { type Json, type JsonObject, RefResolver } from "../../src/SpecLoader/Refs.ts"
 import { fitName, mapSpec, type MappingOptions, sanitizeName, shortHash } from "../../src/ToolCatalog/Mapping.ts"
+import { loadSpec, MAPPING, SpecLoaderTest } from "../support/specs.ts"
 import { toJsonSchema } from "../../src/ToolCatalog/Schema.ts"
 import type { Tool } from "../../src/domain/Tool.ts"
 
@@ -15,19 +14,9 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..")
 const spec = (name: string) => resolve(ROOT, "../shared/specs", name)
 const fixture = (name: string) => resolve(ROOT, "test/fixtures/mapping", name)
 
-const TestLayer = SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.merge(NodeServices.layer, FetchHttpClient.layer)))
-
-const OPTIONS: MappingOptions = {
-  baseUrl: undefined,
-  includeTags: [],
-  excludeTags: [],
-  includeOperations: [],
-  excludeOperations: [],
-  toolNameMaxLength: 64,
-  descriptionMaxLength: 1024
-}
-
-const load = (source: string) => SpecLoader.use((loader) => loader.load(source))
+const TestLayer = SpecLoaderTest
+const OPTIONS = MAPPING
+const load = loadSpec
 const loadAndMap = (source: string, options: Partial<MappingOptions> = {}) =>
   load(source).pipe(Effect.map((loaded) => mapSpec(loaded, { ...OPTIONS, ...options })))
 

@@ -1,19 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import { FetchHttpClient } from "effect/http"
-import { SpecLoader } from "../../src/SpecLoader.ts"
+import { Effect } from "effect"
 import { mapSpec } from "../../src/ToolCatalog/Mapping.ts"
 import { buildIndex, words } from "../../src/ToolCatalog/Search.ts"
 import { spec } from "../support/processes.ts"
+import { loadSpec, MAPPING, SpecLoaderTest } from "../support/specs.ts"
 
 const load = (file: string) =>
-  SpecLoader.use((l) => l.load(spec(file))).pipe(
-    Effect.provide(SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.merge(NodeFileSystem.layer, FetchHttpClient.layer)))),
-    Effect.map((s) => mapSpec(s, {
-      baseUrl: "http://127.0.0.1:9", includeTags: [], excludeTags: [], includeOperations: [], excludeOperations: [],
-      toolNameMaxLength: 64, descriptionMaxLength: 1024
-    }).tools)
+  loadSpec(spec(file)).pipe(
+    Effect.provide(SpecLoaderTest),
+    Effect.map((s) => mapSpec(s, { ...MAPPING, baseUrl: "http://127.0.0.1:9" }).tools)
   )
 
 describe("operation search", () => {
