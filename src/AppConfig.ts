@@ -3,7 +3,7 @@
  * Secrets are `Redacted` from the moment they are read. A bad value stops the start with one message naming
  * the setting (flag and env var), the value and what is allowed.
  */
-import { Config, ConfigProvider, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Config, ConfigProvider, Context, Effect, Layer, Option, Redacted, Result, Schema } from "effect"
 import type { LogLevel } from "effect/LogLevel"
 import { readFile } from "node:fs/promises"
 import { parse as parseYaml } from "yaml"
@@ -29,6 +29,59 @@ export const OperationOverride = Schema.Struct({
   cache_ttl: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)))
 })
 export type OperationOverride = typeof OperationOverride.Type
+
+export interface AdditionalSpec {
+  /** Namespace of its tools (`<name>_<tool>`); from the spec's title when not given. */
+  readonly name: string | undefined
+  readonly spec: string
+  readonly baseUrl: Option.Option<string>
+  /** Its own credentials, or undefined to use the main spec's. */
+  readonly auth: Settings["auth"] | undefined
+}
+
+/** Reads ADDITIONAL_SPECS (awslabs format); each bad entry is skipped with a reason. */
+const additionalSpecs = (
+  json: string | undefined
+): Effect.Effect<{ readonly specs: ReadonlyArray<AdditionalSpec>; readonly problems: ReadonlyArray<string> }> =>
+  Effect.gen(function*() {
+    const specs: Array<AdditionalSpec> = []
+    const problems: Array<string> = []
+    if (json === undefined || json.trim() === "") return { specs, problems }
+    let entries: unknown
+    try {
+      entries = JSON.parse(json)
+    } catch (e) {
+      return { specs, problems: [`ADDITIONAL_SPECS is not valid JSON (${(e as Error).message}); no additional spec is served`] }
+    }
+    for (const [i, entry] of (Array.isArray(entries) ? entries : [entries]).entries()) {
+      const where = `ADDITIONAL_SPECS[${i}]`
+      if (typeof entry !== "object" || entry === null) {
+        problems.push(`${where} skipped: not an object`)
+        continue
+      }
+      const e = entry as Record<string, unknown>
+      const spec = e["spec_url"] ?? e["spec_path"] ?? e["spec"]
+      if (typeof spec !== "string" || spec === "") {
+        problems.push(`${where} skipped: it needs spec_path or spec_url`)
+        continue
+      }
+      const name = typeof e["name"] === "string" && e["name"].trim() !== "" ? e["name"].trim() : undefined
+      let auth: Settings["auth"] | undefined
+      const authKeys = Object.keys(e).filter((k) => k.startsWith("auth_"))
+      if (authKeys.length > 0) {
+        const env: Record<string, string> = { API_SPEC_URL: spec }
+        for (const k of authKeys) env[k.toUpperCase()] = String(e[k])
+        const own: Result.Result<Settings, ConfigInvalid> = yield* Effect.result(AppConfig.load({}, env))
+        if (own._tag === "Failure") {
+          problems.push(`${where} (${name ?? spec}) skipped: ${own.failure.message}`)
+          continue
+        }
+        auth = own.success.auth
+      }
+      specs.push({ name, spec, baseUrl: typeof e["base_url"] === "string" ? Option.some(e["base_url"]) : Option.none(), auth })
+    }
+    return { specs, problems }
+  })
 
 export type AuthType = "none" | "basic" | "bearer" | "api_key" | "oauth2" | "cognito" | "sigv4"
 
@@ -115,8 +168,10 @@ export interface Settings {
     /** Sampling ratio for the `*traceidratio` samplers, 0 to 1. */
     readonly samplerArg: number
   }
-  /** Settings that were given but whose behaviour arrives in a later version (warned about at start). */
-  readonly notYetAvailable: ReadonlyArray<string>
+  /** More specs to serve beside the main one (ADDITIONAL_SPECS, or --spec given again). */
+  readonly additionalSpecs: ReadonlyArray<AdditionalSpec>
+  /** ADDITIONAL_SPECS entries that were skipped, with why (logged at start). */
+  readonly additionalSpecProblems: ReadonlyArray<string>
 }
 
 const list = (key: string) =>
@@ -259,10 +314,6 @@ const rangeChecks = (s: Config.Success<typeof settingsConfig>): ReadonlyArray<re
   ...securityChecks(s.specSource, s.inbound)
 ]
 
-/** Settings accepted now whose behaviour is delivered by a later version: a start-up warning names them. */
-const LATER = [
-  "ADDITIONAL_SPECS"
-]
 
 /** Reads the `--config` file: a YAML/JSON mapping whose keys are flag or env names. */
 const readConfigFile = (path: string) =>
@@ -363,6 +414,7 @@ export class AppConfig extends Context.Service<AppConfig, Settings>()("openapi-m
       }
       const schemes = schemeReferences(file.securitySchemes, env, configPath ?? "")
       if (typeof schemes === "string") return yield* new ConfigInvalid({ message: schemes })
+      const more = yield* additionalSpecs(merged["ADDITIONAL_SPECS"])
       return {
         ...settings,
         auth: { ...settings.auth, schemes },
@@ -381,7 +433,8 @@ export class AppConfig extends Context.Service<AppConfig, Settings>()("openapi-m
           sampler: settings.telemetry.sampler,
           samplerArg: settings.telemetry.samplerArg
         },
-        notYetAvailable: LATER.filter((k) => merged[k] !== undefined)
+        additionalSpecs: more.specs,
+        additionalSpecProblems: more.problems
       } satisfies Settings
     })
 
@@ -434,6 +487,7 @@ export const defaults: Settings = {
     sampler: "parentbased_always_on",
     samplerArg: 1
   },
-  notYetAvailable: []
+  additionalSpecs: [],
+  additionalSpecProblems: []
 }
 export { Redacted }

@@ -25,6 +25,7 @@ import { AwsCredentials, signRequest } from "./Auth/SigV4.ts"
 import { makeTokenSource, type Token } from "./Auth/Token.ts"
 import type { SecurityRequirement, SecurityRequirementEntry, Tool } from "./domain/Tool.ts"
 import { encodeStrict, type OutgoingRequest } from "./Invoker/RequestBuilder.ts"
+import { ToolCatalog } from "./ToolCatalog.ts"
 
 export { AuthConfigError, AuthError } from "./Auth/Errors.ts"
 
@@ -282,7 +283,14 @@ export class Auth extends Context.Service<Auth, {
 
   /** Needs AppConfig, Secrets, an HttpClient (token endpoints) and AwsCredentials. */
   static readonly layerNoDeps = Layer.effect(Auth, Effect.gen(function*() {
-    return yield* Auth.make((yield* AppConfig).auth)
+    const main = yield* Auth.make((yield* AppConfig).auth)
+    const catalog = yield* ToolCatalog
+    if (catalog.specCredentials.size === 0) return main
+    // additional specs with credentials of their own (ADDITIONAL_SPECS auth_*): their tools use those
+    const own = new Map<string, Auth["Service"]>()
+    for (const [name, settings] of catalog.specCredentials) own.set(name, yield* Auth.make(settings))
+    const pick = (tool: Tool) => (tool.spec !== undefined ? own.get(tool.spec) : undefined) ?? main
+    return Auth.of({ apply: (request, tool) => pick(tool).apply(request, tool), refresh: (sent, tool) => pick(tool).refresh(sent, tool) })
   }))
 
   /** Live: secrets from env/files/Secrets Manager, token endpoints over fetch, the AWS credential chain. */

@@ -57,6 +57,6 @@ const CatalogLive = ToolCatalog.layerNoDeps.pipe(Layer.provide(SpecLoaderLive))
 export const AppLayer = McpServer.layerNoDeps.pipe(
   Layer.provideMerge(Discovery.layerNoDeps),
   Layer.provideMerge(Invoker.layerNoDeps),
-  Layer.provideMerge(Layer.mergeAll(CatalogLive, Auth.layer, Upstream.layer, ResponseCache.layer)),
+  Layer.provideMerge(Layer.mergeAll(CatalogLive, Auth.layer.pipe(Layer.provide(CatalogLive)), Upstream.layer, ResponseCache.layer)),
   Layer.provideMerge(Telemetry.layer({ serviceVersion: PACKAGE_VERSION }))
 )

@@ -3,12 +3,12 @@
  * annotations, filters). `tools/list` answers from the precomputed listing; nothing is rebuilt per request.
  */
 import { Context, Effect, Layer, Option, Schema } from "effect"
-import { AppConfig } from "./AppConfig.ts"
+import { AppConfig, type Settings } from "./AppConfig.ts"
 import type { Problem, Tool } from "./domain/Tool.ts"
 import { refusedBaseUrl, systemResolver } from "./Security/SsrfGuard.ts"
 import { SpecLoader } from "./SpecLoader.ts"
 import { isObject } from "./SpecLoader/Refs.ts"
-import { mapSpec } from "./ToolCatalog/Mapping.ts"
+import { mapSpec, sanitizeName } from "./ToolCatalog/Mapping.ts"
 
 export class CatalogError extends Schema.TaggedError<CatalogError>()("CatalogError", { message: Schema.String }) {}
 
@@ -29,6 +29,8 @@ export interface CatalogShape {
   readonly tools: ReadonlyArray<Tool>
   readonly listing: ReadonlyArray<ListedTool>
   readonly skipped: ReadonlyArray<Problem>
+  /** Credentials of additional specs that have their own, by namespace (their tools' `spec`). */
+  readonly specCredentials: ReadonlyMap<string, Settings["auth"]>
   /** The spec's `tags` descriptions, by tag name. */
   readonly tagDescriptions: Readonly<Record<string, string>>
   /** The tool with this name, if any. */
@@ -42,6 +44,54 @@ export const toListed = (tool: Tool): ListedTool => ({
   inputSchema: tool.inputSchema,
   annotations: tool.annotations
 })
+
+/**
+ * The additional specs (ADDITIONAL_SPECS, or --spec given again): each loaded and mapped on its own, its tools
+ * named `<name>_<tool>`; one that cannot be loaded is skipped with a warning and the others are served.
+ */
+const loadAdditionalSpecs = (config: Settings, taken: Set<string>) =>
+  Effect.gen(function*() {
+    const loader = yield* SpecLoader
+    const tools: Array<Tool> = []
+    const skipped: Array<Problem> = []
+    const credentials = new Map<string, Settings["auth"]>()
+    for (const problem of config.additionalSpecProblems) yield* Effect.logWarning(problem)
+    const names = new Set<string>()
+    for (const entry of config.additionalSpecs) {
+      const loaded = yield* Effect.result(loader.load(entry.spec))
+      if (loaded._tag === "Failure") {
+        yield* Effect.logWarning(`additional spec ${entry.spec} skipped: ${loaded.failure.message}`)
+        continue
+      }
+      const spec = loaded.success
+      const info = isObject(spec.document["info"]) ? spec.document["info"] : {}
+      const title = typeof info["title"] === "string" ? info["title"] : spec.source.replace(/^.*\//, "").replace(/\.[a-z]+$/i, "")
+      let name = sanitizeName(entry.name ?? title).slice(0, 24) || "spec"
+      for (let n = 2; names.has(name.toLowerCase()); n++) name = `${name.slice(0, 21)}_${n}`
+      names.add(name.toLowerCase())
+      if (entry.auth !== undefined) credentials.set(name, entry.auth)
+      const mapped = mapSpec(spec, {
+        baseUrl: Option.getOrUndefined(entry.baseUrl),
+        ...config.filters,
+        toolNameMaxLength: config.toolNameMaxLength,
+        descriptionMaxLength: config.descriptionMaxLength,
+        namePrefix: name
+      })
+      for (const problem of mapped.skipped) yield* Effect.logWarning(`skipped operation of ${name}: ${problem.location}: ${problem.message}`)
+      // a clash with a tool of an earlier spec (unlikely, with the prefix) keeps the earlier one
+      for (const t of mapped.tools) {
+        if (taken.has(t.name.toLowerCase())) {
+          skipped.push({ location: `${name}: ${t.operationId}`, message: `tool name '${t.name}' is already taken` })
+          continue
+        }
+        taken.add(t.name.toLowerCase())
+        tools.push(t)
+      }
+      skipped.push(...mapped.skipped.map((p) => ({ ...p, location: `${name}: ${p.location}` })))
+      yield* Effect.logInfo(`loaded additional spec ${spec.source} as '${name}': ${mapped.tools.length} tools`)
+    }
+    return { tools, skipped, credentials }
+  })
 
 export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("openapi-mcp/ToolCatalog") {
   static readonly layerNoDeps = Layer.effect(ToolCatalog, Effect.gen(function*() {
@@ -84,14 +134,18 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
         (result.skipped.length > 0 ? `, ${result.skipped.length} skipped` : "") +
         (spec.files > 1 ? `, ${spec.files} files` : "")
     )
+    const more = yield* loadAdditionalSpecs(config, new Set(result.tools.map((t) => t.name.toLowerCase())))
+    const tools = [...result.tools, ...more.tools]
+    for (const t of more.tools) byName.set(t.name, t)
     return ToolCatalog.of({
       serverName,
       serverVersion,
       specUrl: spec.url,
       specVersion: spec.version,
-      tools: result.tools,
-      listing: result.tools.map(toListed),
-      skipped: result.skipped,
+      tools,
+      listing: tools.map(toListed),
+      skipped: [...result.skipped, ...more.skipped],
+      specCredentials: more.credentials,
       tagDescriptions,
       lookup: (name) => byName.get(name)
     })

@@ -151,7 +151,6 @@ describe("security settings", () => {
     assert.deepStrictEqual(s.specSource, { allowInsecureHttp: true, allowPrivateNetworks: true, allowedDirs: ["/a", "/b"], maxBytes: 2048 })
     assert.deepStrictEqual(s.inbound.allowedOrigins, ["https://app.example.com"])
     assert.strictEqual(s.inbound.maxSessions, 5)
-    assert.deepStrictEqual(s.notYetAvailable, [])
   }))
 
   it.effect("refuses inconsistent inbound settings, naming them, without printing a token", () => Effect.gen(function*() {

@@ -31,7 +31,7 @@ const makeLayer = (handler: Handler, settings: Partial<Settings> = {}) => {
   )
   const layer = Invoker.layerNoDeps.pipe(
     Layer.provide(Layer.mergeAll(
-      catalog, Auth.layer, Upstream.layerNoDeps.pipe(Layer.provide(Layer.merge(client, CircuitBreaker.layerStoreMemory()))),
+      catalog, Auth.layer.pipe(Layer.provide(catalog)), Upstream.layerNoDeps.pipe(Layer.provide(Layer.merge(client, CircuitBreaker.layerStoreMemory()))),
       ResponseCache.layerNoDeps.pipe(Layer.provide(layerMemoryStore))
     )),
     Layer.provide(config)

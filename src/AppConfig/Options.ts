@@ -23,7 +23,7 @@ const o = (spec: OptionSpec): OptionSpec => spec
 
 export const OPTIONS: ReadonlyArray<OptionSpec> = [
   // Spec and upstream
-  o({ flag: "spec", aliases: ["spec-path", "spec-url"], env: ["API_SPEC_URL", "API_SPEC_PATH"], kind: "string", group: "Spec", help: "OpenAPI/Swagger document: file path or http(s) URL, JSON or YAML (required)" }),
+  o({ flag: "spec", aliases: ["spec-path", "spec-url"], env: ["API_SPEC_URL", "API_SPEC_PATH"], kind: "string", group: "Spec", help: "OpenAPI/Swagger document: file path or http(s) URL, JSON or YAML (required; give it again to serve more specs)" }),
   o({ flag: "base-url", aliases: ["api-url"], env: ["API_BASE_URL"], kind: "string", defaultText: "the spec's first servers URL", group: "Spec", help: "Base URL of the upstream API for every call" }),
   o({ flag: "name", aliases: ["api-name"], env: ["API_NAME"], kind: "string", defaultText: "spec info.title", group: "Spec", help: "Server name announced to MCP clients" }),
   o({ flag: "include-tags", env: ["INCLUDE_TAGS"], kind: "string", group: "Spec", help: "Comma list: keep only operations having one of these tags" }),
@@ -120,7 +120,7 @@ export const OPTIONS: ReadonlyArray<OptionSpec> = [
   o({ flag: "format", env: ["CHECK_FORMAT"], kind: "string", defaultText: "text", values: ["text", "json"], group: "Check", help: "Report format of the check command" }),
   // awslabs compatibility
   o({ flag: "no-validate-output", env: ["VALIDATE_OUTPUT"], kind: "boolean", group: "Compatibility", help: "Accepted for awslabs compatibility; outputs are never rejected against the spec here" }),
-  o({ flag: "additional-specs", env: ["ADDITIONAL_SPECS"], kind: "string", group: "Compatibility", help: "awslabs multi-spec JSON list (later version)" })
+  o({ flag: "additional-specs", env: ["ADDITIONAL_SPECS"], kind: "string", group: "Compatibility", help: "More specs, as a JSON list of {name, spec_path or spec_url, base_url, auth_type, auth_*} (awslabs format); their tools are named <name>_<tool>. --spec given again adds one too" })
 ]
 
 const byFlag = new Map<string, OptionSpec>()
@@ -147,8 +147,11 @@ export interface ParsedArgs {
 /** Parses argv (without node and script). Throws an Error with a user-facing message on bad usage. */
 export const parseArgv = (argv: ReadonlyArray<string>): ParsedArgs => {
   const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" }, version: { type: "boolean" } }
-  for (const spec of OPTIONS) for (const f of [spec.flag, ...(spec.aliases ?? [])]) options[f] = { type: spec.kind }
-  const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true })
+  const multiple = new Set(["spec", "spec-path", "spec-url"])
+  for (const spec of OPTIONS) {
+    for (const f of [spec.flag, ...(spec.aliases ?? [])]) options[f] = { type: spec.kind, ...(multiple.has(f) ? { multiple: true } : {}) }
+  }
+  const { values, positionals } = parseArgs({ args: [...argv], options: options as never, allowPositionals: true, strict: true })
   const [sub, ...rest] = positionals
   if (rest.length > 0 || (sub !== undefined && sub !== "serve" && sub !== "check")) {
     throw new Error(`unexpected argument '${rest[0] ?? sub}'. Usage: openapi-mcp-server [serve|check] --spec <file|url> [options]; see --help`)
@@ -157,11 +160,29 @@ export const parseArgv = (argv: ReadonlyArray<string>): ParsedArgs => {
   if (values["help"] === true) return { command: "help", values: {} }
   if (values["version"] === true) return { command: "version", values: {} }
   const out: Record<string, string> = {}
+  const extraSpecs: Array<string> = []
   for (const [flag, value] of Object.entries(values)) {
     const spec = byFlag.get(flag)
     if (spec === undefined || value === undefined) continue
     // `--no-validate-output` is the one negative flag: it sets VALIDATE_OUTPUT=false.
+    if (Array.isArray(value)) {
+      // --spec given several times: the first is the main spec, the others join ADDITIONAL_SPECS
+      const [first, ...more] = value as Array<string>
+      if (first !== undefined) out[spec.env[0]!] = first
+      extraSpecs.push(...more)
+      continue
+    }
     out[spec.env[0]!] = spec.flag === "no-validate-output" ? "false" : String(value)
+  }
+  if (extraSpecs.length > 0) {
+    let listed: Array<unknown> = []
+    try {
+      const given = out["ADDITIONAL_SPECS"] === undefined ? [] : JSON.parse(out["ADDITIONAL_SPECS"])
+      listed = Array.isArray(given) ? given : [given]
+    } catch {
+      throw new Error("--additional-specs is not valid JSON (a list of {name, spec_path|spec_url, base_url, auth_*} objects)")
+    }
+    out["ADDITIONAL_SPECS"] = JSON.stringify([...listed, ...extraSpecs.map((spec_path) => ({ spec_path }))])
   }
   return { command: sub === "check" ? "check" : "serve", values: out }
 }

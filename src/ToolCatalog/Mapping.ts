@@ -18,6 +18,8 @@ export interface MappingOptions {
   readonly excludeOperations: ReadonlyArray<string>
   readonly toolNameMaxLength: number
   readonly descriptionMaxLength: number
+  /** Namespace of an additional spec: its tools are named `<prefix>_<name>` and carry `spec: <prefix>`. */
+  readonly namePrefix?: string
 }
 
 export interface MappingResult {
@@ -184,7 +186,9 @@ export const mapSpec = (spec: LoadedSpec, options: MappingOptions): MappingResul
       skipped.push({ location: e.pointer, message: e.detail })
       continue
     }
-    tools.push({ name: uniqueName(draft.baseName, options.toolNameMaxLength, taken), ...built })
+    const prefix = options.namePrefix
+    const base = prefix === undefined ? draft.baseName : `${prefix}_${draft.baseName}`
+    tools.push({ name: uniqueName(base, options.toolNameMaxLength, taken), ...built, ...(prefix !== undefined ? { spec: prefix } : {}) })
   }
   return { tools, skipped, operations, filteredOut }
 }

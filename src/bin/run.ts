@@ -53,9 +53,6 @@ const check = Effect.gen(function*() {
 
 const serve = Effect.gen(function*() {
   const config = yield* AppConfig
-  for (const key of config.notYetAvailable) {
-    yield* Effect.logWarning(`${key} is accepted but has no effect yet in this version`)
-  }
   if (config.transport === "stdio") {
     yield* (yield* McpServer).serveStdio
     return

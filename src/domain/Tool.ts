@@ -58,6 +58,8 @@ export interface ToolAnnotations {
 
 export interface Tool {
   readonly name: string
+  /** The namespace of an additional spec this tool comes from (undefined for the main spec). */
+  readonly spec?: string
   /** The spec's operationId, or `method_path` when it has none. */
   readonly operationId: string
   readonly method: HttpMethod

@@ -75,16 +75,6 @@ describe("start-up", () => {
     }
   })
 
-  it("warns about settings whose behaviour arrives in a later version", async () => {
-    const mcp = await connectStdio(["--spec", EXAMPLE_SPEC], { ADDITIONAL_SPECS: "[]" })
-    try {
-      await mcp.client.listTools()
-      assert.include(mcp.stderr(), "ADDITIONAL_SPECS is accepted but has no effect yet")
-    } finally {
-      await mcp.close()
-    }
-  })
-
   it("loads a spec from an http URL and resolves its relative server URL against it", async () => {
     const text = readFileSync(fixture("relative-server.yaml"), "utf8")
     const seen: Array<string> = []

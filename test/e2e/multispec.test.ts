@@ -1,0 +1,58 @@
+/** Several specs in one server: namespaced tools, each spec with its own base URL and credentials. */
+import { assert, describe, it } from "@effect/vitest"
+import { startExampleApi } from "../../src/demo/ExampleApi.ts"
+import { connectStdio, EXAMPLE_SPEC, fixture, spec, startRecorder, textOf } from "../support/processes.ts"
+
+describe("additional specs", () => {
+  it("serves the tools of every spec, namespaced, each calling its own API with its own credentials", async () => {
+    const api = await startExampleApi({ apiKey: "main-key" })
+    const recorder = await startRecorder()
+    const additional = JSON.stringify([
+      {
+        name: "wire", spec_path: fixture("wire.yaml"), base_url: `${recorder.url}/api`,
+        auth_type: "api_key", auth_api_key: "wire-key", auth_api_key_name: "X-Wire-Key"
+      },
+      { name: "broken", spec_path: "/nonexistent/spec.yaml" },
+      { name: "no-spec" }
+    ])
+    const mcp = await connectStdio(["--spec", EXAMPLE_SPEC, "--base-url", api.url], {
+      AUTH_TYPE: "api_key", AUTH_API_KEY: "main-key", AUTH_API_KEY_NAME: "X-API-Key", ADDITIONAL_SPECS: additional
+    })
+    try {
+      const names = (await mcp.client.listTools()).tools.map((t) => t.name)
+      assert.includeMembers(names, ["getPet", "listPets", "wire_secure", "wire_postJson", "wire_styles"])
+      assert.strictEqual(names.length, 6 + 7)
+
+      const pet = await mcp.client.callTool({ name: "getPet", arguments: { petId: 1 } })
+      assert.isUndefined(pet.isError, textOf(pet))
+      const secure = await mcp.client.callTool({ name: "wire_secure", arguments: {} })
+      assert.isUndefined(secure.isError, textOf(secure))
+      assert.strictEqual(recorder.requests.length, 1)
+      assert.strictEqual(recorder.requests[0]!.url, "/api/secure")
+      assert.strictEqual(recorder.requests[0]!.headers["x-wire-key"], "wire-key")
+      assert.isUndefined(recorder.requests[0]!.headers["x-api-key"], "the main spec's key stays with the main spec")
+
+      const warnings = mcp.stderr().split("\n").filter((l) => l.includes("\"level\":\"warn\""))
+      assert.isTrue(warnings.some((w) => w.includes("additional spec /nonexistent/spec.yaml skipped")))
+      assert.isTrue(warnings.some((w) => w.includes("ADDITIONAL_SPECS[2] skipped: it needs spec_path or spec_url")))
+      assert.notInclude(mcp.stderr(), "wire-key")
+    } finally {
+      await mcp.close()
+      await recorder.close()
+      await api.close()
+    }
+  })
+
+  it("takes --spec more than once, naming the extra tools after each spec's title", async () => {
+    const mcp = await connectStdio(["--spec", EXAMPLE_SPEC, "--spec", spec("readme_3.0_parameters-extreme.json")])
+    try {
+      const names = (await mcp.client.listTools()).tools.map((t) => t.name)
+      assert.strictEqual(names.length, 7)
+      const extra = names.filter((n) => !["listPets", "createPet", "getPet", "deletePet", "updatePet", "getInventory"].includes(n))
+      assert.strictEqual(extra.length, 1)
+      assert.match(extra[0]!, /^Extreme_parameter_cases_/) // the spec title, sanitised and cut to 24 characters
+    } finally {
+      await mcp.close()
+    }
+  })
+})
