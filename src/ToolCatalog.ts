@@ -77,6 +77,14 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>) =>
         descriptionMaxLength: config.descriptionMaxLength,
         namePrefix: name
       })
+      // the same SSRF rule as for the main spec: a spec read from a URL may not aim calls at private addresses
+      if (Option.isNone(entry.baseUrl) && /^https?:/i.test(spec.url)) {
+        const refused = yield* refusedBaseUrl(mapped.tools.map((t) => t.baseUrl), { ...config.specSource, resolver: systemResolver })
+        if (refused !== undefined) {
+          yield* Effect.logWarning(`additional spec ${spec.source} skipped: ${refused}`)
+          continue
+        }
+      }
       for (const problem of mapped.skipped) yield* Effect.logWarning(`skipped operation of ${name}: ${problem.location}: ${problem.message}`)
       // a clash with a tool of an earlier spec (unlikely, with the prefix) keeps the earlier one
       for (const t of mapped.tools) {
