@@ -69,7 +69,6 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>) =>
       let name = sanitizeName(entry.name ?? title).slice(0, 24) || "spec"
       for (let n = 2; names.has(name.toLowerCase()); n++) name = `${name.slice(0, 21)}_${n}`
       names.add(name.toLowerCase())
-      if (entry.auth !== undefined) credentials.set(name, entry.auth)
       const mapped = mapSpec(spec, {
         baseUrl: Option.getOrUndefined(entry.baseUrl),
         ...config.filters,
@@ -85,6 +84,7 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>) =>
           continue
         }
       }
+      if (entry.auth !== undefined) credentials.set(name, entry.auth)
       for (const problem of mapped.skipped) yield* Effect.logWarning(`skipped operation of ${name}: ${problem.location}: ${problem.message}`)
       // a clash with a tool of an earlier spec (unlikely, with the prefix) keeps the earlier one
       for (const t of mapped.tools) {
