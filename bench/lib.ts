@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url"
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..")
 /** The server under test; BENCH_CLI points at another build (e.g. to compare two commits). */
-export const CLI = resolve(process.env["BENCH_CLI"] ?? resolve(ROOT, "dist/bin/cli.js"))
+export const CLI = resolve(process.env["BENCH_CLI"] ?? resolve(ROOT, "dist/bundle/cli.js"))
 export const EXAMPLE_SPEC = resolve(ROOT, "examples/petstore.yaml")
 export const GITHUB_SPEC = process.env["BENCH_GITHUB_SPEC"] ?? resolve(ROOT, "../shared/specs/github_api.github.com.json")
 export const RESULTS = resolve(ROOT, "bench/results")

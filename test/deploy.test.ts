@@ -19,7 +19,7 @@ describe("deployment files", () => {
     assert.match(docker, /^FROM node:24-/m)
     assert.match(docker, /^USER node$/m)
     assert.match(docker, /^HEALTHCHECK /m)
-    assert.match(docker, /^ENTRYPOINT \["node", "dist\/bin\/cli.js"\]$/m)
+    assert.match(docker, /^ENTRYPOINT \["node", "dist\/bundle\/cli.js"\]$/m)
     assert.include(docker, "SERVER_HOST=0.0.0.0")
   })
 

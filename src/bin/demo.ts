@@ -16,7 +16,7 @@ import { startExampleApi } from "../demo/ExampleApi.ts"
 const here = dirname(fileURLToPath(import.meta.url))
 const root = resolve(here, "../..")
 const specPath = resolve(root, "examples/petstore.yaml")
-const cli = resolve(here, "cli.js")
+const cli = resolve(here, "../bundle/cli.js")
 const once = process.argv.includes("--once")
 const API_KEY = "demo-key"
 

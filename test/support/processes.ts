@@ -12,7 +12,8 @@ import { dirname, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..")
-export const CLI = resolve(ROOT, "dist/bin/cli.js")
+/** The shipped CLI: the bundle that `bin` points to (npm run build makes it). */
+export const CLI = resolve(ROOT, "dist/bundle/cli.js")
 export const SPECS = resolve(ROOT, "../shared/specs")
 export const spec = (name: string) => resolve(SPECS, name)
 export const fixture = (name: string) => resolve(ROOT, "test/fixtures", name)
