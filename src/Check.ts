@@ -11,7 +11,7 @@ import { estimateTokens, metaTools } from "./Discovery.ts"
 import type { Tool } from "./domain/Tool.ts"
 import { SpecLoader } from "./SpecLoader.ts"
 import { isObject } from "./SpecLoader/Refs.ts"
-import { toListed } from "./ToolCatalog.ts"
+import { mappingOptions, toListed } from "./ToolCatalog.ts"
 import { fitName, mapSpec, mediaKind, sanitizeName } from "./ToolCatalog/Mapping.ts"
 
 export interface Finding {
@@ -96,12 +96,7 @@ export const buildReport = (settings: Settings) =>
   Effect.gen(function*() {
     const spec = yield* (yield* SpecLoader).load(settings.spec)
     const placeholder = "http://base-url.invalid"
-    const mapped = mapSpec(spec, {
-      baseUrl: Option.getOrUndefined(settings.baseUrl),
-      ...settings.filters,
-      toolNameMaxLength: settings.toolNameMaxLength,
-      descriptionMaxLength: settings.descriptionMaxLength
-    })
+    const mapped = mapSpec(spec, mappingOptions(settings, Option.getOrUndefined(settings.baseUrl)))
     const errors: Array<Finding> = []
     const warnings: Array<Finding> = []
     const notes: Array<Finding> = []
@@ -110,9 +105,7 @@ export const buildReport = (settings: Settings) =>
     if (noBase.length > 0) {
       // report the missing base URL once, and check the rest as if one were given
       warnings.push({ kind: "no-base-url", subject: spec.source, detail: `${noBase.length} operations have no absolute servers URL: --base-url will be required` })
-      const again = mapSpec(spec, {
-        baseUrl: placeholder, ...settings.filters, toolNameMaxLength: settings.toolNameMaxLength, descriptionMaxLength: settings.descriptionMaxLength
-      })
+      const again = mapSpec(spec, mappingOptions(settings, placeholder))
       tools = again.tools
       for (const p of again.skipped) errors.push({ kind: "skipped-operation", subject: p.location, detail: p.message })
     } else {

@@ -4,7 +4,6 @@
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Cause, Context, Layer, Logger, References, Tracer } from "effect"
-import { FetchHttpClient } from "effect/http"
 import type { LogLevel } from "effect/LogLevel"
 import { Auth } from "./Auth.ts"
 import { Discovery } from "./Discovery.ts"
@@ -49,7 +48,7 @@ export const LoggingLayer = (level: LogLevel) =>
 
 /** The spec loader under the SSRF guard / allowed-directories / size policy from AppConfig. */
 export const SpecLoaderLive = SpecLoader.layerNoDeps.pipe(
-  Layer.provide(Layer.mergeAll(NodeFileSystem.layer, FetchHttpClient.layer, specSourcePolicyLayer))
+  Layer.provide(Layer.merge(NodeFileSystem.layer, specSourcePolicyLayer))
 )
 const CatalogLive = ToolCatalog.layerNoDeps.pipe(Layer.provide(SpecLoaderLive))
 

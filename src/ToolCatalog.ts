@@ -8,7 +8,7 @@ import type { Problem, Tool } from "./domain/Tool.ts"
 import { refusedBaseUrl, systemResolver } from "./Security/SsrfGuard.ts"
 import { SpecLoader } from "./SpecLoader.ts"
 import { isObject } from "./SpecLoader/Refs.ts"
-import { mapSpec, sanitizeName } from "./ToolCatalog/Mapping.ts"
+import { mapSpec, type MappingOptions, sanitizeName } from "./ToolCatalog/Mapping.ts"
 
 export class CatalogError extends Schema.TaggedError<CatalogError>()("CatalogError", { message: Schema.String }) {}
 
@@ -45,6 +45,19 @@ export const toListed = (tool: Tool): ListedTool => ({
   annotations: tool.annotations
 })
 
+/** Mapping options from the settings: filters and limits, with the base URL (and namespace) given. */
+export const mappingOptions = (
+  config: Settings,
+  baseUrl: string | undefined,
+  namePrefix?: string
+): MappingOptions => ({
+  baseUrl,
+  ...config.filters,
+  toolNameMaxLength: config.toolNameMaxLength,
+  descriptionMaxLength: config.descriptionMaxLength,
+  ...(namePrefix !== undefined ? { namePrefix } : {})
+})
+
 /**
  * The additional specs (ADDITIONAL_SPECS, or --spec given again): each loaded and mapped on its own, its tools
  * named `<name>_<tool>`; one that cannot be loaded is skipped with a warning and the others are served.
@@ -69,13 +82,7 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>) =>
       let name = sanitizeName(entry.name ?? title).slice(0, 24) || "spec"
       for (let n = 2; names.has(name.toLowerCase()); n++) name = `${name.slice(0, 21)}_${n}`
       names.add(name.toLowerCase())
-      const mapped = mapSpec(spec, {
-        baseUrl: Option.getOrUndefined(entry.baseUrl),
-        ...config.filters,
-        toolNameMaxLength: config.toolNameMaxLength,
-        descriptionMaxLength: config.descriptionMaxLength,
-        namePrefix: name
-      })
+      const mapped = mapSpec(spec, mappingOptions(config, Option.getOrUndefined(entry.baseUrl), name))
       // the same SSRF rule as for the main spec: a spec read from a URL may not aim calls at private addresses
       if (Option.isNone(entry.baseUrl) && /^https?:/i.test(spec.url)) {
         const refused = yield* refusedBaseUrl(mapped.tools.map((t) => t.baseUrl), { ...config.specSource, resolver: systemResolver })
@@ -105,12 +112,7 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
   static readonly layerNoDeps = Layer.effect(ToolCatalog, Effect.gen(function*() {
     const config = yield* AppConfig
     const spec = yield* (yield* SpecLoader).load(config.spec)
-    const result = mapSpec(spec, {
-      baseUrl: Option.getOrUndefined(config.baseUrl),
-      ...config.filters,
-      toolNameMaxLength: config.toolNameMaxLength,
-      descriptionMaxLength: config.descriptionMaxLength
-    })
+    const result = mapSpec(spec, mappingOptions(config, Option.getOrUndefined(config.baseUrl)))
     for (const problem of result.skipped) {
       yield* Effect.logWarning(`skipped operation: ${problem.location}: ${problem.message}`)
     }

@@ -3,7 +3,6 @@
  * Cognito flows, spec-driven scheme credentials, secret references and SigV4. Token lifetimes run on the
  * TestClock: expiry and proactive refresh are checked without waiting.
  */
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { FetchHttpClient } from "effect/http"
@@ -20,7 +19,7 @@ import { Secrets, SecretsManager } from "../src/Auth/Secrets.ts"
 import { AwsCredentials } from "../src/Auth/SigV4.ts"
 import type { Tool } from "../src/domain/Tool.ts"
 import { buildRequest, type OutgoingRequest } from "../src/Invoker/RequestBuilder.ts"
-import { SpecLoader } from "../src/SpecLoader.ts"
+import { loadSpec, SpecLoaderTest } from "./support/specs.ts"
 import { mapSpec } from "../src/ToolCatalog/Mapping.ts"
 import { basicOf, formOf, jsonServer, type Seen } from "./support/authServers.ts"
 import { freePort, fixture } from "./support/processes.ts"
@@ -40,8 +39,8 @@ const makeAuth = (auth: Partial<Settings["auth"]>, env: Record<string, string> =
 
 /** The tools of test/fixtures/security.yaml, by operationId. */
 const securityTools = Effect.gen(function*() {
-  const spec = yield* SpecLoader.use((l) => l.load(fixture("security.yaml"))).pipe(
-    Effect.provide(SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.merge(NodeFileSystem.layer, FetchHttpClient.layer))))
+  const spec = yield* loadSpec(fixture("security.yaml")).pipe(
+    Effect.provide(SpecLoaderTest)
   )
   const { tools } = mapSpec(spec, {
     baseUrl: "http://127.0.0.1:1", includeTags: [], excludeTags: [], includeOperations: [], excludeOperations: [],

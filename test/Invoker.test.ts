@@ -2,17 +2,16 @@
  * The Invoker end to end with the HTTP client swapped for an in-process fake: what is sent, and how
  * timeouts and transport failures come back to the model. Time is virtual (TestClock).
  */
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Option, Redacted } from "effect"
-import { FetchHttpClient, HttpClient, HttpClientError, type HttpClientRequest, HttpClientResponse } from "effect/http"
+import { HttpClient, HttpClientError, type HttpClientRequest, HttpClientResponse } from "effect/http"
 import * as CircuitBreaker from "effect/persistence/CircuitBreaker"
 import { TestClock } from "effect/testing"
 import { AppConfig, defaults, type Settings } from "../src/AppConfig.ts"
 import { Auth } from "../src/Auth.ts"
 import { Invoker } from "../src/Invoker.ts"
 import { layerMemoryStore, ResponseCache } from "../src/ResponseCache.ts"
-import { SpecLoader } from "../src/SpecLoader.ts"
+import { SpecLoaderTest } from "./support/specs.ts"
 import { ToolCatalog } from "../src/ToolCatalog.ts"
 import { Upstream } from "../src/Upstream.ts"
 import { EXAMPLE_SPEC, textOf } from "./support/processes.ts"
@@ -27,7 +26,7 @@ const makeLayer = (handler: Handler, settings: Partial<Settings> = {}) => {
   }))
   const config = AppConfig.layerTest({ spec: EXAMPLE_SPEC, baseUrl: Option.some("http://upstream.test/v1"), ...settings })
   const catalog = ToolCatalog.layerNoDeps.pipe(
-    Layer.provide(SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.merge(NodeFileSystem.layer, FetchHttpClient.layer))))
+    Layer.provide(SpecLoaderTest)
   )
   const layer = Invoker.layerNoDeps.pipe(
     Layer.provide(Layer.mergeAll(

@@ -1,7 +1,6 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { FetchHttpClient } from "effect/http"
 import { copyFileSync, mkdirSync, mkdtempSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -21,7 +20,7 @@ const fixture = (name: string) => resolve(ROOT, "test/fixtures/spec-loader", nam
 
 // specs served from 127.0.0.1 over http: allowed here as --allow-insecure-http --allow-private-networks would
 const LoopbackPolicy = Layer.succeed(SpecSourcePolicy, { ...SpecSourcePolicy.defaultValue(), allowInsecureHttp: true, allowPrivateNetworks: true })
-const TestLayer = SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.mergeAll(NodeServices.layer, FetchHttpClient.layer, LoopbackPolicy)))
+const TestLayer = SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.merge(NodeServices.layer, LoopbackPolicy)))
 
 const load = loadSpec
 const OPTIONS = MAPPING

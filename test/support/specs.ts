@@ -1,12 +1,11 @@
 /** Loading and mapping specs in-process, shared by the SpecLoader, mapping, search and corpus tests. */
 import { NodeServices } from "@effect/platform-node"
 import { Layer } from "effect"
-import { FetchHttpClient } from "effect/http"
 import { SpecLoader } from "../../src/SpecLoader.ts"
 import type { MappingOptions } from "../../src/ToolCatalog/Mapping.ts"
 
-/** The real loader on the real file system and fetch (default spec-source policy). */
-export const SpecLoaderTest = SpecLoader.layerNoDeps.pipe(Layer.provide(Layer.merge(NodeServices.layer, FetchHttpClient.layer)))
+/** The real loader on the real file system (default spec-source policy). */
+export const SpecLoaderTest = SpecLoader.layerNoDeps.pipe(Layer.provide(NodeServices.layer))
 
 export const loadSpec = (source: string) => SpecLoader.use((loader) => loader.load(source))
 
