@@ -16,9 +16,8 @@
  * upstream CLIENT span made here records the URL with query values redacted and no headers.
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
-import { Cause, Clock, Context, Effect, Exit, Layer, Metric, Option, References, Schema, Stream } from "effect"
-import { HttpClient, HttpClientRequest, HttpMiddleware } from "effect/http"
-import type { Transition } from "effect/persistence/CircuitBreaker"
+import { Cause, Clock, Context, Effect, Exit, Layer, Option, References, Schema } from "effect"
+import { HttpClient, HttpMiddleware } from "effect/http"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { AppConfig } from "./AppConfig.ts"
 import {
@@ -250,6 +249,10 @@ export const serveRequest = <A, E, R>(method: string, request: McpRequestInfo, h
     })
   })
 
+/** A span around `self` when tracing (none otherwise: even an unrecorded span costs on the hot path). */
+export const traced = (name: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.withFiber((fiber) => fiber.getRef(TracingEnabled) ? Effect.withSpan(self, name, { captureStackTrace: false }) : self)
+
 /** One step of a tool call (validation, request building, response mapping): a span when tracing. */
 export const step = <A>(name: string, f: () => A): Effect.Effect<A> =>
   Effect.withFiber((fiber) =>
@@ -271,14 +274,13 @@ class AttemptError extends Error {
 
 /**
  * One HTTP attempt to the upstream: `http_client_request_duration_seconds`, and with tracing a CLIENT span
- * (HTTP semantic-convention attributes, the URL with query values redacted, no headers) whose context is
- * sent upstream as `traceparent` and `X-Amzn-Trace-Id`. Effect's own client span is switched off here.
+ * (HTTP semantic-convention attributes, the URL with query values redacted, no headers) whose context
+ * `send` must add to the request (as `traceparent` and `X-Amzn-Trace-Id`); without tracing it gets undefined.
  */
 export const clientAttempt = <A, E, R>(
   request: { readonly method: string; readonly url: string; readonly query: ReadonlyArray<string> },
   resendCount: number,
-  httpRequest: HttpClientRequest.HttpClientRequest,
-  send: (request: HttpClientRequest.HttpClientRequest) => Effect.Effect<A, E, R>,
+  send: (traceHeaders: Record<string, string> | undefined) => Effect.Effect<A, E, R>,
   describe: (exit: Exit.Exit<A, E>) => AttemptResult
 ): Effect.Effect<A, E, R> =>
   Effect.withFiber((fiber) => {
@@ -286,13 +288,10 @@ export const clientAttempt = <A, E, R>(
     const clock = fiber.getRef(Clock.Clock)
     const started = clock.currentTimeNanosUnsafe()
     if (!fiber.getRef(TracingEnabled)) {
-      return Effect.onExitPrimitive(
-        Effect.provideService(send(httpRequest), HttpClient.TracerDisabledWhen, always),
-        (exit) => {
-          tool.httpDuration(describe(exit).status).updateUnsafe(secondsSince(clock, started), fiber.context)
-          return undefined
-        }
-      )
+      return Effect.onExitPrimitive(send(undefined), (exit) => {
+        tool.httpDuration(describe(exit).status).updateUnsafe(secondsSince(clock, started), fiber.context)
+        return undefined
+      })
     }
     const attributes: Record<string, unknown> = {
       "http.request.method": request.method,
@@ -305,26 +304,21 @@ export const clientAttempt = <A, E, R>(
     if (tool.operationId !== undefined) attributes["openapi.operation_id"] = tool.operationId
     if (resendCount > 0) attributes["http.request.resend_count"] = resendCount
     const name = tool.pathTemplate !== undefined ? `${request.method} ${tool.pathTemplate}` : request.method
-    return Effect.flatMap(Effect.makeSpan(name, { kind: "client", attributes }), (span) => {
-      const traced = HttpClientRequest.setHeaders(httpRequest, propagationHeaders(span))
-      return Effect.onExitPrimitive(
-        Effect.provideService(send(traced), HttpClient.TracerDisabledWhen, always),
-        (exit) => {
-          const { errorType, status } = describe(exit)
-          tool.httpDuration(status).updateUnsafe(secondsSince(clock, started), fiber.context)
-          if (status !== undefined) span.attribute("http.response.status_code", status)
-          if (errorType !== undefined) span.attribute("error.type", errorType)
-          // a 4xx/5xx answer is a successful Effect but a failed HTTP call; either way the span says what failed
-          span.end(
-            clock.currentTimeNanosUnsafe(),
-            errorType === undefined || (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause))
-              ? exit
-              : Exit.fail(new AttemptError(status !== undefined ? `HTTP ${status}` : errorType))
-          )
-          return undefined
-        }
-      )
-    })
+    return Effect.flatMap(Effect.makeSpan(name, { kind: "client", attributes }), (span) =>
+      Effect.onExitPrimitive(send(propagationHeaders(span)), (exit) => {
+        const { errorType, status } = describe(exit)
+        tool.httpDuration(status).updateUnsafe(secondsSince(clock, started), fiber.context)
+        if (status !== undefined) span.attribute("http.response.status_code", status)
+        if (errorType !== undefined) span.attribute("error.type", errorType)
+        // a 4xx/5xx answer is a successful Effect but a failed HTTP call; either way the span says what failed
+        span.end(
+          clock.currentTimeNanosUnsafe(),
+          errorType === undefined || (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause))
+            ? exit
+            : Exit.fail(new AttemptError(status !== undefined ? `HTTP ${status}` : errorType))
+        )
+        return undefined
+      }))
   })
 
 /** Counts one retry of an upstream request, labelled with the current tool's operation. */
@@ -334,9 +328,7 @@ export const recordRetry = (reason: string): Effect.Effect<void> =>
     return Effect.void
   })
 
-/** Keeps `openapi_mcp_circuit_breaker_state` in step with a breaker's transitions (forked into the scope). */
-export const trackBreakerState = (transitions: Stream.Stream<Transition>) =>
-  transitions.pipe(
-    Stream.runForEach((t) => Metric.update(circuitBreakerState(t.key), BREAKER_STATE_VALUE[t.to])),
-    Effect.forkScoped
-  )
+/** Sets `openapi_mcp_circuit_breaker_state` of an origin when its breaker changes state. */
+export const breakerTransition = (origin: string, to: keyof typeof BREAKER_STATE_VALUE, context: Context.Context<never>): void => {
+  circuitBreakerState(origin).updateUnsafe(BREAKER_STATE_VALUE[to], context)
+}

@@ -1,29 +1,28 @@
 /**
  * Upstream: the resilient HTTP client. One call = up to RETRY_MAX_ATTEMPTS attempts inside an overall
  * deadline; each attempt passes the origin's bulkhead (bounded concurrency and queue) and circuit breaker,
- * and has its own timeout. Retries use an exponential, capped, jittered Schedule and honour Retry-After,
- * and only ever resend requests that are safe to repeat. Any timeout or interruption aborts the request
- * (undici closes the socket). Errors never carry the request URL: it may hold an API key in its query.
+ * and has its own timeout. Retries back off exponentially (capped, jittered) or as Retry-After says, and only
+ * ever resend requests that are safe to repeat. Any timeout or interruption aborts the request (undici
+ * closes the socket). Errors never carry the request URL: it may hold an API key in its query.
  *
- * Order per attempt: retry ▶ bulkhead ▶ circuit breaker ▶ attempt timeout ▶ pooled undici client. Retry is
+ * Order per attempt: retry ▶ bulkhead ▶ circuit breaker ▶ attempt timeout ▶ pooled undici Agent. Retry is
  * outermost (unlike DESIGN.md's sketch) so a call sleeping between attempts holds no bulkhead slot, and an
  * attempt refused by an open breaker ends the retries at once.
+ *
+ * This is the hottest path of the server, so it is written for a cheap first attempt: one timer per attempt
+ * (the attempt timeout, cut short by the deadline), a synchronous breaker and bulkhead, no fiber forked, and
+ * the retry machinery entered only after a failure. Under a TestClock the timers are virtual.
  */
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { Clock, Context, Duration, Effect, Exit, Layer, Schedule, Schema, Semaphore } from "effect"
-import { HttpBody, HttpClient, HttpClientRequest } from "effect/http"
-import * as CircuitBreaker from "effect/persistence/CircuitBreaker"
+import { Clock, Context, Duration, Effect, Exit, Layer, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { AppConfig } from "./AppConfig.ts"
+import { type OutgoingRequest, serializeBody } from "./Invoker/RequestBuilder.ts"
 import { retryAfterSeconds } from "./Invoker/ResponseMapper.ts"
-import type { OutgoingRequest } from "./Invoker/RequestBuilder.ts"
-import { type AttemptResult, clientAttempt, recordRetry, trackBreakerState } from "./Telemetry.ts"
+import { type AttemptResult, breakerTransition, clientAttempt, recordRetry, traced } from "./Telemetry.ts"
+import { Breakers, type Outcome } from "./Upstream/Breaker.ts"
+import { type UpstreamResponse, UpstreamTransport, type WireRequest } from "./Upstream/Transport.ts"
 
-export interface UpstreamResponse {
-  readonly status: number
-  readonly headers: Readonly<Record<string, string>>
-  readonly body: Uint8Array
-}
+export type { UpstreamResponse, WireRequest } from "./Upstream/Transport.ts"
 
 const Response = Schema.declare((u): u is UpstreamResponse => typeof u === "object" && u !== null && "status" in u)
 
@@ -106,16 +105,31 @@ const errorCode = (cause: unknown): string => {
   return typeof cause === "object" && cause !== null && "name" in cause ? String((cause as { name: unknown }).name) : "unknown error"
 }
 
-export const toHttpRequest = (req: OutgoingRequest): HttpClientRequest.HttpClientRequest => {
-  const url = req.query.length > 0 ? `${req.url}?${req.query.join("&")}` : req.url
-  const headers: Record<string, string> = { ...req.headers }
-  if (req.cookies.length > 0) headers["cookie"] = req.cookies.map(([k, v]) => `${k}=${v}`).join("; ")
-  const body = req.body === undefined
-    ? HttpBody.empty
-    : req.body.data instanceof FormData
-    ? HttpBody.formData(req.body.data)
-    : HttpBody.uint8Array(req.body.data, req.body.contentType)
-  return HttpClientRequest.make(req.method)(url, { headers, body })
+/** Thrown by toWire for a URL that cannot be parsed. */
+class InvalidUrl extends Error {}
+
+/**
+ * The request as it goes on the wire: the URL parsed once (so the origin and the normalised path are what
+ * any HTTP client would send), the query appended, cookies in one header, the body's content type.
+ * A multipart (FormData) body must have been serialized first (serializeBody).
+ */
+export const toWire = (req: OutgoingRequest): WireRequest => {
+  let url: URL
+  try {
+    url = new URL(req.query.length > 0 ? `${req.url}?${req.query.join("&")}` : req.url)
+  } catch {
+    throw new InvalidUrl()
+  }
+  let headers = req.headers
+  const body = req.body?.data instanceof Uint8Array ? req.body.data : undefined
+  const contentType = body === undefined ? undefined : req.body?.contentType
+  if (req.cookies.length > 0 || contentType !== undefined) {
+    const h: Record<string, string> = { ...req.headers }
+    if (req.cookies.length > 0) h["cookie"] = req.cookies.map(([k, v]) => `${k}=${v}`).join("; ")
+    if (contentType !== undefined) h["content-type"] = contentType
+    headers = h
+  }
+  return { method: req.method, origin: url.origin, path: `${url.pathname}${url.search}`, headers, body }
 }
 
 export const originOf = (url: string): string => {
@@ -126,30 +140,9 @@ export const originOf = (url: string): string => {
   }
 }
 
-/** Retry delays: exponential from the base, jittered ×0.8–1.2, capped, or the server's Retry-After. */
-export const retrySchedule = (settings: { readonly baseDelayMs: number; readonly maxDelayMs: number }) =>
-  Schedule.min([
-    Schedule.exponential(Duration.millis(settings.baseDelayMs)).pipe(Schedule.jittered),
-    Schedule.spaced(Duration.millis(settings.maxDelayMs))
-  ]).pipe(
-    Schedule.setInputType<UpstreamReason>(),
-    Schedule.modifyDelay(({ input, duration }) =>
-      Effect.succeed(input._tag === "UpstreamStatus" && input.retryAfterMs !== undefined ? Duration.millis(input.retryAfterMs) : duration)
-    )
-  )
-
-/** An attempt's status and error kind, for its metric labels and span (Telemetry.clientAttempt). */
-const describeAttempt = (exit: Exit.Exit<UpstreamResponse, UpstreamReason>): AttemptResult => {
-  if (Exit.isSuccess(exit)) {
-    const status = exit.value.status
-    return { status, errorType: status >= 400 ? String(status) : undefined }
-  }
-  const error = exit.cause.reasons.find((r) => r._tag === "Fail")?.error
-  if (error === undefined) return { status: undefined, errorType: exit.cause.reasons.some((r) => r._tag === "Interrupt") ? "cancelled" : "_OTHER" }
-  return error._tag === "UpstreamStatus"
-    ? { status: error.response.status, errorType: String(error.response.status) }
-    : { status: undefined, errorType: retryReason(error) }
-}
+/** The wait before retry n (1 for the first): exponential from the base, jittered ×0.8–1.2, capped. */
+export const backoffMs = (n: number, settings: { readonly baseDelayMs: number; readonly maxDelayMs: number }): number =>
+  Math.min(settings.baseDelayMs * 2 ** (n - 1) * (0.8 + 0.4 * Math.random()), settings.maxDelayMs)
 
 /** A bounded label for what made an attempt fail: the status, or the kind of failure. */
 const retryReason = (reason: UpstreamReason): string => {
@@ -169,10 +162,73 @@ const retryReason = (reason: UpstreamReason): string => {
   }
 }
 
+const failureOf = <A>(exit: Exit.Exit<A, UpstreamReason>): UpstreamReason | undefined =>
+  Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail")?.error : undefined
+
+/** An attempt's status and error kind, for its metric labels and span (Telemetry.clientAttempt). */
+const describeAttempt = (exit: Exit.Exit<UpstreamResponse, UpstreamReason>): AttemptResult => {
+  if (Exit.isSuccess(exit)) {
+    const status = exit.value.status
+    return { status, errorType: status >= 400 ? String(status) : undefined }
+  }
+  const error = failureOf(exit)
+  if (error === undefined) return { status: undefined, errorType: exit.cause.reasons.some((r) => r._tag === "Interrupt") ? "cancelled" : "_OTHER" }
+  return error._tag === "UpstreamStatus"
+    ? { status: error.response.status, errorType: String(error.response.status) }
+    : { status: undefined, errorType: retryReason(error) }
+}
+
+/** Breaker outcome: 5xx, 429, timeouts and connection failures count; other 4xx answers and cancellations do not. */
+const breakerOutcome = (exit: Exit.Exit<UpstreamResponse, UpstreamReason>): Outcome => {
+  if (Exit.isSuccess(exit)) return exit.value.status >= 500 ? "failure" : "success"
+  const error = failureOf(exit)
+  return error === undefined || error._tag === "UpstreamInvalidRequest" ? "ignored" : "failure"
+}
+
+/** The prototype of Effect's live clock: only it may be replaced by plain timers. */
+const LIVE_CLOCK = Object.getPrototypeOf(Clock.Clock.defaultValue()) as object
+
+/**
+ * An effect completed by `register`'s callback that fails with `onTimeout()` after `ms` unless it
+ * completed first; `register` returns the cancel function, called on timeout and on interruption. With the
+ * live clock the timer is a plain setTimeout (no fiber forked); under a TestClock it is Effect's own.
+ */
+const timedCallback = <A, E>(
+  live: boolean,
+  ms: number,
+  onTimeout: () => E,
+  register: (settle: (result: Effect.Effect<A, E>) => void) => () => void
+): Effect.Effect<A, E> => {
+  const base = Effect.callback<A, E>((resume) => {
+    let settled = false
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const cancel = register((result) => {
+      if (settled) return
+      settled = true
+      if (timer !== undefined) clearTimeout(timer)
+      resume(result)
+    })
+    if (live && !settled) {
+      timer = setTimeout(() => {
+        if (settled) return
+        settled = true
+        cancel()
+        resume(Effect.fail(onTimeout()))
+      }, ms)
+    }
+    return Effect.sync(() => {
+      if (settled) return
+      settled = true
+      if (timer !== undefined) clearTimeout(timer)
+      cancel()
+    })
+  })
+  return live ? base : Effect.timeoutOrElse(base, { duration: Duration.millis(ms), orElse: () => Effect.fail(onTimeout()) })
+}
+
 interface Bulkhead {
-  readonly semaphore: Semaphore.Semaphore
   inUse: number
-  queued: number
+  readonly waiting: Array<() => void>
 }
 
 export class Upstream extends Context.Service<Upstream, {
@@ -186,16 +242,16 @@ export class Upstream extends Context.Service<Upstream, {
 }>()("openapi-mcp/Upstream") {
   static readonly layerNoDeps = Layer.effect(Upstream, Effect.gen(function*() {
     const config = yield* AppConfig
-    const client = yield* HttpClient.HttpClient
-    const breaker = yield* CircuitBreaker.make({
-      tripPolicy: CircuitBreaker.consecutive(Math.max(1, config.breaker.failureThreshold)),
-      openDuration: Duration.millis(config.breaker.resetTimeoutMs)
-    })
-    yield* trackBreakerState(breaker.transitions)
+    const { send } = yield* UpstreamTransport
+    const context = yield* Effect.context<never>()
+    const breakers = new Breakers(
+      Math.max(1, config.breaker.failureThreshold),
+      config.breaker.resetTimeoutMs,
+      (origin, to) => breakerTransition(origin, to, context)
+    )
     const bulkheads = new Map<string, Bulkhead>()
     const limit = config.http.maxConnections
     const maxQueue = config.http.maxQueue
-    const schedule = retrySchedule(config.retry)
 
     const defaultPolicy: CallPolicy = {
       attemptTimeoutMs: config.http.timeoutMs,
@@ -205,140 +261,143 @@ export class Upstream extends Context.Service<Upstream, {
       circuitBreaker: config.breaker.failureThreshold > 0
     }
 
-    /** One attempt, with its own timeout. Retryable statuses fail so the schedule sees them. */
-    const sendOnce = (request: HttpClientRequest.HttpClientRequest, timeoutMs: number, now: () => number) =>
-      Effect.gen(function*() {
-        const response = yield* client.execute(request)
-        const body = new Uint8Array(yield* response.arrayBuffer)
-        const headers: Record<string, string> = {}
-        for (const [k, v] of Object.entries(response.headers)) if (typeof v === "string") headers[k] = v
-        const result: UpstreamResponse = { status: response.status, headers, body }
-        if (RETRYABLE_STATUS.has(result.status)) {
-          const after = retryAfterSeconds(headers, now())
-          return yield* new UpstreamStatus({ response: result, ...(after !== undefined ? { retryAfterMs: after * 1000 } : {}) })
-        }
-        return result
-      }).pipe(
-        Effect.timeoutOrElse({
-          duration: Duration.millis(timeoutMs),
-          orElse: () => Effect.fail(new UpstreamTimeout({ kind: "attempt", afterMs: timeoutMs }))
-        }),
-        Effect.catchTag("HttpClientError", (e): Effect.Effect<never, UpstreamReason> => {
-          const reason = e.reason
-          switch (reason._tag) {
-            case "InvalidUrlError":
-              return Effect.fail(new UpstreamInvalidRequest({ detail: "the request URL is invalid" }))
-            case "EncodeError":
-              return Effect.fail(new UpstreamInvalidRequest({ detail: "the request body could not be encoded" }))
-            default: {
-              const code = errorCode(reason.cause)
-              return Effect.fail(
-                code === "UND_ERR_CONNECT_TIMEOUT"
-                  ? new UpstreamTimeout({ kind: "connect", afterMs: config.http.connectTimeoutMs })
-                  : new UpstreamConnect({ detail: code })
-              )
-            }
-          }
-        })
-      )
-
-    /** Breaker outcome: 5xx, 429, timeouts and connection failures count; other 4xx answers do not. */
-    const classify = (exit: Exit.Exit<UpstreamResponse, UpstreamReason>): CircuitBreaker.Outcome => {
-      if (Exit.isSuccess(exit)) return exit.value.status >= 500 ? CircuitBreaker.failure() : CircuitBreaker.success
-      const error = exit.cause.reasons.find((r) => r._tag === "Fail")?.error
-      return error === undefined || error._tag === "UpstreamInvalidRequest" ? CircuitBreaker.ignored : CircuitBreaker.failure()
+    /** A transport failure as an attempt's error: a connect timeout, or a connection error by its code. */
+    const transportFailure = (e: Error): UpstreamReason => {
+      const code = errorCode(e)
+      if (code === "UND_ERR_CONNECT_TIMEOUT") return new UpstreamTimeout({ kind: "connect", afterMs: config.http.connectTimeoutMs })
+      if (code === "UND_ERR_INVALID_ARG") return new UpstreamInvalidRequest({ detail: "the request could not be sent (invalid header or body)" })
+      return new UpstreamConnect({ detail: code })
     }
 
-    const withBreaker = (origin: string) => <A extends UpstreamResponse>(attempt: Effect.Effect<A, UpstreamReason>) =>
-      breaker.execute(attempt, { key: origin, classify }).pipe(
-        Effect.catchTag("CircuitBreakerError", (e) => {
-          const r = e.reason
-          return r._tag === "CircuitOpen"
-            ? Effect.fail(new UpstreamCircuitOpen({ origin, retryAfterMs: Duration.toMillis(r.retryAfter), probing: false }))
-            : r._tag === "CircuitHalfOpen"
-            ? Effect.fail(new UpstreamCircuitOpen({ origin, retryAfterMs: 1000, probing: true }))
-            : attempt // the breaker's store failed: go ahead without it
-        })
-      )
+    /** Runs `use` holding one of the origin's slots; waits in its bounded queue (at most `waitMs`) when all are taken. */
+    const withBulkhead = <A>(
+      origin: string,
+      live: boolean,
+      waitMs: number,
+      onTimeout: () => UpstreamReason,
+      use: Effect.Effect<A, UpstreamReason>
+    ): Effect.Effect<A, UpstreamReason> => Effect.suspend(() => {
+      let b = bulkheads.get(origin)
+      if (b === undefined) {
+        b = { inUse: 0, waiting: [] }
+        bulkheads.set(origin, b)
+      }
+      const bulkhead = b
+      const release = () => {
+        const next = bulkhead.waiting.shift()
+        if (next === undefined) bulkhead.inUse--
+        else next() // the slot passes to the next in line
+        return undefined
+      }
+      if (bulkhead.inUse < limit) {
+        bulkhead.inUse++
+        return Effect.onExitPrimitive(use, release)
+      }
+      if (bulkhead.waiting.length >= maxQueue) return Effect.fail(new UpstreamBulkheadFull({ origin, limit, queue: maxQueue }))
+      let granted = false
+      const wait = timedCallback<void, UpstreamReason>(live, waitMs, onTimeout, (settle) => {
+        const grant = () => {
+          granted = true
+          settle(Effect.void)
+        }
+        bulkhead.waiting.push(grant)
+        return () => {
+          const i = bulkhead.waiting.indexOf(grant)
+          if (i >= 0) bulkhead.waiting.splice(i, 1)
+        }
+      })
+      return Effect.onExitPrimitive(Effect.flatMap(wait, () => use), () => granted ? release() : undefined)
+    })
 
-    const withBulkhead = (origin: string) => <A, E>(attempt: Effect.Effect<A, E>): Effect.Effect<A, E | UpstreamBulkheadFull> =>
-      Effect.suspend((): Effect.Effect<A, E | UpstreamBulkheadFull> => {
-        let b = bulkheads.get(origin)
-        if (b === undefined) {
-          b = { semaphore: Semaphore.makeUnsafe(limit), inUse: 0, queued: 0 }
-          bulkheads.set(origin, b)
-        }
-        const bulkhead = b
-        if (bulkhead.inUse >= limit && bulkhead.queued >= maxQueue) {
-          return Effect.fail(new UpstreamBulkheadFull({ origin, limit, queue: maxQueue }))
-        }
-        bulkhead.queued++
-        let started = false
-        return Semaphore.withPermit(bulkhead.semaphore, Effect.suspend(() => {
-          started = true
-          bulkhead.queued--
-          bulkhead.inUse++
-          return attempt
-        }).pipe(Effect.ensuring(Effect.sync(() => bulkhead.inUse--)))).pipe(
-          Effect.ensuring(Effect.sync(() => {
-            if (!started) bulkhead.queued--
+    const execute = (request: OutgoingRequest, policy: CallPolicy) =>
+      Effect.withFiber<UpstreamResponse & { readonly attempts: number }, UpstreamError>((fiber) => {
+        const clock = fiber.getRef(Clock.Clock)
+        const live = Object.getPrototypeOf(clock) === LIVE_CLOCK
+        const deadlineAt = clock.currentTimeMillisUnsafe() + policy.deadlineMs
+        const deadline = () => new UpstreamTimeout({ kind: "deadline", afterMs: policy.deadlineMs })
+        const retryable = safeToRetry(request, policy)
+        const keyed = policy.idempotencyKeyHeader !== undefined && !IDEMPOTENT.has(request.method)
+          ? { ...request, headers: { ...request.headers, [policy.idempotencyKeyHeader.toLowerCase()]: randomUUID() } }
+          : request
+        let attempts = 0
+
+        /** One attempt on the wire, under a timer: the attempt timeout, or what is left of the deadline. */
+        const sendOnce = (wire: WireRequest, limitMs: number, onTimeout: () => UpstreamReason) =>
+          timedCallback<UpstreamResponse, UpstreamReason>(live, limitMs, onTimeout, (settle) =>
+            send(wire, (result) => {
+              if (result instanceof Error) return settle(Effect.fail(transportFailure(result)))
+              if (!RETRYABLE_STATUS.has(result.status)) return settle(Effect.succeed(result))
+              const after = retryAfterSeconds(result.headers, clock.currentTimeMillisUnsafe())
+              settle(Effect.fail(new UpstreamStatus({ response: result, ...(after !== undefined ? { retryAfterMs: after * 1000 } : {}) })))
+            }))
+
+        const attempt = (wire: WireRequest): Effect.Effect<UpstreamResponse, UpstreamReason> => {
+          const origin = wire.origin
+          const remaining = deadlineAt - clock.currentTimeMillisUnsafe()
+          if (remaining <= 0) return Effect.fail(deadline())
+          return withBulkhead(origin, live, remaining, deadline, Effect.suspend(() => {
+            const now = clock.currentTimeMillisUnsafe()
+            const left = deadlineAt - now
+            if (left <= 0) return Effect.fail(deadline())
+            const admission = policy.circuitBreaker ? breakers.admit(origin, now) : undefined
+            if (admission?._tag === "Open") return Effect.fail(new UpstreamCircuitOpen({ origin, retryAfterMs: admission.retryAfterMs, probing: false }))
+            if (admission?._tag === "Probing") return Effect.fail(new UpstreamCircuitOpen({ origin, retryAfterMs: 1000, probing: true }))
+            const byDeadline = left < policy.attemptTimeoutMs
+            const limitMs = byDeadline ? left : policy.attemptTimeoutMs
+            const onTimeout = byDeadline ? deadline : () => new UpstreamTimeout({ kind: "attempt", afterMs: policy.attemptTimeoutMs })
+            attempts++
+            const sent = clientAttempt(keyed, attempts - 1, (traceHeaders) =>
+              sendOnce(traceHeaders === undefined ? wire : { ...wire, headers: { ...wire.headers, ...traceHeaders } }, limitMs, onTimeout), describeAttempt)
+            if (admission === undefined) return sent
+            return Effect.onExitPrimitive(sent, (exit) => {
+              breakers.record(origin, admission.generation, breakerOutcome(exit), clock.currentTimeMillisUnsafe())
+              return undefined
+            })
           }))
+        }
+
+        /** After a failed attempt: wait and try again when that is safe and useful, else give up with it. */
+        const retryAfter = (wire: WireRequest, reason: UpstreamReason): Effect.Effect<UpstreamResponse, UpstreamReason> => {
+          if (!retryable || !reason.retryable || attempts >= policy.maxAttempts) return Effect.fail(reason)
+          const waitMs = reason._tag === "UpstreamStatus" && reason.retryAfterMs !== undefined
+            ? reason.retryAfterMs
+            : backoffMs(attempts, config.retry)
+          // a wait that ends past the deadline is not started: the caller hears the last answer at once
+          if (clock.currentTimeMillisUnsafe() + waitMs >= deadlineAt) return Effect.fail(reason)
+          return recordRetry(retryReason(reason)).pipe(
+            Effect.andThen(clock.sleep(Duration.millis(waitMs))),
+            Effect.andThen(() => tryFrom(wire))
+          )
+        }
+        const tryFrom = (wire: WireRequest): Effect.Effect<UpstreamResponse, UpstreamReason> =>
+          Effect.catch(attempt(wire), (reason) => retryAfter(wire, reason))
+
+        const toWireEffect = (r: OutgoingRequest): Effect.Effect<WireRequest, UpstreamReason> => {
+          try {
+            return Effect.succeed(toWire(r))
+          } catch {
+            return Effect.fail(new UpstreamInvalidRequest({ detail: "the request URL is invalid" }))
+          }
+        }
+        const wire = keyed.body?.data instanceof FormData
+          ? Effect.flatMap(serializeBody(keyed), toWireEffect)
+          : toWireEffect(keyed)
+        return Effect.flatMap(wire, tryFrom).pipe(
+          Effect.matchEffect({
+            onSuccess: (response) => Effect.succeed({ ...response, attempts }),
+            // retries ran out on a retryable status: the last answer is the result
+            onFailure: (reason) =>
+              reason._tag === "UpstreamStatus"
+                ? Effect.succeed({ ...reason.response, attempts })
+                : Effect.fail(new UpstreamError({ reason, attempts }))
+          }),
+          traced("Upstream.execute")
         )
       })
-
-    const execute = Effect.fn("Upstream.execute")(function*(request: OutgoingRequest, policy: CallPolicy) {
-      const origin = originOf(request.url)
-      const keyed = policy.idempotencyKeyHeader !== undefined && !IDEMPOTENT.has(request.method)
-        ? { ...request, headers: { ...request.headers, [policy.idempotencyKeyHeader.toLowerCase()]: randomUUID() } }
-        : request
-      const httpRequest = toHttpRequest(keyed)
-      const retryable = safeToRetry(request, policy)
-      const started = yield* Clock.currentTimeMillis
-      const clock = yield* Clock.Clock
-      const now = () => clock.currentTimeMillisUnsafe()
-      let attempts = 0
-      const attempt = Effect.suspend(() => {
-        attempts++
-        return clientAttempt(keyed, attempts - 1, httpRequest, (r) => sendOnce(r, policy.attemptTimeoutMs, now), describeAttempt)
-      }).pipe(
-        (a) => policy.circuitBreaker ? withBreaker(origin)(a) : a,
-        withBulkhead(origin)
-      )
-      const response = yield* attempt.pipe(
-        Effect.retry(schedule.pipe(
-          Schedule.while(({ input, now: at }) => {
-            if (!retryable || !input.retryable || attempts >= policy.maxAttempts) return false
-            // a Retry-After that ends past the deadline is not waited for: the caller hears it at once
-            const wait = input._tag === "UpstreamStatus" ? input.retryAfterMs ?? 0 : 0
-            if (at - started + wait >= policy.deadlineMs) return false
-            return recordRetry(retryReason(input)).pipe(Effect.as(true))
-          })
-        )),
-        Effect.timeoutOrElse({
-          duration: Duration.millis(policy.deadlineMs),
-          orElse: () => Effect.fail(new UpstreamTimeout({ kind: "deadline", afterMs: policy.deadlineMs }))
-        }),
-        // retries ran out on a retryable status: the last answer is the result
-        Effect.catchTag("UpstreamStatus", (e) => Effect.succeed(e.response)),
-        Effect.mapError((reason) => new UpstreamError({ reason, attempts }))
-      )
-      return { ...response, attempts }
-    })
 
     return Upstream.of({ execute, defaultPolicy })
   }))
 
-  /** Pooled keep-alive undici client sized from HTTP_MAX_CONNECTIONS / HTTP_CONNECT_TIMEOUT; breaker state in memory. */
-  static readonly layer = Layer.unwrap(Effect.gen(function*() {
-    const config = yield* AppConfig
-    return Upstream.layerNoDeps.pipe(Layer.provide(Layer.mergeAll(
-      NodeHttpClient.layerUndiciOptions({
-        connections: config.http.maxConnections,
-        pipelining: 1,
-        keepAliveTimeout: 30_000,
-        connect: { timeout: config.http.connectTimeoutMs }
-      }),
-      CircuitBreaker.layerStoreMemory()
-    )))
-  }))
+  /** Over the pooled undici transport. */
+  static readonly layer = Upstream.layerNoDeps.pipe(Layer.provide(UpstreamTransport.layer))
 }

@@ -4,8 +4,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Option, Redacted } from "effect"
-import { HttpClient, HttpClientError, type HttpClientRequest, HttpClientResponse } from "effect/http"
-import * as CircuitBreaker from "effect/persistence/CircuitBreaker"
 import { TestClock } from "effect/testing"
 import { AppConfig, defaults, type Settings } from "../src/AppConfig.ts"
 import { Auth } from "../src/Auth.ts"
@@ -13,16 +11,22 @@ import { Invoker } from "../src/Invoker.ts"
 import { layerMemoryStore, ResponseCache } from "../src/ResponseCache.ts"
 import { SpecLoaderTest } from "./support/specs.ts"
 import { ToolCatalog } from "../src/ToolCatalog.ts"
-import { Upstream } from "../src/Upstream.ts"
+import { Upstream, type UpstreamResponse, type WireRequest } from "../src/Upstream.ts"
+import { UpstreamTransport } from "../src/Upstream/Transport.ts"
 import { EXAMPLE_SPEC, textOf } from "./support/processes.ts"
 
-type Handler = (req: HttpClientRequest.HttpClientRequest) => Effect.Effect<Response, HttpClientError.HttpClientError>
+/** The fake upstream's answer: a response, a transport error, or none ever. */
+type Handler = (req: WireRequest) => UpstreamResponse | Error | "hang"
 
 const makeLayer = (handler: Handler, settings: Partial<Settings> = {}) => {
-  const seen: Array<HttpClientRequest.HttpClientRequest> = []
-  const client = Layer.succeed(HttpClient.HttpClient, HttpClient.make((req) => {
-    seen.push(req)
-    return Effect.map(handler(req), (res) => HttpClientResponse.fromWeb(req, res))
+  const seen: Array<WireRequest> = []
+  const transport = Layer.succeed(UpstreamTransport, UpstreamTransport.of({
+    send: (req, done) => {
+      seen.push(req)
+      const result = handler(req)
+      if (result !== "hang") done(result)
+      return () => undefined
+    }
   }))
   const config = AppConfig.layerTest({ spec: EXAMPLE_SPEC, baseUrl: Option.some("http://upstream.test/v1"), ...settings })
   const catalog = ToolCatalog.layerNoDeps.pipe(
@@ -30,7 +34,7 @@ const makeLayer = (handler: Handler, settings: Partial<Settings> = {}) => {
   )
   const layer = Invoker.layerNoDeps.pipe(
     Layer.provide(Layer.mergeAll(
-      catalog, Auth.layer.pipe(Layer.provide(catalog)), Upstream.layerNoDeps.pipe(Layer.provide(Layer.merge(client, CircuitBreaker.layerStoreMemory()))),
+      catalog, Auth.layer.pipe(Layer.provide(catalog)), Upstream.layerNoDeps.pipe(Layer.provide(transport)),
       ResponseCache.layerNoDeps.pipe(Layer.provide(layerMemoryStore))
     )),
     Layer.provide(config)
@@ -38,8 +42,8 @@ const makeLayer = (handler: Handler, settings: Partial<Settings> = {}) => {
   return { layer, seen }
 }
 
-const json = (body: unknown, status = 200) =>
-  Effect.succeed(new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } }))
+const json = (body: unknown, status = 200): UpstreamResponse =>
+  ({ status, headers: { "content-type": "application/json" }, body: new TextEncoder().encode(JSON.stringify(body)) })
 
 describe("Invoker", () => {
   it.effect("builds the request from the arguments and adds the credential", () => {
@@ -53,7 +57,8 @@ describe("Invoker", () => {
       assert.strictEqual(seen.length, 1)
       const req = seen[0]!
       assert.strictEqual(req.method, "GET")
-      assert.strictEqual(req.url, "http://upstream.test/v1/pets?status=available&tags=a,b&limit=5")
+      assert.strictEqual(req.origin, "http://upstream.test")
+      assert.strictEqual(req.path, "/v1/pets?status=available&tags=a,b&limit=5")
       assert.strictEqual(req.headers["x-api-key"], "k1")
       assert.deepStrictEqual(result.structuredContent, { id: 7, name: "Rex" })
     }).pipe(Effect.provide(layer))
@@ -81,7 +86,7 @@ describe("Invoker", () => {
   })
 
   it.effect("ends a call that outlives HTTP_TIMEOUT with a timeout result naming the limit", () => {
-    const { layer, seen } = makeLayer(() => Effect.never, { http: { ...defaults.http, timeoutMs: 5_000 }, retry: { ...defaults.retry, maxAttempts: 1 } })
+    const { layer, seen } = makeLayer(() => "hang", { http: { ...defaults.http, timeoutMs: 5_000 }, retry: { ...defaults.retry, maxAttempts: 1 } })
     return Effect.gen(function*() {
       const fiber = yield* (yield* Invoker).call("getPet", { petId: 1 }).pipe(Effect.forkChild)
       yield* TestClock.adjust("4999 millis")
@@ -96,10 +101,7 @@ describe("Invoker", () => {
   })
 
   it.effect("reports an unreachable upstream by origin and error code, never the full URL", () => {
-    const { layer } = makeLayer((req) =>
-      Effect.fail(new HttpClientError.HttpClientError({
-        reason: new HttpClientError.TransportError({ request: req, cause: Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }) })
-      })), {
+    const { layer } = makeLayer(() => Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }), {
       auth: { ...defaults.auth, type: "api_key", apiKey: Option.some(Redacted.make("sekret")), apiKeyIn: "query" },
       retry: { ...defaults.retry, maxAttempts: 1 }
     })

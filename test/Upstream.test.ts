@@ -4,39 +4,43 @@
  * The HTTP client is an in-process fake that follows a script and records when each attempt arrived.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect, Fiber, Layer } from "effect"
-import { HttpClient, HttpClientError, type HttpClientRequest, HttpClientResponse } from "effect/http"
-import * as CircuitBreaker from "effect/persistence/CircuitBreaker"
+import { Effect, Fiber, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { AppConfig, defaults, type Settings } from "../src/AppConfig.ts"
 import type { OutgoingRequest } from "../src/Invoker/RequestBuilder.ts"
-import { type CallPolicy, Upstream } from "../src/Upstream.ts"
+import { type CallPolicy, Upstream, type UpstreamResponse, type WireRequest } from "../src/Upstream.ts"
+import { Breakers } from "../src/Upstream/Breaker.ts"
+import { UpstreamTransport } from "../src/Upstream/Transport.ts"
 
-type Step = (req: HttpClientRequest.HttpClientRequest) => Effect.Effect<Response, HttpClientError.HttpClientError>
+/** What the fake upstream does with attempt n: answer, fail like a refused connection, or never answer. */
+type Step = (req: WireRequest) => UpstreamResponse | Error | "hang"
 
-const status = (code: number, headers: Record<string, string> = {}) => () =>
-  Effect.succeed(new Response(code === 204 ? null : JSON.stringify({ code }), { status: code, headers: { "content-type": "application/json", ...headers } }))
-const refused: Step = (req) =>
-  Effect.fail(new HttpClientError.HttpClientError({
-    reason: new HttpClientError.TransportError({ request: req, cause: Object.assign(new Error("refused"), { code: "ECONNREFUSED" }) })
-  }))
-const hang: Step = () => Effect.never
+const status = (code: number, headers: Record<string, string> = {}): Step => () => ({
+  status: code,
+  headers: { "content-type": "application/json", ...headers },
+  body: new TextEncoder().encode(code === 204 ? "" : JSON.stringify({ code }))
+})
+const refused: Step = () => Object.assign(new Error("refused"), { code: "ECONNREFUSED" })
+const hang: Step = () => "hang"
 
 /** A fake upstream answering attempt n with script[n] (the last entry repeats); records attempt times. */
 const fake = (script: ReadonlyArray<Step>, settings: Partial<Settings> = {}) => {
-  const arrivals: Array<{ at: number; req: HttpClientRequest.HttpClientRequest }> = []
-  const client = Layer.succeed(HttpClient.HttpClient, HttpClient.make((req) =>
-    Effect.gen(function*() {
-      const at = yield* Clock.currentTimeMillis
-      arrivals.push({ at, req })
-      const step = script[Math.min(arrivals.length - 1, script.length - 1)]!
-      return HttpClientResponse.fromWeb(req, yield* step(req))
-    })
+  const arrivals: Array<{ at: number; req: WireRequest }> = []
+  const aborted: Array<WireRequest> = []
+  const transport = Layer.effect(UpstreamTransport, Effect.clockWith((clock) =>
+    Effect.succeed(UpstreamTransport.of({
+      send: (req, done) => {
+        arrivals.push({ at: clock.currentTimeMillisUnsafe(), req })
+        const result = script[Math.min(arrivals.length - 1, script.length - 1)]!(req)
+        if (result !== "hang") done(result)
+        return () => aborted.push(req)
+      }
+    }))
   ))
   const layer = Upstream.layerNoDeps.pipe(
-    Layer.provide(Layer.mergeAll(client, CircuitBreaker.layerStoreMemory(), AppConfig.layerTest({ spec: "x", ...settings })))
+    Layer.provide(Layer.mergeAll(transport, AppConfig.layerTest({ spec: "x", ...settings })))
   )
-  return { layer, arrivals }
+  return { layer, arrivals, aborted }
 }
 
 const request = (method: OutgoingRequest["method"], url = "http://api.test/v1/things"): OutgoingRequest => ({
@@ -161,8 +165,8 @@ describe("retries", () => {
 })
 
 describe("timeouts", () => {
-  it.effect("times out each attempt, retries, and reports the attempt timeout", () => {
-    const { layer, arrivals } = fake([hang])
+  it.effect("times out each attempt, aborts it, retries, and reports the attempt timeout", () => {
+    const { layer, arrivals, aborted } = fake([hang])
     return Effect.gen(function*() {
       const fiber = yield* run(Effect.flip((yield* Upstream).execute(request("GET"), policy({ attemptTimeoutMs: 1000, maxAttempts: 2 }))))
       yield* TestClock.adjust("1 minute")
@@ -171,6 +175,7 @@ describe("timeouts", () => {
       assert.strictEqual((error.reason as { kind: string }).kind, "attempt")
       assert.strictEqual(error.attempts, 2)
       assert.strictEqual(arrivals.length, 2)
+      assert.strictEqual(aborted.length, 2) // each timed-out request was aborted, not left running
     }).pipe(Effect.provide(layer))
   })
 
@@ -195,7 +200,7 @@ describe("circuit breaker", () => {
 
   it.effect("opens after consecutive failures, fails fast while open, probes after the reset timeout, closes on success", () => {
     let healthy = false
-    const { layer, arrivals } = fake([() => healthy ? status(200)() : status(500)()], settings)
+    const { layer, arrivals } = fake([(req) => healthy ? status(200)(req) : status(500)(req)], settings)
     return Effect.gen(function*() {
       const upstream = yield* Upstream
       const once = policy({ maxAttempts: 1 })
@@ -213,7 +218,7 @@ describe("circuit breaker", () => {
   })
 
   it.effect("keeps one breaker per origin and ignores 4xx answers", () => {
-    const { layer, arrivals } = fake([(req) => req.url.includes("bad.test") ? status(503)() : status(404)()], settings)
+    const { layer, arrivals } = fake([(req) => req.origin === "http://bad.test" ? status(503)(req) : status(404)(req)], settings)
     return Effect.gen(function*() {
       const upstream = yield* Upstream
       const once = policy({ maxAttempts: 1 })
@@ -267,5 +272,29 @@ describe("bulkhead", () => {
       yield* TestClock.adjust("10 seconds")
       for (const f of [...running, other]) yield* Fiber.await(f)
     }).pipe(Effect.provide(layer))
+  })
+})
+
+describe("Breakers", () => {
+  it("lets one probe through when half-open, refuses the rest, and ignores outcomes from before a transition", () => {
+    const moves: Array<string> = []
+    const b = new Breakers(2, 1000, (key, to) => moves.push(`${key}:${to}`))
+    const first = b.admit("o", 0)
+    const second = b.admit("o", 0)
+    assert.strictEqual(first._tag, "Run")
+    assert.strictEqual(second._tag, "Run")
+    b.record("o", (first as { generation: number }).generation, "failure", 10)
+    b.record("o", (second as { generation: number }).generation, "failure", 20)
+    assert.deepStrictEqual(b.admit("o", 500), { _tag: "Open", retryAfterMs: 520 })
+    const probe = b.admit("o", 1020)
+    assert.strictEqual(probe._tag, "Run")
+    assert.deepStrictEqual(b.admit("o", 1021), { _tag: "Probing" })
+    b.record("o", 0, "success", 1022) // a late outcome from the closed generation changes nothing
+    assert.deepStrictEqual(b.admit("o", 1023), { _tag: "Probing" })
+    b.record("o", (probe as { generation: number }).generation, "ignored", 1024) // a cancelled probe frees the slot
+    const next = b.admit("o", 1025)
+    assert.strictEqual(next._tag, "Run")
+    b.record("o", (next as { generation: number }).generation, "success", 1026)
+    assert.deepStrictEqual(moves, ["o:Open", "o:HalfOpen", "o:Closed"])
   })
 })

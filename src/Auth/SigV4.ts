@@ -15,7 +15,7 @@
 import { Sha256 } from "@aws-crypto/sha256-js"
 import { SignatureV4 } from "@smithy/signature-v4"
 import { Context, Effect, Layer } from "effect"
-import { encodeStrict, type OutgoingRequest } from "../Invoker/RequestBuilder.ts"
+import { encodeStrict, type OutgoingRequest, serializeBody } from "../Invoker/RequestBuilder.ts"
 import { type AuthError, missing } from "./Errors.ts"
 
 export interface AwsCredentialsValue {
@@ -63,19 +63,6 @@ export const queryPairs = (items: ReadonlyArray<string>): Array<readonly [string
     const eq = item.indexOf("=")
     return eq === -1 ? [safeDecode(item), ""] as const : [safeDecode(item.slice(0, eq)), safeDecode(item.slice(eq + 1))] as const
   })
-
-/** Multipart bodies become bytes with their boundary, so the signed hash is the hash of what is sent. */
-export const serializeBody = (request: OutgoingRequest): Effect.Effect<OutgoingRequest> => {
-  const body = request.body
-  if (body === undefined || !(body.data instanceof FormData)) return Effect.succeed(request)
-  const form = body.data
-  return Effect.promise(async () => {
-    const encoded = new Response(form)
-    const contentType = encoded.headers.get("content-type") ?? undefined
-    const data = new Uint8Array(await encoded.arrayBuffer())
-    return { ...request, body: { contentType, data } }
-  })
-}
 
 export interface SigningOptions {
   readonly service: string

@@ -3,6 +3,7 @@
  * and `explode` (simple, label, matrix, form, spaceDelimited, pipeDelimited, deepObject), `allowReserved`,
  * and bodies by media type (JSON, form-urlencoded, multipart with files, text, binary).
  */
+import { Effect } from "effect"
 import type { ParamBinding, Tool } from "../domain/Tool.ts"
 
 export interface OutgoingBody {
@@ -243,4 +244,17 @@ export const buildRequest = (tool: Tool, args: Record<string, unknown>): Outgoin
   }
   const base = tool.baseUrl.endsWith("/") ? tool.baseUrl.slice(0, -1) : tool.baseUrl
   return { method: tool.method, url: `${base}${path}`, query, headers, cookies, body: buildBody(tool, args) }
+}
+
+/** A multipart body as bytes with its boundary (what is sent, and what SigV4 hashes). */
+export const serializeBody = (request: OutgoingRequest): Effect.Effect<OutgoingRequest> => {
+  const body = request.body
+  if (body === undefined || !(body.data instanceof FormData)) return Effect.succeed(request)
+  const form = body.data
+  return Effect.promise(async () => {
+    const encoded = new Response(form)
+    const contentType = encoded.headers.get("content-type") ?? undefined
+    const data = new Uint8Array(await encoded.arrayBuffer())
+    return { ...request, body: { contentType, data } }
+  })
 }

@@ -1,0 +1,114 @@
+/**
+ * The wire under Upstream: one HTTP exchange on a pooled keep-alive undici Agent, through undici's
+ * dispatch API (no stream or promise per request: the answer is collected in a handler). Upstream's tests
+ * put a scripted fake in its place.
+ */
+import { Context, Effect, Layer } from "effect"
+import { Agent, type Dispatcher } from "undici"
+import type { IncomingHttpHeaders } from "node:http"
+import { AppConfig } from "../AppConfig.ts"
+
+export interface UpstreamResponse {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: Uint8Array
+}
+
+/** What goes on the wire: origin and path (with the query) apart, as undici takes them. */
+export interface WireRequest {
+  readonly method: string
+  readonly origin: string
+  readonly path: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: Uint8Array | undefined
+}
+
+/**
+ * Sends one request and calls `done` exactly once, with the whole answer or the transport's error (its
+ * `code` says what failed: ECONNREFUSED, UND_ERR_CONNECT_TIMEOUT…). Returns a function that aborts it.
+ */
+export type Send = (request: WireRequest, done: (result: UpstreamResponse | Error) => void) => () => void
+
+const aborted = () => Object.assign(new Error("request aborted"), { code: "UND_ERR_ABORTED" })
+
+/** Response headers as single strings (repeated headers joined with ", "). */
+const flatHeaders = (raw: IncomingHttpHeaders): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const k in raw) {
+    const v = raw[k]
+    if (typeof v === "string") out[k] = v
+    else if (Array.isArray(v)) out[k] = v.join(", ")
+  }
+  return out
+}
+
+export const undiciSend = (dispatcher: Dispatcher): Send => (request, done) => {
+  let controller: Dispatcher.DispatchController | undefined
+  let cancelled = false
+  let finished = false
+  let status = 0
+  let headers: Record<string, string> = {}
+  const chunks: Array<Buffer> = []
+  const finish = (result: UpstreamResponse | Error) => {
+    if (finished) return
+    finished = true
+    done(result)
+  }
+  try {
+    dispatcher.dispatch({
+      origin: request.origin,
+      path: request.path,
+      method: request.method as Dispatcher.HttpMethod,
+      headers: request.headers,
+      body: request.body ?? null
+    }, {
+      onRequestStart(c) {
+        controller = c
+        if (cancelled) c.abort(aborted())
+      },
+      onResponseStart(_c, statusCode, raw) {
+        status = statusCode
+        headers = flatHeaders(raw)
+      },
+      onResponseData(_c, chunk) {
+        chunks.push(chunk)
+      },
+      onResponseEnd() {
+        finish({ status, headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) })
+      },
+      onResponseError(_c, error) {
+        finish(error)
+      }
+    })
+  } catch (e) {
+    finish(e instanceof Error ? e : new Error(String(e)))
+  }
+  return () => {
+    cancelled = true
+    controller?.abort(aborted())
+  }
+}
+
+export class UpstreamTransport extends Context.Service<UpstreamTransport, { readonly send: Send }>()("openapi-mcp/UpstreamTransport") {
+  /**
+   * One keep-alive Agent (a pool per origin) sized from HTTP_MAX_CONNECTIONS / HTTP_CONNECT_TIMEOUT, closed
+   * with the layer. Request timeouts are Upstream's (it aborts the request), so undici's own are off.
+   */
+  static readonly layer = Layer.effect(UpstreamTransport, Effect.gen(function*() {
+    const config = yield* AppConfig
+    const agent = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        new Agent({
+          connections: config.http.maxConnections,
+          pipelining: 1,
+          keepAliveTimeout: 30_000,
+          headersTimeout: 0,
+          bodyTimeout: 0,
+          connect: { timeout: config.http.connectTimeoutMs }
+        })
+      ),
+      (agent) => Effect.promise(() => agent.destroy().catch(() => undefined))
+    )
+    return UpstreamTransport.of({ send: undiciSend(agent) })
+  }))
+}
