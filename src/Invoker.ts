@@ -4,14 +4,14 @@
  * unreachable upstream) comes back as an `isError` tool result; only an unknown tool is a protocol error.
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
-import { Clock, Context, Effect, Layer, Schema } from "effect"
+import { Clock, Context, Effect, Layer, LogLevel, References, Schema } from "effect"
 import { AppConfig, type OperationOverride, type Settings } from "./AppConfig.ts"
 import { Auth, type AuthError } from "./Auth.ts"
 import type { Tool } from "./domain/Tool.ts"
 import { BuildError, buildRequest, type OutgoingRequest } from "./Invoker/RequestBuilder.ts"
 import { mapResponse } from "./Invoker/ResponseMapper.ts"
 import { validate } from "./Invoker/Validation.ts"
-import { step } from "./Telemetry.ts"
+import { step, traced } from "./Telemetry.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
 import { type CacheInfo, ResponseCache, type Sent } from "./ResponseCache.ts"
 import { type CallPolicy, originOf, Upstream, type UpstreamError } from "./Upstream.ts"
@@ -138,10 +138,30 @@ export class Invoker extends Context.Service<Invoker, {
       if (!matches) yield* Effect.logWarning(`config file: operations.${key} matches no tool (unknown operationId or tag, or filtered out)`)
     }
 
-    const call = Effect.fn("Invoker.call")(function*(name: string, rawArgs: unknown) {
+    /** The answer mapped to a tool result; each call is logged at debug (warning for 5xx). */
+    const answer = (tool: Tool, res: Sent & { readonly cache?: CacheInfo }, started: number) =>
+      Effect.withFiber<CallToolResult>((fiber) => {
+        const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+        const level = res.status >= 500 ? "Warn" : "Debug"
+        // built only when it will be written: the annotations cost on every call otherwise
+        const log = LogLevel.isGreaterThanOrEqualTo(level, fiber.getRef(References.MinimumLogLevel))
+          ? Effect.logWithLevel(level)("upstream call").pipe(Effect.annotateLogs({
+            tool: tool.name, operation: tool.operationId, status: res.status, duration_ms: now - started, attempts: res.attempts
+          }))
+          : Effect.void
+        return Effect.flatMap(log, () => step("Invoker.mapResponse", () => {
+          const result = mapResponse(tool, res, maxResponseBytes, now)
+          if (result.isError && res.attempts > 1) {
+            const [first, ...rest] = result.content
+            if (first?.type === "text") return { ...result, content: [{ ...first, text: `${first.text}${attemptsNote(res.attempts)}` }, ...rest] }
+          }
+          return withCacheInfo(result, res.cache)
+        }))
+      })
+
+    const call = (name: string, rawArgs: unknown) => Effect.gen(function*() {
       const tool = catalog.lookup(name)
       if (tool === undefined) return yield* new UnknownTool({ name })
-      yield* Effect.annotateCurrentSpan({ "gen_ai.tool.name": name, "openapi.operation_id": tool.operationId })
       if (rawArgs !== undefined && rawArgs !== null && (typeof rawArgs !== "object" || Array.isArray(rawArgs))) {
         return toolError(`Invalid arguments for ${name}: arguments must be a JSON object.`, { error: "invalid_arguments" })
       }
@@ -169,33 +189,20 @@ export class Invoker extends Context.Service<Invoker, {
       const policy = policies.get(tool) ?? upstream.defaultPolicy
       const send = (r: OutgoingRequest) => upstream.execute(r, policy)
       const ttlMs = cacheTtls.get(tool)
-      const exchangeOf = (request: OutgoingRequest): Effect.Effect<Sent & { readonly cache?: CacheInfo }, UpstreamError> => ttlMs !== undefined
-        ? cache.fetch(request, send, { ttlMs })
-        : send(request).pipe(Effect.tap((res) =>
-          tool.method !== "GET" && tool.method !== "HEAD" && res.status >= 200 && res.status < 300 ? cache.invalidate(request) : Effect.void
-        ))
+      const writes = tool.method !== "GET" && tool.method !== "HEAD"
+      const exchangeOf = (request: OutgoingRequest): Effect.Effect<Sent & { readonly cache?: CacheInfo }, UpstreamError> =>
+        ttlMs !== undefined
+          ? cache.fetch(request, send, { ttlMs })
+          : writes
+          ? Effect.tap(send(request), (res) => res.status >= 200 && res.status < 300 ? cache.invalidate(request) : Effect.void)
+          : send(request)
       // a 401 gets one renewal of the credential (fresh token, rotated secret) and one more try
-      const exchange = exchangeOf(request).pipe(Effect.flatMap((res) =>
+      const exchange = Effect.flatMap(exchangeOf(request), (res) =>
         res.status !== 401 ? Effect.succeed(res) : auth.refresh(request, tool).pipe(Effect.flatMap((renewed) =>
           renewed ? auth.apply(built, tool).pipe(Effect.flatMap(exchangeOf)) : Effect.succeed(res)
-        ))
-      ))
+        )))
       return yield* exchange.pipe(
-        Effect.flatMap((res) =>
-          Effect.gen(function*() {
-            const now = yield* Clock.currentTimeMillis
-            const log = res.status >= 500 ? Effect.logWarning : Effect.logDebug
-            yield* log("upstream call").pipe(Effect.annotateLogs({
-              tool: name, operation: tool.operationId, status: res.status, duration_ms: now - started, attempts: res.attempts
-            }))
-            const result = yield* step("Invoker.mapResponse", () => mapResponse(tool, res, maxResponseBytes, now))
-            if (result.isError && res.attempts > 1) {
-              const [first, ...rest] = result.content
-              if (first?.type === "text") return { ...result, content: [{ ...first, text: `${first.text}${attemptsNote(res.attempts)}` }, ...rest] }
-            }
-            return withCacheInfo(result, res.cache)
-          })
-        ),
+        Effect.flatMap((res) => answer(tool, res, started)),
         Effect.catchTag("UpstreamError", (e) =>
           Effect.gen(function*() {
             yield* Effect.logWarning(`upstream call failed: ${e.reason._tag}`).pipe(
@@ -205,7 +212,11 @@ export class Invoker extends Context.Service<Invoker, {
           })),
         Effect.catchTag("AuthError", (e) => authFailed(tool, e))
       )
-    })
+    }).pipe(traced("Invoker.call", () => {
+      const operationId = catalog.lookup(name)?.operationId
+      return { "gen_ai.tool.name": name, ...(operationId !== undefined ? { "openapi.operation_id": operationId } : {}) }
+    }))
+
     return Invoker.of({ call })
   }))
 }

@@ -5,6 +5,7 @@
  */
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
+import { Protocol } from "@modelcontextprotocol/sdk/shared/protocol.js"
 import {
   CallToolRequestSchema, type CallToolResult, ErrorCode, GetPromptRequestSchema, ListPromptsRequestSchema,
   ListResourcesRequestSchema, ListToolsRequestSchema, McpError, ReadResourceRequestSchema, type ServerNotification
@@ -131,7 +132,10 @@ export class McpServer extends Context.Service<McpServer, {
         runSync(serveRequest("tools/list", {
           meta: request.params?._meta, headers: extra.requestInfo?.headers, requestId: extra.requestId, sessionId: extra.sessionId
         }, Effect.succeed(promoted.length === 0 ? listResult : { tools: [...discovery.listing, ...promoted] as Array<never> }))))
-      server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+      // Registered on the Protocol base: the SDK Server's own registration parses every tools/call request a
+      // second time and every result against CallToolResultSchema (the whole structured body); our results
+      // are built to that schema (checked by the SDK client in the e2e tests).
+      Protocol.prototype.setRequestHandler.call(server, CallToolRequestSchema, async (request, extra) => {
         if (config.confirmDestructive) {
           const refusal = await confirmDestructive(server, request.params.name, request.params.arguments)
           if (refusal !== undefined) return refusal
