@@ -7,7 +7,6 @@
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js"
 import { Clock, Context, Duration, Effect, Layer } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
@@ -20,11 +19,12 @@ import { Secrets } from "./Auth/Secrets.ts"
 import { makeInboundGuard, SessionLimits, sweepIdleSessions } from "./Security/Inbound.ts"
 import { Telemetry } from "./Telemetry.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
+import { HttpSessionTransport } from "./HttpApp/SessionTransport.ts"
 
 const jsonRpcError = (status: number, code: number, message: string) =>
   HttpServerResponse.jsonUnsafe({ jsonrpc: "2.0", error: { code, message }, id: null }, { status })
 
-/** The SDK writes a response itself (possibly an SSE stream): wait until it is done. */
+/** The session transport writes the response itself (possibly an event stream): wait until it is done. */
 const untilWritten = (res: ServerResponse) =>
   Effect.callback<void>((resume) => {
     if (res.writableEnded) resume(Effect.void)
@@ -39,7 +39,7 @@ const untilWritten = (res: ServerResponse) =>
 class Drain extends Context.Service<Drain, {
   readonly draining: boolean
   /** The sessions' transports, closed at shutdown once the calls in flight are done. */
-  readonly sessions: Map<string, StreamableHTTPServerTransport>
+  readonly sessions: Map<string, HttpSessionTransport>
   readonly track: <A, E, R>(counted: boolean, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   readonly readiness: Effect.Effect<HttpServerResponse.HttpServerResponse>
   /** Stops admitting sessions, waits up to SHUTDOWN_GRACE_MS for calls in flight, then closes the sessions. */
@@ -50,7 +50,7 @@ class Drain extends Context.Service<Drain, {
     const catalog = yield* ToolCatalog
     const cache = yield* ResponseCache
     const state = { draining: false, inFlight: 0 }
-    const sessions = new Map<string, StreamableHTTPServerTransport>()
+    const sessions = new Map<string, HttpSessionTransport>()
     const closeSessions = Effect.promise(() => Promise.allSettled([...sessions.values()].map((t) => t.close()))).pipe(Effect.asVoid)
     // whatever happens, no session outlives the server
     yield* Effect.addFinalizer(() => closeSessions)
@@ -121,7 +121,7 @@ const McpRoute = HttpRouter.use(Effect.fn(function*(router) {
     }
     if (config.stateless) return yield* stateless(request.method, req, res, body)
     const sessionId = request.headers["mcp-session-id"]
-    let transport: StreamableHTTPServerTransport | undefined
+    let transport: HttpSessionTransport | undefined
     if (sessionId !== undefined) {
       transport = sessions.get(sessionId)
       const owner = limits.ownerOf(sessionId)
@@ -135,7 +135,7 @@ const McpRoute = HttpRouter.use(Effect.fn(function*(router) {
       if (drain.draining) return jsonRpcError(503, -32000, "The server is shutting down: connect to another instance")
       const refused = limits.refuse(admission.client)
       if (refused !== undefined) return refused
-      const created: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+      const created: HttpSessionTransport = new HttpSessionTransport({
         sessionIdGenerator: randomUUID,
         onsessioninitialized: (id) => {
           sessions.set(id, created)
@@ -162,7 +162,7 @@ const McpRoute = HttpRouter.use(Effect.fn(function*(router) {
     if (sessionId !== undefined) limits.begin(sessionId, clock.currentTimeMillisUnsafe())
     // POSTs carry calls: a shutdown waits for them (an event stream GET would never end on its own)
     yield* drain.track(request.method === "POST", Effect.gen(function*() {
-      yield* Effect.promise(() => t.handleRequest(req, res, body))
+      yield* Effect.sync(() => t.handle(req, res, body))
       yield* untilWritten(res)
     })).pipe(Effect.ensuring(Effect.sync(() => {
       if (sessionId !== undefined) limits.end(sessionId, clock.currentTimeMillisUnsafe())
@@ -170,7 +170,7 @@ const McpRoute = HttpRouter.use(Effect.fn(function*(router) {
     return HttpServerResponse.empty()
   })
 
-  /** --stateless: a fresh SDK server per POST, JSON answers, no session; GET and DELETE have nothing to do. */
+  /** --stateless: a fresh SDK server per POST, no session; GET and DELETE have nothing to do. */
   const stateless = (method: string, req: IncomingMessage, res: ServerResponse, body: unknown) =>
     Effect.gen(function*() {
       if (method !== "POST") {
@@ -182,9 +182,9 @@ const McpRoute = HttpRouter.use(Effect.fn(function*(router) {
       yield* drain.track(true, Effect.acquireUseRelease(
         Effect.sync(() => mcp.create()),
         (server) => Effect.gen(function*() {
-          const transport = new StreamableHTTPServerTransport({ enableJsonResponse: true })
+          const transport = new HttpSessionTransport()
           yield* Effect.promise(() => server.connect(transport))
-          yield* Effect.promise(() => transport.handleRequest(req, res, body))
+          yield* Effect.sync(() => transport.handle(req, res, body))
           yield* untilWritten(res)
         }),
         (server) => Effect.promise(() => server.close().catch(() => undefined))

@@ -62,7 +62,12 @@ export class McpServer extends Context.Service<McpServer, {
      * With --confirm-destructive, a destructive operation (DELETE), called directly or through
      * call_operation, is sent only after the user accepts it through MCP elicitation.
      */
-    const confirmDestructive = async (server: Server, name: string, args: unknown): Promise<CallToolResult | undefined> => {
+    const confirmDestructive = async (
+      server: Server,
+      name: string,
+      args: unknown,
+      requestId: string | number
+    ): Promise<CallToolResult | undefined> => {
       const target = name === CALL && typeof args === "object" && args !== null ? (args as Record<string, unknown>)["name"] : name
       const tool = typeof target === "string" ? catalog.lookup(target) : undefined
       if (tool === undefined || !tool.annotations.destructiveHint) return undefined
@@ -79,7 +84,7 @@ export class McpServer extends Context.Service<McpServer, {
             properties: { confirm: { type: "boolean", title: "Send this request", description: "Yes to send it" } },
             required: ["confirm"]
           }
-        })
+        }, { relatedRequestId: requestId }) // over HTTP: on the stream of the call that asks
         if (answer.action === "accept" && answer.content?.["confirm"] === true) return undefined
         return refuse(`the user declined ${tool.name} (${tool.method} ${tool.path}); nothing was changed.`)
       } catch (e) {
@@ -137,7 +142,7 @@ export class McpServer extends Context.Service<McpServer, {
       // are built to that schema (checked by the SDK client in the e2e tests).
       Protocol.prototype.setRequestHandler.call(server, CallToolRequestSchema, async (request, extra) => {
         if (config.confirmDestructive) {
-          const refusal = await confirmDestructive(server, request.params.name, request.params.arguments)
+          const refusal = await confirmDestructive(server, request.params.name, request.params.arguments, extra.requestId)
           if (refusal !== undefined) return refusal
         }
         const stopProgress = reportProgress(request.params._meta?.progressToken, extra, request.params.name)

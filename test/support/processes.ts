@@ -27,7 +27,7 @@ export const freePort = (): Promise<number> =>
     })
   })
 
-const waitFor = async (check: () => Promise<boolean>, what: string, ms = 30_000) => {
+export const waitFor = async (check: () => Promise<boolean>, what: string, ms = 30_000) => {
   const until = Date.now() + ms
   while (Date.now() < until) {
     if (await check().catch(() => false)) return

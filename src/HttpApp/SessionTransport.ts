@@ -1,0 +1,233 @@
+/**
+ * The server side of MCP Streamable HTTP for one session (or one stateless POST), on Node's own request and
+ * response objects. It replaces the SDK's transport, which turns every request into a web Request and
+ * answers every POST with an event stream.
+ *
+ * A POST that carries requests is answered as JSON once its responses are ready, unless the server has
+ * something else to send on it first (a progress notification, a confirmation request): then the answer
+ * turns into an event stream, which ends after the last response. Calls that need no stream (nearly all)
+ * cost one plain JSON response. A POST with only notifications or responses gets 202. GET opens the
+ * session's stream for messages unrelated to a request (tools/list_changed); DELETE ends the session.
+ * A client that disconnects before its answer cancels its requests (the upstream calls are aborted).
+ */
+import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js"
+import { type JSONRPCMessage, type RequestId, SUPPORTED_PROTOCOL_VERSIONS } from "@modelcontextprotocol/sdk/types.js"
+import type { IncomingMessage, ServerResponse } from "node:http"
+
+const MAX_BATCH = 100
+
+/** A JSON-RPC error answer of the transport itself (no request id to answer). */
+export const writeJsonRpcError = (res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}) => {
+  res.writeHead(status, { "content-type": "application/json", ...headers })
+  res.end(JSON.stringify({ jsonrpc: "2.0", error: { code, message }, id: null }))
+}
+
+type Kind = "request" | "notification" | "response" | undefined
+
+/** What a message is, by its shape (the protocol layer validates it further). */
+const kindOf = (m: unknown): Kind => {
+  if (typeof m !== "object" || m === null || Array.isArray(m) || (m as { jsonrpc?: unknown }).jsonrpc !== "2.0") return undefined
+  const { id, method } = m as { id?: unknown; method?: unknown }
+  const hasId = typeof id === "string" || typeof id === "number"
+  if (typeof method === "string") return hasId ? "request" : id === undefined ? "notification" : undefined
+  return hasId && ("result" in m || "error" in m) ? "response" : undefined
+}
+
+const accepts = (req: IncomingMessage, type: string) => (req.headers.accept ?? "").includes(type)
+
+/** One POST that carried requests, until all of them are answered. */
+interface Exchange {
+  readonly res: ServerResponse
+  readonly batch: boolean
+  readonly open: Set<RequestId>
+  /** Answers held back for a JSON reply (all at once, when the last one is ready). */
+  readonly answers: Array<JSONRPCMessage>
+  stream: boolean
+  done: boolean
+}
+
+const SSE_HEADERS = {
+  "content-type": "text/event-stream",
+  "cache-control": "no-cache, no-transform",
+  connection: "keep-alive",
+  "x-accel-buffering": "no"
+}
+
+const event = (message: JSONRPCMessage) => `event: message\ndata: ${JSON.stringify(message)}\n\n`
+
+export interface SessionOptions {
+  /** Makes the session id at initialize; absent in stateless mode (no session). */
+  readonly sessionIdGenerator?: () => string
+  readonly onsessioninitialized?: (id: string) => void
+  readonly onsessionclosed?: (id: string) => void
+}
+
+export class HttpSessionTransport implements Transport {
+  sessionId: string | undefined
+  onclose?: () => void
+  onerror?: (error: Error) => void
+  onmessage?: Transport["onmessage"]
+
+  private readonly options: SessionOptions
+  private readonly exchanges = new Map<RequestId, Exchange>()
+  private standalone: ServerResponse | undefined
+  private initialized = false
+  private closed = false
+
+  constructor(options: SessionOptions = {}) {
+    this.options = options
+  }
+
+  async start(): Promise<void> {}
+
+  /** Handles one HTTP request to the MCP endpoint; `body` is the parsed JSON of a POST. */
+  handle(req: IncomingMessage, res: ServerResponse, body: unknown): void {
+    if (this.closed) return writeJsonRpcError(res, 404, -32001, "Session not found")
+    switch (req.method) {
+      case "POST":
+        return this.post(req, res, body)
+      case "GET":
+        return this.get(req, res)
+      case "DELETE":
+        void this.close().then(() => {
+          res.writeHead(200).end()
+        })
+        return
+      default:
+        return writeJsonRpcError(res, 405, -32000, "Method not allowed", { allow: "GET, POST, DELETE" })
+    }
+  }
+
+  private post(req: IncomingMessage, res: ServerResponse, body: unknown): void {
+    if (!accepts(req, "application/json") || !accepts(req, "text/event-stream")) {
+      return writeJsonRpcError(res, 406, -32000, "Not Acceptable: Client must accept both application/json and text/event-stream")
+    }
+    if (!(req.headers["content-type"] ?? "").includes("application/json")) {
+      return writeJsonRpcError(res, 415, -32000, "Unsupported Media Type: Content-Type must be application/json")
+    }
+    const batch = Array.isArray(body)
+    const messages = (batch ? body : [body]) as Array<JSONRPCMessage>
+    if (messages.length === 0 || messages.length > MAX_BATCH) {
+      return writeJsonRpcError(res, 400, -32600, `Invalid Request: a batch holds 1 to ${MAX_BATCH} messages`)
+    }
+    const kinds = messages.map(kindOf)
+    if (kinds.includes(undefined)) return writeJsonRpcError(res, 400, -32700, "Parse error: Invalid JSON-RPC message")
+    const initializing = messages.some((m, i) => kinds[i] === "request" && (m as { method: string }).method === "initialize")
+    if (initializing) {
+      if (this.initialized && this.sessionId !== undefined) {
+        return writeJsonRpcError(res, 400, -32600, "Invalid Request: Server already initialized")
+      }
+      if (messages.length > 1) return writeJsonRpcError(res, 400, -32600, "Invalid Request: Only one initialization request is allowed")
+      this.sessionId = this.options.sessionIdGenerator?.()
+      this.initialized = true
+      if (this.sessionId !== undefined) this.options.onsessioninitialized?.(this.sessionId)
+    } else {
+      const version = req.headers["mcp-protocol-version"]
+      if (typeof version === "string" && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
+        return writeJsonRpcError(res, 400, -32000,
+          `Bad Request: Unsupported protocol version: ${version} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(", ")})`)
+      }
+    }
+    const extra = { requestInfo: { headers: req.headers } }
+    if (!kinds.includes("request")) {
+      res.writeHead(202).end()
+      for (const m of messages) this.onmessage?.(m, extra)
+      return
+    }
+    const exchange: Exchange = { res, batch, open: new Set(), answers: [], stream: false, done: false }
+    for (let i = 0; i < messages.length; i++) {
+      if (kinds[i] === "request") {
+        const id = (messages[i] as { id: RequestId }).id
+        exchange.open.add(id)
+        this.exchanges.set(id, exchange)
+      }
+    }
+    // a client that goes away before its answer cancels what it asked for
+    res.once("close", () => {
+      if (exchange.done) return
+      exchange.done = true
+      for (const id of exchange.open) {
+        this.exchanges.delete(id)
+        this.onmessage?.({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: id, reason: "the client disconnected" } })
+      }
+    })
+    for (const m of messages) this.onmessage?.(m, extra)
+  }
+
+  private get(req: IncomingMessage, res: ServerResponse): void {
+    if (!accepts(req, "text/event-stream")) {
+      return writeJsonRpcError(res, 406, -32000, "Not Acceptable: Client must accept text/event-stream")
+    }
+    if (this.standalone !== undefined) return writeJsonRpcError(res, 409, -32000, "Conflict: Only one SSE stream is allowed per session")
+    this.standalone = res
+    res.writeHead(200, this.headers(SSE_HEADERS))
+    res.flushHeaders()
+    res.once("close", () => {
+      if (this.standalone === res) this.standalone = undefined
+    })
+  }
+
+  private headers(base: Record<string, string>): Record<string, string> {
+    return this.sessionId === undefined ? base : { ...base, "mcp-session-id": this.sessionId }
+  }
+
+  /** Turns a POST's answer into an event stream, with the answers held so far as its first events. */
+  private toStream(exchange: Exchange) {
+    exchange.stream = true
+    exchange.res.writeHead(200, this.headers(SSE_HEADERS))
+    for (const answer of exchange.answers.splice(0)) exchange.res.write(event(answer))
+  }
+
+  private finish(exchange: Exchange) {
+    exchange.done = true
+    if (exchange.stream) {
+      exchange.res.end()
+      return
+    }
+    const answers = exchange.answers
+    const payload = JSON.stringify(exchange.batch ? answers : answers[0])
+    exchange.res.writeHead(200, this.headers({ "content-type": "application/json" }))
+    exchange.res.end(payload)
+  }
+
+  async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    const kind = kindOf(message)
+    if (kind === "response") {
+      const id = (message as { id: RequestId }).id
+      const exchange = this.exchanges.get(id)
+      if (exchange === undefined) return // its client went away
+      this.exchanges.delete(id)
+      exchange.open.delete(id)
+      if (exchange.done) return
+      if (exchange.stream) exchange.res.write(event(message))
+      else exchange.answers.push(message)
+      if (exchange.open.size === 0) this.finish(exchange)
+      return
+    }
+    // a notification or a request of the server's: on the stream of the request it belongs to, else the session's
+    const related = options?.relatedRequestId
+    const exchange = related === undefined ? undefined : this.exchanges.get(related)
+    if (exchange !== undefined && !exchange.done) {
+      if (!exchange.stream) this.toStream(exchange)
+      exchange.res.write(event(message))
+      return
+    }
+    this.standalone?.write(event(message))
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const exchange of new Set(this.exchanges.values())) {
+      if (exchange.done) continue
+      exchange.done = true
+      if (exchange.stream) exchange.res.end()
+      else writeJsonRpcError(exchange.res, 503, -32000, "The session was closed before the answer was ready")
+    }
+    this.exchanges.clear()
+    this.standalone?.end()
+    this.standalone = undefined
+    if (this.sessionId !== undefined) this.options.onsessionclosed?.(this.sessionId)
+    this.onclose?.()
+  }
+}
