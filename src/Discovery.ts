@@ -11,7 +11,7 @@ import { AppConfig } from "./AppConfig.ts"
 import type { Tool } from "./domain/Tool.ts"
 import { Invoker, type UnknownTool } from "./Invoker.ts"
 import { type ListedTool, ToolCatalog } from "./ToolCatalog.ts"
-import { buildIndex } from "./ToolCatalog/Search.ts"
+import { buildIndex, type SearchIndex } from "./ToolCatalog/Search.ts"
 
 export const SEARCH = "search_operations"
 export const DESCRIBE = "describe_operation"
@@ -19,6 +19,16 @@ export const CALL = "call_operation"
 
 /** Rough token count of a listing: about four characters per token. */
 export const estimateTokens = (listing: ReadonlyArray<ListedTool>): number => Math.ceil(JSON.stringify(listing).length / 4)
+
+/** Whether a listing's estimated tokens exceed the budget, serializing only as many tools as that takes. */
+export const exceedsBudget = (listing: ReadonlyArray<ListedTool>, budget: number): boolean => {
+  let chars = 2
+  for (const tool of listing) {
+    chars += JSON.stringify(tool).length + 1
+    if (Math.ceil(chars / 4) > budget) return true
+  }
+  return false
+}
 
 export const metaTools = (operations: number, apiName: string): ReadonlyArray<ListedTool> => [
   {
@@ -84,18 +94,15 @@ export class Discovery extends Context.Service<Discovery, {
   readonly listing: ReadonlyArray<ListedTool>
   /** Routes a `tools/call`: meta-tools in discovery mode, otherwise the operation's tool. */
   readonly call: (name: string, args: unknown) => Effect.Effect<CallToolResult, UnknownTool>
-  /** Estimated tokens of the full listing and of what is listed. */
-  readonly tokens: { readonly all: number; readonly listed: number }
 }>()("openapi-mcp/Discovery") {
   static readonly layerNoDeps = Layer.effect(Discovery, Effect.gen(function*() {
     const config = yield* AppConfig
     const catalog = yield* ToolCatalog
     const invoker = yield* Invoker
-    const all = estimateTokens(catalog.listing)
-    const mode = config.toolMode === "auto" ? (all <= config.toolBudgetTokens ? "all" : "discover") : config.toolMode
-    if (mode === "all") {
-      return Discovery.of({ mode, listing: catalog.listing, call: invoker.call, tokens: { all, listed: all } })
-    }
+    const mode = config.toolMode !== "auto"
+      ? config.toolMode
+      : exceedsBudget(catalog.listing, config.toolBudgetTokens) ? "discover" : "all"
+    if (mode === "all") return Discovery.of({ mode, listing: catalog.listing, call: invoker.call })
 
     const pins = new Set(config.pinOperations)
     const pinned = catalog.listing.filter((_, i) => {
@@ -108,9 +115,12 @@ export class Discovery extends Context.Service<Discovery, {
       }
     }
     const listing = [...metaTools(catalog.tools.length, catalog.serverName), ...pinned]
-    const index = buildIndex(catalog.tools)
+    // built at the first search (tens of milliseconds on a thousand operations), not at start
+    let built: SearchIndex | undefined
+    const index = { search: (...args: Parameters<SearchIndex["search"]>) => (built ??= buildIndex(catalog.tools)).search(...args) }
     yield* Effect.logInfo(
-      `discovery mode: ${catalog.tools.length} tools (~${all} tokens) behind ${SEARCH}/${DESCRIBE}/${CALL}` +
+      `discovery mode: ${catalog.tools.length} tools behind ${SEARCH}/${DESCRIBE}/${CALL}` +
+        (config.toolMode === "auto" ? ` (listing them all would exceed TOOL_BUDGET_TOKENS, ${config.toolBudgetTokens})` : "") +
         (pinned.length > 0 ? ` plus ${pinned.length} pinned` : "") + ` (~${estimateTokens(listing)} tokens listed)`
     )
 
@@ -171,6 +181,6 @@ export class Discovery extends Context.Service<Discovery, {
           return invoker.call(name, raw)
       }
     }
-    return Discovery.of({ mode, listing, call, tokens: { all, listed: estimateTokens(listing) } })
+    return Discovery.of({ mode, listing, call })
   }))
 }

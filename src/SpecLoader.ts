@@ -110,7 +110,8 @@ const externalRefs = (doc: Json, baseUrl: string, out: Set<string>): void => {
     if (Array.isArray(node)) {
       for (const item of node) walk(item, false)
     } else if (isObject(node)) {
-      for (const [key, value] of Object.entries(node)) {
+      for (const key in node) {
+        const value = node[key]!
         if (key === "$ref" && typeof value === "string" && !value.startsWith("#")) {
           try {
             out.add(splitRef(value, baseUrl).url)

@@ -15,15 +15,19 @@ export const MAX_DEPTH = 256
 
 /** Throws when the parsed document nests deeper than MAX_DEPTH (checked without recursion). */
 export const checkDepth = (doc: unknown): void => {
-  const stack: Array<readonly [unknown, number]> = [[doc, 1]]
-  while (stack.length > 0) {
-    const [node, depth] = stack.pop()!
-    if (typeof node !== "object" || node === null) continue
+  // recursion is bounded: it stops at MAX_DEPTH
+  const visit = (node: object, depth: number): void => {
     if (depth > MAX_DEPTH) throw new Error(`the document is nested more than ${MAX_DEPTH} levels deep`)
-    for (const child of Array.isArray(node) ? node : Object.values(node)) {
-      if (typeof child === "object" && child !== null) stack.push([child, depth + 1])
+    if (Array.isArray(node)) {
+      for (const child of node) if (typeof child === "object" && child !== null) visit(child, depth + 1)
+    } else {
+      for (const key in node) {
+        const child = (node as Record<string, unknown>)[key]
+        if (typeof child === "object" && child !== null) visit(child, depth + 1)
+      }
     }
   }
+  if (typeof doc === "object" && doc !== null) visit(doc, 1)
 }
 
 const inside = (file: string, dir: string) => file === dir || file.startsWith(dir.endsWith(sep) ? dir : `${dir}${sep}`)
