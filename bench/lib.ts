@@ -231,7 +231,9 @@ export const serverFeatures = () => {
     /** a response cache exists at all (then cache hits get their own cells) */
     cache: /--cache-backend <[^>]*\bnone\b/.test(help) && !/Response cache store \(later version\)/.test(help),
     /** `--tool-mode all|discover|auto` exists: big specs may be listed as meta-tools by default */
-    toolMode: /--tool-mode <[^>]*\ball\b/.test(help)
+    toolMode: /--tool-mode <[^>]*\ball\b/.test(help),
+    /** tracing (OTLP endpoint) and a Prometheus endpoint in stdio mode */
+    telemetry: /--otel-exporter-otlp-endpoint/.test(help) && /--enable-prometheus/.test(help)
   }
 }
 

@@ -19,6 +19,7 @@ import { execFileSync } from "node:child_process"
 import { cpus, loadavg } from "node:os"
 import { existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { basename, resolve } from "node:path"
+import { createServer } from "node:http"
 import { parseArgs } from "node:util"
 import { Agent, request } from "undici"
 import {
@@ -133,9 +134,36 @@ const WORKLOADS: Record<string, Workload> = {
 const workload = WORKLOADS[flags.workload]
 if (workload === undefined) usageError(`--workload must be one of ${Object.keys(WORKLOADS).join(", ")}`)
 
-/** direct: undici to the upstream; stdio/http: through the server, cache off; stdio-cache: cache hits */
-type Path = "direct" | "stdio" | "http" | "stdio-cache"
-const LABEL: Record<Path, string> = { direct: "direct", stdio: "stdio", http: "http", "stdio-cache": "stdio, cache hit" }
+/**
+ * direct: undici to the upstream; stdio/http: through the server, cache off; stdio-cache: cache hits;
+ * stdio-telemetry: stdio with every call traced (spans exported to a local OTLP sink) and metrics served.
+ */
+type Path = "direct" | "stdio" | "http" | "stdio-cache" | "stdio-telemetry"
+const LABEL: Record<Path, string> = {
+  direct: "direct",
+  stdio: "stdio",
+  http: "http",
+  "stdio-cache": "stdio, cache hit",
+  "stdio-telemetry": "stdio, traced"
+}
+
+/** A local OTLP/HTTP endpoint that accepts and drops spans (and counts the batches). */
+const startOtlpSink = async () => {
+  let batches = 0
+  const server = createServer((req, res) => {
+    req.resume()
+    req.on("end", () => {
+      batches++
+      res.writeHead(200, { "content-type": "application/json" }).end("{}")
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    batches: () => batches,
+    close: () => new Promise<void>((r) => server.close(() => r()))
+  }
+}
 interface Cell {
   readonly path: Path
   readonly concurrency: number
@@ -214,7 +242,7 @@ const main = async () => {
   const features = serverFeatures()
   const perCellS = (settings.cellMs + settings.warmMs) / 1000
   log(
-    `bench (${mode}): ${settings.concurrency.length * (features.cache ? 4 : 3)} cells × ≤${fmt(perCellS)} s, ${settings.coldRuns} cold start(s) per spec; ` +
+    `bench (${mode}): ${settings.concurrency.length * (3 + (features.cache ? 1 : 0) + (features.telemetry ? 1 : 0))} cells × ≤${fmt(perCellS)} s, ${settings.coldRuns} cold start(s) per spec; ` +
       `workload ${workload.tool} ${JSON.stringify(workload.args)}`
   )
 
@@ -236,10 +264,15 @@ const main = async () => {
   const loadMemory: Record<string, { peakRssMiB: number | undefined; rssMiB: number | undefined }> = {}
   // the proxy path is measured with the response cache off; cache hits get their own cells
   const cacheOff = features.cacheNone ? ["--cache-backend", "none"] : []
-  const paths: Array<Path> = ["direct", "stdio", "http", ...(features.cache ? ["stdio-cache" as const] : [])]
+  const paths: Array<Path> = [
+    "direct", "stdio", "http",
+    ...(features.cache ? ["stdio-cache" as const] : []),
+    ...(features.telemetry ? ["stdio-telemetry" as const] : [])
+  ]
   let serverArgsNote = ""
   if (!flags["no-load"]) {
     const upstream = await startUpstream()
+    const otlp = await startOtlpSink()
     log(`upstream: example API at ${upstream.url} (pid ${upstream.pid})`)
     const serverArgs = ["--spec", EXAMPLE_SPEC, "--base-url", upstream.url]
     serverArgsNote = `--spec examples/petstore.yaml --base-url <upstream> ${cacheOff.join(" ")}`.trim()
@@ -257,6 +290,11 @@ const main = async () => {
         connectHttp([...serverArgs, ...cacheOff]).then((c) => (conns.http = c)),
         paths.includes("stdio-cache")
           ? connectStdio([...serverArgs, "--cache-backend", "memory"]).then((c) => (conns["stdio-cache"] = c))
+          : undefined,
+        paths.includes("stdio-telemetry")
+          ? connectStdio([
+            ...serverArgs, ...cacheOff, "--otel-exporter-otlp-endpoint", otlp.url, "--enable-prometheus", "--prometheus-port", "0"
+          ]).then((c) => (conns["stdio-telemetry"] = c))
           : undefined
       ])
       log(`servers: ${Object.entries(conns).map(([k, c]) => `${k} pid ${c.pid}`).join(", ")}`)
@@ -345,6 +383,8 @@ const main = async () => {
       }
     } finally {
       for (const conn of Object.values(conns)) await conn.close()
+      if (paths.includes("stdio-telemetry") && otlp.batches() === 0) log("warning: the traced server exported no spans")
+      await otlp.close()
       await agent.close()
       await upstream.stop()
     }
@@ -366,7 +406,7 @@ const main = async () => {
     workload: { ...workload, method: "GET" },
     settings
   }
-  const todo = [TODO.telemetry, ...(features.cache ? [] : [TODO.cache])]
+  const todo = [...(features.telemetry ? [] : [TODO.telemetry]), ...(features.cache ? [] : [TODO.cache])]
   const markdown = report(meta, cells, cold, coldNotes, loadMemory, todo)
   const stamp = started.toISOString().replace(/[:.]/g, "-")
   const json = JSON.stringify({ meta, toolCalls: cells, coldStart: cold, coldNotes, loadMemory, todo }, null, 2)
@@ -422,8 +462,7 @@ const mcpCall = async (client: Client): Promise<string | undefined> => {
 }
 
 const TODO = {
-  telemetry: "TODO tracing/metrics on vs off: not measured yet (all cells run with tracing and Prometheus off, the " +
-    "defaults); to add: the same cells with --otel-exporter-otlp-endpoint pointing at a local OTLP sink, and with metrics served",
+  telemetry: "tracing/metrics on vs off: not measured (the server under test has no --otel-exporter-otlp-endpoint)",
   cache: "TODO response cache hit path: the server under test has no response cache (no `--cache-backend none`); " +
     "the bench adds `stdio, cache hit` cells automatically when it has one"
 }
@@ -466,6 +505,10 @@ const report = (
         `a keep-alive undici Agent; *stdio* / *http*: the MCP SDK client through the built server ` +
         `(\`${meta.serverArgs}\`)` +
         (cells.some((c) => c.path === "stdio-cache") ? `; *stdio, cache hit*: the same over stdio with \`--cache-backend memory\`` : "") +
+        (cells.some((c) => c.path === "stdio-telemetry")
+          ? `; *stdio, traced*: the stdio server with tracing on (every call sampled, spans batched to a local OTLP/HTTP sink) ` +
+            `and Prometheus metrics served (\`--otel-exporter-otlp-endpoint <sink> --enable-prometheus\`)`
+          : "") +
         `. Server CPU from /proc/<pid>/stat (user+system) over the cell; client CPU is the bench process's; ` +
         `upstream req/call checks that every call reached the upstream (≈0 for cache hits).`,
       ""
@@ -489,6 +532,19 @@ const report = (
         String(c.errors)
       ])
     ))
+    const traced = cells.filter((c) => c.path === "stdio-telemetry")
+    if (traced.length > 0) {
+      const rows = traced.map((t) => {
+        const plain = cells.find((c) => c.path === "stdio" && c.concurrency === t.concurrency)
+        const share = plain === undefined ? undefined : t.callsPerSecond / plain.callsPerSecond
+        const extra = plain?.serverCpuMsPerCall === undefined || t.serverCpuMsPerCall === undefined
+          ? undefined
+          : t.serverCpuMsPerCall - plain.serverCpuMsPerCall
+        return `C=${t.concurrency}: ${fmt(share === undefined ? undefined : share * 100, 0)} % of the untraced throughput, ` +
+          `${fmt(extra)} ms more server CPU per call`
+      })
+      out.push("", `Tracing and metrics on (stdio, traced vs stdio): ${rows.join("; ")}.`)
+    }
     const mem = Object.entries(loadMemory).map(([k, v]) => `${k} ${fmt(v.peakRssMiB, 0)} MiB`).join(", ")
     out.push(
       "",

@@ -253,7 +253,7 @@ export class Auth extends Context.Service<Auth, {
         }
       }
 
-      const apply = Effect.fn("Auth.apply")(function*(request: OutgoingRequest, tool: Tool) {
+      const apply = Effect.fnUntraced(function*(request: OutgoingRequest, tool: Tool) {
         const alternative = chosen(tool)
         if (alternative !== undefined) return alternative.reduce(place, request)
         const security = tool.security

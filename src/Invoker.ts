@@ -11,7 +11,6 @@ import type { Tool } from "./domain/Tool.ts"
 import { BuildError, buildRequest, type OutgoingRequest } from "./Invoker/RequestBuilder.ts"
 import { mapResponse } from "./Invoker/ResponseMapper.ts"
 import { validate } from "./Invoker/Validation.ts"
-import { step, traced } from "./Telemetry.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
 import { type CacheInfo, ResponseCache, type Sent } from "./ResponseCache.ts"
 import { type CallPolicy, originOf, Upstream, type UpstreamError } from "./Upstream.ts"
@@ -149,14 +148,14 @@ export class Invoker extends Context.Service<Invoker, {
             tool: tool.name, operation: tool.operationId, status: res.status, duration_ms: now - started, attempts: res.attempts
           }))
           : Effect.void
-        return Effect.flatMap(log, () => step("Invoker.mapResponse", () => {
+        return Effect.map(log, () => {
           const result = mapResponse(tool, res, maxResponseBytes, now)
           if (result.isError && res.attempts > 1) {
             const [first, ...rest] = result.content
             if (first?.type === "text") return { ...result, content: [{ ...first, text: `${first.text}${attemptsNote(res.attempts)}` }, ...rest] }
           }
           return withCacheInfo(result, res.cache)
-        }))
+        })
       })
 
     const call = (name: string, rawArgs: unknown) => Effect.gen(function*() {
@@ -166,22 +165,20 @@ export class Invoker extends Context.Service<Invoker, {
         return toolError(`Invalid arguments for ${name}: arguments must be a JSON object.`, { error: "invalid_arguments" })
       }
       const args = (rawArgs ?? {}) as Record<string, unknown>
-      const problems = yield* step("Invoker.validate", () => validate(tool, args))
+      const problems = validate(tool, args)
       if (problems.length > 0) {
         return toolError(
           `Invalid arguments for ${name}:\n${problems.map((p) => `- ${p}`).join("\n")}\nFix the arguments and call the tool again.`,
           { error: "invalid_arguments", problems }
         )
       }
-      const built = yield* step("Invoker.buildRequest", () => {
-        try {
-          return buildRequest(tool, args)
-        } catch (e) {
-          if (e instanceof BuildError) return e
-          throw e
-        }
-      })
-      if (built instanceof BuildError) return toolError(`Invalid arguments for ${name}: ${built.message}`, { error: "invalid_arguments" })
+      let built: OutgoingRequest
+      try {
+        built = buildRequest(tool, args)
+      } catch (e) {
+        if (e instanceof BuildError) return toolError(`Invalid arguments for ${name}: ${e.message}`, { error: "invalid_arguments" })
+        throw e
+      }
       const authed = yield* Effect.result(auth.apply(built, tool))
       if (authed._tag === "Failure") return yield* authFailed(tool, authed.failure)
       const request = authed.success
@@ -212,10 +209,7 @@ export class Invoker extends Context.Service<Invoker, {
           })),
         Effect.catchTag("AuthError", (e) => authFailed(tool, e))
       )
-    }).pipe(traced("Invoker.call", () => {
-      const operationId = catalog.lookup(name)?.operationId
-      return { "gen_ai.tool.name": name, ...(operationId !== undefined ? { "openapi.operation_id": operationId } : {}) }
-    }))
+    })
 
     return Invoker.of({ call })
   }))

@@ -249,24 +249,6 @@ export const serveRequest = <A, E, R>(method: string, request: McpRequestInfo, h
     })
   })
 
-/**
- * A span around `self` when tracing, with the attributes from `attributes` (not even computed otherwise:
- * an unrecorded span still costs on the hot path).
- */
-export const traced = (name: string, attributes?: () => Record<string, unknown>) =>
-<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.withFiber((fiber) =>
-    fiber.getRef(TracingEnabled)
-      ? Effect.withSpan(self, name, { captureStackTrace: false, ...(attributes !== undefined ? { attributes: attributes() } : {}) })
-      : self
-  )
-
-/** One step of a tool call (validation, request building, response mapping): a span when tracing. */
-export const step = <A>(name: string, f: () => A): Effect.Effect<A> =>
-  Effect.withFiber((fiber) =>
-    fiber.getRef(TracingEnabled) ? Effect.withSpan(Effect.sync(f), name, { captureStackTrace: false }) : Effect.sync(f)
-  )
-
 /** How an upstream attempt ended, for its metric labels and span attributes. */
 export interface AttemptResult {
   /** The HTTP status, when an answer came. */

@@ -18,7 +18,7 @@ import { randomUUID } from "node:crypto"
 import { AppConfig } from "./AppConfig.ts"
 import { type OutgoingRequest, serializeBody } from "./Invoker/RequestBuilder.ts"
 import { retryAfterSeconds } from "./Invoker/ResponseMapper.ts"
-import { type AttemptResult, breakerTransition, clientAttempt, recordRetry, traced } from "./Telemetry.ts"
+import { type AttemptResult, breakerTransition, clientAttempt, recordRetry } from "./Telemetry.ts"
 import { Breakers, type Outcome } from "./Upstream/Breaker.ts"
 import { type UpstreamResponse, UpstreamTransport, type WireRequest } from "./Upstream/Transport.ts"
 
@@ -390,8 +390,7 @@ export class Upstream extends Context.Service<Upstream, {
               reason._tag === "UpstreamStatus"
                 ? Effect.succeed({ ...reason.response, attempts })
                 : Effect.fail(new UpstreamError({ reason, attempts }))
-          }),
-          traced("Upstream.execute")
+          })
         )
       })
 

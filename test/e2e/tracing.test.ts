@@ -51,7 +51,7 @@ describe("tracing over Streamable HTTP", () => {
     await otlp?.close()
   })
 
-  it("exports one tool call as a SERVER span over the steps and a CLIENT span, with X-Ray ids, propagated upstream", async () => {
+  it("exports one tool call as a SERVER span with a CLIENT span per upstream attempt, with X-Ray ids, propagated upstream", async () => {
     const { client } = await connectHttp(server.base)
     const before = Math.floor(Date.now() / 1000)
     const result = await client.callTool({ name: "getItem", arguments: { id: 7, verbose: true } })
@@ -61,7 +61,7 @@ describe("tracing over Streamable HTTP", () => {
     await otlp.waitFor((spans) => spans.some((s) => s.name === "tools/call getItem"), "the tools/call span")
     const root = otlp.spans.find((s) => s.name === "tools/call getItem")!
     const trace = traceOf(otlp.spans, root.traceId)
-    await otlp.waitFor((spans) => spans.filter((s) => s.traceId === root.traceId).length >= 7, "the whole trace")
+    await otlp.waitFor((spans) => spans.filter((s) => s.traceId === root.traceId).length >= 2, "the whole trace")
 
     assert.strictEqual(root.kind, SERVER)
     assert.isUndefined(root.parentSpanId)
@@ -72,14 +72,11 @@ describe("tracing over Streamable HTTP", () => {
     const epoch = parseInt(root.traceId.slice(0, 8), 16)
     assert.isTrue(epoch >= before - 1 && epoch <= Math.ceil(Date.now() / 1000), `${root.traceId} vs ${before}`)
 
-    const invoker = trace.named("Invoker.call")
-    assert.strictEqual(invoker.parentSpanId, root.spanId)
-    for (const step of ["Invoker.validate", "Invoker.buildRequest", "Upstream.execute", "Invoker.mapResponse"]) {
-      assert.strictEqual(trace.named(step).parentSpanId, invoker.spanId, step)
-    }
     const attempt = trace.named("GET /items/{id}")
     assert.strictEqual(attempt.kind, CLIENT)
-    assert.strictEqual(attempt.parentSpanId, trace.named("Upstream.execute").spanId)
+    assert.strictEqual(attempt.parentSpanId, root.spanId)
+    // two spans per call (no span per in-process step: they cost more than they show)
+    assert.strictEqual(trace.spans.length, 2)
     assert.strictEqual(attempt.attributes["http.request.method"], "GET")
     assert.strictEqual(attempt.attributes["http.response.status_code"], 200)
     assert.strictEqual(attempt.attributes["server.address"], "127.0.0.1")
