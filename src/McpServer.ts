@@ -4,7 +4,6 @@
  * answer is precomputed. Also runs the stdio transport, where stdout carries MCP messages and nothing else.
  */
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
 import { Protocol } from "@modelcontextprotocol/sdk/shared/protocol.js"
 import {
   CallToolRequestSchema, type CallToolResult, ErrorCode, GetPromptRequestSchema, ListPromptsRequestSchema,
@@ -16,6 +15,7 @@ import { CALL, DESCRIBE, Discovery, SEARCH } from "./Discovery.ts"
 import { buildPrompts, buildResources, RESOURCE_SCHEME } from "./Prompts.ts"
 import { circuitBreakerState, serveRequest, serveToolCall, specOperations, ToolTelemetry, unknownToolTelemetry } from "./Telemetry.ts"
 import { type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
+import { StdioTransport } from "./McpServer/StdioTransport.ts"
 import { originOf } from "./Upstream.ts"
 
 export const PACKAGE_VERSION = "0.1.0"
@@ -195,7 +195,7 @@ export class McpServer extends Context.Service<McpServer, {
 
     const serveStdio = Effect.callback<void>((resume) => {
       const server = create()
-      const transport = new StdioServerTransport()
+      const transport = new StdioTransport()
       let done = false
       const finish = () => {
         if (done) return
