@@ -1,5 +1,6 @@
 /**
- * HttpApp: the HTTP service on Effect's Node HTTP server. `/mcp` speaks MCP Streamable HTTP with sessions
+ * HttpApp: the HTTP service on Effect's Node HTTP server. `/mcp` (answered on Node's own request and
+ * response, ahead of Effect's request handling) speaks MCP Streamable HTTP with sessions
  * (`Mcp-Session-Id`; POST for messages, GET for the server's stream, DELETE to end a session); `/healthz`
  * answers 200 while the process is up; `/metrics` is the Prometheus scrape endpoint. `/mcp` is guarded by
  * Security/Inbound.ts (Origin allow-list, optional bearer token or OAuth JWT, body size, session limits and
@@ -16,20 +17,10 @@ import { AppConfig } from "./AppConfig.ts"
 import { McpServer } from "./McpServer.ts"
 import { ResponseCache } from "./ResponseCache.ts"
 import { Secrets } from "./Auth/Secrets.ts"
-import { makeInboundGuard, SessionLimits, sweepIdleSessions } from "./Security/Inbound.ts"
+import { type Admission, denial, makeInboundGuard, SessionLimits, sweepIdleSessions, writeDenial } from "./Security/Inbound.ts"
 import { Telemetry } from "./Telemetry.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
 import { HttpSessionTransport } from "./HttpApp/SessionTransport.ts"
-
-const jsonRpcError = (status: number, code: number, message: string) =>
-  HttpServerResponse.jsonUnsafe({ jsonrpc: "2.0", error: { code, message }, id: null }, { status })
-
-/** The session transport writes the response itself (possibly an event stream): wait until it is done. */
-const untilWritten = (res: ServerResponse) =>
-  Effect.callback<void>((resume) => {
-    if (res.writableEnded) resume(Effect.void)
-    else res.once("close", () => resume(Effect.void))
-  })
 
 /**
  * Readiness and graceful shutdown. When the server is told to stop (SIGTERM), /readyz answers 503 so the load
@@ -40,7 +31,9 @@ class Drain extends Context.Service<Drain, {
   readonly draining: boolean
   /** The sessions' transports, closed at shutdown once the calls in flight are done. */
   readonly sessions: Map<string, HttpSessionTransport>
-  readonly track: <A, E, R>(counted: boolean, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** A call began / ended: a shutdown waits for the calls in flight. */
+  readonly begin: () => void
+  readonly end: () => void
   readonly readiness: Effect.Effect<HttpServerResponse.HttpServerResponse>
   /** Stops admitting sessions, waits up to SHUTDOWN_GRACE_MS for calls in flight, then closes the sessions. */
   readonly shutdown: Effect.Effect<void>
@@ -59,13 +52,12 @@ class Drain extends Context.Service<Drain, {
         return state.draining
       },
       sessions,
-      track: (counted, effect) =>
-        counted
-          ? Effect.suspend(() => {
-            state.inFlight++
-            return effect.pipe(Effect.ensuring(Effect.sync(() => state.inFlight--)))
-          })
-          : effect,
+      begin: () => {
+        state.inFlight++
+      },
+      end: () => {
+        state.inFlight--
+      },
       readiness: Effect.suspend(() => {
         if (state.draining) return Effect.succeed(HttpServerResponse.jsonUnsafe({ status: "draining" }, { status: 503 }))
         const ready = HttpServerResponse.jsonUnsafe({ status: "ready", tools: catalog.tools.length, cache: cache.store.name })
@@ -95,116 +87,127 @@ class Drain extends Context.Service<Drain, {
   }))
 }
 
-/** The `/mcp` route: one SDK transport and server per session, kept in a map until the session ends. */
-const McpRoute = HttpRouter.use(Effect.fn(function*(router) {
+/**
+ * `/mcp` on Node's own request and response (Effect's HTTP server only sees the other routes: on this path
+ * its request and response wrapping would cost more than the rest of a call). One session transport and SDK
+ * server per session, kept in a map until the session ends.
+ */
+const makeMcpHandler = Effect.gen(function*() {
   const mcp = yield* McpServer
   // inbound security (Security/Inbound.ts): Origin, client auth, body size, session limits and idle expiry
   const config = yield* AppConfig
   const { inbound } = config
   const drain = yield* Drain
   const sessions = drain.sessions
-  const guard = yield* makeInboundGuard(inbound)
+  const runFork = Effect.runForkWith(yield* Effect.context<never>())
+  const guard = yield* makeInboundGuard(inbound, (message) => void runFork(Effect.logWarning(message)))
   const limits = new SessionLimits(inbound)
   const clock = yield* Clock.Clock
   yield* sweepIdleSessions(limits, inbound.sessionIdleSeconds, (id) => Effect.promise(async () => sessions.get(id)?.close()))
 
-  const handle = (request: HttpServerRequest.HttpServerRequest) => Effect.gen(function*() {
-    const req = NodeHttpServerRequest.toIncomingMessage(request) as IncomingMessage
-    const res = NodeHttpServerRequest.toServerResponse(request) as ServerResponse
-    const admission = yield* guard.admit(request)
-    if (admission._tag === "Denied") return admission.response
-    let body: unknown = undefined
-    if (request.method === "POST") {
-      const read = yield* guard.readJson(request)
-      if (read._tag === "Denied") return read.response
-      body = read.body
-    }
-    if (config.stateless) return yield* stateless(request.method, req, res, body)
-    const sessionId = request.headers["mcp-session-id"]
-    let transport: HttpSessionTransport | undefined
-    if (sessionId !== undefined) {
-      transport = sessions.get(sessionId)
-      const owner = limits.ownerOf(sessionId)
-      // a session opened with one OAuth identity is not usable with another
-      if (owner !== undefined && owner.startsWith("sub:") && owner !== admission.client) transport = undefined
-      if (transport === undefined && limits.wasExpired(sessionId)) {
-        return jsonRpcError(404, -32001, `Session expired: no request for ${inbound.sessionIdleSeconds} s (MCP_SESSION_IDLE_SECONDS); initialize a new one`)
-      }
-      if (transport === undefined) return jsonRpcError(404, -32001, "Session not found: it ended or never existed; initialize a new one")
-    } else if (request.method === "POST" && isInitializeRequest(body)) {
-      if (drain.draining) return jsonRpcError(503, -32000, "The server is shutting down: connect to another instance")
-      const refused = limits.refuse(admission.client)
-      if (refused !== undefined) return refused
-      const created: HttpSessionTransport = new HttpSessionTransport({
-        sessionIdGenerator: randomUUID,
-        onsessioninitialized: (id) => {
-          sessions.set(id, created)
-          limits.opened(id, admission.client, clock.currentTimeMillisUnsafe())
-        },
-        onsessionclosed: (id) => {
-          sessions.delete(id)
-          limits.closed(id)
-        }
-      })
-      created.onclose = () => {
-        if (created.sessionId !== undefined) {
-          sessions.delete(created.sessionId)
-          limits.closed(created.sessionId)
-        }
-      }
-      yield* Effect.promise(() => mcp.create().connect(created))
-      transport = created
-    } else {
-      return jsonRpcError(400, -32000, "Bad request: no Mcp-Session-Id header; start with an initialize request")
-    }
-    const t = transport
+  const refuse = (res: ServerResponse, status: number, code: number, message: string, headers?: Record<string, string>) =>
+    writeDenial(res, denial(status, code, message, headers))
+
+  /** Serves the request on a transport until its response is written; POSTs count as calls in flight. */
+  const serve = (transport: HttpSessionTransport, req: IncomingMessage, res: ServerResponse, body: unknown, sessionId: string | undefined) => {
+    const counted = req.method === "POST"
+    if (counted) drain.begin()
     // an open request (an event stream too) keeps the session from idling out
     if (sessionId !== undefined) limits.begin(sessionId, clock.currentTimeMillisUnsafe())
-    // POSTs carry calls: a shutdown waits for them (an event stream GET would never end on its own)
-    yield* drain.track(request.method === "POST", Effect.gen(function*() {
-      yield* Effect.sync(() => t.handle(req, res, body))
-      yield* untilWritten(res)
-    })).pipe(Effect.ensuring(Effect.sync(() => {
+    res.once("close", () => {
+      if (counted) drain.end()
       if (sessionId !== undefined) limits.end(sessionId, clock.currentTimeMillisUnsafe())
-    })))
-    return HttpServerResponse.empty()
-  })
+    })
+    transport.handle(req, res, body)
+  }
 
   /** --stateless: a fresh SDK server per POST, no session; GET and DELETE have nothing to do. */
-  const stateless = (method: string, req: IncomingMessage, res: ServerResponse, body: unknown) =>
-    Effect.gen(function*() {
-      if (method !== "POST") {
-        return HttpServerResponse.jsonUnsafe(
-          { jsonrpc: "2.0", error: { code: -32000, message: "Method not allowed: this server is stateless; send JSON-RPC messages with POST" }, id: null },
-          { status: 405, headers: { allow: "POST" } }
-        )
-      }
-      yield* drain.track(true, Effect.acquireUseRelease(
-        Effect.sync(() => mcp.create()),
-        (server) => Effect.gen(function*() {
-          const transport = new HttpSessionTransport()
-          yield* Effect.promise(() => server.connect(transport))
-          yield* Effect.sync(() => transport.handle(req, res, body))
-          yield* untilWritten(res)
-        }),
-        (server) => Effect.promise(() => server.close().catch(() => undefined))
-      ))
-      return HttpServerResponse.empty()
-    })
-
-  yield* router.add("*", "/mcp", handle)
-  yield* router.add("GET", "/healthz", HttpServerResponse.jsonUnsafe({ status: "ok" }))
-  yield* router.add("GET", "/readyz", drain.readiness)
-  // RFC 9728 protected-resource metadata (OAuth resource-server mode; 404 otherwise)
-  const resourceMetadata = (request: HttpServerRequest.HttpServerRequest) => {
-    const doc = guard.metadata(request)
-    return Effect.succeed(doc === undefined
-      ? HttpServerResponse.jsonUnsafe({ error: "not_found" }, { status: 404 })
-      : HttpServerResponse.jsonUnsafe(doc, { headers: { "access-control-allow-origin": "*", "cache-control": "max-age=300" } }))
+  const stateless = (req: IncomingMessage, res: ServerResponse, body: unknown) => {
+    if (req.method !== "POST") {
+      return refuse(res, 405, -32000, "Method not allowed: this server is stateless; send JSON-RPC messages with POST", { allow: "POST" })
+    }
+    const server = mcp.create()
+    const transport = new HttpSessionTransport()
+    res.once("close", () => void server.close().catch(() => undefined))
+    return server.connect(transport).then(() => serve(transport, req, res, body, undefined))
   }
-  // (the wildcard also matches the bare path)
-  yield* router.add("GET", "/.well-known/oauth-protected-resource/*", resourceMetadata)
-}))
+
+  const routed = (req: IncomingMessage, res: ServerResponse, client: string, body: unknown) => {
+    if (config.stateless) return stateless(req, res, body)
+    const sessionId = req.headers["mcp-session-id"]
+    if (typeof sessionId === "string") {
+      let transport = sessions.get(sessionId)
+      const owner = limits.ownerOf(sessionId)
+      // a session opened with one OAuth identity is not usable with another
+      if (owner !== undefined && owner.startsWith("sub:") && owner !== client) transport = undefined
+      if (transport === undefined && limits.wasExpired(sessionId)) {
+        return refuse(res, 404, -32001, `Session expired: no request for ${inbound.sessionIdleSeconds} s (MCP_SESSION_IDLE_SECONDS); initialize a new one`)
+      }
+      if (transport === undefined) return refuse(res, 404, -32001, "Session not found: it ended or never existed; initialize a new one")
+      return serve(transport, req, res, body, sessionId)
+    }
+    if (req.method !== "POST" || !isInitializeRequest(body)) {
+      return refuse(res, 400, -32000, "Bad request: no Mcp-Session-Id header; start with an initialize request")
+    }
+    if (drain.draining) return refuse(res, 503, -32000, "The server is shutting down: connect to another instance")
+    const refused = limits.refuse(client)
+    if (refused !== undefined) return writeDenial(res, refused)
+    const created: HttpSessionTransport = new HttpSessionTransport({
+      sessionIdGenerator: randomUUID,
+      onsessioninitialized: (id) => {
+        sessions.set(id, created)
+        limits.opened(id, client, clock.currentTimeMillisUnsafe())
+      },
+      onsessionclosed: (id) => {
+        sessions.delete(id)
+        limits.closed(id)
+      }
+    })
+    return mcp.create().connect(created).then(() => serve(created, req, res, body, undefined))
+  }
+
+  const afterAdmission = (req: IncomingMessage, res: ServerResponse, admission: Admission) => {
+    if (admission._tag === "Denied") return writeDenial(res, admission.denial)
+    if (req.method !== "POST") return routed(req, res, admission.client, undefined)
+    return guard.readJson(req).then((read) =>
+      read._tag === "Denied" ? writeDenial(res, read.denial) : routed(req, res, admission.client, read.body)
+    )
+  }
+
+  /** A bug, not a client's mistake: logged, answered 500 (or the stream cut), and the server goes on. */
+  const failed = (res: ServerResponse) => (e: unknown) => {
+    runFork(Effect.logError("MCP HTTP request failed", e instanceof Error ? e.stack ?? e.message : String(e)))
+    if (!res.headersSent) refuse(res, 500, -32603, "Internal error")
+    else res.destroy()
+  }
+
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    try {
+      const admission = guard.admit(req)
+      const done = admission instanceof Promise ? admission.then((a) => afterAdmission(req, res, a)) : afterAdmission(req, res, admission)
+      if (done instanceof Promise) done.catch(failed(res))
+    } catch (e) {
+      failed(res)(e)
+    }
+  }
+  return { handle, metadata: guard.metadata }
+})
+
+/** The Effect routes: health, readiness and the RFC 9728 metadata (OAuth resource-server mode; 404 otherwise). */
+const routes = (metadata: (host: string | undefined) => Record<string, unknown> | undefined) =>
+  HttpRouter.use(Effect.fn(function*(router) {
+    const drain = yield* Drain
+    yield* router.add("GET", "/healthz", HttpServerResponse.jsonUnsafe({ status: "ok" }))
+    yield* router.add("GET", "/readyz", drain.readiness)
+    const resourceMetadata = (request: HttpServerRequest.HttpServerRequest) => {
+      const doc = metadata(request.headers["host"])
+      return Effect.succeed(doc === undefined
+        ? HttpServerResponse.jsonUnsafe({ error: "not_found" }, { status: 404 })
+        : HttpServerResponse.jsonUnsafe(doc, { headers: { "access-control-allow-origin": "*", "cache-control": "max-age=300" } }))
+    }
+    // (the wildcard also matches the bare path)
+    yield* router.add("GET", "/.well-known/oauth-protected-resource/*", resourceMetadata)
+  }))
 
 /** `GET /metrics`: the Prometheus text exposition, written by the exporter on the raw Node response. */
 const MetricsRoute = HttpRouter.use(Effect.fn(function*(router) {
@@ -221,9 +224,31 @@ export const HttpApp = {
   /** The HTTP service listening on SERVER_HOST:SERVER_PORT. */
   layer: Layer.unwrap(Effect.gen(function*() {
     const config = yield* AppConfig
-    const serve = HttpRouter.serve(Layer.merge(McpRoute, MetricsRoute), { disableLogger: true }).pipe(
+    // `/mcp` is answered before Effect's request handling (see makeMcpHandler); the rest goes to the router
+    let mcpHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined
+    const createMcpServer = () => {
+      const server = createServer()
+      const emit = server.emit.bind(server) as (event: string, ...args: Array<unknown>) => boolean
+      server.emit = ((event: string, ...args: Array<unknown>) => {
+        if (event === "request" && mcpHandler !== undefined) {
+          const req = args[0] as IncomingMessage
+          const url = req.url ?? ""
+          if (url === "/mcp" || url.startsWith("/mcp?")) {
+            mcpHandler(req, args[1] as ServerResponse)
+            return true
+          }
+        }
+        return emit(event, ...args)
+      }) as typeof server.emit
+      return server
+    }
+    const mcpRoute = Layer.unwrap(Effect.map(makeMcpHandler, ({ handle, metadata }) => {
+      mcpHandler = handle
+      return Layer.merge(routes(metadata), MetricsRoute)
+    }))
+    const serve = HttpRouter.serve(mcpRoute, { disableLogger: true }).pipe(
       Layer.provide(Secrets.layer),
-      Layer.provide(NodeHttpServer.layer(createServer, {
+      Layer.provide(NodeHttpServer.layer(createMcpServer, {
         port: config.port, host: config.host, gracefulShutdownTimeout: Duration.seconds(2)
       }))
     )

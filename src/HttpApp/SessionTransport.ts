@@ -13,14 +13,13 @@
 import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js"
 import { type JSONRPCMessage, type RequestId, SUPPORTED_PROTOCOL_VERSIONS } from "@modelcontextprotocol/sdk/types.js"
 import type { IncomingMessage, ServerResponse } from "node:http"
+import { denial, writeDenial } from "../Security/Inbound.ts"
 
 const MAX_BATCH = 100
 
 /** A JSON-RPC error answer of the transport itself (no request id to answer). */
-export const writeJsonRpcError = (res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}) => {
-  res.writeHead(status, { "content-type": "application/json", ...headers })
-  res.end(JSON.stringify({ jsonrpc: "2.0", error: { code, message }, id: null }))
-}
+const writeJsonRpcError = (res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}) =>
+  writeDenial(res, denial(status, code, message, headers))
 
 type Kind = "request" | "notification" | "response" | undefined
 

@@ -14,16 +14,29 @@
  *
  * Inbound credentials are never forwarded upstream: the Invoker never sees inbound headers.
  */
-import { ByteSize, Clock, Duration, Effect, Option, Redacted, Schedule, type Scope } from "effect"
-import { HttpIncomingMessage, type HttpServerRequest, HttpServerResponse } from "effect/http"
+import { Clock, Duration, Effect, Option, Redacted, Schedule, type Scope } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
+import type { IncomingMessage, ServerResponse } from "node:http"
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from "jose"
 import { AuthConfigError } from "../Auth/Errors.ts"
 import { Secrets } from "../Auth/Secrets.ts"
 import type { InboundSettings } from "./Settings.ts"
 
-const jsonRpcError = (status: number, code: number, message: string, headers: Record<string, string> = {}) =>
-  HttpServerResponse.jsonUnsafe({ jsonrpc: "2.0", error: { code, message }, id: null }, { status, headers })
+/** An answer that refuses the request: a JSON-RPC error without an id, with its HTTP status and headers. */
+export interface Denial {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly code: number
+  readonly message: string
+}
+
+export const denial = (status: number, code: number, message: string, headers: Record<string, string> = {}): Denial =>
+  ({ status, headers, code, message })
+
+export const writeDenial = (res: ServerResponse, d: Denial): void => {
+  res.writeHead(d.status, { "content-type": "application/json", ...d.headers })
+  res.end(JSON.stringify({ jsonrpc: "2.0", error: { code: d.code, message: d.message }, id: null }))
+}
 
 const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"])
 
@@ -51,11 +64,11 @@ export const originAllowed = (origin: string | undefined, allowed: ReadonlyArray
 /** Who a request comes from, for per-client limits: the token subject, else the peer address. */
 export type Admission =
   | { readonly _tag: "Admitted"; readonly client: string }
-  | { readonly _tag: "Denied"; readonly response: HttpServerResponse.HttpServerResponse }
+  | { readonly _tag: "Denied"; readonly denial: Denial }
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest()
 
-const bearerOf = (request: HttpServerRequest.HttpServerRequest): string | undefined => {
+const bearerOf = (request: IncomingMessage): string | undefined => {
   const header = request.headers["authorization"]
   const m = header === undefined ? null : /^Bearer[ ]+([^\s]+)\s*$/i.exec(header)
   return m?.[1]
@@ -64,14 +77,15 @@ const bearerOf = (request: HttpServerRequest.HttpServerRequest): string | undefi
 const quote = (s: string) => s.replace(/["\\]/g, "")
 
 export interface InboundGuard {
-  /** Origin and client authentication; the client's identity, or the response to send instead. */
-  readonly admit: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<Admission>
+  /**
+   * Origin and client authentication; the client's identity, or the answer to send instead. Synchronous
+   * except for OAuth access tokens (their signature check may fetch the JWKS).
+   */
+  readonly admit: (request: IncomingMessage) => Admission | Promise<Admission>
   /** The RFC 9728 metadata document (OAuth mode), or undefined when OAuth mode is off. */
-  readonly metadata: (request: HttpServerRequest.HttpServerRequest) => Record<string, unknown> | undefined
-  /** Reads the JSON body under MCP_MAX_BODY_BYTES: the value, or the 400/413 response to send. */
-  readonly readJson: (
-    request: HttpServerRequest.HttpServerRequest
-  ) => Effect.Effect<{ readonly _tag: "Body"; readonly body: unknown } | Extract<Admission, { _tag: "Denied" }>>
+  readonly metadata: (host: string | undefined) => Record<string, unknown> | undefined
+  /** Reads the JSON body under MCP_MAX_BODY_BYTES: the value, or the 400/413 answer to send. */
+  readonly readJson: (request: IncomingMessage) => Promise<{ readonly _tag: "Body"; readonly body: unknown } | Extract<Admission, { _tag: "Denied" }>>
 }
 
 /** Accepted JWS algorithms: asymmetric only (a JWKS holds public keys; never `none` or HMAC). */
@@ -81,7 +95,11 @@ const ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256
  * The guard for these settings. MCP_AUTH_TOKEN may be a secret reference (`file:`, `secretsmanager:`…),
  * resolved once here; an unreadable one stops the start.
  */
-export const makeInboundGuard = (settings: InboundSettings): Effect.Effect<InboundGuard, AuthConfigError, Secrets> =>
+export const makeInboundGuard = (
+  settings: InboundSettings,
+  /** Where the guard reports trouble the client cannot fix (an unreachable JWKS). */
+  warn: (message: string) => void
+): Effect.Effect<InboundGuard, AuthConfigError, Secrets> =>
   Effect.gen(function*() {
     const secrets = yield* Secrets
     const authToken = Option.isNone(settings.authToken) ? Option.none<Redacted.Redacted>() : Option.some(
@@ -89,118 +107,105 @@ export const makeInboundGuard = (settings: InboundSettings): Effect.Effect<Inbou
         Effect.mapError((e) => new AuthConfigError({ message: e.message }))
       )).value
     )
-    return guardFor({ ...settings, authToken })
+    return guardFor({ ...settings, authToken }, warn)
   })
 
-const guardFor = (settings: InboundSettings): InboundGuard => {
-  const peer = (request: HttpServerRequest.HttpServerRequest) => Option.getOrElse(request.remoteAddress, () => "unknown")
+const guardFor = (settings: InboundSettings, warn: (message: string) => void): InboundGuard => {
+  const peer = (request: IncomingMessage) => request.socket.remoteAddress ?? "unknown"
   const oauth = settings.oauth
   const jwksUrl = Option.getOrUndefined(oauth.jwksUrl)
   const jwks = jwksUrl === undefined ? undefined : createRemoteJWKSet(new URL(jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 })
   const staticToken = Option.map(settings.authToken, (t) => sha256(Redacted.value(t)))
 
   /** The resource URI: MCP_OAUTH_RESOURCE, else the first audience that is a URL, else this request's /mcp. */
-  const resourceOf = (request: HttpServerRequest.HttpServerRequest): string => {
+  const resourceOf = (host: string | undefined): string => {
     const configured = Option.getOrUndefined(oauth.resource) ?? oauth.audience.find((a) => /^https?:\/\//i.test(a))
     if (configured !== undefined) return configured
-    return `http://${request.headers["host"] ?? "localhost"}/mcp`
+    return `http://${host ?? "localhost"}/mcp`
   }
   /** Where the metadata is: /.well-known/oauth-protected-resource inserted before the resource's path (RFC 9728 §3.1). */
-  const metadataUrl = (request: HttpServerRequest.HttpServerRequest): string => {
-    const resource = new URL(resourceOf(request))
+  const metadataUrl = (request: IncomingMessage): string => {
+    const resource = new URL(resourceOf(request.headers.host))
     const path = resource.pathname === "/" ? "" : resource.pathname.replace(/\/$/, "")
     return `${resource.origin}/.well-known/oauth-protected-resource${path}`
   }
-  const challenge = (request: HttpServerRequest.HttpServerRequest, extra: string) =>
+  const challenge = (request: IncomingMessage, extra: string) =>
     `Bearer ${extra}${extra ? ", " : ""}resource_metadata="${metadataUrl(request)}"`
 
-  const unauthorized = (request: HttpServerRequest.HttpServerRequest, message: string, error?: string) =>
+  const unauthorized = (request: IncomingMessage, message: string, error?: string) =>
     ({
       _tag: "Denied",
-      response: jsonRpcError(401, -32001, message, {
+      denial: denial(401, -32001, message, {
         "www-authenticate": jwks !== undefined
           ? challenge(request, error ? `error="${error}", error_description="${quote(message)}"` : "")
           : `Bearer realm="openapi-mcp-server"${error ? `, error="${error}"` : ""}`
       })
     }) as const
 
-  const verifyJwt = (request: HttpServerRequest.HttpServerRequest, token: string): Effect.Effect<Admission> =>
-    Effect.tryPromise({
-      try: () =>
-        jwtVerify(token, jwks!, {
-          issuer: Option.getOrUndefined(oauth.issuer)!,
-          audience: [...oauth.audience],
-          algorithms: ALGORITHMS,
-          clockTolerance: 30
-        }),
-      catch: (e) => e
-    }).pipe(
-      Effect.map(({ payload }): Admission => {
-        const granted = new Set([
-          ...(typeof payload["scope"] === "string" ? payload["scope"].split(" ") : []),
-          ...(Array.isArray(payload["scp"]) ? payload["scp"].filter((s): s is string => typeof s === "string") : []),
-          ...(typeof payload["scp"] === "string" ? payload["scp"].split(" ") : [])
-        ])
-        const missing = oauth.scopes.filter((s) => !granted.has(s))
-        if (missing.length > 0) {
-          const message = `Forbidden: the access token lacks the scope(s) ${missing.join(" ")}`
-          return {
-            _tag: "Denied",
-            response: jsonRpcError(403, -32001, message, {
-              "www-authenticate": challenge(request, `error="insufficient_scope", scope="${quote(oauth.scopes.join(" "))}"`)
-            })
-          }
-        }
-        const subject = typeof payload.sub === "string" ? payload.sub : typeof payload["client_id"] === "string" ? payload["client_id"] : peer(request)
-        return { _tag: "Admitted", client: `sub:${subject}` }
-      }),
-      Effect.catch((e): Effect.Effect<Admission> => {
-        if (e instanceof joseErrors.JWKSTimeout || !(e instanceof joseErrors.JOSEError)) {
-          return Effect.logWarning(`cannot validate access tokens: the JWKS at ${jwksUrl} is unavailable (${(e as Error).name})`).pipe(
-            Effect.as({
-              _tag: "Denied",
-              response: jsonRpcError(503, -32001, "Service unavailable: access tokens cannot be validated right now; try again shortly", { "retry-after": "5" })
-            } as const)
-          )
-        }
-        const why = e instanceof joseErrors.JWTExpired
-          ? "the access token has expired"
-          : e instanceof joseErrors.JWTClaimValidationFailed
-          ? `the access token's '${e.claim}' claim is not accepted (${e.reason})`
-          : e instanceof joseErrors.JWKSNoMatchingKey
-          ? "the access token is not signed by a key of the authorization server"
-          : e instanceof joseErrors.JWSSignatureVerificationFailed
-          ? "the access token's signature is invalid"
-          : "the access token is not a valid JWT"
-        return Effect.succeed(unauthorized(request, `Unauthorized: ${why}`, "invalid_token"))
-      })
-    )
-
-  const admit = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<Admission> =>
-    Effect.suspend(() => {
-      if (!originAllowed(request.headers["origin"], settings.allowedOrigins)) {
-        return Effect.succeed({
+  const verifyJwt = (request: IncomingMessage, token: string): Promise<Admission> =>
+    jwtVerify(token, jwks!, {
+      issuer: Option.getOrUndefined(oauth.issuer)!,
+      audience: [...oauth.audience],
+      algorithms: ALGORITHMS,
+      clockTolerance: 30
+    }).then(({ payload }): Admission => {
+      const granted = new Set([
+        ...(typeof payload["scope"] === "string" ? payload["scope"].split(" ") : []),
+        ...(Array.isArray(payload["scp"]) ? payload["scp"].filter((s): s is string => typeof s === "string") : []),
+        ...(typeof payload["scp"] === "string" ? payload["scp"].split(" ") : [])
+      ])
+      const missing = oauth.scopes.filter((s) => !granted.has(s))
+      if (missing.length > 0) {
+        const message = `Forbidden: the access token lacks the scope(s) ${missing.join(" ")}`
+        return {
           _tag: "Denied",
-          response: jsonRpcError(403, -32000, `Forbidden: origin ${request.headers["origin"]} is not allowed (MCP_ALLOWED_ORIGINS)`)
-        } as const)
-      }
-      const token = bearerOf(request)
-      if (jwks !== undefined) {
-        if (token === undefined) return Effect.succeed(unauthorized(request, "Unauthorized: send an OAuth access token (Authorization: Bearer <token>)"))
-        return verifyJwt(request, token)
-      }
-      if (Option.isSome(staticToken)) {
-        if (token === undefined) return Effect.succeed(unauthorized(request, "Unauthorized: send the server's token (Authorization: Bearer <token>)"))
-        if (!timingSafeEqual(sha256(token), staticToken.value)) {
-          return Effect.succeed(unauthorized(request, "Unauthorized: the token is not valid", "invalid_token"))
+          denial: denial(403, -32001, message, {
+            "www-authenticate": challenge(request, `error="insufficient_scope", scope="${quote(oauth.scopes.join(" "))}"`)
+          })
         }
       }
-      return Effect.succeed({ _tag: "Admitted", client: `addr:${peer(request)}` } as const)
+      const subject = typeof payload.sub === "string" ? payload.sub : typeof payload["client_id"] === "string" ? payload["client_id"] : peer(request)
+      return { _tag: "Admitted", client: `sub:${subject}` }
+    }, (e: unknown): Admission => {
+      if (e instanceof joseErrors.JWKSTimeout || !(e instanceof joseErrors.JOSEError)) {
+        warn(`cannot validate access tokens: the JWKS at ${jwksUrl} is unavailable (${(e as Error).name})`)
+        return {
+          _tag: "Denied",
+          denial: denial(503, -32001, "Service unavailable: access tokens cannot be validated right now; try again shortly", { "retry-after": "5" })
+        }
+      }
+      const why = e instanceof joseErrors.JWTExpired
+        ? "the access token has expired"
+        : e instanceof joseErrors.JWTClaimValidationFailed
+        ? `the access token's '${e.claim}' claim is not accepted (${e.reason})`
+        : e instanceof joseErrors.JWKSNoMatchingKey
+        ? "the access token is not signed by a key of the authorization server"
+        : e instanceof joseErrors.JWSSignatureVerificationFailed
+        ? "the access token's signature is invalid"
+        : "the access token is not a valid JWT"
+      return unauthorized(request, `Unauthorized: ${why}`, "invalid_token")
     })
 
-  const metadata = (request: HttpServerRequest.HttpServerRequest) =>
+  const admit = (request: IncomingMessage): Admission | Promise<Admission> => {
+    const origin = request.headers.origin
+    if (!originAllowed(origin, settings.allowedOrigins)) {
+      return { _tag: "Denied", denial: denial(403, -32000, `Forbidden: origin ${origin} is not allowed (MCP_ALLOWED_ORIGINS)`) }
+    }
+    const token = bearerOf(request)
+    if (jwks !== undefined) {
+      if (token === undefined) return unauthorized(request, "Unauthorized: send an OAuth access token (Authorization: Bearer <token>)")
+      return verifyJwt(request, token)
+    }
+    if (Option.isSome(staticToken)) {
+      if (token === undefined) return unauthorized(request, "Unauthorized: send the server's token (Authorization: Bearer <token>)")
+      if (!timingSafeEqual(sha256(token), staticToken.value)) return unauthorized(request, "Unauthorized: the token is not valid", "invalid_token")
+    }
+    return { _tag: "Admitted", client: `addr:${peer(request)}` }
+  }
+
+  const metadata = (host: string | undefined) =>
     jwks === undefined ? undefined : {
-      resource: resourceOf(request),
+      resource: resourceOf(host),
       authorization_servers: [Option.getOrUndefined(oauth.issuer)],
       bearer_methods_supported: ["header"],
       ...(oauth.scopes.length > 0 ? { scopes_supported: oauth.scopes } : {}),
@@ -210,18 +215,35 @@ const guardFor = (settings: InboundSettings): InboundGuard => {
   const tooLarge = () =>
     ({
       _tag: "Denied",
-      response: jsonRpcError(413, -32600, `Payload too large: the request body is over ${settings.maxBodyBytes} bytes (MCP_MAX_BODY_BYTES)`)
+      denial: denial(413, -32600, `Payload too large: the request body is over ${settings.maxBodyBytes} bytes (MCP_MAX_BODY_BYTES)`)
     }) as const
 
-  const readJson = (request: HttpServerRequest.HttpServerRequest) =>
-    Effect.gen(function*() {
+  const readJson = (request: IncomingMessage) =>
+    new Promise<{ readonly _tag: "Body"; readonly body: unknown } | Extract<Admission, { _tag: "Denied" }>>((resolve) => {
       const declared = Number(request.headers["content-length"])
-      if (Number.isFinite(declared) && declared > settings.maxBodyBytes) return tooLarge()
-      const parsed = yield* Effect.result(request.json.pipe(Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.fromInputUnsafe(settings.maxBodyBytes))))
-      if (parsed._tag === "Success") return { _tag: "Body", body: parsed.success } as const
-      const reason = (parsed.failure as { reason?: { reason?: unknown } }).reason?.reason
-      if (reason === "BodyTooLarge") return tooLarge()
-      return { _tag: "Denied", response: jsonRpcError(400, -32700, "Parse error: the request body is not valid JSON") } as const
+      if (Number.isFinite(declared) && declared > settings.maxBodyBytes) return resolve(tooLarge())
+      const chunks: Array<Buffer> = []
+      let size = 0
+      const onData = (chunk: Buffer) => {
+        size += chunk.length
+        if (size > settings.maxBodyBytes) {
+          request.off("data", onData)
+          request.resume() // drain the rest unread; the answer goes out now
+          return resolve(tooLarge())
+        }
+        chunks.push(chunk)
+      }
+      request.on("data", onData)
+      request.once("error", () => resolve({ _tag: "Denied", denial: denial(400, -32700, "Parse error: the request body could not be read") }))
+      request.once("end", () => {
+        if (size > settings.maxBodyBytes) return
+        try {
+          const text = chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8")
+          resolve({ _tag: "Body", body: JSON.parse(text) })
+        } catch {
+          resolve({ _tag: "Denied", denial: denial(400, -32700, "Parse error: the request body is not valid JSON") })
+        }
+      })
     })
 
   return { admit, metadata, readJson }
@@ -241,15 +263,15 @@ export class SessionLimits {
     this.settings = settings
   }
 
-  /** Whether `client` may open one more session: undefined, or the 429/503 response. */
-  refuse(client: string): HttpServerResponse.HttpServerResponse | undefined {
+  /** Whether `client` may open one more session: undefined, or the 429/503 answer. */
+  refuse(client: string): Denial | undefined {
     if (this.owners.size >= this.settings.maxSessions) {
-      return jsonRpcError(503, -32000, `Service unavailable: ${this.settings.maxSessions} sessions are open, the most this server keeps (MCP_MAX_SESSIONS); end one or try again later`, { "retry-after": "30" })
+      return denial(503, -32000, `Service unavailable: ${this.settings.maxSessions} sessions are open, the most this server keeps (MCP_MAX_SESSIONS); end one or try again later`, { "retry-after": "30" })
     }
     let mine = 0
     for (const owner of this.owners.values()) if (owner === client) mine++
     if (mine >= this.settings.maxSessionsPerClient) {
-      return jsonRpcError(429, -32000, `Too many sessions: this client has ${mine} open, the most allowed (MCP_MAX_SESSIONS_PER_CLIENT); end one (DELETE /mcp) or reuse it`, { "retry-after": "30" })
+      return denial(429, -32000, `Too many sessions: this client has ${mine} open, the most allowed (MCP_MAX_SESSIONS_PER_CLIENT); end one (DELETE /mcp) or reuse it`, { "retry-after": "30" })
     }
     return undefined
   }
