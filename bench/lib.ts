@@ -232,6 +232,8 @@ export const serverFeatures = () => {
     cache: /--cache-backend <[^>]*\bnone\b/.test(help) && !/Response cache store \(later version\)/.test(help),
     /** `--tool-mode all|discover|auto` exists: big specs may be listed as meta-tools by default */
     toolMode: /--tool-mode <[^>]*\ball\b/.test(help),
+    /** the on-disk catalog cache (then cold starts are measured without and with it) */
+    catalogCache: /--catalog-cache-dir/.test(help),
     /** tracing (OTLP endpoint) and a Prometheus endpoint in stdio mode */
     telemetry: /--otel-exporter-otlp-endpoint/.test(help) && /--enable-prometheus/.test(help)
   }

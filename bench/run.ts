@@ -16,9 +16,9 @@
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { execFileSync } from "node:child_process"
-import { cpus, loadavg } from "node:os"
-import { existsSync, mkdirSync, writeFileSync } from "node:fs"
-import { basename, resolve } from "node:path"
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { cpus, loadavg, tmpdir } from "node:os"
+import { basename, join, resolve } from "node:path"
 import { createServer } from "node:http"
 import { parseArgs } from "node:util"
 import { Agent, request } from "undici"
@@ -204,9 +204,9 @@ const log = (s: string) => process.stderr.write(`[${((performance.now() - T0) / 
 
 // ---------------------------------------------------------------------------------------------------------
 
-const measureCold = async (spec: string, runs: number, serverArgs: ReadonlyArray<string> = []) => {
+const measureCold = async (spec: string, runs: number, serverArgs: ReadonlyArray<string> = [], note = "") => {
   const results: Array<ColdStart> = []
-  const label = [basename(spec), ...serverArgs].join(" ")
+  const label = [basename(spec), ...serverArgs.filter((a, i, all) => a !== "--catalog-cache-dir" && all[i - 1] !== "--catalog-cache-dir")].join(" ") + note
   for (let i = 0; i < runs; i++) {
     results.push(await coldStart(spec, { serverArgs }))
     log(`  cold start ${label} #${i + 1}: tools/list done in ${fmt(results.at(-1)!.toolsListMs)} ms`)
@@ -251,12 +251,24 @@ const main = async () => {
   const coldNotes: Array<string> = []
   if (!flags["no-cold"]) {
     log("cold start (stdio: spawn → initialize → tools/list)")
-    cold.push(await measureCold(EXAMPLE_SPEC, settings.coldRuns))
-    if (existsSync(GITHUB_SPEC)) {
-      cold.push(await measureCold(GITHUB_SPEC, settings.coldRuns))
-      // the default may list meta-tools for a spec this big (discovery mode); also measure the full listing
-      if (features.toolMode) cold.push(await measureCold(GITHUB_SPEC, settings.coldRuns, ["--tool-mode", "all"]))
-    } else coldNotes.push(`GitHub spec not found at ${GITHUB_SPEC} (set BENCH_GITHUB_SPEC): skipped`)
+    // with a catalog cache, a first start (none) and a restart (the catalog built by an earlier start) differ
+    const cacheDir = features.catalogCache ? mkdtempSync(join(tmpdir(), "bench-catalog-")) : undefined
+    const measureBoth = async (spec: string, args: ReadonlyArray<string> = []) => {
+      if (cacheDir === undefined) return void cold.push(await measureCold(spec, settings.coldRuns, args))
+      cold.push(await measureCold(spec, settings.coldRuns, [...args, "--catalog-cache-dir", "off"], " (first start)"))
+      await coldStart(spec, { serverArgs: [...args, "--catalog-cache-dir", cacheDir] }) // builds the cached catalog
+      cold.push(await measureCold(spec, settings.coldRuns, [...args, "--catalog-cache-dir", cacheDir], " (restart, cached catalog)"))
+    }
+    try {
+      await measureBoth(EXAMPLE_SPEC)
+      if (existsSync(GITHUB_SPEC)) {
+        await measureBoth(GITHUB_SPEC)
+        // the default may list meta-tools for a spec this big (discovery mode); also measure the full listing
+        if (features.toolMode) await measureBoth(GITHUB_SPEC, ["--tool-mode", "all"])
+      } else coldNotes.push(`GitHub spec not found at ${GITHUB_SPEC} (set BENCH_GITHUB_SPEC): skipped`)
+    } finally {
+      if (cacheDir !== undefined) rmSync(cacheDir, { recursive: true, force: true })
+    }
   }
 
   // ---- tool calls ----
@@ -569,7 +581,9 @@ const report = (
       "",
       `stdio, raw JSON-RPC: spawn → \`initialize\` answered → \`tools/list\` answered in full; median of ${cold[0]!.runs} ` +
         `run(s) (min–max). Server CPU (user+system) and peak RSS (VmHWM) at the \`tools/list\` answer. ` +
-        `The large spec runs with \`--base-url http://127.0.0.1:9\` (no call is made).`,
+        `The large spec runs with \`--base-url http://127.0.0.1:9\` (no call is made). ` +
+        `*first start*: no catalog cache (\`--catalog-cache-dir off\`), the spec is parsed and mapped; *restart*: ` +
+        `the catalog an earlier start built from the same spec and settings is read from the cache directory.`,
       ""
     )
     out.push(markdownTable(

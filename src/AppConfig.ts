@@ -112,6 +112,8 @@ export interface Settings {
   /** Report format of the `check` command. */
   readonly checkFormat: "text" | "json"
   readonly maxResponseBytes: number
+  /** Where built tool catalogs are kept between starts: a directory, "auto" (the user's cache directory) or "off". */
+  readonly catalogCache: string
   readonly transport: "stdio" | "http"
   readonly host: string
   readonly port: number
@@ -209,6 +211,7 @@ const settingsConfig = Config.all({
   confirmDestructive: Config.Boolean("CONFIRM_DESTRUCTIVE").pipe(Config.withDefault(false)),
   checkFormat: Config.Literals(["text", "json"], "CHECK_FORMAT").pipe(Config.withDefault("text" as const)),
   maxResponseBytes: int("MAX_RESPONSE_BYTES", 1_048_576),
+  catalogCache: Config.String("CATALOG_CACHE_DIR").pipe(Config.withDefault("auto")),
   transport: Config.Literals(["stdio", "http"], "SERVER_TRANSPORT").pipe(Config.withDefault("stdio" as const)),
   host: Config.String("SERVER_HOST").pipe(Config.withDefault("127.0.0.1")),
   port: int("SERVER_PORT", 8000),
@@ -441,8 +444,9 @@ export class AppConfig extends Context.Service<AppConfig, Settings>()("openapi-m
   static readonly layerFrom = (flags: Readonly<Record<string, string>>, env: Readonly<Record<string, string | undefined>>) =>
     Layer.effect(AppConfig, AppConfig.load(flags, env))
 
+  /** Settings for tests: the defaults, without the on-disk catalog cache unless asked for, then `settings`. */
   static readonly layerTest = (settings: Partial<Settings> & Pick<Settings, "spec">): Layer.Layer<AppConfig> =>
-    Layer.succeed(AppConfig, { ...defaults, ...settings })
+    Layer.succeed(AppConfig, { ...defaults, catalogCache: "off", ...settings })
 }
 
 /** Defaults as one value, for tests and embedding. */
@@ -461,6 +465,7 @@ export const defaults: Settings = {
   confirmDestructive: false,
   checkFormat: "text",
   maxResponseBytes: 1_048_576,
+  catalogCache: "auto",
   transport: "stdio",
   host: "127.0.0.1",
   port: 8000,

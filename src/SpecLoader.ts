@@ -138,6 +138,10 @@ const versionOf = (doc: JsonObject): LoadedSpec["version"] | undefined => {
 export class SpecLoader extends Context.Service<SpecLoader, {
   /** Loads and normalises a spec with everything it references. */
   readonly load: (source: string) => Effect.Effect<LoadedSpec, SpecLoadError>
+  /** Reads a spec's own document without parsing it: a file's bytes, or a fetched document's text. */
+  readonly read: (source: string) => Effect.Effect<{ readonly url: string; readonly data: Uint8Array | string }, SpecLoadError>
+  /** `load`, with the spec's own document already read (by `read`). */
+  readonly loadText: (source: string, url: string, data: Uint8Array | string) => Effect.Effect<LoadedSpec, SpecLoadError>
 }>()("openapi-mcp/SpecLoader") {
   static readonly layerNoDeps = Layer.effect(SpecLoader, Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
@@ -151,6 +155,10 @@ export class SpecLoader extends Context.Service<SpecLoader, {
       checkFile(url, policy).pipe(Effect.andThen(fs.readFileString(fileURLToPath(url)).pipe(
         Effect.mapError((e) => e.reason._tag === "NotFound" ? "file not found" : e.message)
       )))
+    const readBytes = (url: string): Effect.Effect<Uint8Array, string> =>
+      checkFile(url, policy).pipe(Effect.andThen(fs.readFile(fileURLToPath(url)).pipe(
+        Effect.mapError((e) => e.reason._tag === "NotFound" ? "file not found" : e.message)
+      )))
 
     /**
      * Documents fetched over HTTP(S) through the SSRF guard (checked, DNS pinned, no redirects, size-capped),
@@ -158,7 +166,7 @@ export class SpecLoader extends Context.Service<SpecLoader, {
      */
     const fetchCached = yield* cached((url: string) => fetchGuarded(url, policy), { timeToLive: "5 minutes", capacity: 10_000 })
 
-    const load = Effect.fn("SpecLoader.load")(function*(source: string) {
+    const read = Effect.fn("SpecLoader.read")(function*(source: string) {
       const fail = (message: string) => Effect.fail(new SpecLoadError({ source, message }))
       let url: string
       try {
@@ -166,7 +174,14 @@ export class SpecLoader extends Context.Service<SpecLoader, {
       } catch {
         return yield* fail(`'${source}' is neither a readable file path nor an http(s) URL`)
       }
-      const text = yield* readText(url).pipe(Effect.catch((why) => fail(`cannot read the spec: ${why}`)))
+      const raw: Effect.Effect<Uint8Array | string, string> = url.startsWith("file:") ? readBytes(url) : fetchCached(url)
+      const data = yield* raw.pipe(Effect.catch((why) => fail(`cannot read the spec: ${why}`)))
+      return { url, data }
+    })
+
+    const loadText = Effect.fn("SpecLoader.parse")(function*(source: string, url: string, data: Uint8Array | string) {
+      const fail = (message: string) => Effect.fail(new SpecLoadError({ source, message }))
+      const text = typeof data === "string" ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8")
       let parsed: unknown
       try {
         parsed = parseDocument(text)
@@ -227,6 +242,8 @@ export class SpecLoader extends Context.Service<SpecLoader, {
       }
     })
 
-    return SpecLoader.of({ load })
+    const load = (source: string) => Effect.flatMap(read(source), ({ data, url }) => loadText(source, url, data))
+
+    return SpecLoader.of({ load, read, loadText })
   }))
 }

@@ -8,6 +8,7 @@ import type { Problem, Tool } from "./domain/Tool.ts"
 import { refusedBaseUrl, systemResolver } from "./Security/SsrfGuard.ts"
 import { SpecLoader } from "./SpecLoader.ts"
 import { isObject } from "./SpecLoader/Refs.ts"
+import { cacheDirFor, type CatalogEntry, entryKey, readEntry, writeEntry } from "./ToolCatalog/CatalogCache.ts"
 import { mapSpec, type MappingOptions, sanitizeName } from "./ToolCatalog/Mapping.ts"
 
 export class CatalogError extends Schema.TaggedError<CatalogError>()("CatalogError", { message: Schema.String }) {}
@@ -111,13 +112,52 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>) =>
 export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("openapi-mcp/ToolCatalog") {
   static readonly layerNoDeps = Layer.effect(ToolCatalog, Effect.gen(function*() {
     const config = yield* AppConfig
-    const spec = yield* (yield* SpecLoader).load(config.spec)
-    const result = mapSpec(spec, mappingOptions(config, Option.getOrUndefined(config.baseUrl)))
+    const loader = yield* SpecLoader
+    const options = mappingOptions(config, Option.getOrUndefined(config.baseUrl))
+    const { url, data } = yield* loader.read(config.spec)
+    // a catalog built by an earlier start from this very text and these settings (CATALOG_CACHE_DIR)
+    const cacheDir = cacheDirFor(config.catalogCache)
+    const key = cacheDir === undefined ? undefined : yield* entryKey(data, url, options)
+    const cached = cacheDir === undefined || key === undefined ? undefined : yield* readEntry(cacheDir, key)
+    let built: CatalogEntry & { readonly files: number }
+    if (cached !== undefined) {
+      built = { ...cached, files: 1 }
+      yield* Effect.logDebug(`tool catalog of ${config.spec} read from the catalog cache in ${cacheDir}`)
+    } else {
+      const spec = yield* loader.loadText(config.spec, url, data)
+      const result = mapSpec(spec, options)
+      const info = isObject(spec.document["info"]) ? spec.document["info"] : {}
+      const tagDescriptions: Record<string, string> = {}
+      for (const tag of Array.isArray(spec.document["tags"]) ? spec.document["tags"] : []) {
+        if (isObject(tag) && typeof tag["name"] === "string" && typeof tag["description"] === "string") {
+          tagDescriptions[tag["name"]] = tag["description"].trim()
+        }
+      }
+      built = {
+        key: key ?? "",
+        files: spec.files,
+        specVersion: spec.version,
+        title: typeof info["title"] === "string" ? info["title"] : undefined,
+        version: typeof info["version"] === "string" ? info["version"] : undefined,
+        tagDescriptions,
+        tools: result.tools,
+        skipped: result.skipped,
+        operations: result.operations,
+        filteredOut: result.filteredOut
+      }
+      // only a spec in one file: the key covers its whole text (other files could change unseen)
+      if (cacheDir !== undefined && key !== undefined && spec.files === 1) {
+        const { files: _, ...entry } = built
+        const written = yield* writeEntry(cacheDir, entry)
+        if (!written) yield* Effect.logDebug(`catalog cache: cannot write to ${cacheDir}; the next start builds the catalog again`)
+      }
+    }
+    const result = built
     for (const problem of result.skipped) {
       yield* Effect.logWarning(`skipped operation: ${problem.location}: ${problem.message}`)
     }
     // SSRF guard: a spec read from a URL may not aim calls at non-public addresses (--base-url is the operator's choice)
-    if (Option.isNone(config.baseUrl) && /^https?:/i.test(spec.url)) {
+    if (Option.isNone(config.baseUrl) && /^https?:/i.test(url)) {
       const refused = yield* refusedBaseUrl(result.tools.map((t) => t.baseUrl), { ...config.specSource, resolver: systemResolver })
       if (refused !== undefined) return yield* new CatalogError({ message: refused })
     }
@@ -127,17 +167,12 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
         message: `no base URL for the upstream API: the spec's 'servers' list is missing or relative; pass --base-url <url> (or API_BASE_URL)`
       })
     }
-    const info = isObject(spec.document["info"]) ? spec.document["info"] : {}
     const serverName = Option.getOrUndefined(config.name) ??
-      (typeof info["title"] === "string" && info["title"].trim() !== "" ? info["title"].trim() : "openapi-mcp-server")
-    const serverVersion = typeof info["version"] === "string" ? info["version"] : "0.0.0"
+      (result.title !== undefined && result.title.trim() !== "" ? result.title.trim() : "openapi-mcp-server")
+    const serverVersion = result.version ?? "0.0.0"
     const byName = new Map(result.tools.map((t) => [t.name, t]))
-    const tagDescriptions: Record<string, string> = {}
-    for (const tag of Array.isArray(spec.document["tags"]) ? spec.document["tags"] : []) {
-      if (isObject(tag) && typeof tag["name"] === "string" && typeof tag["description"] === "string") {
-        tagDescriptions[tag["name"]] = tag["description"].trim()
-      }
-    }
+    const tagDescriptions = result.tagDescriptions
+    const spec = { source: config.spec, url, version: result.specVersion, files: result.files }
     yield* Effect.logInfo(
       `loaded ${spec.source}: OpenAPI ${spec.version}, ${result.operations} operations, ${result.tools.length} tools` +
         (result.filteredOut > 0 ? `, ${result.filteredOut} filtered out` : "") +

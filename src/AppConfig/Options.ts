@@ -39,6 +39,7 @@ export const OPTIONS: ReadonlyArray<OptionSpec> = [
   o({ flag: "confirm-destructive", env: ["CONFIRM_DESTRUCTIVE"], kind: "boolean", defaultText: "false", group: "Spec", help: "Ask the user (MCP elicitation) before any DELETE is sent" }),
   o({ flag: "pin-operations", env: ["PIN_OPERATIONS"], kind: "string", group: "Spec", help: "Comma list of operationIds or tool names always listed as tools in discovery mode" }),
   o({ flag: "max-response-bytes", env: ["MAX_RESPONSE_BYTES"], kind: "string", defaultText: "1048576", group: "Spec", help: "Largest upstream body returned to the model; the rest is cut with a note" }),
+  o({ flag: "catalog-cache-dir", env: ["CATALOG_CACHE_DIR"], kind: "string", defaultText: "auto", group: "Spec", help: "Where the tool catalog of a single-file spec is kept between starts, keyed by the spec's content and these settings, so a restart skips parsing and mapping (auto: $XDG_CACHE_HOME or ~/.cache, under openapi-mcp-server; off: never)" }),
   o({ flag: "config", env: ["OPENAPI_MCP_CONFIG"], kind: "string", group: "Spec", help: "YAML or JSON file with any of these settings (keys: flag or env names)" }),
   o({ flag: "allow-insecure-http", env: ["ALLOW_INSECURE_HTTP"], kind: "boolean", defaultText: "false", group: "Spec", help: "Allow http:// spec URLs (default: https only)" }),
   o({ flag: "allow-private-networks", env: ["ALLOW_PRIVATE_NETWORKS"], kind: "boolean", defaultText: "false", group: "Spec", help: "Allow spec URLs that resolve to loopback, private, link-local or other non-public addresses" }),

@@ -5,9 +5,11 @@
  * status, the operation and an excerpt of the body, so the model can act on them.
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
-import { STATUS_CODES } from "node:http"
 import type { Tool } from "../domain/Tool.ts"
 import type { UpstreamResponse } from "../Upstream.ts"
+
+// required, not imported: an ESM import of node:http also loads Node's bundled undici (tens of ms at start)
+const { STATUS_CODES } = process.getBuiltinModule("node:http")
 
 const ERROR_EXCERPT = 2000
 

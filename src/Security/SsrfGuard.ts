@@ -12,8 +12,7 @@
  */
 import { Context, Effect, Layer } from "effect"
 import { lookup as dnsLookup } from "node:dns/promises"
-import { request as httpRequest, type IncomingMessage } from "node:http"
-import { request as httpsRequest } from "node:https"
+import type { IncomingMessage } from "node:http"
 import { BlockList, isIP } from "node:net"
 import { AppConfig } from "../AppConfig.ts"
 import { type SpecSourceSettings, specSourceDefaults } from "./Settings.ts"
@@ -158,7 +157,8 @@ export const checkUrl = (raw: string, policy: SpecSourcePolicy): Effect.Effect<{
 /** One GET of the pinned address with the URL's host name (Host header, TLS SNI and certificate check). */
 const getPinned = (url: URL, pinned: ResolvedAddress, maxBytes: number): Effect.Effect<string, string> =>
   Effect.callback<string, string>((resume) => {
-    const send = url.protocol === "https:" ? httpsRequest : httpRequest
+    // loaded here, not imported: an ESM import of node:http also loads Node's bundled undici (tens of ms at start)
+    const send = url.protocol === "https:" ? process.getBuiltinModule("node:https").request : process.getBuiltinModule("node:http").request
     let done = false
     const finish = (effect: Effect.Effect<string, string>) => {
       if (done) return

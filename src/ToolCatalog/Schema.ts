@@ -32,14 +32,22 @@ export interface SchemaContext {
   expansions: number
 }
 
+/** Patterns already checked (a spec repeats its patterns in every operation using the same schema). */
+const patternChecks = new Map<string, boolean>()
+
 const validPattern = (p: unknown): p is string => {
   if (typeof p !== "string") return false
-  try {
-    new RegExp(p, "u")
-    return true
-  } catch {
-    return false
+  let ok = patternChecks.get(p)
+  if (ok === undefined) {
+    try {
+      new RegExp(p, "u")
+      ok = true
+    } catch {
+      ok = false
+    }
+    if (patternChecks.size < 10_000) patternChecks.set(p, ok)
   }
+  return ok
 }
 
 /** Converts one schema node found in the document at `url`. Throws MappingProblem for unresolvable refs. */

@@ -4,8 +4,8 @@
  * put a scripted fake in its place.
  */
 import { Context, Effect, Layer } from "effect"
-import { Agent, type Dispatcher } from "undici"
 import type { IncomingHttpHeaders } from "node:http"
+import type { Agent, Dispatcher } from "undici"
 import { AppConfig } from "../AppConfig.ts"
 
 export interface UpstreamResponse {
@@ -89,6 +89,36 @@ export const undiciSend = (dispatcher: Dispatcher): Send => (request, done) => {
   }
 }
 
+/**
+ * A Send over an Agent made on first use: undici is a large package (tens of milliseconds to load), so it is
+ * loaded after start-up, when the server is idle (`preloadMs`) or at the first call, whichever comes first.
+ */
+const lazySend = (makeAgent: (undici: typeof import("undici")) => Agent, preloadMs: number) => {
+  let agent: Agent | undefined
+  let loading: Promise<Agent> | undefined
+  const load = () => loading ??= import("undici").then((undici) => (agent = makeAgent(undici)))
+  const preload = setTimeout(() => void load().catch(() => undefined), preloadMs)
+  preload.unref()
+  let send: Send | undefined
+  const lazy: Send = (request, done) => {
+    if (agent !== undefined) return (send ??= undiciSend(agent))(request, done)
+    let cancelled = false
+    let abort: (() => void) | undefined
+    load().then((a) => {
+      if (!cancelled) abort = (send ??= undiciSend(a))(request, done)
+    }, (e: unknown) => done(e instanceof Error ? e : new Error(String(e))))
+    return () => {
+      cancelled = true
+      abort?.()
+    }
+  }
+  const close = async () => {
+    clearTimeout(preload)
+    if (agent !== undefined) await agent.destroy().catch(() => undefined)
+  }
+  return { send: lazy, close }
+}
+
 export class UpstreamTransport extends Context.Service<UpstreamTransport, { readonly send: Send }>()("openapi-mcp/UpstreamTransport") {
   /**
    * One keep-alive Agent (a pool per origin) sized from HTTP_MAX_CONNECTIONS / HTTP_CONNECT_TIMEOUT, closed
@@ -96,19 +126,20 @@ export class UpstreamTransport extends Context.Service<UpstreamTransport, { read
    */
   static readonly layer = Layer.effect(UpstreamTransport, Effect.gen(function*() {
     const config = yield* AppConfig
-    const agent = yield* Effect.acquireRelease(
+    const { send } = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        new Agent({
-          connections: config.http.maxConnections,
-          pipelining: 1,
-          keepAliveTimeout: 30_000,
-          headersTimeout: 0,
-          bodyTimeout: 0,
-          connect: { timeout: config.http.connectTimeoutMs }
-        })
+        lazySend((undici) =>
+          new undici.Agent({
+            connections: config.http.maxConnections,
+            pipelining: 1,
+            keepAliveTimeout: 30_000,
+            headersTimeout: 0,
+            bodyTimeout: 0,
+            connect: { timeout: config.http.connectTimeoutMs }
+          }), 1000)
       ),
-      (agent) => Effect.promise(() => agent.destroy().catch(() => undefined))
+      (lazy) => Effect.promise(lazy.close)
     )
-    return UpstreamTransport.of({ send: undiciSend(agent) })
+    return UpstreamTransport.of({ send })
   }))
 }

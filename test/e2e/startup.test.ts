@@ -1,9 +1,13 @@
 /** Start-up as a user meets it: help, bad flags, bad specs, partly broken specs, specs from URLs. */
 import { assert, describe, it } from "@effect/vitest"
-import { readFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { createServer } from "node:http"
 import { OPTIONS } from "../../src/AppConfig/Options.ts"
 import { connectStdio, EXAMPLE_SPEC, fixture, runCli, spec, textOf } from "../support/processes.ts"
+
+const MULTI_FILE_SPEC = fixture("spec-loader/multi/openapi.yaml")
 
 const lastLine = (s: string) => s.trim().split("\n").pop() ?? ""
 
@@ -98,6 +102,57 @@ describe("start-up", () => {
     } finally {
       await mcp.close()
       specServer.close()
+    }
+  })
+})
+
+describe("catalog cache across restarts", () => {
+  it("serves the same tools from the cached catalog, rebuilds it when the spec changes, and never caches a multi-file spec", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "catalog-e2e-"))
+    const cache = join(dir, "cache")
+    const specFile = join(dir, "api.yaml")
+    writeFileSync(specFile, readFileSync(EXAMPLE_SPEC, "utf8"))
+    const listed = async (file: string) => {
+      const mcp = await connectStdio(["--spec", file, "--catalog-cache-dir", cache, "--log-level", "debug"])
+      try {
+        const { tools } = await mcp.client.listTools()
+        const fromCache = mcp.stderr().includes("read from the catalog cache")
+        const warnings = mcp.stderr().trim().split("\n").map((l) => JSON.parse(l) as { level: string; message: string })
+          .filter((e) => e.level === "warn").map((e) => e.message)
+        return { tools, fromCache, warnings }
+      } finally {
+        await mcp.close()
+      }
+    }
+    try {
+      const first = await listed(specFile)
+      assert.isFalse(first.fromCache)
+      assert.strictEqual(readdirSync(cache).length, 1)
+      const second = await listed(specFile)
+      assert.isTrue(second.fromCache)
+      assert.deepStrictEqual(second.tools, first.tools)
+
+      writeFileSync(specFile, readFileSync(EXAMPLE_SPEC, "utf8").replace("operationId: getPet", "operationId: fetchPet"))
+      const changed = await listed(specFile)
+      assert.isFalse(changed.fromCache)
+      assert.include(changed.tools.map((t) => t.name), "fetchPet")
+      assert.notInclude(changed.tools.map((t) => t.name), "getPet")
+
+      // a broken operation's warning is repeated on a cached start too
+      const broken = await listed(fixture("startup-broken.yaml"))
+      const again = await listed(fixture("startup-broken.yaml"))
+      assert.isTrue(again.fromCache)
+      assert.strictEqual(again.warnings.length, 1)
+      assert.deepStrictEqual(again.warnings, broken.warnings)
+
+      // a spec in several files is never cached: its other files could change under the same main file
+      const entries = readdirSync(cache).length
+      await listed(MULTI_FILE_SPEC)
+      const multi = await listed(MULTI_FILE_SPEC)
+      assert.isFalse(multi.fromCache)
+      assert.strictEqual(readdirSync(cache).length, entries)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 })

@@ -1,0 +1,86 @@
+/**
+ * The tool catalog of a single-file spec, kept on disk between starts (CATALOG_CACHE_DIR). An entry is
+ * found by a SHA-256 of the spec's text, its URL, the mapping settings and the build of this server, so a
+ * changed spec, setting or server never reuses an old catalog. A restart with a hit skips parsing and
+ * mapping the spec (most of the start-up of a big one, and most of its memory). Reading and writing are
+ * best effort: a missing, unreadable or corrupt entry means the catalog is built as without the cache.
+ */
+import { Effect } from "effect"
+import { createHash } from "node:crypto"
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises"
+import { homedir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import type { Problem, Tool } from "../domain/Tool.ts"
+import type { MappingOptions } from "./Mapping.ts"
+
+/** What a start needs from a built catalog, besides the spec document itself. */
+export interface CatalogEntry {
+  readonly key: string
+  readonly specVersion: string
+  readonly title: string | undefined
+  readonly version: string | undefined
+  readonly tagDescriptions: Readonly<Record<string, string>>
+  readonly tools: ReadonlyArray<Tool>
+  readonly skipped: ReadonlyArray<Problem>
+  readonly operations: number
+  readonly filteredOut: number
+}
+
+/** The cache directory for a CATALOG_CACHE_DIR setting, or undefined when the cache is off. */
+export const cacheDirFor = (setting: string, env: Readonly<Record<string, string | undefined>> = process.env): string | undefined => {
+  const value = setting.trim()
+  if (value === "off" || value === "none" || value === "false" || value === "") return undefined
+  if (value !== "auto") return value
+  const base = env["XDG_CACHE_HOME"] || join(homedir(), ".cache")
+  return join(base, "openapi-mcp-server")
+}
+
+/**
+ * This build of the server: the file holding this code (in the bundle, a chunk named by its content hash),
+ * with its size and time, so a rebuild changes it.
+ */
+let build: Promise<string> | undefined
+const buildId = () =>
+  build ??= stat(fileURLToPath(import.meta.url)).then(
+    (info) => `${import.meta.url}:${info.size}:${info.mtimeMs}`,
+    () => `${import.meta.url}:unknown`
+  )
+
+export const entryKey = (text: Uint8Array | string, url: string, options: MappingOptions): Effect.Effect<string> =>
+  Effect.promise(() => buildId()).pipe(Effect.map((build) =>
+    createHash("sha256")
+      .update(build).update("\u0000")
+      .update(url).update("\u0000")
+      .update(JSON.stringify(options)).update("\u0000")
+      .update(text)
+      .digest("hex")))
+
+const fileOf = (dir: string, key: string) => join(dir, `catalog-${key.slice(0, 32)}.json`)
+
+/** The entry for `key`, if one is there and whole. */
+export const readEntry = (dir: string, key: string): Effect.Effect<CatalogEntry | undefined> =>
+  Effect.promise(async () => {
+    try {
+      const entry = JSON.parse(await readFile(fileOf(dir, key), "utf8")) as CatalogEntry
+      return entry.key === key && Array.isArray(entry.tools) ? entry : undefined
+    } catch {
+      return undefined
+    }
+  })
+
+/** Writes the entry (readable by this user only), atomically: a reader never sees half a file. */
+export const writeEntry = (dir: string, entry: CatalogEntry): Effect.Effect<boolean> =>
+  Effect.promise(async () => {
+    const file = fileOf(dir, entry.key)
+    const temp = `${file}.${process.pid}.${Date.now()}.tmp`
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 })
+      await writeFile(temp, JSON.stringify(entry), { mode: 0o600 })
+      await rename(temp, file)
+      return true
+    } catch {
+      await rm(temp, { force: true }).catch(() => undefined)
+      return false
+    }
+  })

@@ -1,0 +1,46 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { cacheDirFor, type CatalogEntry, entryKey, readEntry, writeEntry } from "../../src/ToolCatalog/CatalogCache.ts"
+
+const options = { baseUrl: undefined, includeTags: [], excludeTags: [], includeOperations: [], excludeOperations: [], toolNameMaxLength: 64, descriptionMaxLength: 1024 }
+
+describe("catalog cache", () => {
+  it("finds its directory: off, an explicit one, or the user's cache directory", () => {
+    assert.isUndefined(cacheDirFor("off"))
+    assert.strictEqual(cacheDirFor("/var/cache/mcp"), "/var/cache/mcp")
+    assert.strictEqual(cacheDirFor("auto", { XDG_CACHE_HOME: "/x/cache" }), "/x/cache/openapi-mcp-server")
+    assert.match(cacheDirFor("auto", {})!, /\.cache\/openapi-mcp-server$/)
+  })
+
+  it.effect("keys an entry by the spec's bytes, its URL and the mapping settings", () => Effect.gen(function*() {
+    const base = yield* entryKey(new TextEncoder().encode("{}"), "file:///a.json", options)
+    assert.match(base, /^[0-9a-f]{64}$/)
+    assert.strictEqual(yield* entryKey("{}", "file:///a.json", options), base) // text and bytes hash alike
+    assert.notStrictEqual(yield* entryKey("{ }", "file:///a.json", options), base)
+    assert.notStrictEqual(yield* entryKey("{}", "file:///b.json", options), base)
+    assert.notStrictEqual(yield* entryKey("{}", "file:///a.json", { ...options, includeTags: ["pets"] }), base)
+  }))
+
+  it.effect("reads back what it wrote (owner-only file), and ignores a corrupt or foreign entry", () => Effect.gen(function*() {
+    const dir = join(mkdtempSync(join(tmpdir(), "catalog-test-")), "nested")
+    const key = yield* entryKey("spec text", "file:///s.yaml", options)
+    const entry: CatalogEntry = {
+      key, specVersion: "3.0", title: "T", version: "1", tagDescriptions: { pets: "Pets" }, tools: [], skipped: [],
+      operations: 0, filteredOut: 0
+    }
+    assert.isUndefined(yield* readEntry(dir, key))
+    assert.isTrue(yield* writeEntry(dir, entry))
+    assert.deepStrictEqual(yield* readEntry(dir, key), entry)
+    const [file] = readdirSync(dir)
+    assert.strictEqual(statSync(join(dir, file!)).mode & 0o777, 0o600)
+    writeFileSync(join(dir, file!), "{ not json")
+    assert.isUndefined(yield* readEntry(dir, key))
+    writeFileSync(join(dir, file!), JSON.stringify({ ...entry, key: "0".repeat(64) }))
+    assert.isUndefined(yield* readEntry(dir, key))
+    // a directory that cannot be made (here: under a file) is not an error, just no cache
+    assert.isFalse(yield* writeEntry(join(dir, file!, "sub"), entry))
+  }))
+})
