@@ -79,8 +79,21 @@ export class RefResolver {
     this.failures = failures
   }
 
+  /** Targets already resolved, by base URL and `$ref` (documents do not change; a spec repeats its refs a lot). */
+  private readonly resolved = new Map<string, Resolved>()
+
   /** Resolves `ref` found in the document at `baseUrl`, following `$ref` chains. Throws MappingProblem. */
   resolve(ref: string, baseUrl: string, where: string): Resolved {
+    const key = `${baseUrl}\u0000${ref}`
+    let found = this.resolved.get(key)
+    if (found === undefined) {
+      found = this.resolveUncached(ref, baseUrl, where)
+      this.resolved.set(key, found)
+    }
+    return found
+  }
+
+  private resolveUncached(ref: string, baseUrl: string, where: string): Resolved {
     let currentRef = ref
     let currentBase = baseUrl
     const seen = new Set<string>()
