@@ -4,11 +4,12 @@
  * round trip over the SDK's in-memory transport (client included). Sequential calls (C=1) after warm-up.
  * For finding where the per-call CPU goes while changing the code; the numbers that count are `npm run bench`'s.
  *
- *   node bench/layers.ts [--calls N]
+ *   node bench/layers.ts [--calls N] [--cache] [--traced]
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js"
 import { Effect, Layer, ManagedRuntime, Option } from "effect"
+import { createServer } from "node:http"
 import { parseArgs } from "node:util"
 import { Agent, request } from "undici"
 import { AppConfig, defaults } from "../src/AppConfig.ts"
@@ -18,7 +19,9 @@ import { McpServer } from "../src/McpServer.ts"
 import { Upstream } from "../src/Upstream.ts"
 import { EXAMPLE_SPEC, startUpstream } from "./lib.ts"
 
-const { values: flags } = parseArgs({ options: { calls: { type: "string", default: "5000" } } })
+const { values: flags } = parseArgs({
+  options: { calls: { type: "string", default: "5000" }, cache: { type: "boolean" }, traced: { type: "boolean" } }
+})
 const calls = Number(flags.calls)
 
 const measure = async (name: string, call: () => Promise<unknown>) => {
@@ -34,6 +37,11 @@ const measure = async (name: string, call: () => Promise<unknown>) => {
 }
 
 const upstream = await startUpstream()
+const sinkServer = process.argv.includes("--traced")
+  ? createServer((req, res) => req.resume().on("end", () => res.writeHead(200).end("{}")))
+  : undefined
+if (sinkServer !== undefined) await new Promise<void>((r) => sinkServer.listen(0, "127.0.0.1", () => r()))
+const sink = sinkServer === undefined ? undefined : `http://127.0.0.1:${(sinkServer.address() as { port: number }).port}`
 try {
   const agent = new Agent({ connections: 64, keepAliveTimeout: 30_000 })
   await measure("undici", async () => {
@@ -46,7 +54,9 @@ try {
     spec: EXAMPLE_SPEC,
     baseUrl: Option.some(upstream.url),
     cache: { ...defaults.cache, backend: process.argv.includes("--cache") ? "memory" : "none" },
-    logLevel: "Warn"
+    logLevel: "Warn",
+    // --traced: every call traced, spans batched to a local sink that drops them
+    ...(sink !== undefined ? { telemetry: { ...defaults.telemetry, tracesEndpoint: Option.some(sink) } } : {})
   })
   const runtime = ManagedRuntime.make(AppLayer.pipe(Layer.provideMerge(config)))
   const { invoker, server, up } = await runtime.runPromise(Effect.gen(function*() {
@@ -63,5 +73,6 @@ try {
   await client.close()
   await runtime.dispose()
 } finally {
+  sinkServer?.close()
   await upstream.stop()
 }

@@ -105,21 +105,13 @@ const errorCode = (cause: unknown): string => {
   return typeof cause === "object" && cause !== null && "name" in cause ? String((cause as { name: unknown }).name) : "unknown error"
 }
 
-/** Thrown by toWire for a URL that cannot be parsed. */
-class InvalidUrl extends Error {}
-
 /**
  * The request as it goes on the wire: the URL parsed once (so the origin and the normalised path are what
  * any HTTP client would send), the query appended, cookies in one header, the body's content type.
  * A multipart (FormData) body must have been serialized first (serializeBody).
  */
 export const toWire = (req: OutgoingRequest): WireRequest => {
-  let url: URL
-  try {
-    url = new URL(req.query.length > 0 ? `${req.url}?${req.query.join("&")}` : req.url)
-  } catch {
-    throw new InvalidUrl()
-  }
+  const url = new URL(req.query.length > 0 ? `${req.url}?${req.query.join("&")}` : req.url) // throws when invalid
   let headers = req.headers
   const body = req.body?.data instanceof Uint8Array ? req.body.data : undefined
   const contentType = body === undefined ? undefined : req.body?.contentType

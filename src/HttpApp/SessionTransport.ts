@@ -203,15 +203,17 @@ export class HttpSessionTransport implements Transport {
       if (exchange.open.size === 0) this.finish(exchange)
       return
     }
-    // a notification or a request of the server's: on the stream of the request it belongs to, else the session's
+    // a notification or a request of the server's: on the stream of the request it belongs to (dropped when that
+    // request's client has gone), else on the session's stream
     const related = options?.relatedRequestId
-    const exchange = related === undefined ? undefined : this.exchanges.get(related)
-    if (exchange !== undefined && !exchange.done) {
-      if (!exchange.stream) this.toStream(exchange)
-      exchange.res.write(event(message))
+    if (related === undefined) {
+      this.standalone?.write(event(message))
       return
     }
-    this.standalone?.write(event(message))
+    const exchange = this.exchanges.get(related)
+    if (exchange === undefined || exchange.done) return
+    if (!exchange.stream) this.toStream(exchange)
+    exchange.res.write(event(message))
   }
 
   async close(): Promise<void> {
