@@ -130,7 +130,8 @@ const main = async () => {
       continue
     }
     log(`profiling ${name}`)
-    const c = await coldStart(spec, { nodeArgs: profArgs(name) })
+    // a first start: no cached catalog
+    const c = await coldStart(spec, { nodeArgs: profArgs(name), serverArgs: features.catalogCache ? ["--catalog-cache-dir", "off"] : [] })
     log(`  ${name}: initialize ${c.initializeMs.toFixed(0)} ms, tools/list ${c.toolsListMs.toFixed(0)} ms (profiling slows it)`)
     sections.push(summaryMarkdown(`${name}: spawn → initialize → tools/list (${c.tools} tools, ${c.toolsListBytes} bytes)`, summarize(await readProfile(name))))
   }

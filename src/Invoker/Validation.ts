@@ -6,7 +6,9 @@
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js"
 import type { Tool } from "../domain/Tool.ts"
 
-const ajv = new Ajv2020({
+/** Made at the first validation, not at start (Ajv's set-up is a few milliseconds a start does not need). */
+let ajv: Ajv2020 | undefined
+const compiler = () => ajv ??= new Ajv2020({
   strict: false,
   allErrors: true,
   validateFormats: false,
@@ -19,7 +21,7 @@ const compiled = new WeakMap<Tool, ValidateFunction>()
 export const validatorFor = (tool: Tool): ValidateFunction => {
   let v = compiled.get(tool)
   if (v === undefined) {
-    v = ajv.compile(tool.inputSchema)
+    v = compiler().compile(tool.inputSchema)
     compiled.set(tool, v)
   }
   return v
