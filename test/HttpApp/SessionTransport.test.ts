@@ -1,0 +1,133 @@
+/**
+ * The Streamable HTTP session transport on a real node:http server, with the protocol side played by the
+ * test: what reaches `onmessage`, and what the client gets for each kind of POST, GET and DELETE.
+ */
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import { createServer, type Server } from "node:http"
+import { HttpSessionTransport } from "../../src/HttpApp/SessionTransport.ts"
+
+const HEADERS = { "content-type": "application/json", accept: "application/json, text/event-stream" }
+
+let server: Server | undefined
+afterEach(async () => {
+  server?.closeAllConnections()
+  await new Promise<void>((r) => (server ? server.close(() => r()) : r()))
+  server = undefined
+})
+
+/** A server whose every request goes to one transport (the body parsed as JSON, as HttpApp does). */
+const serve = async (transport: HttpSessionTransport) => {
+  server = createServer((req, res) => {
+    const chunks: Array<Buffer> = []
+    req.on("data", (c: Buffer) => chunks.push(c))
+    req.on("end", () => {
+      const text = Buffer.concat(chunks).toString("utf8")
+      transport.handle(req, res, text === "" ? undefined : JSON.parse(text))
+    })
+  })
+  await new Promise<void>((r) => server!.listen(0, "127.0.0.1", () => r()))
+  return `http://127.0.0.1:${(server!.address() as { port: number }).port}/mcp`
+}
+
+const post = (url: string, body: unknown, headers: Record<string, string> = HEADERS, signal?: AbortSignal) =>
+  fetch(url, { method: "POST", headers, body: JSON.stringify(body), ...(signal ? { signal } : {}) })
+
+describe("HttpSessionTransport", () => {
+  it("answers a request as JSON, a batch as a JSON array, and notifications with 202", async () => {
+    const transport = new HttpSessionTransport({ sessionIdGenerator: () => "s-1" })
+    const seen: Array<JSONRPCMessage> = []
+    transport.onmessage = (m) => {
+      seen.push(m)
+      if ("id" in m && "method" in m) void transport.send({ jsonrpc: "2.0", id: m.id, result: { echo: m.method } })
+    }
+    const url = await serve(transport)
+    const init = await post(url, { jsonrpc: "2.0", id: 1, method: "initialize", params: {} })
+    assert.strictEqual(init.headers.get("mcp-session-id"), "s-1")
+    assert.include(init.headers.get("content-type")!, "application/json")
+    assert.deepStrictEqual(await init.json(), { jsonrpc: "2.0", id: 1, result: { echo: "initialize" } })
+
+    const batch = await post(url, [{ jsonrpc: "2.0", id: 2, method: "ping" }, { jsonrpc: "2.0", id: 3, method: "tools/list" }])
+    assert.deepStrictEqual(await batch.json(), [
+      { jsonrpc: "2.0", id: 2, result: { echo: "ping" } },
+      { jsonrpc: "2.0", id: 3, result: { echo: "tools/list" } }
+    ])
+    const note = await post(url, { jsonrpc: "2.0", method: "notifications/initialized" })
+    assert.strictEqual(note.status, 202)
+    assert.deepStrictEqual(seen.map((m) => "method" in m ? m.method : "?"), ["initialize", "ping", "tools/list", "notifications/initialized"])
+  })
+
+  it("turns a POST into an event stream when something related is sent before the answer", async () => {
+    const transport = new HttpSessionTransport()
+    transport.onmessage = (m) => {
+      const id = "id" in m ? m.id : undefined
+      if (id === undefined) return
+      void transport.send({ jsonrpc: "2.0", method: "notifications/progress", params: { progressToken: "t", progress: 1 } }, { relatedRequestId: id })
+      setTimeout(() => void transport.send({ jsonrpc: "2.0", id, result: { done: true } }), 20)
+    }
+    const res = await post(await serve(transport), { jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "x" } })
+    assert.include(res.headers.get("content-type")!, "text/event-stream")
+    const events = (await res.text()).trim().split("\n\n").map((e) => JSON.parse(e.slice(e.indexOf("data: ") + 6)))
+    assert.deepStrictEqual(events, [
+      { jsonrpc: "2.0", method: "notifications/progress", params: { progressToken: "t", progress: 1 } },
+      { jsonrpc: "2.0", id: 9, result: { done: true } }
+    ])
+  })
+
+  it("refuses what Streamable HTTP does not allow, each with its status and a JSON-RPC error", async () => {
+    const transport = new HttpSessionTransport({ sessionIdGenerator: () => "s-2" })
+    transport.onmessage = (m) => {
+      if ("id" in m && "method" in m) void transport.send({ jsonrpc: "2.0", id: m.id, result: {} })
+    }
+    const url = await serve(transport)
+    const expect = async (res: Response, status: number, text: string) => {
+      assert.strictEqual(res.status, status)
+      const body = await res.json() as { error: { message: string } }
+      assert.include(body.error.message, text)
+    }
+    await expect(await post(url, { jsonrpc: "2.0", id: 1, method: "ping" }, { ...HEADERS, accept: "application/json" }), 406, "Not Acceptable")
+    await expect(await post(url, { jsonrpc: "2.0", id: 1, method: "ping" }, { ...HEADERS, "content-type": "text/plain" }), 415, "Content-Type")
+    await expect(await post(url, { id: 1, method: "ping" }), 400, "Invalid JSON-RPC message")
+    await expect(await post(url, []), 400, "a batch holds 1 to 100 messages")
+    await expect(await post(url, { jsonrpc: "2.0", id: 1, method: "ping" }, { ...HEADERS, "mcp-protocol-version": "1999-01-01" }), 400, "Unsupported protocol version")
+    await expect(await post(url, [{ jsonrpc: "2.0", id: 1, method: "initialize" }, { jsonrpc: "2.0", id: 2, method: "ping" }]), 400, "Only one initialization")
+    assert.strictEqual((await post(url, { jsonrpc: "2.0", id: 1, method: "initialize" })).status, 200)
+    await expect(await post(url, { jsonrpc: "2.0", id: 2, method: "initialize" }), 400, "already initialized")
+    await expect(await fetch(url, { method: "PUT" }), 405, "Method not allowed")
+  })
+
+  it("keeps one event stream per session, ends the session on DELETE, and cancels the calls of a client that left", async () => {
+    const closed: Array<string> = []
+    const transport = new HttpSessionTransport({ sessionIdGenerator: () => "s-3", onsessionclosed: (id) => closed.push(id) })
+    const seen: Array<JSONRPCMessage> = []
+    transport.onmessage = (m) => {
+      seen.push(m)
+      if ("id" in m && "method" in m && m.method === "initialize") void transport.send({ jsonrpc: "2.0", id: m.id, result: {} })
+    }
+    const url = await serve(transport)
+    await (await post(url, { jsonrpc: "2.0", id: 1, method: "initialize" })).text()
+
+    const abort = new AbortController()
+    const pending = post(url, { jsonrpc: "2.0", id: 5, method: "tools/call", params: { name: "slow" } }, HEADERS, abort.signal).catch(() => undefined)
+    await new Promise((r) => setTimeout(r, 50))
+    abort.abort()
+    await pending
+    await new Promise((r) => setTimeout(r, 50))
+    assert.deepStrictEqual(seen.at(-1), {
+      jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 5, reason: "the client disconnected" }
+    })
+
+    const stream = await fetch(url, { headers: { accept: "text/event-stream" } })
+    assert.strictEqual(stream.status, 200)
+    assert.strictEqual((await fetch(url, { headers: { accept: "text/event-stream" } })).status, 409)
+    void transport.send({ jsonrpc: "2.0", method: "notifications/tools/list_changed" })
+    const reader = stream.body!.getReader()
+    const first = new TextDecoder().decode((await reader.read()).value)
+    assert.include(first, "notifications/tools/list_changed")
+
+    assert.strictEqual((await fetch(url, { method: "DELETE" })).status, 200)
+    assert.deepStrictEqual(closed, ["s-3"])
+    assert.strictEqual((await post(url, { jsonrpc: "2.0", id: 6, method: "ping" })).status, 404)
+    await reader.cancel()
+  })
+})
