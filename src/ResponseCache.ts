@@ -264,7 +264,7 @@ export class ResponseCache extends Context.Service<ResponseCache, {
         if (res.status >= 500 && staleWindowOk) return stale(`the upstream answered HTTP ${res.status}`)
         const freshMs = freshnessOf(res, at, options.ttlMs, shared)
         let status: CacheStatus = "miss"
-        if (freshMs !== undefined && res.body.byteLength <= config.cache.maxEntryBytes) {
+        if (freshMs !== undefined && res.bodyCut !== true && res.body.byteLength <= config.cache.maxEntryBytes) {
           const stored: CacheEntry = {
             status: res.status, headers: res.headers, body: res.body, storedAt: at, freshUntil: at + freshMs, retainMs: retainFor(freshMs)
           }

@@ -23,12 +23,27 @@ const isText = (mt: string) =>
 
 const utf8 = new TextDecoder("utf-8", { fatal: false })
 
+/** How big the body was: its length, or for a body cut while read, what the API declared or "more than". */
+const sizeOf = (res: Pick<UpstreamResponse, "body" | "bodyCut" | "headers">): { readonly bytes: number; readonly exact: boolean } => {
+  if (res.bodyCut !== true) return { bytes: res.body.byteLength, exact: true }
+  const declared = Number(res.headers["content-length"])
+  return Number.isSafeInteger(declared) && declared > res.body.byteLength ? { bytes: declared, exact: true } : { bytes: res.body.byteLength, exact: false }
+}
+
 /** Decodes at most `max` bytes as text, with a note when the body was longer. */
-const cappedText = (body: Uint8Array, max: number): { readonly text: string; readonly truncated: boolean } => {
-  if (body.byteLength <= max) return { text: utf8.decode(body), truncated: false }
-  const text = utf8.decode(body.subarray(0, max)).replace(/\uFFFD$/, "")
+const cappedText = (
+  res: Pick<UpstreamResponse, "body" | "bodyCut" | "headers">,
+  max: number
+): { readonly text: string; readonly truncated: boolean } => {
+  const body = res.body
+  if (body.byteLength <= max && res.bodyCut !== true) return { text: utf8.decode(body), truncated: false }
+  const shown = Math.min(max, body.byteLength)
+  const text = utf8.decode(body.subarray(0, shown)).replace(/\uFFFD$/, "")
+  const size = sizeOf(res)
   return {
-    text: `${text}\n\n[truncated: showing ${max} of ${body.byteLength} bytes; ${body.byteLength - max} bytes cut]`,
+    text: size.exact
+      ? `${text}\n\n[truncated: showing ${shown} of ${size.bytes} bytes; ${size.bytes - shown} bytes cut]`
+      : `${text}\n\n[truncated: showing ${shown} of more than ${size.bytes} bytes]`,
     truncated: true
   }
 }
@@ -108,7 +123,7 @@ export const mapResponse = (tool: Tool, res: UpstreamResponse, maxBytes: number,
   const mt = mediaTypeOf(res.headers)
   const ok = res.status >= 200 && res.status < 300
   if (!ok) {
-    const excerpt = res.body.byteLength === 0 ? "" : cappedText(res.body, ERROR_EXCERPT).text
+    const excerpt = res.body.byteLength === 0 ? "" : cappedText(res, ERROR_EXCERPT).text
     const retryAfter = retryAfterSeconds(res.headers, now)
     const location = res.status >= 300 && res.status < 400 && res.headers["location"] ? ` (redirect to ${res.headers["location"]}, not followed)` : ""
     const lines = [
@@ -129,7 +144,7 @@ export const mapResponse = (tool: Tool, res: UpstreamResponse, maxBytes: number,
     return { content: [{ type: "text", text: `${statusLine(res.status)}: no content` }] }
   }
   if (isJson(mt) || (mt === "" && /^\s*[[{]/.test(utf8.decode(res.body.subarray(0, 64))))) {
-    const { text, truncated } = cappedText(res.body, maxBytes)
+    const { text, truncated } = cappedText(res, maxBytes)
     if (!truncated) {
       try {
         const value: unknown = JSON.parse(text)
@@ -144,13 +159,14 @@ export const mapResponse = (tool: Tool, res: UpstreamResponse, maxBytes: number,
     return { content: [{ type: "text", text }] }
   }
   if (isText(mt) || mt === "") {
-    return { content: [{ type: "text", text: cappedText(res.body, maxBytes).text }] }
+    return { content: [{ type: "text", text: cappedText(res, maxBytes).text }] }
   }
-  if (res.body.byteLength > maxBytes) {
+  if (res.body.byteLength > maxBytes || res.bodyCut === true) {
+    const size = sizeOf(res)
     return {
       content: [{
         type: "text",
-        text: `${statusLine(res.status)}: ${mt} response of ${res.body.byteLength} bytes not returned (over the ${maxBytes}-byte limit)`
+        text: `${statusLine(res.status)}: ${mt} response of ${size.exact ? "" : "more than "}${size.bytes} bytes not returned (over the ${maxBytes}-byte limit)`
       }]
     }
   }

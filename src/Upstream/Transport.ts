@@ -12,6 +12,8 @@ export interface UpstreamResponse {
   readonly status: number
   readonly headers: Readonly<Record<string, string>>
   readonly body: Uint8Array
+  /** The body went on past the read limit: `body` is its beginning and the request was aborted. */
+  readonly bodyCut?: true
 }
 
 /** What goes on the wire: origin and path (with the query) apart, as undici takes them. */
@@ -42,13 +44,18 @@ const flatHeaders = (raw: IncomingHttpHeaders): Record<string, string> => {
   return out
 }
 
-export const undiciSend = (dispatcher: Dispatcher): Send => (request, done) => {
+/**
+ * `maxBodyBytes`: the most of a response body kept in memory; past it the request is aborted and the answer
+ * is what came so far, marked `bodyCut` (an API that sends gigabytes cannot exhaust the server's memory).
+ */
+export const undiciSend = (dispatcher: Dispatcher, maxBodyBytes: number): Send => (request, done) => {
   let controller: Dispatcher.DispatchController | undefined
   let cancelled = false
   let finished = false
   let status = 0
   let headers: Record<string, string> = {}
   const chunks: Array<Buffer> = []
+  let size = 0
   const finish = (result: UpstreamResponse | Error) => {
     if (finished) return
     finished = true
@@ -70,8 +77,13 @@ export const undiciSend = (dispatcher: Dispatcher): Send => (request, done) => {
         status = statusCode
         headers = flatHeaders(raw)
       },
-      onResponseData(_c, chunk) {
-        chunks.push(chunk)
+      onResponseData(c, chunk) {
+        if (finished) return
+        size += chunk.length
+        if (size <= maxBodyBytes) return void chunks.push(chunk)
+        chunks.push(chunk.subarray(0, chunk.length - (size - maxBodyBytes)))
+        finish({ status, headers, body: Buffer.concat(chunks), bodyCut: true })
+        c.abort(aborted())
       },
       onResponseEnd() {
         finish({ status, headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) })
@@ -93,7 +105,7 @@ export const undiciSend = (dispatcher: Dispatcher): Send => (request, done) => {
  * A Send over an Agent made on first use: undici is a large package (tens of milliseconds to load), so it is
  * loaded after start-up, when the server is idle (`preloadMs`) or at the first call, whichever comes first.
  */
-const lazySend = (makeAgent: (undici: typeof import("undici")) => Agent, preloadMs: number) => {
+const lazySend = (makeAgent: (undici: typeof import("undici")) => Agent, maxBodyBytes: number, preloadMs: number) => {
   let agent: Agent | undefined
   let loading: Promise<Agent> | undefined
   const load = () => loading ??= import("undici").then((undici) => (agent = makeAgent(undici)))
@@ -101,11 +113,11 @@ const lazySend = (makeAgent: (undici: typeof import("undici")) => Agent, preload
   preload.unref()
   let send: Send | undefined
   const lazy: Send = (request, done) => {
-    if (agent !== undefined) return (send ??= undiciSend(agent))(request, done)
+    if (agent !== undefined) return (send ??= undiciSend(agent, maxBodyBytes))(request, done)
     let cancelled = false
     let abort: (() => void) | undefined
     load().then((a) => {
-      if (!cancelled) abort = (send ??= undiciSend(a))(request, done)
+      if (!cancelled) abort = (send ??= undiciSend(a, maxBodyBytes))(request, done)
     }, (e: unknown) => done(e instanceof Error ? e : new Error(String(e))))
     return () => {
       cancelled = true
@@ -122,7 +134,8 @@ const lazySend = (makeAgent: (undici: typeof import("undici")) => Agent, preload
 export class UpstreamTransport extends Context.Service<UpstreamTransport, { readonly send: Send }>()("openapi-mcp/UpstreamTransport") {
   /**
    * One keep-alive Agent (a pool per origin) sized from HTTP_MAX_CONNECTIONS / HTTP_CONNECT_TIMEOUT, closed
-   * with the layer. Request timeouts are Upstream's (it aborts the request), so undici's own are off.
+   * with the layer. Request timeouts are Upstream's (it aborts the request), so undici's own are off. A body
+   * is read up to one byte past what could be used (MAX_RESPONSE_BYTES, CACHE_MAX_ENTRY_BYTES), then cut.
    */
   static readonly layer = Layer.effect(UpstreamTransport, Effect.gen(function*() {
     const config = yield* AppConfig
@@ -136,7 +149,7 @@ export class UpstreamTransport extends Context.Service<UpstreamTransport, { read
             headersTimeout: 0,
             bodyTimeout: 0,
             connect: { timeout: config.http.connectTimeoutMs }
-          }), 1000)
+          }), Math.max(config.maxResponseBytes, config.cache.maxEntryBytes) + 1, 1000)
       ),
       (lazy) => Effect.promise(lazy.close)
     )

@@ -109,6 +109,20 @@ describe("ResponseMapper", () => {
       assert.notInclude(text, "\uFFFD")
     })
 
+    it("says 'more than' for a body cut while read (or the declared size), and never passes it off as whole", () => {
+      const head = JSON.stringify({ items: Array.from({ length: 20 }, (_, i) => ({ id: i })) }).slice(0, 101)
+      const cut = { ...response(200, { "content-type": "application/json" }, head), bodyCut: true as const }
+      const text = textOf(map(cut, 100))
+      assert.include(text, "[truncated: showing 100 of more than 101 bytes]")
+      const declared = textOf(map({ ...cut, headers: { ...cut.headers, "content-length": "5000000" } }, 100))
+      assert.include(declared, "showing 100 of 5000000 bytes; 4999900 bytes cut")
+      // a cut body within the cap still is not whole: no structuredContent from a fragment
+      const small = map({ ...cut, body: new TextEncoder().encode("{\"a\":1}") }, 100)
+      assert.isUndefined(small.structuredContent)
+      const binary = { ...response(200, { "content-type": "application/zip" }, new Uint8Array(101)), bodyCut: true as const }
+      assert.include(textOf(map(binary, 100)), "response of more than 101 bytes not returned (over the 100-byte limit)")
+    })
+
     it("returns an image as image content with base64 data and its mime type", () => {
       const png = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
       assert.deepStrictEqual(map(response(200, { "content-type": "image/png" }, png)).content, [

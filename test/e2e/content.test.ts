@@ -111,3 +111,34 @@ describe("long calls and binary answers", () => {
     }
   })
 })
+
+describe("an endless answer", () => {
+  it("reads a body only up to what it can use, then stops the download and says the answer was cut", async () => {
+    let closedEarly = false
+    const chunk = Buffer.alloc(64 * 1024, "a")
+    const server = createServer((req, res) => {
+      // text that never ends: 64 KiB every few milliseconds until the client goes away
+      res.writeHead(200, { "content-type": "text/plain" })
+      const timer = setInterval(() => res.write(chunk), 2)
+      res.once("close", () => {
+        clearInterval(timer)
+        closedEarly = !res.writableEnded
+      })
+    })
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+    const mcp = await connectStdio(["--spec", fixture("content.yaml"), "--base-url", base, "--max-response-bytes", "4096", "--cache-max-entry-bytes", "65536"])
+    try {
+      const result = await mcp.client.callTool({ name: "getSlow", arguments: {} })
+      const text = textOf(result)
+      assert.isTrue(text.startsWith("a".repeat(4096)))
+      assert.include(text, "[truncated: showing 4096 of more than 65537 bytes]")
+      await new Promise((r) => setTimeout(r, 100))
+      assert.isTrue(closedEarly)
+    } finally {
+      await mcp.close()
+      server.closeAllConnections()
+      server.close()
+    }
+  })
+})
