@@ -49,7 +49,7 @@ export const OPTIONS: ReadonlyArray<OptionSpec> = [
   o({ flag: "transport", env: ["SERVER_TRANSPORT"], kind: "string", defaultText: "stdio", values: ["stdio", "http"], group: "Transport", help: "stdio, or Streamable HTTP on /mcp" }),
   o({ flag: "host", env: ["SERVER_HOST"], kind: "string", defaultText: "127.0.0.1", group: "Transport", help: "HTTP bind address" }),
   o({ flag: "port", env: ["SERVER_PORT"], kind: "string", defaultText: "8000", group: "Transport", help: "HTTP port (0 picks a free one)" }),
-  o({ flag: "stateless", env: ["STATELESS"], kind: "boolean", defaultText: "false", group: "Transport", help: "HTTP without sessions, JSON responses, no SSE: any replica can answer any request" }),
+  o({ flag: "stateless", env: ["STATELESS"], kind: "boolean", defaultText: "false", group: "Transport", help: "HTTP without sessions or the GET event stream: any replica can answer any request" }),
   o({ flag: "shutdown-grace-ms", env: ["SHUTDOWN_GRACE_MS"], kind: "string", defaultText: "10000", group: "Transport", help: "On SIGTERM: how long in-flight calls may finish while /readyz fails and new sessions are refused" }),
   o({ flag: "mcp-allowed-origins", env: ["MCP_ALLOWED_ORIGINS"], kind: "string", group: "Transport", help: "Comma list of browser origins allowed besides http(s)://localhost and 127.0.0.1 ones (* allows all); others get 403" }),
   o({ flag: "mcp-auth-token", env: ["MCP_AUTH_TOKEN"], kind: "string", secret: true, group: "Transport", help: "Bearer token HTTP clients must send (Authorization: Bearer <token>)" }),
