@@ -7,11 +7,12 @@
  *   baseline. Per cell: calls/s, ratio to direct, p50/p95/p99, added p50, server CPU per call, errors.
  * - Cold start (stdio, raw JSON-RPC: spawn → initialize → tools/list answered), tools/list bytes and peak
  *   RSS on the bundled spec and on the GitHub REST spec (1,223 operations; by default and, when the server
- *   has discovery mode, also with `--tool-mode all`).
- * - With a response cache in the server, `stdio, cache hit` cells as well.
+ *   has discovery mode, also with `--tool-mode all`); with a catalog cache, as a first start and a restart.
+ * - With a response cache in the server, `stdio, cache hit` cells as well; with tracing, `stdio, traced`
+ *   cells (spans to a local OTLP sink, metrics served) and what they cost against plain stdio.
  *
  * Writes bench/results/<time>-<mode>.{json,md} (and latest.{json,md}) and prints the tables.
- * Modes: default (full, ≈4 min), --quick (≈1 min), --smoke (≈15 s; exits 1 on any error, for CI).
+ * Modes: default (full, ≈5 min), --quick (≈1 min), --smoke (≈15 s; exits 1 on any error, for CI).
  * All traffic stays on 127.0.0.1; every loop is bounded in calls and time; every child is stopped by PID.
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
@@ -80,9 +81,9 @@ const { values: flags } = (() => {
 if (flags.help) {
   process.stdout.write(`node bench/run.ts [--quick | --smoke] [options]    (build first: npm run build; or npm run bench)
 
-  --quick              ≈1 min: 3.5 s per cell, 3 cold starts per spec
+  --quick              ≈1 min: 2.5 s per cell, 3 cold starts per spec
   --smoke              ≈15 s: 0.3 s per cell, 1 cold start per spec; exit code 1 on any error (for CI)
-  (default: full)      ≈4.5 min: 15 s per cell, 5 cold starts per spec
+  (default: full)      ≈5 min: 15 s per cell, 5 cold starts per spec
   --seconds N          measured seconds per cell (after warm-up)
   --max-calls N        most calls per cell
   --concurrency LIST   comma list of closed-loop concurrencies (default 1,8,64)
@@ -99,7 +100,7 @@ if (flags.help) {
 const MODES = {
   // jitMs: one warm-up per server process (JIT tiering) before any cell; warmMs: per cell, not measured
   smoke: { cellMs: 300, warmMs: 50, jitMs: 200, maxCalls: 20_000, coldRuns: 1 },
-  quick: { cellMs: 3_500, warmMs: 300, jitMs: 1_500, maxCalls: 100_000, coldRuns: 3 },
+  quick: { cellMs: 2_500, warmMs: 300, jitMs: 1_500, maxCalls: 100_000, coldRuns: 3 },
   full: { cellMs: 15_000, warmMs: 1_000, jitMs: 4_000, maxCalls: 500_000, coldRuns: 5 }
 } as const
 const mode: keyof typeof MODES = flags.smoke ? "smoke" : flags.quick ? "quick" : "full"
