@@ -3,11 +3,12 @@
  * found by a SHA-256 of the spec's text, its URL, the mapping settings and the build of this server, so a
  * changed spec, setting or server never reuses an old catalog. A restart with a hit skips parsing and
  * mapping the spec (most of the start-up of a big one, and most of its memory). Reading and writing are
- * best effort: a missing, unreadable or corrupt entry means the catalog is built as without the cache.
+ * best effort: a missing, unreadable or corrupt entry means the catalog is built as without the cache. The
+ * directory keeps the 20 most recently written catalogs.
  */
 import { Effect } from "effect"
 import { createHash } from "node:crypto"
-import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises"
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises"
 import { homedir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -69,8 +70,20 @@ export const readEntry = (dir: string, key: string): Effect.Effect<CatalogEntry 
     }
   })
 
+/** How many catalogs the directory keeps: writing one more removes the least recently written. */
+export const MAX_ENTRIES = 20
+
+/** Removes all but the `keep` most recently written catalogs (a spec edited often leaves one per version). */
+const prune = async (dir: string, keep: number) => {
+  const names = (await readdir(dir)).filter((n) => /^catalog-[0-9a-f]{32}\.json$/.test(n))
+  if (names.length <= keep) return
+  const dated = await Promise.all(names.map(async (n) => ({ n, at: (await stat(join(dir, n)).catch(() => undefined))?.mtimeMs ?? 0 })))
+  dated.sort((a, b) => b.at - a.at)
+  await Promise.all(dated.slice(keep).map(({ n }) => rm(join(dir, n), { force: true }).catch(() => undefined)))
+}
+
 /** Writes the entry (readable by this user only), atomically: a reader never sees half a file. */
-export const writeEntry = (dir: string, entry: CatalogEntry): Effect.Effect<boolean> =>
+export const writeEntry = (dir: string, entry: CatalogEntry, keep = MAX_ENTRIES): Effect.Effect<boolean> =>
   Effect.promise(async () => {
     const file = fileOf(dir, entry.key)
     const temp = `${file}.${process.pid}.${Date.now()}.tmp`
@@ -78,6 +91,7 @@ export const writeEntry = (dir: string, entry: CatalogEntry): Effect.Effect<bool
       await mkdir(dir, { recursive: true, mode: 0o700 })
       await writeFile(temp, JSON.stringify(entry), { mode: 0o600 })
       await rename(temp, file)
+      await prune(dir, keep).catch(() => undefined)
       return true
     } catch {
       await rm(temp, { force: true }).catch(() => undefined)

@@ -43,4 +43,22 @@ describe("catalog cache", () => {
     // a directory that cannot be made (here: under a file) is not an error, just no cache
     assert.isFalse(yield* writeEntry(join(dir, file!, "sub"), entry))
   }))
+
+  it.effect("keeps only the most recently written catalogs", () => Effect.gen(function*() {
+    const dir = mkdtempSync(join(tmpdir(), "catalog-prune-"))
+    const keys: Array<string> = []
+    for (let i = 0; i < 5; i++) {
+      const key = yield* entryKey(`spec ${i}`, "file:///s.yaml", options)
+      keys.push(key)
+      const entry: CatalogEntry = {
+        key, specVersion: "3.0", title: undefined, version: undefined, tagDescriptions: {}, tools: [], skipped: [], operations: 0, filteredOut: 0
+      }
+      assert.isTrue(yield* writeEntry(dir, entry, 3))
+      yield* Effect.promise(() => new Promise((r) => setTimeout(r, 15))) // distinct modification times
+    }
+    assert.strictEqual(readdirSync(dir).length, 3)
+    assert.isUndefined(yield* readEntry(dir, keys[0]!))
+    assert.isUndefined(yield* readEntry(dir, keys[1]!))
+    assert.isDefined(yield* readEntry(dir, keys[4]!))
+  }))
 })
