@@ -19,10 +19,11 @@ export const MAX_REF_EXPANSIONS = 400
 const JSON_TYPES = new Set(["string", "number", "integer", "boolean", "array", "object", "null"])
 
 const COPY = [
-  "title", "description", "format", "default", "const", "minimum", "maximum", "multipleOf", "minLength", "maxLength",
-  "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties", "deprecated", "contentMediaType",
-  "contentEncoding"
+  "title", "description", "format", "default", "const", "multipleOf", "minLength", "maxLength",
+  "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties", "contentMediaType", "contentEncoding"
 ] as const
+
+const BOUNDS = [["exclusiveMinimum", "minimum"], ["exclusiveMaximum", "maximum"]] as const
 
 export interface SchemaContext {
   readonly refs: RefResolver
@@ -83,9 +84,13 @@ const note = (description: string | undefined, text: string): string =>
   description ? `${description} (${text})` : `(${text})`
 
 const convertObject = (node: JsonObject, url: string, ctx: SchemaContext, where: string): Schema => {
+  // (no `delete` on `out`: it would turn the object into a slow dictionary for everything that reads it later)
   const out: Record<string, unknown> = {}
-  for (const key of COPY) if (node[key] !== undefined) out[key] = node[key]
-  if (out["deprecated"] !== true) delete out["deprecated"]
+  for (const key of COPY) {
+    const value = node[key]
+    if (value !== undefined) out[key] = value
+  }
+  if (node["deprecated"] === true) out["deprecated"] = true
   if (validPattern(node["pattern"])) out["pattern"] = node["pattern"]
 
   // type: a string or (3.1) an array; unknown names (Swagger's "file") are dropped.
@@ -108,13 +113,14 @@ const convertObject = (node: JsonObject, url: string, ctx: SchemaContext, where:
     if (nullable && !values.includes(null)) values.push(null)
     out["enum"] = values
   }
-  // 3.0: boolean exclusiveMinimum/Maximum modify minimum/maximum; 3.1: they are numbers.
-  for (const [ex, bound] of [["exclusiveMinimum", "minimum"], ["exclusiveMaximum", "maximum"]] as const) {
+  // 3.0: boolean exclusiveMinimum/Maximum make minimum/maximum exclusive; 3.1: they are numbers.
+  for (const [ex, bound] of BOUNDS) {
     const v = node[ex]
-    if (typeof v === "number") out[ex] = v
-    else if (v === true && typeof node[bound] === "number") {
-      out[ex] = node[bound]
-      delete out[bound]
+    const b = node[bound]
+    if (v === true && typeof b === "number") out[ex] = b
+    else {
+      if (b !== undefined) out[bound] = b
+      if (typeof v === "number") out[ex] = v
     }
   }
   if (Array.isArray(node["examples"])) out["examples"] = node["examples"]
@@ -157,11 +163,12 @@ const convertObject = (node: JsonObject, url: string, ctx: SchemaContext, where:
   }
   if (Array.isArray(node["prefixItems"])) out["prefixItems"] = node["prefixItems"].map((s) => toJsonSchema(s, url, ctx, where))
   // oneOf becomes anyOf: real APIs' alternatives often overlap, and "exactly one" would reject valid calls.
-  const alternatives = [
-    ...(Array.isArray(node["anyOf"]) ? node["anyOf"] : []),
-    ...(Array.isArray(node["oneOf"]) ? node["oneOf"] : [])
-  ]
-  if (alternatives.length > 0) out["anyOf"] = alternatives.map((s) => toJsonSchema(s, url, ctx, where))
+  const anyOf = node["anyOf"]
+  const oneOf = node["oneOf"]
+  if (Array.isArray(anyOf) || Array.isArray(oneOf)) {
+    const alternatives = [...(Array.isArray(anyOf) ? anyOf : []), ...(Array.isArray(oneOf) ? oneOf : [])]
+    if (alternatives.length > 0) out["anyOf"] = alternatives.map((s) => toJsonSchema(s, url, ctx, where))
+  }
   if (Array.isArray(node["allOf"])) out["allOf"] = node["allOf"].map((s) => toJsonSchema(s, url, ctx, where))
   if (node["not"] !== undefined && (isObject(node["not"]) || typeof node["not"] === "boolean")) {
     out["not"] = toJsonSchema(node["not"], url, ctx, where)

@@ -293,6 +293,19 @@ layer(TestLayer)("mapSpec", (it) => {
   })
 
   describe("input schemas", () => {
+    it("converts 3.0 boolean exclusive bounds to 3.1 numbers, keeps numeric ones, and keeps deprecated only when true", () => {
+      const ctx = { refs: new RefResolver(new Map(), new Map()), stack: [], expansions: 0 }
+      const convert = (node: JsonObject) => toJsonSchema(node, "file:///x.yaml", ctx, "x")
+      assert.deepStrictEqual(convert({ type: "integer", minimum: 1, exclusiveMinimum: true, maximum: 9 }), {
+        type: "integer", exclusiveMinimum: 1, maximum: 9
+      })
+      assert.deepStrictEqual(convert({ type: "number", exclusiveMaximum: 5, minimum: 0, exclusiveMinimum: false }), {
+        type: "number", minimum: 0, exclusiveMaximum: 5
+      })
+      assert.deepStrictEqual(convert({ type: "string", deprecated: false, pattern: "^[a-z]+$" }), { type: "string", pattern: "^[a-z]+$" })
+      assert.deepStrictEqual(convert({ type: "string", deprecated: true, pattern: "([" }), { type: "string", deprecated: true })
+    })
+
     it.effect("leaves readOnly properties out, makes nullable a type union and oneOf an anyOf", () =>
       Effect.gen(function*() {
         const result = yield* loadAndMap(fixture("inputs.yaml"))
