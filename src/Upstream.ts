@@ -91,7 +91,7 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504])
 
 /** True when repeating the request cannot do anything twice. */
-export const safeToRetry = (request: OutgoingRequest, policy: CallPolicy): boolean =>
+const safeToRetry = (request: OutgoingRequest, policy: CallPolicy): boolean =>
   IDEMPOTENT.has(request.method) || policy.idempotencyKeyHeader !== undefined
 
 /** The first error code in a cause chain (ECONNREFUSED, UND_ERR_SOCKET…), never a message that could hold a URL. */
@@ -133,7 +133,7 @@ export const originOf = (url: string): string => {
 }
 
 /** The wait before retry n (1 for the first): exponential from the base, jittered ×0.8–1.2, capped. */
-export const backoffMs = (n: number, settings: { readonly baseDelayMs: number; readonly maxDelayMs: number }): number =>
+const backoffMs = (n: number, settings: { readonly baseDelayMs: number; readonly maxDelayMs: number }): number =>
   Math.min(settings.baseDelayMs * 2 ** (n - 1) * (0.8 + 0.4 * Math.random()), settings.maxDelayMs)
 
 /** A bounded label for what made an attempt fail: the status, or the kind of failure. */

@@ -71,7 +71,7 @@ export const readEntry = (dir: string, key: string): Effect.Effect<CatalogEntry 
   })
 
 /** How many catalogs the directory keeps: writing one more removes the least recently written. */
-export const MAX_ENTRIES = 20
+const MAX_ENTRIES = 20
 
 /** Removes all but the `keep` most recently written catalogs (a spec edited often leaves one per version). */
 const prune = async (dir: string, keep: number) => {

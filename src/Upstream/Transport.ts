@@ -48,7 +48,7 @@ const flatHeaders = (raw: IncomingHttpHeaders): Record<string, string> => {
  * `maxBodyBytes`: the most of a response body kept in memory; past it the request is aborted and the answer
  * is what came so far, marked `bodyCut` (an API that sends gigabytes cannot exhaust the server's memory).
  */
-export const undiciSend = (dispatcher: Dispatcher, maxBodyBytes: number): Send => (request, done) => {
+const undiciSend = (dispatcher: Dispatcher, maxBodyBytes: number): Send => (request, done) => {
   let controller: Dispatcher.DispatchController | undefined
   let cancelled = false
   let finished = false
