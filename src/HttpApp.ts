@@ -230,11 +230,17 @@ export const HttpApp = {
       const server = createServer()
       const emit = server.emit.bind(server) as (event: string, ...args: Array<unknown>) => boolean
       server.emit = ((event: string, ...args: Array<unknown>) => {
-        if (event === "request" && mcpHandler !== undefined) {
+        if (event === "request") {
           const req = args[0] as IncomingMessage
+          const res = args[1] as ServerResponse
           const url = req.url ?? ""
-          if (url === "/mcp" || url.startsWith("/mcp?")) {
-            mcpHandler(req, args[1] as ServerResponse)
+          if (mcpHandler !== undefined && (url === "/mcp" || url.startsWith("/mcp?"))) {
+            mcpHandler(req, res)
+            return true
+          }
+          // listening, but the routes are not installed yet: say so instead of leaving the request hanging
+          if (mcpHandler === undefined || server.listenerCount("request") === 0) {
+            res.writeHead(503, { "content-type": "text/plain", "retry-after": "1" }).end("starting\n")
             return true
           }
         }

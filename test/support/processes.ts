@@ -127,7 +127,7 @@ export const startHttpServer = async (args: ReadonlyArray<string>, env: Record<s
   const base = `http://127.0.0.1:${port}`
   await waitFor(async () => {
     if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}: ${stderr}`)
-    return (await fetch(`${base}/healthz`)).ok
+    return (await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(2000) })).ok
   }, "the HTTP server")
   return { base, child, stderr: () => stderr, stdout: () => stdout, stop: () => stop(child) }
 }
