@@ -55,6 +55,8 @@ const SSE_HEADERS = {
 const event = (message: JSONRPCMessage) => `event: message\ndata: ${JSON.stringify(message)}\n\n`
 
 export interface SessionOptions {
+  /** How often an open event stream gets a `: keepalive` comment, so proxies do not cut it as idle (15 s). */
+  readonly keepAliveMs?: number
   /** Makes the session id at initialize; absent in stateless mode (no session). */
   readonly sessionIdGenerator?: () => string
   readonly onsessioninitialized?: (id: string) => void
@@ -159,7 +161,7 @@ export class HttpSessionTransport implements Transport {
     }
     if (this.standalone !== undefined) return writeJsonRpcError(res, 409, -32000, "Conflict: Only one SSE stream is allowed per session")
     this.standalone = res
-    res.writeHead(200, this.headers(SSE_HEADERS))
+    this.openStream(res)
     res.flushHeaders()
     res.once("close", () => {
       if (this.standalone === res) this.standalone = undefined
@@ -170,10 +172,18 @@ export class HttpSessionTransport implements Transport {
     return this.sessionId === undefined ? base : { ...base, "mcp-session-id": this.sessionId }
   }
 
+  /** Starts an event stream on `res`, with a keep-alive comment every `keepAliveMs` until it closes. */
+  private openStream(res: ServerResponse) {
+    res.writeHead(200, this.headers(SSE_HEADERS))
+    const timer = setInterval(() => res.write(": keepalive\n\n"), this.options.keepAliveMs ?? 15_000)
+    timer.unref()
+    res.once("close", () => clearInterval(timer))
+  }
+
   /** Turns a POST's answer into an event stream, with the answers held so far as its first events. */
   private toStream(exchange: Exchange) {
     exchange.stream = true
-    exchange.res.writeHead(200, this.headers(SSE_HEADERS))
+    this.openStream(exchange.res)
     for (const answer of exchange.answers.splice(0)) exchange.res.write(event(answer))
   }
 

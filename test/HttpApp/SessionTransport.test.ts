@@ -96,9 +96,11 @@ describe("HttpSessionTransport", () => {
     await expect(await fetch(url, { method: "PUT" }), 405, "Method not allowed")
   })
 
-  it("keeps one event stream per session, ends the session on DELETE, and cancels the calls of a client that left", async () => {
+  it("keeps one event stream per session, alive with comments, ends the session on DELETE, and cancels the calls of a client that left", async () => {
     const closed: Array<string> = []
-    const transport = new HttpSessionTransport({ sessionIdGenerator: () => "s-3", onsessionclosed: (id) => closed.push(id) })
+    const transport = new HttpSessionTransport({
+      sessionIdGenerator: () => "s-3", onsessionclosed: (id) => closed.push(id), keepAliveMs: 30
+    })
     const seen: Array<JSONRPCMessage> = []
     transport.onmessage = (m) => {
       seen.push(m)
@@ -120,10 +122,13 @@ describe("HttpSessionTransport", () => {
     const stream = await fetch(url, { headers: { accept: "text/event-stream" } })
     assert.strictEqual(stream.status, 200)
     assert.strictEqual((await fetch(url, { headers: { accept: "text/event-stream" } })).status, 409)
-    void transport.send({ jsonrpc: "2.0", method: "notifications/tools/list_changed" })
     const reader = stream.body!.getReader()
-    const first = new TextDecoder().decode((await reader.read()).value)
-    assert.include(first, "notifications/tools/list_changed")
+    // an idle stream gets keep-alive comments (proxies cut silent connections)
+    assert.include(new TextDecoder().decode((await reader.read()).value), ": keepalive")
+    void transport.send({ jsonrpc: "2.0", method: "notifications/tools/list_changed" })
+    let text = ""
+    while (!text.includes("list_changed")) text += new TextDecoder().decode((await reader.read()).value)
+    assert.include(text, "notifications/tools/list_changed")
 
     assert.strictEqual((await fetch(url, { method: "DELETE" })).status, 200)
     assert.deepStrictEqual(closed, ["s-3"])
