@@ -16,7 +16,7 @@
  * upstream CLIENT span made here records the URL with query values redacted and no headers.
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
-import { Cause, Clock, Context, Effect, Exit, Layer, Option, References, Schema } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Layer, Option, References, Schema, Tracer } from "effect"
 import { HttpClient, HttpMiddleware } from "effect/http"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { AppConfig } from "./AppConfig.ts"
@@ -277,12 +277,16 @@ export const clientAttempt = <A, E, R>(
     const tool = fiber.getRef(CurrentTool) ?? requestTelemetry(request.method, request.url)
     const clock = fiber.getRef(Clock.Clock)
     const started = clock.currentTimeNanosUnsafe()
-    if (!fiber.getRef(TracingEnabled)) {
-      return Effect.onExitPrimitive(send(undefined), (exit) => {
+    const timed = (headers: Record<string, string> | undefined) =>
+      Effect.onExitPrimitive(send(headers), (exit) => {
         tool.httpDuration(describe(exit).status).updateUnsafe(secondsSince(clock, started), fiber.context)
         return undefined
       })
-    }
+    if (!fiber.getRef(TracingEnabled)) return timed(undefined)
+    // a trace the sampler left out: no span of ours (it would never be exported; making one is most of the
+    // cost of tracing), but the upstream still learns the trace and the decision
+    const parent = Context.getOrUndefined(fiber.context, Tracer.ParentSpan)
+    if (parent !== undefined && !parent.sampled) return timed(propagationHeaders(parent))
     const attributes: Record<string, unknown> = {
       "http.request.method": request.method,
       "url.full": redactedUrl(request.url, request.query)

@@ -7,7 +7,7 @@ import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import { AWSXRayIdGenerator } from "@opentelemetry/id-generator-aws-xray"
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Metric, Option } from "effect"
+import { Context, Effect, Exit, Layer, Metric, Option, Tracer } from "effect"
 import { readFileSync } from "node:fs"
 import { parse as parseYaml } from "yaml"
 import { AppConfig, defaults } from "../src/AppConfig.ts"
@@ -193,6 +193,29 @@ describe("instrumentation", () => {
       assert.strictEqual(sent[0]?.["traceparent"], `00-0af7651916cd43dd8448eb211c80319c-${client.spanContext().spanId}-01`)
       assert.strictEqual(sent[0]?.["x-amzn-trace-id"], `Root=1-0af76519-16cd43dd8448eb211c80319c;Parent=${client.spanContext().spanId};Sampled=1`)
       for (const s of spans) assert.notInclude(JSON.stringify(s.attributes), "s3cret")
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("makes no span for a trace the caller did not sample, and still tells the upstream", () => {
+    const { exporter, layer } = tracing()
+    const sent: Array<Record<string, string> | undefined> = []
+    let serverSpanId = ""
+    const call = serveToolCall(
+      ToolTelemetry.forTool(tool),
+      { meta: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00" }, headers: undefined, requestId: 3, sessionId: undefined },
+      clientAttempt(request, 0, (traceHeaders) =>
+        Effect.withFiber((fiber) => {
+          serverSpanId = Context.getOrUndefined(fiber.context, Tracer.ParentSpan)?.spanId ?? ""
+          sent.push(traceHeaders)
+          return Effect.succeed(ok(200))
+        }), describeExit).pipe(Effect.as({ content: [] }))
+    )
+    return Effect.gen(function*() {
+      yield* call
+      assert.strictEqual(exporter.getFinishedSpans().length, 0)
+      // the upstream's parent is the (unsampled) call itself: no CLIENT span was made for it
+      assert.strictEqual(sent[0]?.["traceparent"], `00-0af7651916cd43dd8448eb211c80319c-${serverSpanId}-00`)
+      assert.strictEqual(sent[0]?.["x-amzn-trace-id"], `Root=1-0af76519-16cd43dd8448eb211c80319c;Parent=${serverSpanId};Sampled=0`)
     }).pipe(Effect.provide(layer))
   })
 
