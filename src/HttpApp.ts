@@ -17,7 +17,7 @@ import { AppConfig } from "./AppConfig.ts"
 import { McpServer } from "./McpServer.ts"
 import { ResponseCache } from "./ResponseCache.ts"
 import { Secrets } from "./Auth/Secrets.ts"
-import { type Admission, denial, makeInboundGuard, SessionLimits, sweepIdleSessions, writeDenial } from "./Security/Inbound.ts"
+import { type Admission, makeInboundGuard, SessionLimits, sweepIdleSessions, writeDenial, writeError } from "./Security/Inbound.ts"
 import { Telemetry } from "./Telemetry.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
 import { HttpSessionTransport } from "./HttpApp/SessionTransport.ts"
@@ -105,9 +105,6 @@ const makeMcpHandler = Effect.gen(function*() {
   const clock = yield* Clock.Clock
   yield* sweepIdleSessions(limits, inbound.sessionIdleSeconds, (id) => Effect.promise(async () => sessions.get(id)?.close()))
 
-  const refuse = (res: ServerResponse, status: number, code: number, message: string, headers?: Record<string, string>) =>
-    writeDenial(res, denial(status, code, message, headers))
-
   /** Serves the request on a transport until its response is written; POSTs count as calls in flight. */
   const serve = (transport: HttpSessionTransport, req: IncomingMessage, res: ServerResponse, body: unknown, sessionId: string | undefined) => {
     const counted = req.method === "POST"
@@ -124,7 +121,7 @@ const makeMcpHandler = Effect.gen(function*() {
   /** --stateless: a fresh SDK server per POST, no session; GET and DELETE have nothing to do. */
   const stateless = (req: IncomingMessage, res: ServerResponse, body: unknown) => {
     if (req.method !== "POST") {
-      return refuse(res, 405, -32000, "Method not allowed: this server is stateless; send JSON-RPC messages with POST", { allow: "POST" })
+      return writeError(res, 405, -32000, "Method not allowed: this server is stateless; send JSON-RPC messages with POST", { allow: "POST" })
     }
     const server = mcp.create()
     const transport = new HttpSessionTransport()
@@ -141,15 +138,15 @@ const makeMcpHandler = Effect.gen(function*() {
       // a session opened with one OAuth identity is not usable with another
       if (owner !== undefined && owner.startsWith("sub:") && owner !== client) transport = undefined
       if (transport === undefined && limits.wasExpired(sessionId)) {
-        return refuse(res, 404, -32001, `Session expired: no request for ${inbound.sessionIdleSeconds} s (MCP_SESSION_IDLE_SECONDS); initialize a new one`)
+        return writeError(res, 404, -32001, `Session expired: no request for ${inbound.sessionIdleSeconds} s (MCP_SESSION_IDLE_SECONDS); initialize a new one`)
       }
-      if (transport === undefined) return refuse(res, 404, -32001, "Session not found: it ended or never existed; initialize a new one")
+      if (transport === undefined) return writeError(res, 404, -32001, "Session not found: it ended or never existed; initialize a new one")
       return serve(transport, req, res, body, sessionId)
     }
     if (req.method !== "POST" || !isInitializeRequest(body)) {
-      return refuse(res, 400, -32000, "Bad request: no Mcp-Session-Id header; start with an initialize request")
+      return writeError(res, 400, -32000, "Bad request: no Mcp-Session-Id header; start with an initialize request")
     }
-    if (drain.draining) return refuse(res, 503, -32000, "The server is shutting down: connect to another instance")
+    if (drain.draining) return writeError(res, 503, -32000, "The server is shutting down: connect to another instance")
     const refused = limits.refuse(client)
     if (refused !== undefined) return writeDenial(res, refused)
     const created: HttpSessionTransport = new HttpSessionTransport({
@@ -177,7 +174,7 @@ const makeMcpHandler = Effect.gen(function*() {
   /** A bug, not a client's mistake: logged, answered 500 (or the stream cut), and the server goes on. */
   const failed = (res: ServerResponse) => (e: unknown) => {
     runFork(Effect.logError("MCP HTTP request failed", e instanceof Error ? e.stack ?? e.message : String(e)))
-    if (!res.headersSent) refuse(res, 500, -32603, "Internal error")
+    if (!res.headersSent) writeError(res, 500, -32603, "Internal error")
     else res.destroy()
   }
 

@@ -60,6 +60,9 @@ const upgradeSwagger = (doc: JsonObject): { readonly document: JsonObject; reado
   }
 }
 
+const asText = (data: Uint8Array | string): string =>
+  typeof data === "string" ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8")
+
 /** Resolves a user-given source to an absolute URL. */
 export const sourceUrl = (source: string): string =>
   /^https?:\/\//i.test(source) || source.startsWith("file://")
@@ -148,13 +151,12 @@ export class SpecLoader extends Context.Service<SpecLoader, {
     // Where specs may come from (SSRF guard, allowed directories, size cap); secure unless provided
     const policy = yield* SpecSourcePolicy
 
-    const readText = (url: string): Effect.Effect<string, string> =>
-      url.startsWith("file:") ? readFile(url) : fetchCached(url)
+    /** A document as read: a file's bytes, or a fetched document's text. */
+    const readRaw = (url: string): Effect.Effect<Uint8Array | string, string> =>
+      url.startsWith("file:") ? readBytes(url) : fetchCached(url)
 
-    const readFile = (url: string): Effect.Effect<string, string> =>
-      checkFile(url, policy).pipe(Effect.andThen(fs.readFileString(fileURLToPath(url)).pipe(
-        Effect.mapError((e) => e.reason._tag === "NotFound" ? "file not found" : e.message)
-      )))
+    const readText = (url: string): Effect.Effect<string, string> => Effect.map(readRaw(url), asText)
+
     const readBytes = (url: string): Effect.Effect<Uint8Array, string> =>
       checkFile(url, policy).pipe(Effect.andThen(fs.readFile(fileURLToPath(url)).pipe(
         Effect.mapError((e) => e.reason._tag === "NotFound" ? "file not found" : e.message)
@@ -174,17 +176,15 @@ export class SpecLoader extends Context.Service<SpecLoader, {
       } catch {
         return yield* fail(`'${source}' is neither a readable file path nor an http(s) URL`)
       }
-      const raw: Effect.Effect<Uint8Array | string, string> = url.startsWith("file:") ? readBytes(url) : fetchCached(url)
-      const data = yield* raw.pipe(Effect.catch((why) => fail(`cannot read the spec: ${why}`)))
+      const data = yield* readRaw(url).pipe(Effect.catch((why) => fail(`cannot read the spec: ${why}`)))
       return { url, data }
     })
 
     const loadText = Effect.fn("SpecLoader.parse")(function*(source: string, url: string, data: Uint8Array | string) {
       const fail = (message: string) => Effect.fail(new SpecLoadError({ source, message }))
-      const text = typeof data === "string" ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8")
       let parsed: unknown
       try {
-        parsed = parseDocument(text)
+        parsed = parseDocument(asText(data))
       } catch (e) {
         return yield* fail((e as Error).message)
       }

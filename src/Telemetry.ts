@@ -299,9 +299,8 @@ export const clientAttempt = <A, E, R>(
     if (resendCount > 0) attributes["http.request.resend_count"] = resendCount
     const name = tool.pathTemplate !== undefined ? `${request.method} ${tool.pathTemplate}` : request.method
     return Effect.flatMap(Effect.makeSpan(name, { kind: "client", attributes }), (span) =>
-      Effect.onExitPrimitive(send(propagationHeaders(span)), (exit) => {
+      Effect.onExitPrimitive(timed(propagationHeaders(span)), (exit) => {
         const { errorType, status } = describe(exit)
-        tool.httpDuration(status).updateUnsafe(secondsSince(clock, started), fiber.context)
         if (status !== undefined) span.attribute("http.response.status_code", status)
         if (errorType !== undefined) span.attribute("error.type", errorType)
         // a 4xx/5xx answer is a successful Effect but a failed HTTP call; either way the span says what failed

@@ -119,13 +119,14 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
     const cacheDir = cacheDirFor(config.catalogCache)
     const key = cacheDir === undefined ? undefined : yield* entryKey(data, url, options)
     const cached = cacheDir === undefined || key === undefined ? undefined : yield* readEntry(cacheDir, key)
-    let built: CatalogEntry & { readonly files: number }
+    let result: CatalogEntry
+    let files = 1
     if (cached !== undefined) {
-      built = { ...cached, files: 1 }
+      result = cached
       yield* Effect.logDebug(`tool catalog of ${config.spec} read from the catalog cache in ${cacheDir}`)
     } else {
       const spec = yield* loader.loadText(config.spec, url, data)
-      const result = mapSpec(spec, options)
+      const mapped = mapSpec(spec, options)
       const info = isObject(spec.document["info"]) ? spec.document["info"] : {}
       const tagDescriptions: Record<string, string> = {}
       for (const tag of Array.isArray(spec.document["tags"]) ? spec.document["tags"] : []) {
@@ -133,26 +134,23 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
           tagDescriptions[tag["name"]] = tag["description"].trim()
         }
       }
-      built = {
+      files = spec.files
+      result = {
         key: key ?? "",
-        files: spec.files,
         specVersion: spec.version,
         title: typeof info["title"] === "string" ? info["title"] : undefined,
         version: typeof info["version"] === "string" ? info["version"] : undefined,
         tagDescriptions,
-        tools: result.tools,
-        skipped: result.skipped,
-        operations: result.operations,
-        filteredOut: result.filteredOut
+        tools: mapped.tools,
+        skipped: mapped.skipped,
+        operations: mapped.operations,
+        filteredOut: mapped.filteredOut
       }
       // only a spec in one file: the key covers its whole text (other files could change unseen)
-      if (cacheDir !== undefined && key !== undefined && spec.files === 1) {
-        const { files: _, ...entry } = built
-        const written = yield* writeEntry(cacheDir, entry)
-        if (!written) yield* Effect.logDebug(`catalog cache: cannot write to ${cacheDir}; the next start builds the catalog again`)
+      if (cacheDir !== undefined && key !== undefined && files === 1 && !(yield* writeEntry(cacheDir, result))) {
+        yield* Effect.logDebug(`catalog cache: cannot write to ${cacheDir}; the next start builds the catalog again`)
       }
     }
-    const result = built
     for (const problem of result.skipped) {
       yield* Effect.logWarning(`skipped operation: ${problem.location}: ${problem.message}`)
     }
@@ -171,13 +169,11 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
       (result.title !== undefined && result.title.trim() !== "" ? result.title.trim() : "openapi-mcp-server")
     const serverVersion = result.version ?? "0.0.0"
     const byName = new Map(result.tools.map((t) => [t.name, t]))
-    const tagDescriptions = result.tagDescriptions
-    const spec = { source: config.spec, url, version: result.specVersion, files: result.files }
     yield* Effect.logInfo(
-      `loaded ${spec.source}: OpenAPI ${spec.version}, ${result.operations} operations, ${result.tools.length} tools` +
+      `loaded ${config.spec}: OpenAPI ${result.specVersion}, ${result.operations} operations, ${result.tools.length} tools` +
         (result.filteredOut > 0 ? `, ${result.filteredOut} filtered out` : "") +
         (result.skipped.length > 0 ? `, ${result.skipped.length} skipped` : "") +
-        (spec.files > 1 ? `, ${spec.files} files` : "")
+        (files > 1 ? `, ${files} files` : "")
     )
     const more = yield* loadAdditionalSpecs(config, new Set(result.tools.map((t) => t.name.toLowerCase())))
     const tools = [...result.tools, ...more.tools]
@@ -185,13 +181,13 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
     return ToolCatalog.of({
       serverName,
       serverVersion,
-      specUrl: spec.url,
-      specVersion: spec.version,
+      specUrl: url,
+      specVersion: result.specVersion,
       tools,
       listing: tools.map(toListed),
       skipped: [...result.skipped, ...more.skipped],
       specCredentials: more.credentials,
-      tagDescriptions,
+      tagDescriptions: result.tagDescriptions,
       lookup: (name) => byName.get(name)
     })
   }))

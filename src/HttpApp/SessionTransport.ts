@@ -13,13 +13,9 @@
 import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js"
 import { type JSONRPCMessage, type RequestId, SUPPORTED_PROTOCOL_VERSIONS } from "@modelcontextprotocol/sdk/types.js"
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { denial, writeDenial } from "../Security/Inbound.ts"
+import { writeError } from "../Security/Inbound.ts"
 
 const MAX_BATCH = 100
-
-/** A JSON-RPC error answer of the transport itself (no request id to answer). */
-const writeJsonRpcError = (res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}) =>
-  writeDenial(res, denial(status, code, message, headers))
 
 type Kind = "request" | "notification" | "response" | undefined
 
@@ -83,7 +79,7 @@ export class HttpSessionTransport implements Transport {
 
   /** Handles one HTTP request to the MCP endpoint; `body` is the parsed JSON of a POST. */
   handle(req: IncomingMessage, res: ServerResponse, body: unknown): void {
-    if (this.closed) return writeJsonRpcError(res, 404, -32001, "Session not found")
+    if (this.closed) return writeError(res, 404, -32001, "Session not found")
     switch (req.method) {
       case "POST":
         return this.post(req, res, body)
@@ -95,37 +91,37 @@ export class HttpSessionTransport implements Transport {
         })
         return
       default:
-        return writeJsonRpcError(res, 405, -32000, "Method not allowed", { allow: "GET, POST, DELETE" })
+        return writeError(res, 405, -32000, "Method not allowed", { allow: "GET, POST, DELETE" })
     }
   }
 
   private post(req: IncomingMessage, res: ServerResponse, body: unknown): void {
     if (!accepts(req, "application/json") || !accepts(req, "text/event-stream")) {
-      return writeJsonRpcError(res, 406, -32000, "Not Acceptable: Client must accept both application/json and text/event-stream")
+      return writeError(res, 406, -32000, "Not Acceptable: Client must accept both application/json and text/event-stream")
     }
     if (!(req.headers["content-type"] ?? "").includes("application/json")) {
-      return writeJsonRpcError(res, 415, -32000, "Unsupported Media Type: Content-Type must be application/json")
+      return writeError(res, 415, -32000, "Unsupported Media Type: Content-Type must be application/json")
     }
     const batch = Array.isArray(body)
     const messages = (batch ? body : [body]) as Array<JSONRPCMessage>
     if (messages.length === 0 || messages.length > MAX_BATCH) {
-      return writeJsonRpcError(res, 400, -32600, `Invalid Request: a batch holds 1 to ${MAX_BATCH} messages`)
+      return writeError(res, 400, -32600, `Invalid Request: a batch holds 1 to ${MAX_BATCH} messages`)
     }
     const kinds = messages.map(kindOf)
-    if (kinds.includes(undefined)) return writeJsonRpcError(res, 400, -32700, "Parse error: Invalid JSON-RPC message")
+    if (kinds.includes(undefined)) return writeError(res, 400, -32700, "Parse error: Invalid JSON-RPC message")
     const initializing = messages.some((m, i) => kinds[i] === "request" && (m as { method: string }).method === "initialize")
     if (initializing) {
       if (this.initialized && this.sessionId !== undefined) {
-        return writeJsonRpcError(res, 400, -32600, "Invalid Request: Server already initialized")
+        return writeError(res, 400, -32600, "Invalid Request: Server already initialized")
       }
-      if (messages.length > 1) return writeJsonRpcError(res, 400, -32600, "Invalid Request: Only one initialization request is allowed")
+      if (messages.length > 1) return writeError(res, 400, -32600, "Invalid Request: Only one initialization request is allowed")
       this.sessionId = this.options.sessionIdGenerator?.()
       this.initialized = true
       if (this.sessionId !== undefined) this.options.onsessioninitialized?.(this.sessionId)
     } else {
       const version = req.headers["mcp-protocol-version"]
       if (typeof version === "string" && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
-        return writeJsonRpcError(res, 400, -32000,
+        return writeError(res, 400, -32000,
           `Bad Request: Unsupported protocol version: ${version} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(", ")})`)
       }
     }
@@ -157,9 +153,9 @@ export class HttpSessionTransport implements Transport {
 
   private get(req: IncomingMessage, res: ServerResponse): void {
     if (!accepts(req, "text/event-stream")) {
-      return writeJsonRpcError(res, 406, -32000, "Not Acceptable: Client must accept text/event-stream")
+      return writeError(res, 406, -32000, "Not Acceptable: Client must accept text/event-stream")
     }
-    if (this.standalone !== undefined) return writeJsonRpcError(res, 409, -32000, "Conflict: Only one SSE stream is allowed per session")
+    if (this.standalone !== undefined) return writeError(res, 409, -32000, "Conflict: Only one SSE stream is allowed per session")
     this.standalone = res
     this.openStream(res)
     res.flushHeaders()
@@ -233,7 +229,7 @@ export class HttpSessionTransport implements Transport {
       if (exchange.done) continue
       exchange.done = true
       if (exchange.stream) exchange.res.end()
-      else writeJsonRpcError(exchange.res, 503, -32000, "The session was closed before the answer was ready")
+      else writeError(exchange.res, 503, -32000, "The session was closed before the answer was ready")
     }
     this.exchanges.clear()
     this.standalone?.end()

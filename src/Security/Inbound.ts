@@ -38,6 +38,10 @@ export const writeDenial = (res: ServerResponse, d: Denial): void => {
   res.end(JSON.stringify({ jsonrpc: "2.0", error: { code: d.code, message: d.message }, id: null }))
 }
 
+/** Answers with a JSON-RPC error without an id (a refusal of the HTTP request itself). */
+export const writeError = (res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}): void =>
+  writeDenial(res, denial(status, code, message, headers))
+
 const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"])
 
 /** True when a request with this Origin header (or none) may be served. */
