@@ -1,15 +1,14 @@
 /**
- * Telemetry: metrics and traces through the OpenTelemetry SDK.
+ * Telemetry: metrics and traces.
  *
- * - Metrics are Effect `Metric`s (see Telemetry/Metrics.ts) read by a Prometheus exporter, with process and
- *   Node runtime metrics beside them. Scraped on `/metrics` of the HTTP transport, and on
- *   PROMETHEUS_HOST:PROMETHEUS_PORT when ENABLE_PROMETHEUS is set (the only way for stdio).
- * - Traces: Effect spans become OTel spans with AWS X-Ray ids, sampled by OTEL_TRACES_SAMPLER, batched and
- *   sent over OTLP/HTTP (JSON) to OTEL_EXPORTER_OTLP[_TRACES]_ENDPOINT, flushed when the layer closes.
- *   Tracing is off without an endpoint, and then no span is recorded at all (`References.TracerEnabled`).
- * - One SERVER span per tools/call (continuing the caller's `traceparent` / `X-Amzn-Trace-Id`), spans for
- *   the invocation steps, and one CLIENT span per upstream attempt, whose trace context goes to the
- *   upstream in both W3C and X-Ray form.
+ * - Metrics are Effect `Metric`s (see Telemetry/Metrics.ts) read by the OpenTelemetry SDK's Prometheus
+ *   exporter, with process and Node runtime metrics beside them. Scraped on `/metrics` of the HTTP
+ *   transport, and on PROMETHEUS_HOST:PROMETHEUS_PORT when ENABLE_PROMETHEUS is set (the only way for stdio).
+ * - Traces: our own spans (Telemetry/Tracing.ts) with AWS X-Ray-format ids, sampled by OTEL_TRACES_SAMPLER,
+ *   batched and sent over OTLP/HTTP (JSON) to OTEL_EXPORTER_OTLP[_TRACES]_ENDPOINT, flushed when the layer
+ *   closes. Tracing is off without an endpoint, and then no span is made at all.
+ * - One SERVER span per tools/call (continuing the caller's `traceparent` / `X-Amzn-Trace-Id`) and one
+ *   CLIENT span per upstream attempt, whose trace context goes to the upstream in both W3C and X-Ray form.
  *
  * Effect's own HTTP spans are switched off: its client span would record the full request URL, which may
  * carry an API key in the query, and its server spans would trace every scrape and health check. The
@@ -53,8 +52,23 @@ export const notFound = (res: ServerResponse) => {
 
 export class TelemetryError extends Schema.TaggedError<TelemetryError>()("TelemetryError", { message: Schema.String }) {}
 
-/** True while spans are recorded and exported; read by the instrumentation to skip span work otherwise. */
-export const TracingEnabled = Context.Reference<boolean>("openapi-mcp/Telemetry/TracingEnabled", { defaultValue: () => false })
+/**
+ * Starts a span (Telemetry/Tracing.ts): a trace id (X-Ray format) or the parent's, the sampling decision,
+ * the start time. The instrumentation below makes its spans with it directly rather than through
+ * `Effect.withSpan`, whose generic machinery (several context updates per span) cost more than the span.
+ * An unsampled span is only carried as the trace context (never ended, never exported).
+ */
+export type StartSpan = (name: string, kind: Tracer.SpanKind, parent: Tracer.AnySpan | undefined, startTime: bigint) => Tracer.Span
+
+/** Exports the spans batched so far (bounded in time); nothing to do while tracing is off. */
+export const TraceFlush = Context.Reference<Effect.Effect<void>>("openapi-mcp/Telemetry/TraceFlush", {
+  defaultValue: () => Effect.void
+})
+
+/** How spans start while tracing is on; undefined while it is off (no span work at all). */
+export const SpanStarter = Context.Reference<StartSpan | undefined>("openapi-mcp/Telemetry/SpanStarter", {
+  defaultValue: () => undefined
+})
 
 /** The tool whose call is running, for the labels and spans of the upstream requests it makes. */
 export const CurrentTool = Context.Reference<ToolTelemetry | undefined>("openapi-mcp/Telemetry/CurrentTool", {
@@ -91,61 +105,54 @@ export class Telemetry extends Context.Service<Telemetry, {
         // nothing to export: Effect metrics still update in memory; the OTel SDK is not even loaded
         return Layer.mergeAll(
           Telemetry.layerTest,
-          Layer.succeed(TracingEnabled, false),
           Layer.succeed(References.TracerEnabled, false),
           Layer.succeed(HttpClient.TracerDisabledWhen, always),
           Layer.succeed(HttpMiddleware.TracerDisabledWhen, always)
         )
       }
-      const { BatchSpanProcessor, NodeSdk, OtelTracer, OTLPTraceExporter, PrometheusExporter, SpansOnlyTracer, makeSampler, metricsServer, routeDiagToLog, xrayIds } =
-        yield* Effect.promise(() => import("./Telemetry/Sdk.ts"))
-      const processMetrics = metricsOn ? makeProcessMetrics() : undefined
-      const exporter = processMetrics === undefined ? undefined : new PrometheusExporter({
+      const metrics = metricsOn ? yield* Effect.promise(() => import("./Telemetry/Sdk.ts")) : undefined
+      const processMetrics = metrics === undefined ? undefined : makeProcessMetrics()
+      const exporter = metrics === undefined || processMetrics === undefined ? undefined : new metrics.PrometheusExporter({
         preventServerStart: true,
         withoutScopeInfo: true,
         metricProducers: [processMetrics]
       })
-      // the resource and the Prometheus reader (Effect metrics reach it through a MetricProducer)
-      const sdk = NodeSdk.layer(() => ({
-        resource: { serviceName: t.serviceName, serviceVersion: options.serviceVersion },
-        ...(exporter !== undefined ? { metricReader: exporter } : {})
-      }))
-      // batched OTLP export, X-Ray ids, the configured sampler; flushed when the layer closes
-      const processor = tracesUrl === undefined ? undefined : new BatchSpanProcessor(new OTLPTraceExporter({ url: tracesUrl }))
-      const tracer = processor === undefined ? Layer.empty : SpansOnlyTracer.pipe(
-        Layer.provide(OtelTracer.layerTracer),
-        Layer.provide(NodeSdk.layerTracerProvider(processor, {
-          idGenerator: xrayIds(),
-          sampler: makeSampler(t.sampler, t.samplerArg)
-        }))
-      )
-      const otel = tracer.pipe(Layer.provideMerge(sdk))
+      // the OTel SDK for metrics only (Effect metrics reach the Prometheus reader through a MetricProducer)
+      const sdk = metrics === undefined || exporter === undefined
+        ? Layer.empty
+        : metrics.metricsLayer(exporter, { serviceName: t.serviceName, serviceVersion: options.serviceVersion })
+      // spans: our own light tracer, batched to the OTLP endpoint (see Telemetry/Tracing.ts)
+      const traces = tracesUrl === undefined ? undefined : yield* Effect.promise(() => import("./Telemetry/Tracing.ts"))
+      const tracer = traces === undefined || tracesUrl === undefined ? undefined : traces.layer({
+        url: tracesUrl,
+        serviceName: t.serviceName,
+        serviceVersion: options.serviceVersion,
+        sampler: traces.makeSampler(t.sampler, t.samplerArg)
+      })
       const service = Layer.effect(Telemetry, Effect.gen(function*() {
         if (processMetrics !== undefined) yield* Effect.addFinalizer(() => Effect.sync(processMetrics.close))
-        if (exporter !== undefined && t.prometheus.enabled) {
-          const server = yield* metricsServer(exporter, t.prometheus.host, t.prometheus.port)
+        if (metrics !== undefined && exporter !== undefined && t.prometheus.enabled) {
+          const server = yield* metrics.metricsServer(exporter, t.prometheus.host, t.prometheus.port)
           const address = server.address()
           const port = typeof address === "object" && address !== null ? address.port : t.prometheus.port
           yield* Effect.logInfo(`metrics on http://${t.prometheus.host}:${port}/metrics`)
         }
+        if (metrics !== undefined) yield* metrics.routeDiagToLog
         if (tracing) {
           // origin and path only: a URL may carry credentials in its user info or query
           const shown = URL.canParse(tracesUrl) ? `${new URL(tracesUrl).origin}${new URL(tracesUrl).pathname}` : "(invalid URL)"
           yield* Effect.logInfo("tracing on: spans go to the OTLP endpoint").pipe(Effect.annotateLogs({ endpoint: shown }))
-          yield* routeDiagToLog
         }
+        const flush = yield* TraceFlush
         return Telemetry.of({
           tracing,
-          flush: processor === undefined
-            ? Effect.void
-            : Effect.promise(() => processor.forceFlush()).pipe(Effect.timeoutOption("3 seconds"), Effect.asVoid),
+          flush,
           serveMetrics: exporter === undefined ? (_req, res) => notFound(res) : (req, res) => exporter.getMetricsRequestHandler(req, res)
         })
       }))
       return Layer.mergeAll(
-        service,
-        otel,
-        Layer.succeed(TracingEnabled, tracing),
+        tracer === undefined ? service : service.pipe(Layer.provideMerge(tracer)),
+        sdk,
         Layer.succeed(References.TracerEnabled, tracing),
         Layer.succeed(HttpClient.TracerDisabledWhen, always),
         Layer.succeed(HttpMiddleware.TracerDisabledWhen, always)
@@ -195,7 +202,17 @@ export const serveToolCall = <E, R>(
   Effect.withFiber((fiber) => {
     const clock = fiber.getRef(Clock.Clock)
     const started = clock.currentTimeNanosUnsafe()
-    const tracing = fiber.getRef(TracingEnabled)
+    const start = fiber.getRef(SpanStarter)
+    const span = start?.(tool.spanName, "server", callerSpan(request.meta, request.headers), started)
+    const recorded = span !== undefined && span.sampled ? span : undefined
+    if (recorded !== undefined) {
+      recorded.attribute("mcp.method.name", "tools/call")
+      recorded.attribute("gen_ai.operation.name", "execute_tool")
+      if (tool.tool !== undefined) recorded.attribute("gen_ai.tool.name", tool.tool)
+      if (tool.operationId !== undefined) recorded.attribute("openapi.operation_id", tool.operationId)
+      if (request.requestId !== undefined) recorded.attribute("jsonrpc.request.id", String(request.requestId))
+      if (request.sessionId !== undefined) recorded.attribute("mcp.session.id", request.sessionId)
+    }
     const measured = Effect.onExitPrimitive(call, (exit) => {
       let errorType: string | undefined
       if (Exit.isSuccess(exit)) {
@@ -205,26 +222,16 @@ export const serveToolCall = <E, R>(
       } else {
         errorType = errorTypeOfCause(exit.cause)
       }
-      tool.callDuration(errorType).updateUnsafe(secondsSince(clock, started), fiber.context)
-      return tracing && errorType !== undefined ? Effect.annotateCurrentSpan("error.type", errorType) : undefined
+      const ended = clock.currentTimeNanosUnsafe()
+      tool.callDuration(errorType).updateUnsafe(Number(ended - started) / 1e9, fiber.context)
+      if (recorded !== undefined) {
+        if (errorType !== undefined) recorded.attribute("error.type", errorType)
+        recorded.end(ended, exit)
+      }
+      return undefined
     })
     const withTool = Effect.provideService(measured, CurrentTool, tool)
-    if (!tracing) return withTool
-    const parent = callerSpan(request.meta, request.headers)
-    const attributes: Record<string, unknown> = {
-      "mcp.method.name": "tools/call",
-      "gen_ai.operation.name": "execute_tool"
-    }
-    if (tool.tool !== undefined) attributes["gen_ai.tool.name"] = tool.tool
-    if (tool.operationId !== undefined) attributes["openapi.operation_id"] = tool.operationId
-    if (request.requestId !== undefined) attributes["jsonrpc.request.id"] = String(request.requestId)
-    if (request.sessionId !== undefined) attributes["mcp.session.id"] = request.sessionId
-    return Effect.withSpan(withTool, tool.spanName, {
-      kind: "server",
-      attributes,
-      captureStackTrace: false,
-      ...(parent !== undefined ? { parent } : { root: true })
-    })
+    return span === undefined ? withTool : Effect.provideService(withTool, Tracer.ParentSpan, span)
   })
 
 /**
@@ -235,18 +242,15 @@ export const serveRequest = <A, E, R>(method: string, request: McpRequestInfo, h
   Effect.withFiber((fiber) => {
     const clock = fiber.getRef(Clock.Clock)
     const started = clock.currentTimeNanosUnsafe()
-    const measured = Effect.onExitPrimitive(handle, () => {
-      methodDuration(method).updateUnsafe(secondsSince(clock, started), fiber.context)
+    const span = fiber.getRef(SpanStarter)?.(method, "server", callerSpan(request.meta, request.headers), started)
+    if (span?.sampled === true) span.attribute("mcp.method.name", method)
+    const measured = Effect.onExitPrimitive(handle, (exit) => {
+      const ended = clock.currentTimeNanosUnsafe()
+      methodDuration(method).updateUnsafe(Number(ended - started) / 1e9, fiber.context)
+      if (span?.sampled === true) span.end(ended, exit)
       return undefined
     })
-    if (!fiber.getRef(TracingEnabled)) return measured
-    const parent = callerSpan(request.meta, request.headers)
-    return Effect.withSpan(measured, method, {
-      kind: "server",
-      attributes: { "mcp.method.name": method },
-      captureStackTrace: false,
-      ...(parent !== undefined ? { parent } : { root: true })
-    })
+    return span === undefined ? measured : Effect.provideService(measured, Tracer.ParentSpan, span)
   })
 
 /** How an upstream attempt ended, for its metric labels and span attributes. */
@@ -282,36 +286,35 @@ export const clientAttempt = <A, E, R>(
         tool.httpDuration(describe(exit).status).updateUnsafe(secondsSince(clock, started), fiber.context)
         return undefined
       })
-    if (!fiber.getRef(TracingEnabled)) return timed(undefined)
-    // a trace the sampler left out: no span of ours (it would never be exported; making one is most of the
-    // cost of tracing), but the upstream still learns the trace and the decision
+    const start = fiber.getRef(SpanStarter)
+    if (start === undefined) return timed(undefined)
+    // a trace the sampler left out: no span of ours, but the upstream still learns the trace and the decision
     const parent = Context.getOrUndefined(fiber.context, Tracer.ParentSpan)
     if (parent !== undefined && !parent.sampled) return timed(propagationHeaders(parent))
-    const attributes: Record<string, unknown> = {
-      "http.request.method": request.method,
-      "url.full": redactedUrl(request.url, request.query)
-    }
-    if (tool.pathTemplate !== undefined) attributes["url.template"] = tool.pathTemplate
-    if (tool.serverAddress !== undefined) attributes["server.address"] = tool.serverAddress
-    if (tool.serverPort !== undefined) attributes["server.port"] = tool.serverPort
-    if (tool.tool !== undefined) attributes["gen_ai.tool.name"] = tool.tool
-    if (tool.operationId !== undefined) attributes["openapi.operation_id"] = tool.operationId
-    if (resendCount > 0) attributes["http.request.resend_count"] = resendCount
     const name = tool.pathTemplate !== undefined ? `${request.method} ${tool.pathTemplate}` : request.method
-    return Effect.flatMap(Effect.makeSpan(name, { kind: "client", attributes }), (span) =>
-      Effect.onExitPrimitive(timed(propagationHeaders(span)), (exit) => {
-        const { errorType, status } = describe(exit)
-        if (status !== undefined) span.attribute("http.response.status_code", status)
-        if (errorType !== undefined) span.attribute("error.type", errorType)
-        // a 4xx/5xx answer is a successful Effect but a failed HTTP call; either way the span says what failed
-        span.end(
-          clock.currentTimeNanosUnsafe(),
-          errorType === undefined || (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause))
-            ? exit
-            : Exit.fail(new AttemptError(status !== undefined ? `HTTP ${status}` : errorType))
-        )
-        return undefined
-      }))
+    const span = start(name, "client", parent, started)
+    if (!span.sampled) return timed(propagationHeaders(span))
+    span.attribute("http.request.method", request.method)
+    span.attribute("url.full", redactedUrl(request.url, request.query))
+    if (tool.pathTemplate !== undefined) span.attribute("url.template", tool.pathTemplate)
+    if (tool.serverAddress !== undefined) span.attribute("server.address", tool.serverAddress)
+    if (tool.serverPort !== undefined) span.attribute("server.port", tool.serverPort)
+    if (tool.tool !== undefined) span.attribute("gen_ai.tool.name", tool.tool)
+    if (tool.operationId !== undefined) span.attribute("openapi.operation_id", tool.operationId)
+    if (resendCount > 0) span.attribute("http.request.resend_count", resendCount)
+    return Effect.onExitPrimitive(timed(propagationHeaders(span)), (exit) => {
+      const { errorType, status } = describe(exit)
+      if (status !== undefined) span.attribute("http.response.status_code", status)
+      if (errorType !== undefined) span.attribute("error.type", errorType)
+      // a 4xx/5xx answer is a successful Effect but a failed HTTP call; either way the span says what failed
+      span.end(
+        clock.currentTimeNanosUnsafe(),
+        errorType === undefined || (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause))
+          ? exit
+          : Exit.fail(new AttemptError(status !== undefined ? `HTTP ${status}` : errorType))
+      )
+      return undefined
+    })
   })
 
 /** Counts one retry of an upstream request, labelled with the current tool's operation. */

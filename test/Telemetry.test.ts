@@ -1,14 +1,12 @@
 /**
  * Telemetry in process: trace-context parsing and formatting, URL redaction, outcome classification, the
- * telemetry settings, and the instrumentation wrappers against the real OTel SDK with an in-memory span
- * exporter and the X-Ray id generator.
+ * telemetry settings, the samplers, and the instrumentation wrappers with our spans collected in memory;
+ * Telemetry.layer exporting over OTLP/HTTP to a real local receiver.
  */
-import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
-import { AWSXRayIdGenerator } from "@opentelemetry/id-generator-aws-xray"
-import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Metric, Option, Tracer } from "effect"
 import { readFileSync } from "node:fs"
+import { createServer } from "node:http"
 import { parse as parseYaml } from "yaml"
 import { AppConfig, defaults } from "../src/AppConfig.ts"
 import { parseArgv } from "../src/AppConfig/Options.ts"
@@ -23,11 +21,11 @@ import {
   parseXRay,
   redactedUrl,
   serveToolCall,
+  SpanStarter,
   Telemetry,
-  ToolTelemetry,
-  TracingEnabled
+  ToolTelemetry
 } from "../src/Telemetry.ts"
-import { makeSampler } from "../src/Telemetry/Sdk.ts"
+import { BatchExporter, makeSampler, makeSpans, newTraceId } from "../src/Telemetry/Tracing.ts"
 import { startOtlpReceiver } from "./support/telemetry.ts"
 
 describe("trace context", () => {
@@ -129,10 +127,31 @@ describe("telemetry settings", () => {
     assert.include((yield* Effect.flip(load({ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" }))).message, "an http(s) URL")
   }))
 
-  it("builds the sampler the standard variables name", () => {
-    assert.strictEqual(makeSampler("always_off", 1).toString(), "AlwaysOffSampler")
-    assert.match(makeSampler("parentbased_traceidratio", 0.5).toString(), /^ParentBased\{root=TraceIdRatioBased\{0\.5\}/)
-    assert.match(makeSampler("parentbased_always_on", 1).toString(), /^ParentBased\{root=AlwaysOnSampler/)
+  it("samples as the standard OTEL_TRACES_SAMPLER values say", () => {
+    const sampled = Tracer.externalSpan({ traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331", sampled: true })
+    const unsampled = Tracer.externalSpan({ traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331", sampled: false })
+    const ids = Array.from({ length: 4000 }, () => newTraceId())
+    const share = (name: Parameters<typeof makeSampler>[0], ratio: number, parent?: Tracer.AnySpan) => {
+      const sampler = makeSampler(name, ratio)
+      return ids.filter((id) => sampler(parent, id)).length / ids.length
+    }
+    assert.strictEqual(share("always_on", 0), 1)
+    assert.strictEqual(share("always_off", 1), 0)
+    assert.strictEqual(share("always_on", 1, unsampled), 1) // not parent-based: ignores the caller
+    // parent-based: the caller's decision wins, the root sampler decides new traces
+    assert.strictEqual(share("parentbased_always_on", 1, unsampled), 0)
+    assert.strictEqual(share("parentbased_always_off", 1, sampled), 1)
+    assert.strictEqual(share("parentbased_always_off", 1), 0)
+    assert.strictEqual(share("parentbased_traceidratio", 0.25, sampled), 1)
+    // by trace id: about the ratio of new traces, and the same answer every time for the same id
+    const quarter = share("traceidratio", 0.25)
+    assert.isTrue(quarter > 0.2 && quarter < 0.3, String(quarter))
+    assert.strictEqual(share("parentbased_traceidratio", 0.25), quarter)
+    assert.strictEqual(share("traceidratio", 0), 0)
+    assert.strictEqual(share("traceidratio", 1), 1)
+    // the decision of the OTel SDKs for the same id (XOR of the 32-bit words against ratio × 2^32)
+    assert.isTrue(makeSampler("traceidratio", 0.5)(undefined, "00000000000000000000000000000001"))
+    assert.isFalse(makeSampler("traceidratio", 0.5)(undefined, "00000000000000000000000080000000"))
   })
 })
 
@@ -148,21 +167,17 @@ describe("instrumentation", () => {
       ? { status: exit.value.status, errorType: exit.value.status >= 400 ? String(exit.value.status) : undefined }
       : { status: undefined, errorType: "_OTHER" }
 
+  /** Our spans with the default sampler, the ended sampled ones collected in `finished`. */
   const tracing = () => {
-    const exporter = new InMemorySpanExporter()
-    const layer = Layer.mergeAll(
-      NodeSdk.layer(() => ({
-        resource: { serviceName: "test" },
-        spanProcessor: new SimpleSpanProcessor(exporter),
-        tracerConfig: { idGenerator: new AWSXRayIdGenerator() }
-      })),
-      Layer.succeed(TracingEnabled, true)
-    )
-    return { exporter, layer }
+    const finished: Array<Tracer.Span> = []
+    const { start, tracer } = makeSpans(makeSampler("parentbased_always_on", 1), (span) => finished.push(span))
+    const layer = Layer.mergeAll(Layer.succeed(SpanStarter, start), Layer.succeed(Tracer.Tracer, tracer))
+    return { finished, layer }
   }
+  const parentId = (span: Tracer.Span) => Option.getOrUndefined(span.parent)?.spanId
 
   it.effect("makes a SERVER span continuing the caller and a CLIENT span whose context goes upstream", () => {
-    const { exporter, layer } = tracing()
+    const { finished, layer } = tracing()
     const telemetry = ToolTelemetry.forTool(tool)
     const sent: Array<Record<string, string> | undefined> = []
     const call = serveToolCall(
@@ -178,26 +193,31 @@ describe("instrumentation", () => {
     )
     return Effect.gen(function*() {
       yield* call
-      const spans = exporter.getFinishedSpans()
-      const server = spans.find((s) => s.name === "tools/call getPet")!
-      const client = spans.find((s) => s.name === "GET /pets/{petId}")!
-      assert.strictEqual(server.spanContext().traceId, "0af7651916cd43dd8448eb211c80319c")
-      assert.strictEqual(server.parentSpanContext?.spanId, "b7ad6b7169203331")
-      assert.strictEqual(server.attributes["error.type"], "tool_error")
-      assert.strictEqual(client.parentSpanContext?.spanId, server.spanContext().spanId)
-      assert.strictEqual(client.attributes["url.full"], "http://pets.test:8080/v1/pets/7?api_key=REDACTED")
-      assert.strictEqual(client.attributes["server.port"], 8080)
-      assert.strictEqual(client.attributes["http.response.status_code"], 404)
-      assert.strictEqual(client.status.code, 2) // ERROR: a 404 is a failed HTTP call
-      assert.strictEqual(spans.length, 2) // the call and its upstream attempt: no span per in-process step
-      assert.strictEqual(sent[0]?.["traceparent"], `00-0af7651916cd43dd8448eb211c80319c-${client.spanContext().spanId}-01`)
-      assert.strictEqual(sent[0]?.["x-amzn-trace-id"], `Root=1-0af76519-16cd43dd8448eb211c80319c;Parent=${client.spanContext().spanId};Sampled=1`)
-      for (const s of spans) assert.notInclude(JSON.stringify(s.attributes), "s3cret")
+      const server = finished.find((s) => s.name === "tools/call getPet")!
+      const client = finished.find((s) => s.name === "GET /pets/{petId}")!
+      assert.strictEqual(server.kind, "server")
+      assert.strictEqual(server.traceId, "0af7651916cd43dd8448eb211c80319c")
+      assert.strictEqual(parentId(server), "b7ad6b7169203331")
+      assert.strictEqual(server.attributes.get("error.type"), "tool_error")
+      assert.strictEqual(server.attributes.get("jsonrpc.request.id"), "1")
+      assert.strictEqual(client.kind, "client")
+      assert.strictEqual(parentId(client), server.spanId)
+      assert.strictEqual(client.attributes.get("url.full"), "http://pets.test:8080/v1/pets/7?api_key=REDACTED")
+      assert.strictEqual(client.attributes.get("server.port"), 8080)
+      assert.strictEqual(client.attributes.get("http.response.status_code"), 404)
+      // a 404 is a failed HTTP call: the span ends as a failure saying so
+      const clientStatus = client.status as Extract<Tracer.SpanStatus, { _tag: "Ended" }>
+      assert.isTrue(Exit.isFailure(clientStatus.exit))
+      assert.include(String(Exit.isFailure(clientStatus.exit) ? clientStatus.exit.cause : ""), "HTTP 404")
+      assert.strictEqual(finished.length, 2) // the call and its upstream attempt: no span per in-process step
+      assert.strictEqual(sent[0]?.["traceparent"], `00-0af7651916cd43dd8448eb211c80319c-${client.spanId}-01`)
+      assert.strictEqual(sent[0]?.["x-amzn-trace-id"], `Root=1-0af76519-16cd43dd8448eb211c80319c;Parent=${client.spanId};Sampled=1`)
+      for (const s of finished) assert.notInclude(JSON.stringify([...s.attributes]), "s3cret")
     }).pipe(Effect.provide(layer))
   })
 
   it.effect("makes no span for a trace the caller did not sample, and still tells the upstream", () => {
-    const { exporter, layer } = tracing()
+    const { finished, layer } = tracing()
     const sent: Array<Record<string, string> | undefined> = []
     let serverSpanId = ""
     const call = serveToolCall(
@@ -212,7 +232,7 @@ describe("instrumentation", () => {
     )
     return Effect.gen(function*() {
       yield* call
-      assert.strictEqual(exporter.getFinishedSpans().length, 0)
+      assert.strictEqual(finished.length, 0)
       // the upstream's parent is the (unsampled) call itself: no CLIENT span was made for it
       assert.strictEqual(sent[0]?.["traceparent"], `00-0af7651916cd43dd8448eb211c80319c-${serverSpanId}-00`)
       assert.strictEqual(sent[0]?.["x-amzn-trace-id"], `Root=1-0af76519-16cd43dd8448eb211c80319c;Parent=${serverSpanId};Sampled=0`)
@@ -220,13 +240,15 @@ describe("instrumentation", () => {
   })
 
   it.effect("starts an X-Ray trace (epoch seconds first) when the caller sent none", () => {
-    const { exporter, layer } = tracing()
+    const { finished, layer } = tracing()
     return Effect.gen(function*() {
       const before = Math.floor(Date.now() / 1000)
       yield* serveToolCall(ToolTelemetry.forTool(tool), { meta: undefined, headers: {}, requestId: 2, sessionId: undefined }, Effect.succeed({ content: [] }))
-      const [server] = exporter.getFinishedSpans()
-      assert.isUndefined(server!.parentSpanContext)
-      const epoch = parseInt(server!.spanContext().traceId.slice(0, 8), 16)
+      const [server] = finished
+      assert.isUndefined(parentId(server!))
+      assert.match(server!.traceId, /^[0-9a-f]{32}$/)
+      assert.match(server!.spanId, /^[0-9a-f]{16}$/)
+      const epoch = parseInt(server!.traceId.slice(0, 8), 16)
       assert.isTrue(epoch >= before - 1 && epoch <= before + 2)
     }).pipe(Effect.provide(layer))
   })
@@ -269,6 +291,71 @@ describe("Telemetry.layer", () => {
         assert.isTrue(Math.abs(parseInt(otlp.spans[0]!.traceId.slice(0, 8), 16) - Date.now() / 1000) < 5)
       }).pipe(Effect.provide(Telemetry.layer({ serviceVersion: "test" }).pipe(Layer.provide(config))))
     }).pipe(Effect.scoped))
+})
+
+describe("span export", () => {
+  /** A collector that answers `status()` and records the span names of each accepted batch. */
+  const collector = async (status: () => number) => {
+    const batches: Array<Array<string>> = []
+    const server = createServer((req, res) => {
+      const chunks: Array<Buffer> = []
+      req.on("data", (c: Buffer) => chunks.push(c)).on("end", () => {
+        const code = status()
+        if (code === 200) {
+          const doc = JSON.parse(Buffer.concat(chunks).toString()) as {
+            resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ name: string }> }> }>
+          }
+          batches.push(doc.resourceSpans[0]!.scopeSpans[0]!.spans.map((s) => s.name))
+        }
+        res.writeHead(code).end("{}")
+      })
+    })
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/v1/traces`
+    return { url, batches, close: () => new Promise<void>((r) => server.close(() => r())) }
+  }
+  const exporterFor = (url: string, maxQueue: number, warnings: Array<string>) => {
+    const exporter = new BatchExporter({
+      url, headers: { authorization: "Bearer collector-secret" }, gzip: false, delayMs: 60_000, batchSize: 2, maxQueue, timeoutMs: 2000,
+      prefix: `{"resourceSpans":[{"resource":{"attributes":[]},"scopeSpans":[{"scope":{"name":"test"},"spans":[`,
+      warn: (reason) => warnings.push(reason)
+    })
+    const { start } = makeSpans(makeSampler("always_on", 1), (span) => exporter.push(span as never))
+    const span = (name: string) => start(name, "internal", undefined, 1n).end(2n, Exit.void)
+    return { exporter, span }
+  }
+
+  it("keeps what a failing collector refused (bounded), warns once, and delivers it when the collector is back", async () => {
+    let status = 503
+    const otlp = await collector(() => status)
+    const warnings: Array<string> = []
+    const { exporter, span } = exporterFor(otlp.url, 3, warnings)
+    try {
+      for (const name of ["a", "b", "c", "d", "e"]) span(name) // a full batch of 2 goes at once, and is refused
+      await exporter.flush()
+      assert.deepStrictEqual(otlp.batches, [])
+      assert.strictEqual(warnings.length, 1) // one warning for the failure spell, not one per attempt
+      assert.strictEqual(warnings[0], "HTTP 503")
+      status = 200
+      await exporter.flush()
+      // the queue holds 3: the two refused spans went back first, one more fitted, the rest were dropped
+      assert.deepStrictEqual(otlp.batches.flat(), ["a", "b", "c"])
+    } finally {
+      await exporter.close()
+      await otlp.close()
+    }
+  })
+
+  it("warns without the endpoint's headers when the collector is unreachable, and never throws", async () => {
+    const otlp = await collector(() => 200)
+    await otlp.close() // nothing listens there now
+    const warnings: Array<string> = []
+    const { exporter, span } = exporterFor(otlp.url, 10, warnings)
+    span("x")
+    await exporter.close()
+    assert.strictEqual(warnings.length, 1)
+    assert.notInclude(warnings[0]!, "collector-secret")
+  })
 })
 
 describe("otel-collector.yaml", () => {

@@ -1,0 +1,81 @@
+/**
+ * Instructions per tool call of the built server, counted by valgrind's callgrind: a deterministic figure for
+ * A/B comparisons of small changes, which the CPU times of `npm run bench` (±20 % on a shared machine)
+ * cannot resolve. The server runs under callgrind with counting off during start-up and JIT warm-up, on only
+ * for the measured loop (MCP SDK client over stdio, getPet on the bench's example upstream, response cache
+ * off). Counts include V8's helper threads (GC); they are not comparable across machines or Node versions.
+ *
+ *   npm run build && node bench/instructions.ts [--concurrency 8] [--calls 1000] [--traced] [-- <server args>]
+ *
+ * `--traced` adds an OTLP endpoint (a local sink that accepts and drops spans). Needs valgrind (Debian
+ * package `valgrind`); about 45 s for 1,000 calls. Several runs can go in parallel: counts do not depend on load.
+ */
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { createServer } from "node:http"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { parseArgs } from "node:util"
+import { CLI, EXAMPLE_SPEC, sleep, startUpstream } from "./lib.ts"
+
+const { values: flags, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    concurrency: { type: "string", default: "8" },
+    calls: { type: "string", default: "1000" },
+    traced: { type: "boolean", default: false }
+  }
+})
+const concurrency = Number(flags.concurrency)
+const calls = Number(flags.calls)
+
+const upstream = await startUpstream()
+const sink = createServer((req, res) => req.resume().on("end", () => res.writeHead(200).end("{}")))
+await new Promise<void>((r) => sink.listen(0, "127.0.0.1", () => r()))
+const dir = mkdtempSync(join(tmpdir(), "callgrind-"))
+const serverArgs = [
+  "--spec", EXAMPLE_SPEC, "--base-url", upstream.url, "--cache-backend", "none", "--catalog-cache-dir", "off",
+  ...(flags.traced ? ["--otel-exporter-otlp-endpoint", `http://127.0.0.1:${(sink.address() as { port: number }).port}`] : []),
+  ...positionals
+]
+const transport = new StdioClientTransport({
+  command: "valgrind",
+  args: [
+    "--tool=callgrind", "--smc-check=all", "--instr-atstart=no", `--callgrind-out-file=${dir}/out.%p`,
+    process.execPath, CLI, ...serverArgs
+  ],
+  env: { ...process.env } as Record<string, string>,
+  stderr: "pipe"
+})
+const client = new Client({ name: "bench-instructions", version: "1.0.0" })
+try {
+  await client.connect(transport)
+  const loop = async (n: number) => {
+    let left = n
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      while (left-- > 0) await client.callTool({ name: "getPet", arguments: { petId: 1 } }, undefined, { timeout: 600_000 })
+    }))
+  }
+  await loop(1500) // JIT warm-up, not counted
+  await sleep(300)
+  const pid = String(transport.pid)
+  execFileSync("callgrind_control", ["-i", "on", pid], { stdio: "ignore" })
+  await loop(calls)
+  execFileSync("callgrind_control", ["-i", "off", pid], { stdio: "ignore" })
+  execFileSync("callgrind_control", ["-d", pid], { stdio: "ignore" })
+  await sleep(500)
+  let total = 0
+  for (const f of readdirSync(dir)) {
+    for (const m of readFileSync(join(dir, f), "utf8").matchAll(/^totals: (\d+)/gm)) total = Math.max(total, Number(m[1]))
+  }
+  process.stdout.write(
+    `${(total / calls / 1000).toFixed(0)} k instructions per call (C=${concurrency}, ${calls} calls; server args: ${serverArgs.slice(8).join(" ") || "none"})\n`
+  )
+} finally {
+  await client.close().catch(() => undefined)
+  await upstream.stop()
+  sink.close()
+  rmSync(dir, { recursive: true, force: true })
+}

@@ -1,0 +1,377 @@
+/**
+ * Traces without the OpenTelemetry SDK: Effect spans as small objects with AWS X-Ray-format ids and the
+ * standard OTEL_TRACES_SAMPLER samplers, exported as OTLP/HTTP JSON in batches with undici.
+ *
+ * Why not the OTel SDK (the first design): through @effect/opentelemetry every Effect span became an SDK
+ * span (context objects, attribute limits, hrtime conversions, a span processor, then a second conversion to
+ * OTLP objects and JSON), and each went through Effect's generic span machinery. A traced tool call cost
+ * about 40 % more instructions than an untraced one. Here a span is a plain object until its batch is
+ * written as JSON text, and an unsampled one is only the trace context; the OTLP document is the same.
+ *
+ * Standard variables read here (as the SDK did): OTEL_EXPORTER_OTLP_[TRACES_]HEADERS,
+ * OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT, OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION, OTEL_BSP_SCHEDULE_DELAY,
+ * OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_MAX_QUEUE_SIZE and OTEL_RESOURCE_ATTRIBUTES.
+ */
+import { Cause, Config, Context, Effect, Exit, Layer, Option, Tracer } from "effect"
+import * as OtlpResource from "effect/observability/OtlpResource"
+import { randomFillSync } from "node:crypto"
+import { promisify } from "node:util"
+import { gzip } from "node:zlib"
+import { request } from "undici"
+import type { Settings } from "../AppConfig.ts"
+import { SpanStarter, type StartSpan, TraceFlush } from "../Telemetry.ts"
+
+const gzipAsync = promisify(gzip)
+
+// ids: random bytes drawn from a refilled pool (one getrandom call per 512 span ids)
+const pool = Buffer.allocUnsafe(4096)
+let used = pool.length
+const randomHex = (bytes: number): string => {
+  if (used + bytes > pool.length) {
+    randomFillSync(pool)
+    used = 0
+  }
+  const hex = pool.toString("hex", used, used + bytes)
+  used += bytes
+  return hex
+}
+
+/** A 64-bit span id, never all zeros. */
+export const newSpanId = (): string => {
+  const id = randomHex(8)
+  return id === "0000000000000000" ? newSpanId() : id
+}
+
+/** An AWS X-Ray-compatible trace id: the epoch seconds in the first 8 hex digits, then 96 random bits. */
+export const newTraceId = (nowMs: number = Date.now()): string =>
+  Math.floor(nowMs / 1000).toString(16).padStart(8, "0") + randomHex(12)
+
+/** Whether a span is recorded: given its parent (undefined for a root) and its trace id. */
+export type Sampler = (parent: Tracer.AnySpan | undefined, traceId: string) => boolean
+
+/**
+ * The trace-id-ratio decision of the OTel SDKs (the XOR of the id's 32-bit words against ratio × 2^32), so a
+ * trace gets the same decision here as in other services sampling at the same ratio.
+ */
+const ratioSampler = (ratio: number): Sampler => {
+  if (ratio >= 1) return () => true
+  if (ratio <= 0) return () => false
+  const bound = Math.floor(ratio * 0xffffffff)
+  return (_parent, traceId) => {
+    let acc = 0
+    for (let i = 0; i < traceId.length; i += 8) acc = (acc ^ parseInt(traceId.slice(i, i + 8), 16)) >>> 0
+    return acc < bound
+  }
+}
+
+/** The sampler OTEL_TRACES_SAMPLER names; the parentbased ones follow the parent's decision when there is one. */
+export const makeSampler = (name: Settings["telemetry"]["sampler"], ratio: number): Sampler => {
+  const parentBased = (root: Sampler): Sampler => (parent, traceId) => parent !== undefined ? parent.sampled : root(parent, traceId)
+  switch (name) {
+    case "always_on":
+      return () => true
+    case "always_off":
+      return () => false
+    case "traceidratio":
+      return ratioSampler(ratio)
+    case "parentbased_always_on":
+      return parentBased(() => true)
+    case "parentbased_always_off":
+      return parentBased(() => false)
+    case "parentbased_traceidratio":
+      return parentBased(ratioSampler(ratio))
+  }
+}
+
+/** A span: plain fields until it ends; sampled ones go to `done` when they end, unsampled ones nowhere. */
+class Span implements Tracer.Span {
+  readonly _tag = "Span"
+  readonly name: string
+  readonly spanId: string
+  readonly traceId: string
+  readonly parent: Option.Option<Tracer.AnySpan>
+  readonly annotations: Context.Context<never>
+  readonly links: Array<Tracer.SpanLink>
+  readonly sampled: boolean
+  readonly kind: Tracer.SpanKind
+  readonly attributes = new Map<string, unknown>()
+  status: Tracer.SpanStatus
+  events: Array<readonly [name: string, time: bigint, attributes: Record<string, unknown> | undefined]> | undefined
+  readonly done: (span: Span) => void
+
+  constructor(
+    name: string,
+    kind: Tracer.SpanKind,
+    parent: Tracer.AnySpan | undefined,
+    startTime: bigint,
+    sampler: Sampler,
+    done: (span: Span) => void,
+    links: Array<Tracer.SpanLink> = [],
+    annotations: Context.Context<never> = Context.empty()
+  ) {
+    this.name = name
+    this.kind = kind
+    this.parent = parent === undefined ? Option.none() : Option.some(parent)
+    this.annotations = annotations
+    this.links = links
+    this.spanId = newSpanId()
+    this.traceId = parent?.traceId ?? newTraceId()
+    this.sampled = sampler(parent, this.traceId)
+    this.status = { _tag: "Started", startTime }
+    this.events = undefined
+    this.done = done
+  }
+
+  end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
+    if (this.status._tag === "Ended") return
+    this.status = { _tag: "Ended", startTime: this.status.startTime, endTime, exit }
+    if (this.sampled) this.done(this)
+  }
+
+  attribute(key: string, value: unknown): void {
+    if (this.status._tag !== "Ended") this.attributes.set(key, value)
+  }
+
+  event(name: string, startTime: bigint, attributes?: Record<string, unknown>): void {
+    if (this.status._tag !== "Ended") (this.events ??= []).push([name, startTime, attributes])
+  }
+
+  addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
+    if (this.status._tag !== "Ended") this.links.push(...links)
+  }
+}
+
+/**
+ * Our spans, for the instrumentation (`SpanStarter`) and as Effect's Tracer (spans of `Effect.fn` and
+ * `Effect.withSpan` elsewhere), with `done` receiving each sampled span as it ends.
+ */
+export const makeSpans = (sampler: Sampler, done: (span: Tracer.Span) => void) => {
+  const start: StartSpan = (name, kind, parent, startTime) => new Span(name, kind, parent, startTime, sampler, done)
+  const tracer = Tracer.make({
+    span: (o) => new Span(o.name, o.kind, Option.getOrUndefined(o.parent), o.startTime, sampler, done, [...o.links], o.annotations)
+  })
+  return { start, tracer }
+}
+
+const KIND = { internal: 1, server: 2, client: 3, producer: 4, consumer: 5 } as const
+
+/** An attribute value as OTLP/JSON AnyValue. */
+const valueJson = (value: unknown): string => {
+  switch (typeof value) {
+    case "string":
+      return `{"stringValue":${JSON.stringify(value)}}`
+    case "boolean":
+      return `{"boolValue":${value}}`
+    case "number":
+      return Number.isSafeInteger(value)
+        ? `{"intValue":${value}}`
+        : Number.isFinite(value) ? `{"doubleValue":${value}}` : `{"doubleValue":"${value}"}`
+    case "bigint":
+      return `{"intValue":"${value}"}`
+    default:
+      return Array.isArray(value)
+        ? `{"arrayValue":{"values":[${value.map(valueJson).join(",")}]}}`
+        : `{"stringValue":${JSON.stringify(String(value))}}`
+  }
+}
+
+const attributesJson = (entries: Iterable<readonly [string, unknown]>): string => {
+  let out = ""
+  for (const [key, value] of entries) out += `${out === "" ? "" : ","}{"key":${JSON.stringify(key)},"value":${valueJson(value)}}`
+  return `[${out}]`
+}
+
+/** One ended span as OTLP/JSON, written directly (building objects to stringify cost twice as much). */
+const spanJson = (span: Span): string => {
+  const status = span.status as Extract<Tracer.SpanStatus, { _tag: "Ended" }>
+  let attributes = span.attributes as Map<string, unknown>
+  const events: Array<string> = []
+  for (const [name, time, attrs] of span.events ?? []) {
+    events.push(`{"name":${JSON.stringify(name)},"timeUnixNano":"${time}","attributes":${attributesJson(Object.entries(attrs ?? {}))}}`)
+  }
+  let otlpStatus: string
+  if (Exit.isSuccess(status.exit)) {
+    otlpStatus = `{"code":1}` // OK
+  } else if (Cause.hasInterruptsOnly(status.exit.cause)) {
+    otlpStatus = `{"code":0}` // UNSET: cancelled, not failed
+    attributes = new Map([...attributes, ["effect.fiber.interrupted", true]])
+  } else {
+    const errors = Cause.prettyErrors(status.exit.cause)
+    otlpStatus = `{"code":2,"message":${JSON.stringify(errors[0]?.message ?? "failed")}}`
+    for (const error of errors) {
+      const attrs = attributesJson([["exception.type", error.name], ["exception.message", error.message]])
+      events.push(`{"name":"exception","timeUnixNano":"${status.endTime}","attributes":${attrs}}`)
+    }
+  }
+  const parent = Option.getOrUndefined(span.parent)
+  const links = span.links.map((link) =>
+    `{"traceId":"${link.span.traceId}","spanId":"${link.span.spanId}","attributes":${attributesJson(Object.entries(link.attributes))}}`
+  )
+  return `{"traceId":"${span.traceId}","spanId":"${span.spanId}",${parent !== undefined ? `"parentSpanId":"${parent.spanId}",` : ""}` +
+    `"name":${JSON.stringify(span.name)},"kind":${KIND[span.kind]},"startTimeUnixNano":"${status.startTime}",` +
+    `"endTimeUnixNano":"${status.endTime}","attributes":${attributesJson(attributes)},"events":[${events.join(",")}],` +
+    `"status":${otlpStatus},"links":[${links.join(",")}]}`
+}
+
+/** `k1=v1,k2=v2` (values URL-encoded), as OTEL_EXPORTER_OTLP_HEADERS is written. */
+export const parseHeaderList = (text: string): Record<string, string> => {
+  const headers: Record<string, string> = {}
+  for (const part of text.split(",")) {
+    const eq = part.indexOf("=")
+    if (eq <= 0) continue
+    const key = part.slice(0, eq).trim()
+    const value = part.slice(eq + 1).trim()
+    try {
+      headers[key] = decodeURIComponent(value)
+    } catch {
+      headers[key] = value
+    }
+  }
+  return headers
+}
+
+/** The first of the standard variables that is set (signal-specific first). */
+const firstOf = <A>(make: (name: string) => Config.Config<A>, ...names: Array<string>) =>
+  Config.all(names.map((name) => Config.option(make(name)))).pipe(
+    Config.map((values) => Option.firstSomeOf(values))
+  )
+
+interface ExporterOptions {
+  readonly url: string
+  readonly headers: Record<string, string>
+  readonly gzip: boolean
+  readonly delayMs: number
+  readonly batchSize: number
+  readonly maxQueue: number
+  readonly timeoutMs: number
+  /** The OTLP document up to the spans array. */
+  readonly prefix: string
+  readonly warn: (reason: string) => void
+}
+
+/**
+ * Batches of ended spans POSTed as OTLP/JSON, like the SDK's batch span processor: a batch goes when
+ * `batchSize` spans wait or every `delayMs`; one export is in flight at a time, bounded by `timeoutMs`; a
+ * refused batch goes back to the front of the queue; at most `maxQueue` spans wait (the newest are dropped).
+ * A failure is logged once per minute, never with the endpoint's headers.
+ */
+export class BatchExporter {
+  readonly #queue: Array<Span> = []
+  readonly #timer: NodeJS.Timeout
+  #sending: Promise<boolean> | undefined
+  #quietUntil = 0
+  readonly #options: ExporterOptions
+
+  constructor(options: ExporterOptions) {
+    this.#options = options
+    this.#timer = setInterval(() => void this.#send(), options.delayMs)
+    this.#timer.unref()
+  }
+
+  push(span: Span): void {
+    if (this.#queue.length >= this.#options.maxQueue) return
+    this.#queue.push(span)
+    if (this.#queue.length >= this.#options.batchSize && this.#sending === undefined) void this.#send()
+  }
+
+  /** Sends everything queued now (for the end of a Lambda invocation, or shutdown); stops at a refusal. */
+  async flush(): Promise<void> {
+    if (this.#sending !== undefined) await this.#sending
+    while (this.#queue.length > 0 && (await this.#send())) {
+      // next batch
+    }
+  }
+
+  close(): Promise<void> {
+    clearInterval(this.#timer)
+    return this.flush()
+  }
+
+  /** Sends one batch (or joins the one in flight); true when it was delivered. */
+  #send(): Promise<boolean> {
+    if (this.#sending !== undefined) return this.#sending
+    if (this.#queue.length === 0) return Promise.resolve(true)
+    const o = this.#options
+    const batch = this.#queue.splice(0, o.batchSize)
+    const json = `${o.prefix}${batch.map(spanJson).join(",")}]}]}]}`
+    this.#sending = (async () => {
+      try {
+        const body = o.gzip ? await gzipAsync(json) : json
+        const res = await request(o.url, {
+          method: "POST",
+          headers: { ...o.headers, "content-type": "application/json", ...(o.gzip ? { "content-encoding": "gzip" } : {}) },
+          body,
+          headersTimeout: o.timeoutMs,
+          bodyTimeout: o.timeoutMs,
+          signal: AbortSignal.timeout(o.timeoutMs)
+        })
+        await res.body.dump()
+        if (res.statusCode < 300) return true
+        this.#failed(batch, `HTTP ${res.statusCode}`)
+      } catch (e) {
+        this.#failed(batch, (e as Error).message)
+      } finally {
+        this.#sending = undefined
+      }
+      return false
+    })()
+    return this.#sending
+  }
+
+  /** A refused batch goes back to the front; past the queue limit the newest spans are dropped. */
+  #failed(batch: Array<Span>, reason: string) {
+    this.#queue.unshift(...batch)
+    if (this.#queue.length > this.#options.maxQueue) this.#queue.length = this.#options.maxQueue
+    const now = Date.now()
+    if (now < this.#quietUntil) return
+    this.#quietUntil = now + 60_000
+    this.#options.warn(reason)
+  }
+}
+
+/** Tracer.Tracer and SpanStarter exporting to `url`, and TraceFlush; the queue is flushed when the layer closes. */
+export const layer = (options: {
+  readonly url: string
+  readonly serviceName: string
+  readonly serviceVersion: string
+  readonly sampler: Sampler
+}) =>
+  Layer.unwrap(
+    Effect.gen(function*() {
+      const env = yield* Config.all({
+        headers: firstOf(Config.String, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"),
+        timeoutMs: firstOf(Config.Int, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"),
+        compression: firstOf((n) => Config.Literals(["gzip", "none"], n), "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"),
+        delayMs: Config.option(Config.Int("OTEL_BSP_SCHEDULE_DELAY")),
+        batchSize: Config.option(Config.Int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")),
+        maxQueue: Config.option(Config.Int("OTEL_BSP_MAX_QUEUE_SIZE"))
+      })
+      const resource = yield* OtlpResource.fromConfig({ serviceName: options.serviceName, serviceVersion: options.serviceVersion })
+      const scope = { name: "openapi-mcp-server", version: options.serviceVersion }
+      const shown = URL.canParse(options.url) ? `${new URL(options.url).origin}${new URL(options.url).pathname}` : "(invalid URL)"
+      const runFork = Effect.runForkWith(yield* Effect.context<never>())
+      const exporter = yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          new BatchExporter({
+            url: options.url,
+            headers: Option.match(env.headers, { onNone: () => ({}), onSome: parseHeaderList }),
+            gzip: Option.getOrUndefined(env.compression) === "gzip",
+            delayMs: Math.max(1, Option.getOrElse(env.delayMs, () => 5000)),
+            batchSize: Math.max(1, Option.getOrElse(env.batchSize, () => 512)),
+            maxQueue: Math.max(1, Option.getOrElse(env.maxQueue, () => 2048)),
+            timeoutMs: Math.max(1, Option.getOrElse(env.timeoutMs, () => 10_000)),
+            prefix: `{"resourceSpans":[{"resource":${JSON.stringify(resource)},"scopeSpans":[{"scope":${JSON.stringify(scope)},"spans":[`,
+            warn: (reason) =>
+              runFork(Effect.logWarning(`opentelemetry: span export to ${shown} failed (${reason}); spans wait in a bounded queue, the newest are dropped when it is full`))
+          })
+        ),
+        (exporter) => Effect.promise(() => exporter.close()).pipe(Effect.timeoutOption("3 seconds"))
+      )
+      const { start, tracer } = makeSpans(options.sampler, (span) => exporter.push(span as Span))
+      return Layer.mergeAll(
+        Layer.succeed(Tracer.Tracer, tracer),
+        Layer.succeed(SpanStarter, start),
+        Layer.succeed(TraceFlush, Effect.promise(() => exporter.flush()).pipe(Effect.timeoutOption("3 seconds"), Effect.asVoid))
+      )
+    })
+  )
