@@ -4,10 +4,10 @@
  * answer is precomputed. Also runs the stdio transport, where stdout carries MCP messages and nothing else.
  */
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
-import { Protocol } from "@modelcontextprotocol/sdk/shared/protocol.js"
+import { Protocol, type RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js"
 import {
-  CallToolRequestSchema, type CallToolResult, ErrorCode, GetPromptRequestSchema, ListPromptsRequestSchema,
-  ListResourcesRequestSchema, ListToolsRequestSchema, McpError, ReadResourceRequestSchema, type ServerNotification
+  type CallToolRequest, CallToolRequestSchema, type CallToolResult, ErrorCode, GetPromptRequestSchema, ListPromptsRequestSchema,
+  ListResourcesRequestSchema, ListToolsRequestSchema, McpError, ReadResourceRequestSchema, type ServerNotification, type ServerRequest
 } from "@modelcontextprotocol/sdk/types.js"
 import { Context, Effect, Layer, Metric } from "effect"
 import { AppConfig } from "./AppConfig.ts"
@@ -15,6 +15,7 @@ import { CALL, DESCRIBE, Discovery, SEARCH } from "./Discovery.ts"
 import { buildPrompts, buildResources, RESOURCE_SCHEME } from "./Prompts.ts"
 import { circuitBreakerState, serveRequest, serveToolCall, specOperations, ToolTelemetry, unknownToolTelemetry } from "./Telemetry.ts"
 import { type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
+import { dispatchPlainRequests, skipPlainToolCallParse } from "./McpServer/Dispatch.ts"
 import { StdioTransport } from "./McpServer/StdioTransport.ts"
 import { originOf } from "./Upstream.ts"
 
@@ -123,6 +124,11 @@ export class McpServer extends Context.Service<McpServer, {
           instructions
         }
       )
+      const connect = server.connect.bind(server)
+      server.connect = async (transport) => {
+        await connect(transport)
+        dispatchPlainRequests(server as unknown as Protocol<never, never, never>, transport)
+      }
       const promoted: Array<ListedTool> = []
       const listed = new Set(discovery.listing.map((t) => t.name))
       /** After describe_operation, the operation becomes a normal tool of this connection (tools/list_changed). */
@@ -140,7 +146,10 @@ export class McpServer extends Context.Service<McpServer, {
       // Registered on the Protocol base: the SDK Server's own registration parses every tools/call request a
       // second time and every result against CallToolResultSchema (the whole structured body); our results
       // are built to that schema (checked by the SDK client in the e2e tests).
-      Protocol.prototype.setRequestHandler.call(server, CallToolRequestSchema, async (request, extra) => {
+      const callTool = async (
+        request: CallToolRequest,
+        extra: RequestHandlerExtra<ServerRequest, ServerNotification>
+      ): Promise<CallToolResult> => {
         if (config.confirmDestructive) {
           const refusal = await confirmDestructive(server, request.params.name, request.params.arguments, extra.requestId)
           if (refusal !== undefined) return refusal
@@ -169,7 +178,9 @@ export class McpServer extends Context.Service<McpServer, {
         } finally {
           stopProgress()
         }
-      })
+      }
+      Protocol.prototype.setRequestHandler.call(server, CallToolRequestSchema, callTool)
+      skipPlainToolCallParse(server as unknown as Protocol<never, never, never>, callTool)
       if (config.prompts) {
         server.setRequestHandler(ListPromptsRequestSchema, () => ({ prompts: prompts.prompts as Array<never> }))
         server.setRequestHandler(GetPromptRequestSchema, (request) => {
