@@ -109,6 +109,22 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>) =>
     return { tools, skipped, credentials }
   })
 
+/**
+ * Writes a new catalog-cache entry off the start-up path (serialising a large catalog takes tens of ms): a
+ * second after start-up, or when the server stops, whichever comes first.
+ */
+const writeLater = (dir: string, entry: CatalogEntry) =>
+  Effect.gen(function*() {
+    const runPromise = Effect.runPromiseWith(yield* Effect.context<never>())
+    let written: Promise<void> | undefined
+    const write = () =>
+      written ??= runPromise(Effect.flatMap(writeEntry(dir, entry), (ok) =>
+        ok ? Effect.void : Effect.logDebug(`catalog cache: cannot write to ${dir}; the next start builds the catalog again`)))
+    const timer = setTimeout(write, 1000)
+    timer.unref()
+    yield* Effect.addFinalizer(() => Effect.promise(() => (clearTimeout(timer), write())))
+  })
+
 export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("openapi-mcp/ToolCatalog") {
   static readonly layerNoDeps = Layer.effect(ToolCatalog, Effect.gen(function*() {
     const config = yield* AppConfig
@@ -147,9 +163,7 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
         filteredOut: mapped.filteredOut
       }
       // only a spec in one file: the key covers its whole text (other files could change unseen)
-      if (cacheDir !== undefined && key !== undefined && files === 1 && !(yield* writeEntry(cacheDir, result))) {
-        yield* Effect.logDebug(`catalog cache: cannot write to ${cacheDir}; the next start builds the catalog again`)
-      }
+      if (cacheDir !== undefined && key !== undefined && files === 1) yield* writeLater(cacheDir, result)
     }
     for (const problem of result.skipped) {
       yield* Effect.logWarning(`skipped operation: ${problem.location}: ${problem.message}`)

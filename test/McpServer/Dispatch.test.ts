@@ -6,7 +6,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js"
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import { Protocol } from "@modelcontextprotocol/sdk/shared/protocol.js"
-import { CallToolRequestSchema, isJSONRPCRequest, type JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
+import { type CallToolRequest, CallToolRequestSchema, isJSONRPCRequest, type JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
 import { assert, describe, it } from "@effect/vitest"
 import { dispatchPlainRequests, isPlainRequest, isPlainToolCall, skipPlainToolCallParse } from "../../src/McpServer/Dispatch.ts"
 
@@ -70,7 +70,7 @@ describe("dispatch", () => {
   const connected = async () => {
     const server = new Server({ name: "t", version: "1" }, { capabilities: { tools: {} } })
     const seen: Array<unknown> = []
-    const handle = async (request: { params: { name: string; arguments?: Record<string, unknown> } }) => {
+    const handle = async (request: CallToolRequest) => {
       seen.push(request.params)
       return { content: [{ type: "text" as const, text: `called ${request.params.name}` }] }
     }
@@ -97,7 +97,7 @@ describe("dispatch", () => {
     }
     await clientSide.send({ jsonrpc: "2.0", id: 99, method: "tools/call", params: { name: "getPet", arguments: [1] } } as never)
     for (let i = 0; i < 50 && answers.length === 0; i++) await new Promise((r) => setTimeout(r, 10))
-    clientSide.onmessage = previous
+    if (previous !== undefined) clientSide.onmessage = previous
     const answer = answers[0] as { id: number; error?: { code: number; message: string } }
     assert.strictEqual(answer.id, 99)
     assert.isDefined(answer.error, JSON.stringify(answer))
