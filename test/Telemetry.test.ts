@@ -25,7 +25,7 @@ import {
   Telemetry,
   ToolTelemetry
 } from "../src/Telemetry.ts"
-import { BatchExporter, makeSampler, makeSpans, newTraceId } from "../src/Telemetry/Tracing.ts"
+import { BatchExporter, makeSampler, makeSpans, newTraceId, parseHeaderList } from "../src/Telemetry/Tracing.ts"
 import { startOtlpReceiver } from "./support/telemetry.ts"
 
 describe("trace context", () => {
@@ -344,6 +344,10 @@ describe("span export", () => {
       await exporter.close()
       await otlp.close()
     }
+  })
+
+  it("reads OTEL_EXPORTER_OTLP_HEADERS as the standard comma-separated, URL-encoded list", () => {
+    assert.deepStrictEqual(parseHeaderList("api-key=s%3Dcr%2Ct, x-team = core ,broken,=v"), { "api-key": "s=cr,t", "x-team": "core" })
   })
 
   it("warns without the endpoint's headers when the collector is unreachable, and never throws", async () => {
