@@ -70,6 +70,7 @@ const linkNext = (link: string | undefined): string | undefined =>
  */
 export const nextPageArguments = (tool: Tool, headers: Readonly<Record<string, string>>, body: unknown): Record<string, unknown> | undefined => {
   const queryArgs = tool.params.filter((p) => p.in === "query")
+  if (queryArgs.length === 0) return undefined // no argument could carry a next page
   const fromUrl = (url: string): Record<string, unknown> | undefined => {
     let params: URLSearchParams
     try {
