@@ -93,7 +93,7 @@ export const OPTIONS: ReadonlyArray<OptionSpec> = [
   o({ flag: "http-timeout", env: ["HTTP_TIMEOUT"], kind: "string", defaultText: "30", group: "Upstream", help: "Seconds one upstream request may take" }),
   o({ flag: "http-connect-timeout", env: ["HTTP_CONNECT_TIMEOUT"], kind: "string", defaultText: "5", group: "Upstream", help: "Seconds to open a connection" }),
   o({ flag: "http-max-connections", env: ["HTTP_MAX_CONNECTIONS"], kind: "string", defaultText: "100", group: "Upstream", help: "Connections per upstream origin" }),
-  o({ flag: "http-max-keepalive", env: ["HTTP_MAX_KEEPALIVE"], kind: "string", defaultText: "20", group: "Upstream", help: "Idle keep-alive connections kept per upstream origin" }),
+  o({ flag: "http-max-keepalive", env: ["HTTP_MAX_KEEPALIVE"], kind: "string", defaultText: "20", group: "Upstream", help: "Accepted for compatibility; idle pooled connections close after their keep-alive timeout (30 s), not by count" }),
   o({ flag: "http-max-queue", env: ["HTTP_MAX_QUEUE"], kind: "string", defaultText: "100", group: "Upstream", help: "Calls that may wait for a connection slot per origin; more fail at once" }),
   o({ flag: "call-timeout", env: ["CALL_TIMEOUT"], kind: "string", defaultText: "60", group: "Resilience", help: "Seconds one tool call may take in all, retries and waits included" }),
   o({ flag: "retry-max-attempts", env: ["RETRY_MAX_ATTEMPTS"], kind: "string", defaultText: "3", group: "Resilience", help: "Attempts per call, the first included (1 turns retries off)" }),
