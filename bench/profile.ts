@@ -10,7 +10,9 @@
  * - `cold-github`: a cold start (spawn → initialize → tools/list) on the GitHub REST spec;
  * - `cold-petstore`: a cold start on the bundled spec (module loading dominates).
  *
- *   npm run build && node bench/profile.ts [--seconds N] [--only stdio-c1,cold-github]
+ *   npm run build && node bench/profile.ts [--seconds N] [--only stdio-c1,cold-github] [--concurrency 8]
+ *
+ * (`--concurrency` runs the loops with that many callers; the profile names keep `c1`.)
  *
  * Writes bench/results/profiles/<name>.cpuprofile (open in Chrome DevTools or speedscope) and
  * bench/results/profile-<time>.md, and prints the summary.
@@ -43,7 +45,8 @@ const { values: flags } = parseArgs({
   options: {
     seconds: { type: "string", default: "15" },
     only: { type: "string" },
-    interval: { type: "string", default: "250" }
+    interval: { type: "string", default: "250" },
+    concurrency: { type: "string", default: "1" }
   }
 })
 const seconds = Number(flags.seconds)
@@ -83,7 +86,7 @@ const underLoop = async (
     const skipMs = performance.now() - t0
     const cpu0 = processCpuMs(conn.pid)
     const rss0 = processMemMiB(conn.pid, "VmRSS")
-    const r = await closedLoop({ concurrency: 1, maxCalls: 1_000_000, maxMs: seconds * 1000, call })
+    const r = await closedLoop({ concurrency: Number(flags.concurrency), maxCalls: 1_000_000, maxMs: seconds * 1000, call })
     const cpu1 = processCpuMs(conn.pid)
     const rss1 = processMemMiB(conn.pid, "VmRSS")
     log(`  ${name}: ${r.calls} calls in ${(r.elapsedMs / 1000).toFixed(1)} s, ${r.errors} errors, ` +
@@ -117,10 +120,10 @@ const main = async () => {
     ["stdio-c1-traced", [...cacheOff, "--otel-exporter-otlp-endpoint", sinkUrl, "--enable-prometheus", "--prometheus-port", "0"], stdio]
   ] as const) {
     if (!wanted(name)) continue
-    log(`profiling ${name} (${seconds} s at C=1, server args ${args.join(" ") || "(defaults)"})`)
+    log(`profiling ${name} (${seconds} s at C=${flags.concurrency}, server args ${args.join(" ") || "(defaults)"})`)
     const { skipMs, calls } = await underLoop(name, [...args], connect)
     const s = summarize(await readProfile(name), { skipMs })
-    sections.push(summaryMarkdown(`${name}: getPet at C=1, ${calls} calls (start-up and warm-up left out)`, s))
+    sections.push(summaryMarkdown(`${name}: getPet at C=${flags.concurrency}, ${calls} calls (start-up and warm-up left out)`, s))
     sections.push(`Per call: ${(s.busyMs / calls).toFixed(3)} ms of main-thread CPU in the profile.`, "")
   }
   for (const [name, spec] of [["cold-github", GITHUB_SPEC], ["cold-petstore", EXAMPLE_SPEC]] as const) {
