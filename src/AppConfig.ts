@@ -6,7 +6,6 @@
 import { Config, ConfigProvider, Context, Effect, Layer, Option, Redacted, Result, Schema } from "effect"
 import type { LogLevel } from "effect/LogLevel"
 import { readFile } from "node:fs/promises"
-import { parse as parseYaml } from "yaml"
 import { canonicalKey, OPTIONS, optionForKey } from "./AppConfig/Options.ts"
 import {
   type CognitoSettings, cognitoConfig, cognitoDefaults, type OAuth2Settings, oauth2Config, oauth2Defaults, schemeReferences,
@@ -321,12 +320,12 @@ const rangeChecks = (s: Config.Success<typeof settingsConfig>): ReadonlyArray<re
 /** Reads the `--config` file: a YAML/JSON mapping whose keys are flag or env names. */
 const readConfigFile = (path: string) =>
   Effect.tryPromise({
-    try: () => readFile(path, "utf8"),
+    try: () => Promise.all([readFile(path, "utf8"), import("yaml")]),
     catch: (e) => new ConfigInvalid({ message: `cannot read config file ${path}: ${(e as Error).message}` })
-  }).pipe(Effect.flatMap((text) => {
+  }).pipe(Effect.flatMap(([text, yaml]) => {
     let doc: unknown
     try {
-      doc = parseYaml(text)
+      doc = yaml.parse(text)
     } catch (e) {
       return Effect.fail(new ConfigInvalid({ message: `config file ${path} is not valid YAML/JSON: ${(e as Error).message}` }))
     }

@@ -21,7 +21,7 @@ import { AuthConfigError, type AuthError, missing } from "./Auth/Errors.ts"
 import { clientCredentials, endpointOf } from "./Auth/OAuth2.ts"
 import { type Secret, Secrets } from "./Auth/Secrets.ts"
 import { schemeKey } from "./Auth/Settings.ts"
-import { AwsCredentials, signRequest } from "./Auth/SigV4.ts"
+import { AwsCredentials, loadSigner, signRequest } from "./Auth/SigV4.ts"
 import { makeTokenSource, type Token } from "./Auth/Token.ts"
 import type { SecurityRequirement, SecurityRequirementEntry, Tool } from "./domain/Tool.ts"
 import { encodeStrict, type OutgoingRequest } from "./Invoker/RequestBuilder.ts"
@@ -206,6 +206,7 @@ export class Auth extends Context.Service<Auth, {
         case "sigv4": {
           const region = yield* need(auth.sigv4.region, "auth-sigv4-region", "AUTH_SIGV4_REGION or AWS_REGION")
           const service = auth.sigv4.service
+          void loadSigner() // in the background: the first call should not wait for it
           global = {
             apply: (r) =>
               Effect.gen(function*() {

@@ -4,14 +4,12 @@
  * A source that cannot be read or is not an OpenAPI document fails the load; a broken reference only
  * surfaces when an operation uses it (that operation is then skipped with a warning).
  */
-import { upgrade } from "@scalar/openapi-upgrader"
 import { Context, Effect, FileSystem, Layer, Schema } from "effect"
 import { cached } from "./ResponseCache.ts"
 import { fetchGuarded, SpecSourcePolicy } from "./Security/SsrfGuard.ts"
 import { checkDepth, checkFile } from "./SpecLoader/Guard.ts"
 import { isAbsolute, resolve as resolvePath } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
-import { parse as parseYaml } from "yaml"
 import { isObject, type Json, type JsonObject, RefResolver, splitRef } from "./SpecLoader/Refs.ts"
 
 export class SpecLoadError extends Schema.TaggedError<SpecLoadError>()("SpecLoadError", {
@@ -38,7 +36,10 @@ export interface LoadedSpec {
  * Swagger 2.0 → OpenAPI 3.0. When the whole document does not convert, each path is converted on its own
  * so that one malformed operation costs only its own path, not the whole spec.
  */
-const upgradeSwagger = (doc: JsonObject): { readonly document: JsonObject; readonly pathProblems: Map<string, string> } => {
+const upgradeSwagger = (
+  upgrade: typeof import("@scalar/openapi-upgrader").upgrade,
+  doc: JsonObject
+): { readonly document: JsonObject; readonly pathProblems: Map<string, string> } => {
   const pathProblems = new Map<string, string>()
   const convert = (d: JsonObject) => upgrade(structuredClone(d) as never, "3.0") as unknown as JsonObject
   try {
@@ -73,6 +74,32 @@ export const sourceUrl = (source: string): string =>
  * Parses JSON or YAML text. Throws an Error whose message says where the syntax broke, or that the
  * document is nested too deeply or expands too many YAML aliases (hostile documents stop here, at once).
  */
+// The YAML parser and the Swagger 2.0 converter are loaded when a document needs them: a JSON OpenAPI 3 spec,
+// and any restart from the catalog cache, start without loading either.
+let yaml: typeof import("yaml") | undefined
+const loadYaml = Effect.promise(async () => {
+  yaml ??= await import("yaml")
+})
+
+/** Thrown by parseDocument when the text is YAML and the YAML parser is not loaded yet. */
+class NeedsYaml extends Error {}
+
+const parseYaml = (text: string, options: { readonly uniqueKeys: boolean; readonly maxAliasCount?: number }) => {
+  if (yaml === undefined) throw new NeedsYaml()
+  return yaml.parse(text, options) as unknown
+}
+
+/** parseDocument, loading the YAML parser first when the text needs it; fails with the parse error. */
+export const parseLoaded = (text: string): Effect.Effect<unknown, Error> =>
+  Effect.suspend(() => {
+    try {
+      return Effect.succeed(parseDocument(text))
+    } catch (e) {
+      if (!(e instanceof NeedsYaml)) return Effect.fail(e as Error)
+    }
+    return Effect.flatMap(loadYaml, () => Effect.try({ try: () => parseDocument(text), catch: (e) => e as Error }))
+  })
+
 export const parseDocument = (text: string): unknown => {
   const doc = parseText(text)
   checkDepth(doc)
@@ -89,7 +116,8 @@ const parseText = (text: string): unknown => {
       // JSON-looking text that JSON.parse rejects may still be YAML flow style; let YAML report if not.
       try {
         return parseYaml(body, { uniqueKeys: false })
-      } catch {
+      } catch (yamlError) {
+        if (yamlError instanceof NeedsYaml) throw yamlError
         throw new Error(`invalid JSON: ${(e as Error).message}`)
       }
     }
@@ -97,6 +125,7 @@ const parseText = (text: string): unknown => {
   try {
     return parseYaml(body, { uniqueKeys: false, maxAliasCount: 10_000 })
   } catch (e) {
+    if (e instanceof NeedsYaml) throw e
     const message = (e as Error).message
     throw new Error(/Maximum call stack/.test(message)
       ? "invalid YAML: the document is nested too deeply"
@@ -182,12 +211,9 @@ export class SpecLoader extends Context.Service<SpecLoader, {
 
     const loadText = Effect.fn("SpecLoader.parse")(function*(source: string, url: string, data: Uint8Array | string) {
       const fail = (message: string) => Effect.fail(new SpecLoadError({ source, message }))
-      let parsed: unknown
-      try {
-        parsed = parseDocument(asText(data))
-      } catch (e) {
-        return yield* fail((e as Error).message)
-      }
+      const parsedOrError = yield* Effect.result(parseLoaded(asText(data)))
+      if (parsedOrError._tag === "Failure") return yield* fail(parsedOrError.failure.message)
+      const parsed = parsedOrError.success
       if (!isObject(parsed)) return yield* fail("not an OpenAPI document: the file is not a JSON/YAML mapping")
       const version = versionOf(parsed)
       if (version === undefined) {
@@ -216,10 +242,11 @@ export class SpecLoader extends Context.Service<SpecLoader, {
             return Effect.void
           }
           return readText(docUrl).pipe(
-            Effect.map((t) => {
-              const doc = parseDocument(t) as Json
-              documents.set(docUrl, doc)
-              externalRefs(doc, docUrl, frontier)
+            // a parse error is a defect here, reported below as "cannot parse" (not "cannot read")
+            Effect.flatMap((t) => Effect.orDie(parseLoaded(t))),
+            Effect.map((doc) => {
+              documents.set(docUrl, doc as Json)
+              externalRefs(doc as Json, docUrl, frontier)
             }),
             Effect.catchDefect((e) => Effect.sync(() => failures.set(docUrl, `cannot parse ${docUrl}: ${(e as Error).message}`))),
             Effect.catch((why) => Effect.sync(() => failures.set(docUrl, `cannot read ${docUrl}: ${why}`)))
@@ -230,8 +257,9 @@ export class SpecLoader extends Context.Service<SpecLoader, {
       let document: JsonObject = parsed
       let pathProblems = new Map<string, string>()
       if (version === "2.0") {
+        const { upgrade } = yield* Effect.promise(() => import("@scalar/openapi-upgrader"))
         try {
-          ;({ document, pathProblems } = upgradeSwagger(parsed))
+          ;({ document, pathProblems } = upgradeSwagger(upgrade, parsed))
           documents.set(url, document)
         } catch (e) {
           return yield* fail(`cannot convert this Swagger 2.0 document to OpenAPI 3: ${(e as Error).message}`)

@@ -28,7 +28,6 @@ import {
   ToolTelemetry,
   unknownToolTelemetry
 } from "./Telemetry/Metrics.ts"
-import { makeProcessMetrics } from "./Telemetry/ProcessMetrics.ts"
 import { callerSpan, propagationHeaders, redactedUrl } from "./Telemetry/Propagation.ts"
 
 export {
@@ -111,7 +110,7 @@ export class Telemetry extends Context.Service<Telemetry, {
         )
       }
       const metrics = metricsOn ? yield* Effect.promise(() => import("./Telemetry/Sdk.ts")) : undefined
-      const processMetrics = metrics === undefined ? undefined : makeProcessMetrics()
+      const processMetrics = metrics === undefined ? undefined : metrics.makeProcessMetrics()
       const exporter = metrics === undefined || processMetrics === undefined ? undefined : new metrics.PrometheusExporter({
         preventServerStart: true,
         withoutScopeInfo: true,

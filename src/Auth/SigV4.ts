@@ -12,8 +12,6 @@
  * - headers signed: host, the request's own headers, x-amz-date, x-amz-content-sha256 and
  *   x-amz-security-token. Cookies and the body's content type are sent unsigned.
  */
-import { Sha256 } from "@aws-crypto/sha256-js"
-import { SignatureV4 } from "@smithy/signature-v4"
 import { Context, Effect, Layer } from "effect"
 import { encodeStrict, type OutgoingRequest, serializeBody } from "../Invoker/RequestBuilder.ts"
 import { type AuthError, missing } from "./Errors.ts"
@@ -71,9 +69,19 @@ export interface SigningOptions {
   readonly signingDate: Date
 }
 
+let signerModules: Promise<readonly [typeof import("@smithy/signature-v4"), typeof import("@aws-crypto/sha256-js")]> | undefined
+
+/**
+ * AWS's signer, loaded when first needed (with its dependencies it is about a tenth of the server's code,
+ * which a server without SigV4 need not load at start); `Auth` starts loading it when SigV4 is configured.
+ */
+export const loadSigner = () =>
+  (signerModules ??= Promise.all([import("@smithy/signature-v4"), import("@aws-crypto/sha256-js")]))
+
 /** Signs the request; returns it with the canonical query, the serialized body and the signature headers. */
 export const signRequest = (request: OutgoingRequest, options: SigningOptions): Effect.Effect<OutgoingRequest> =>
   Effect.gen(function*() {
+    const [{ SignatureV4 }, { Sha256 }] = yield* Effect.promise(loadSigner)
     const r = yield* serializeBody(request)
     const url = new URL(r.url)
     const pairs = queryPairs(r.query)

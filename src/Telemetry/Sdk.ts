@@ -1,6 +1,7 @@
 /**
- * The OpenTelemetry SDK parts of Telemetry (the Prometheus exporter), loaded only when metrics are served:
- * a stdio server without them starts without loading the SDK. Traces do not use the SDK (Tracing.ts).
+ * The OpenTelemetry SDK parts of Telemetry (the Prometheus exporter, process metrics), loaded only when
+ * metrics are served: a stdio server without them starts without loading the SDK. Traces do not use the SDK
+ * (Tracing.ts).
  */
 import * as OtelMetrics from "@effect/opentelemetry/OtelMetrics"
 import * as Resource from "@effect/opentelemetry/Resource"
@@ -11,6 +12,7 @@ import { createServer, type Server } from "node:http"
 import { notFound, TelemetryError } from "../Telemetry.ts"
 
 export { PrometheusExporter }
+export { makeProcessMetrics } from "./ProcessMetrics.ts"
 
 /** Effect's metrics as an OTel MetricProducer read by `reader`, with the service's resource. */
 export const metricsLayer = (reader: PrometheusExporter, resource: { readonly serviceName: string; readonly serviceVersion: string }) =>
