@@ -211,9 +211,17 @@ export class SpecLoader extends Context.Service<SpecLoader, {
 
     const loadText = Effect.fn("SpecLoader.parse")(function*(source: string, url: string, data: Uint8Array | string) {
       const fail = (message: string) => Effect.fail(new SpecLoadError({ source, message }))
-      const parsedOrError = yield* Effect.result(parseLoaded(asText(data)))
-      if (parsedOrError._tag === "Failure") return yield* fail(parsedOrError.failure.message)
-      const parsed = parsedOrError.success
+      // parsed here rather than through parseLoaded: no closure keeps the (large) text alive after parsing
+      let parsed: unknown
+      for (let attempt = 0; ; attempt++) {
+        try {
+          parsed = parseDocument(asText(data))
+          break
+        } catch (e) {
+          if (!(e instanceof NeedsYaml) || attempt > 0) return yield* fail((e as Error).message)
+        }
+        yield* loadYaml
+      }
       if (!isObject(parsed)) return yield* fail("not an OpenAPI document: the file is not a JSON/YAML mapping")
       const version = versionOf(parsed)
       if (version === undefined) {
