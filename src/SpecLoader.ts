@@ -70,10 +70,6 @@ export const sourceUrl = (source: string): string =>
     ? source
     : pathToFileURL(isAbsolute(source) ? source : resolvePath(source)).href
 
-/**
- * Parses JSON or YAML text. Throws an Error whose message says where the syntax broke, or that the
- * document is nested too deeply or expands too many YAML aliases (hostile documents stop here, at once).
- */
 // The YAML parser and the Swagger 2.0 converter are loaded when a document needs them: a JSON OpenAPI 3 spec,
 // and any restart from the catalog cache, start without loading either.
 let yaml: typeof import("yaml") | undefined
@@ -81,7 +77,7 @@ const loadYaml = Effect.promise(async () => {
   yaml ??= await import("yaml")
 })
 
-/** Thrown by parseDocument when the text is YAML and the YAML parser is not loaded yet. */
+/** Thrown by parseDocument when the text is YAML and the YAML parser is not loaded yet (see parseLoaded). */
 class NeedsYaml extends Error {}
 
 const parseYaml = (text: string, options: { readonly uniqueKeys: boolean; readonly maxAliasCount?: number }) => {
@@ -90,7 +86,7 @@ const parseYaml = (text: string, options: { readonly uniqueKeys: boolean; readon
 }
 
 /** parseDocument, loading the YAML parser first when the text needs it; fails with the parse error. */
-export const parseLoaded = (text: string): Effect.Effect<unknown, Error> =>
+const parseLoaded = (text: string): Effect.Effect<unknown, Error> =>
   Effect.suspend(() => {
     try {
       return Effect.succeed(parseDocument(text))
@@ -100,7 +96,11 @@ export const parseLoaded = (text: string): Effect.Effect<unknown, Error> =>
     return Effect.flatMap(loadYaml, () => Effect.try({ try: () => parseDocument(text), catch: (e) => e as Error }))
   })
 
-export const parseDocument = (text: string): unknown => {
+/**
+ * Parses JSON or YAML text. Throws an Error whose message says where the syntax broke, or that the
+ * document is nested too deeply or expands too many YAML aliases (hostile documents stop here, at once).
+ */
+const parseDocument = (text: string): unknown => {
   const doc = parseText(text)
   checkDepth(doc)
   return doc
@@ -211,17 +211,9 @@ export class SpecLoader extends Context.Service<SpecLoader, {
 
     const loadText = Effect.fn("SpecLoader.parse")(function*(source: string, url: string, data: Uint8Array | string) {
       const fail = (message: string) => Effect.fail(new SpecLoadError({ source, message }))
-      // parsed here rather than through parseLoaded: no closure keeps the (large) text alive after parsing
-      let parsed: unknown
-      for (let attempt = 0; ; attempt++) {
-        try {
-          parsed = parseDocument(asText(data))
-          break
-        } catch (e) {
-          if (!(e instanceof NeedsYaml) || attempt > 0) return yield* fail((e as Error).message)
-        }
-        yield* loadYaml
-      }
+      const parsedOrError = yield* Effect.result(parseLoaded(asText(data)))
+      if (parsedOrError._tag === "Failure") return yield* fail(parsedOrError.failure.message)
+      const parsed = parsedOrError.success
       if (!isObject(parsed)) return yield* fail("not an OpenAPI document: the file is not a JSON/YAML mapping")
       const version = versionOf(parsed)
       if (version === undefined) {
