@@ -6,22 +6,20 @@
  * tools/call request skips the second parse by CallToolRequestSchema; anything else (responses,
  * notifications, task metadata, malformed messages) takes the SDK's own path unchanged.
  */
-import type { Protocol } from "@modelcontextprotocol/sdk/shared/protocol.js"
+import type { Protocol, RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
-import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js"
 import type {
   CallToolRequest, CallToolResult, JSONRPCMessage, JSONRPCRequest, MessageExtraInfo, ServerNotification, ServerRequest
 } from "@modelcontextprotocol/sdk/types.js"
 
 const REQUEST_KEYS = new Set(["jsonrpc", "id", "method", "params"])
+const CALL_PARAMS_KEYS = new Set(["name", "arguments", "_meta"])
 const META_KEYS = new Set(["progressToken", "traceparent", "tracestate"])
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v)
 
 const isId = (v: unknown): boolean => typeof v === "string" || (typeof v === "number" && Number.isInteger(v))
-
-const CALL_PARAMS_KEYS = new Set(["name", "arguments", "_meta"])
 
 const isPlainMeta = (meta: unknown): boolean => {
   if (meta === undefined) return true
