@@ -1,6 +1,6 @@
 /**
  * Traces as a collector receives them: the built CLI exports OTLP/HTTP (JSON) to a local receiver. One tool
- * call gives a SERVER span with the invocation steps and a CLIENT span per upstream attempt below it, with
+ * call gives a SERVER span with a CLIENT span per upstream attempt below it (no spans for in-process steps), with
  * X-Ray trace ids; the upstream gets the CLIENT span as `traceparent` and `X-Amzn-Trace-Id`; a caller's
  * trace (HTTP header or MCP `_meta.traceparent`) is continued; secrets reach neither spans nor logs. In
  * stdio mode stdout stays MCP-only with tracing, metrics and debug logs all on.
