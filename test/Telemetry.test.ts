@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Metric, Option, Tracer } from "effect"
 import { readFileSync } from "node:fs"
 import { createServer } from "node:http"
+import { gunzipSync } from "node:zlib"
 import { parse as parseYaml } from "yaml"
 import { AppConfig, defaults } from "../src/AppConfig.ts"
 import { parseArgv } from "../src/AppConfig/Options.ts"
@@ -297,12 +298,15 @@ describe("span export", () => {
   /** A collector that answers `status()` and records the span names of each accepted batch. */
   const collector = async (status: () => number) => {
     const batches: Array<Array<string>> = []
+    const encodings: Array<string | undefined> = []
     const server = createServer((req, res) => {
       const chunks: Array<Buffer> = []
       req.on("data", (c: Buffer) => chunks.push(c)).on("end", () => {
         const code = status()
         if (code === 200) {
-          const doc = JSON.parse(Buffer.concat(chunks).toString()) as {
+          encodings.push(req.headers["content-encoding"])
+          const raw = Buffer.concat(chunks)
+          const doc = JSON.parse((req.headers["content-encoding"] === "gzip" ? gunzipSync(raw) : raw).toString()) as {
             resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ name: string }> }> }>
           }
           batches.push(doc.resourceSpans[0]!.scopeSpans[0]!.spans.map((s) => s.name))
@@ -312,11 +316,11 @@ describe("span export", () => {
     })
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/v1/traces`
-    return { url, batches, close: () => new Promise<void>((r) => server.close(() => r())) }
+    return { url, batches, encodings, close: () => new Promise<void>((r) => server.close(() => r())) }
   }
-  const exporterFor = (url: string, maxQueue: number, warnings: Array<string>) => {
+  const exporterFor = (url: string, maxQueue: number, warnings: Array<string>, gzip = false) => {
     const exporter = new BatchExporter({
-      url, headers: { authorization: "Bearer collector-secret" }, gzip: false, delayMs: 60_000, batchSize: 2, maxQueue, timeoutMs: 2000,
+      url, headers: { authorization: "Bearer collector-secret" }, gzip, delayMs: 60_000, batchSize: 2, maxQueue, timeoutMs: 2000,
       prefix: `{"resourceSpans":[{"resource":{"attributes":[]},"scopeSpans":[{"scope":{"name":"test"},"spans":[`,
       warn: (reason) => warnings.push(reason)
     })
@@ -344,6 +348,18 @@ describe("span export", () => {
       await exporter.close()
       await otlp.close()
     }
+  })
+
+  it("sends gzip-compressed batches when asked (OTEL_EXPORTER_OTLP_COMPRESSION=gzip)", async () => {
+    const otlp = await collector(() => 200)
+    const warnings: Array<string> = []
+    const { exporter, span } = exporterFor(otlp.url, 10, warnings, true)
+    span("zipped")
+    await exporter.close()
+    await otlp.close()
+    assert.deepStrictEqual(otlp.batches, [["zipped"]])
+    assert.deepStrictEqual(otlp.encodings, ["gzip"])
+    assert.deepStrictEqual(warnings, [])
   })
 
   it("reads OTEL_EXPORTER_OTLP_HEADERS as the standard comma-separated, URL-encoded list", () => {
