@@ -191,7 +191,8 @@ export class HttpSessionTransport implements Transport {
     }
     const answers = exchange.answers
     const payload = JSON.stringify(exchange.batch ? answers : answers[0])
-    exchange.res.writeHead(200, this.headers({ "content-type": "application/json" }))
+    // with its length, the answer goes out in one write (headers and body), not chunked
+    exchange.res.writeHead(200, this.headers({ "content-type": "application/json", "content-length": String(Buffer.byteLength(payload)) }))
     exchange.res.end(payload)
   }
 

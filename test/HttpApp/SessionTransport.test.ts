@@ -45,7 +45,11 @@ describe("HttpSessionTransport", () => {
     const init = await post(url, { jsonrpc: "2.0", id: 1, method: "initialize", params: {} })
     assert.strictEqual(init.headers.get("mcp-session-id"), "s-1")
     assert.include(init.headers.get("content-type")!, "application/json")
-    assert.deepStrictEqual(await init.json(), { jsonrpc: "2.0", id: 1, result: { echo: "initialize" } })
+    // sized, not chunked: the answer leaves in one write
+    assert.isNull(init.headers.get("transfer-encoding"))
+    const body = await init.text()
+    assert.strictEqual(Number(init.headers.get("content-length")), Buffer.byteLength(body))
+    assert.deepStrictEqual(JSON.parse(body), { jsonrpc: "2.0", id: 1, result: { echo: "initialize" } })
 
     const batch = await post(url, [{ jsonrpc: "2.0", id: 2, method: "ping" }, { jsonrpc: "2.0", id: 3, method: "tools/list" }])
     assert.deepStrictEqual(await batch.json(), [
