@@ -5,27 +5,32 @@
  * for the measured loop (MCP SDK client over stdio, getPet on the bench's example upstream, response cache
  * off). Counts include V8's helper threads (GC); they are not comparable across machines or Node versions.
  *
- *   npm run build && node bench/instructions.ts [--concurrency 8] [--calls 1000] [--traced] [-- <server args>]
+ *   npm run build && node bench/instructions.ts [--concurrency 8] [--calls 1000] [--traced] [--http] [-- <server args>]
  *
- * `--traced` adds an OTLP endpoint (a local sink that accepts and drops spans). Needs valgrind (Debian
+ * `--traced` adds an OTLP endpoint (a local sink that accepts and drops spans); `--http` measures the
+ * Streamable HTTP transport instead of stdio (SDK client over HTTP; its counts vary more, about ±8 %, as
+ * TCP reads batch differently from run to run: compare several runs). Needs valgrind (Debian
  * package `valgrind`); about 45 s for 1,000 calls. Several runs can go in parallel: counts do not depend on load.
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
-import { execFileSync } from "node:child_process"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
+import { execFileSync, spawn } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { createServer } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
-import { CLI, EXAMPLE_SPEC, sleep, startUpstream } from "./lib.ts"
+import { CLI, EXAMPLE_SPEC, freePort, sleep, startUpstream, stopPid } from "./lib.ts"
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     concurrency: { type: "string", default: "8" },
     calls: { type: "string", default: "1000" },
-    traced: { type: "boolean", default: false }
+    traced: { type: "boolean", default: false },
+    http: { type: "boolean", default: false }
   }
 })
 const concurrency = Number(flags.concurrency)
@@ -40,15 +45,29 @@ const serverArgs = [
   ...(flags.traced ? ["--otel-exporter-otlp-endpoint", `http://127.0.0.1:${(sink.address() as { port: number }).port}`] : []),
   ...positionals
 ]
-const transport = new StdioClientTransport({
-  command: "valgrind",
-  args: [
-    "--tool=callgrind", "--smc-check=all", "--instr-atstart=no", `--callgrind-out-file=${dir}/out.%p`,
-    process.execPath, CLI, ...serverArgs
-  ],
-  env: { ...process.env } as Record<string, string>,
-  stderr: "pipe"
-})
+const valgrind = ["--tool=callgrind", "--smc-check=all", "--instr-atstart=no", `--callgrind-out-file=${dir}/out.%p`, process.execPath, CLI]
+/** The server under valgrind and a transport to it: over stdio, or over Streamable HTTP once it answers. */
+const connect = async (): Promise<{ transport: Transport; pid: number; stop: () => Promise<void> }> => {
+  if (!flags.http) {
+    const transport = new StdioClientTransport({
+      command: "valgrind", args: [...valgrind, ...serverArgs], env: { ...process.env } as Record<string, string>, stderr: "pipe"
+    })
+    return { transport, pid: -1, stop: async () => {} }
+  }
+  const port = await freePort()
+  const child = spawn("valgrind", [...valgrind, ...serverArgs, "--transport", "http", "--host", "127.0.0.1", "--port", String(port)], {
+    stdio: ["ignore", "ignore", "ignore"]
+  })
+  const base = `http://127.0.0.1:${port}`
+  for (const until = Date.now() + 180_000; ;) {
+    if (Date.now() > until || child.exitCode !== null) throw new Error("the HTTP server under valgrind did not start")
+    if (await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false)) break
+    await sleep(500)
+  }
+  return { transport: new StreamableHTTPClientTransport(new URL(`${base}/mcp`)), pid: child.pid!, stop: () => stopPid(child.pid) }
+}
+const server = await connect()
+const transport = server.transport
 const client = new Client({ name: "bench-instructions", version: "1.0.0" })
 try {
   await client.connect(transport)
@@ -60,7 +79,7 @@ try {
   }
   await loop(1500) // JIT warm-up, not counted
   await sleep(300)
-  const pid = String(transport.pid)
+  const pid = String(flags.http ? server.pid : (transport as StdioClientTransport).pid)
   execFileSync("callgrind_control", ["-i", "on", pid], { stdio: "ignore" })
   await loop(calls)
   execFileSync("callgrind_control", ["-i", "off", pid], { stdio: "ignore" })
@@ -71,10 +90,12 @@ try {
     for (const m of readFileSync(join(dir, f), "utf8").matchAll(/^totals: (\d+)/gm)) total = Math.max(total, Number(m[1]))
   }
   process.stdout.write(
-    `${(total / calls / 1000).toFixed(0)} k instructions per call (C=${concurrency}, ${calls} calls; server args: ${serverArgs.slice(8).join(" ") || "none"})\n`
+    `${(total / calls / 1000).toFixed(0)} k instructions per call (${flags.http ? "Streamable HTTP" : "stdio"}, C=${concurrency}, ${calls} calls; ` +
+      `server args: ${serverArgs.slice(8).join(" ") || "none"})\n`
   )
 } finally {
   await client.close().catch(() => undefined)
+  await server.stop()
   await upstream.stop()
   sink.close()
   rmSync(dir, { recursive: true, force: true })
