@@ -4,7 +4,7 @@
  * Telemetry.layer exporting over OTLP/HTTP to a real local receiver.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Metric, Option, Tracer } from "effect"
+import { ConfigProvider, Context, Effect, Exit, Layer, Logger, Metric, Option, Tracer } from "effect"
 import { readFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { gunzipSync } from "node:zlib"
@@ -24,9 +24,10 @@ import {
   serveToolCall,
   SpanStarter,
   Telemetry,
-  ToolTelemetry
+  ToolTelemetry,
+  TraceFlush
 } from "../src/Telemetry.ts"
-import { BatchExporter, makeSampler, makeSpans, newTraceId, parseHeaderList } from "../src/Telemetry/Tracing.ts"
+import { BatchExporter, layer as tracingLayer, makeSampler, makeSpans, newTraceId, parseHeaderList } from "../src/Telemetry/Tracing.ts"
 import { startOtlpReceiver } from "./support/telemetry.ts"
 
 describe("trace context", () => {
@@ -376,6 +377,34 @@ describe("span export", () => {
     assert.strictEqual(warnings.length, 1)
     assert.notInclude(warnings[0]!, "collector-secret")
   })
+})
+
+describe("tracing settings", () => {
+  it.live("a bad OTEL_BSP_* or compression value gets a warning and the default, not a failed start", () =>
+    Effect.gen(function*() {
+      const otlp = yield* Effect.acquireRelease(Effect.promise(() => startOtlpReceiver()), (r) => Effect.promise(() => r.close()))
+      const warnings: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel === "Warn") warnings.push(String(Array.isArray(message) ? message[0] : message))
+      })
+      const layer = tracingLayer({ url: `${otlp.url}/v1/traces`, serviceName: "t", serviceVersion: "1", sampler: makeSampler("always_on", 1) }).pipe(
+        Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({
+          OTEL_BSP_SCHEDULE_DELAY: "soon", OTEL_BSP_MAX_QUEUE_SIZE: "-3", OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: "zstd"
+        }))),
+        Layer.provide(Logger.layer([logger]))
+      )
+      yield* Effect.gen(function*() {
+        const start = yield* SpanStarter
+        start!("works anyway", "internal", undefined, 1n).end(2n, Exit.void)
+        yield* (yield* TraceFlush)
+      }).pipe(Effect.provide(layer))
+      assert.deepStrictEqual(otlp.spans.map((s) => s.name), ["works anyway"])
+      assert.deepStrictEqual(warnings, [
+        "OTEL_BSP_SCHEDULE_DELAY=soon is not a whole number of at least 1; using 5000",
+        "OTEL_BSP_MAX_QUEUE_SIZE=-3 is not a whole number of at least 1; using 2048",
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION=zstd is neither gzip nor none; sending uncompressed"
+      ])
+    }).pipe(Effect.scoped))
 })
 
 describe("otel-collector.yaml", () => {

@@ -230,11 +230,23 @@ export const parseHeaderList = (text: string): Record<string, string> => {
   return headers
 }
 
-/** The first of the standard variables that is set (signal-specific first). */
-const firstOf = <A>(make: (name: string) => Config.Config<A>, ...names: Array<string>) =>
-  Config.all(names.map((name) => Config.option(make(name)))).pipe(
-    Config.map((values) => Option.firstSomeOf(values))
-  )
+/** The first of the standard variables that is set (signal-specific first): its name and text. */
+const firstSet = (...names: Array<string>) =>
+  Config.all(names.map((name) => Config.option(Config.String(name)).pipe(Config.map(Option.map((v) => [name, v.trim()] as const)))))
+    .pipe(Config.map((values) => Option.firstSomeOf(values)))
+
+/**
+ * A whole-number setting of at least 1; unset gives the default, and an invalid value too, with a warning
+ * (as the OTel SDKs treat their variables: a bad one must not stop the server).
+ */
+const wholeNumber = (found: Option.Option<readonly [string, string]>, fallback: number) => {
+  if (Option.isNone(found)) return Effect.succeed(fallback)
+  const [name, text] = found.value
+  const n = Number(text)
+  return Number.isInteger(n) && n >= 1
+    ? Effect.succeed(n)
+    : Effect.as(Effect.logWarning(`${name}=${text} is not a whole number of at least 1; using ${fallback}`), fallback)
+}
 
 interface ExporterOptions {
   readonly url: string
@@ -339,13 +351,21 @@ export const layer = (options: {
   Layer.unwrap(
     Effect.gen(function*() {
       const env = yield* Config.all({
-        headers: firstOf(Config.String, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"),
-        timeoutMs: firstOf(Config.Int, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"),
-        compression: firstOf((n) => Config.Literals(["gzip", "none"], n), "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"),
-        delayMs: Config.option(Config.Int("OTEL_BSP_SCHEDULE_DELAY")),
-        batchSize: Config.option(Config.Int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")),
-        maxQueue: Config.option(Config.Int("OTEL_BSP_MAX_QUEUE_SIZE"))
+        headers: firstSet("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"),
+        timeout: firstSet("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"),
+        compression: firstSet("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"),
+        delay: firstSet("OTEL_BSP_SCHEDULE_DELAY"),
+        batchSize: firstSet("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
+        maxQueue: firstSet("OTEL_BSP_MAX_QUEUE_SIZE")
       })
+      const timeoutMs = yield* wholeNumber(env.timeout, 10_000)
+      const delayMs = yield* wholeNumber(env.delay, 5000)
+      const batchSize = yield* wholeNumber(env.batchSize, 512)
+      const maxQueue = yield* wholeNumber(env.maxQueue, 2048)
+      const compression = Option.getOrUndefined(env.compression)
+      if (compression !== undefined && compression[1] !== "gzip" && compression[1] !== "none") {
+        yield* Effect.logWarning(`${compression[0]}=${compression[1]} is neither gzip nor none; sending uncompressed`)
+      }
       const resource = yield* OtlpResource.fromConfig({ serviceName: options.serviceName, serviceVersion: options.serviceVersion })
       const scope = { name: "openapi-mcp-server", version: options.serviceVersion }
       const shown = URL.canParse(options.url) ? `${new URL(options.url).origin}${new URL(options.url).pathname}` : "(invalid URL)"
@@ -354,12 +374,12 @@ export const layer = (options: {
         Effect.sync(() =>
           new BatchExporter({
             url: options.url,
-            headers: Option.match(env.headers, { onNone: () => ({}), onSome: parseHeaderList }),
-            gzip: Option.getOrUndefined(env.compression) === "gzip",
-            delayMs: Math.max(1, Option.getOrElse(env.delayMs, () => 5000)),
-            batchSize: Math.max(1, Option.getOrElse(env.batchSize, () => 512)),
-            maxQueue: Math.max(1, Option.getOrElse(env.maxQueue, () => 2048)),
-            timeoutMs: Math.max(1, Option.getOrElse(env.timeoutMs, () => 10_000)),
+            headers: Option.match(env.headers, { onNone: () => ({}), onSome: ([, text]) => parseHeaderList(text) }),
+            gzip: compression?.[1] === "gzip",
+            delayMs,
+            batchSize,
+            maxQueue,
+            timeoutMs,
             prefix: `{"resourceSpans":[{"resource":${JSON.stringify(resource)},"scopeSpans":[{"scope":${JSON.stringify(scope)},"spans":[`,
             warn: (reason) =>
               runFork(Effect.logWarning(`opentelemetry: span export to ${shown} failed (${reason}); spans wait in a bounded queue, the newest are dropped when it is full`))
