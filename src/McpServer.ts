@@ -4,9 +4,9 @@
  * answer is precomputed. Also runs the stdio transport, where stdout carries MCP messages and nothing else.
  */
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
-import { Protocol, type RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js"
+import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js"
 import {
-  type CallToolRequest, CallToolRequestSchema, type CallToolResult, ErrorCode, GetPromptRequestSchema, ListPromptsRequestSchema,
+  type CallToolRequest, type CallToolResult, ErrorCode, GetPromptRequestSchema, ListPromptsRequestSchema,
   ListResourcesRequestSchema, ListToolsRequestSchema, McpError, ReadResourceRequestSchema, type ServerNotification, type ServerRequest
 } from "@modelcontextprotocol/sdk/types.js"
 import { Context, Effect, Layer, Metric } from "effect"
@@ -15,7 +15,7 @@ import { CALL, DESCRIBE, Discovery, SEARCH } from "./Discovery.ts"
 import { buildPrompts, buildResources, RESOURCE_SCHEME } from "./Prompts.ts"
 import { circuitBreakerState, serveRequest, serveToolCall, specOperations, ToolTelemetry, unknownToolTelemetry } from "./Telemetry.ts"
 import { type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
-import { dispatchPlainRequests, skipPlainToolCallParse } from "./McpServer/Dispatch.ts"
+import { dispatchPlainRequests, setToolCallHandler } from "./McpServer/Dispatch.ts"
 import { StdioTransport } from "./McpServer/StdioTransport.ts"
 import { originOf } from "./Upstream.ts"
 
@@ -124,11 +124,7 @@ export class McpServer extends Context.Service<McpServer, {
           instructions
         }
       )
-      const connect = server.connect.bind(server)
-      server.connect = async (transport) => {
-        await connect(transport)
-        dispatchPlainRequests(server as unknown as Protocol<never, never, never>, transport)
-      }
+      dispatchPlainRequests(server)
       const promoted: Array<ListedTool> = []
       const listed = new Set(discovery.listing.map((t) => t.name))
       /** After describe_operation, the operation becomes a normal tool of this connection (tools/list_changed). */
@@ -143,9 +139,6 @@ export class McpServer extends Context.Service<McpServer, {
         runSync(serveRequest("tools/list", {
           meta: request.params?._meta, headers: extra.requestInfo?.headers, requestId: extra.requestId, sessionId: extra.sessionId
         }, Effect.succeed(promoted.length === 0 ? listResult : { tools: [...discovery.listing, ...promoted] as Array<never> }))))
-      // Registered on the Protocol base: the SDK Server's own registration parses every tools/call request a
-      // second time and every result against CallToolResultSchema (the whole structured body); our results
-      // are built to that schema (checked by the SDK client in the e2e tests).
       const callTool = async (
         request: CallToolRequest,
         extra: RequestHandlerExtra<ServerRequest, ServerNotification>
@@ -179,8 +172,7 @@ export class McpServer extends Context.Service<McpServer, {
           stopProgress()
         }
       }
-      Protocol.prototype.setRequestHandler.call(server, CallToolRequestSchema, callTool)
-      skipPlainToolCallParse(server as unknown as Protocol<never, never, never>, callTool)
+      setToolCallHandler(server, callTool)
       if (config.prompts) {
         server.setRequestHandler(ListPromptsRequestSchema, () => ({ prompts: prompts.prompts as Array<never> }))
         server.setRequestHandler(GetPromptRequestSchema, (request) => {

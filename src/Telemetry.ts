@@ -109,49 +109,54 @@ export class Telemetry extends Context.Service<Telemetry, {
           Layer.succeed(HttpMiddleware.TracerDisabledWhen, always)
         )
       }
+      // metrics: the OTel SDK's Prometheus reader, with process metrics (Effect metrics reach it through a
+      // MetricProducer); loaded only when metrics are on
       const metrics = metricsOn ? yield* Effect.promise(() => import("./Telemetry/Sdk.ts")) : undefined
-      const processMetrics = metrics === undefined ? undefined : metrics.makeProcessMetrics()
-      const exporter = metrics === undefined || processMetrics === undefined ? undefined : new metrics.PrometheusExporter({
-        preventServerStart: true,
-        withoutScopeInfo: true,
-        metricProducers: [processMetrics]
-      })
-      // the OTel SDK for metrics only (Effect metrics reach the Prometheus reader through a MetricProducer)
-      const sdk = metrics === undefined || exporter === undefined
-        ? Layer.empty
-        : metrics.metricsLayer(exporter, { serviceName: t.serviceName, serviceVersion: options.serviceVersion })
+      const prometheus = metrics === undefined ? undefined : (() => {
+        const processMetrics = metrics.makeProcessMetrics()
+        const exporter = new metrics.PrometheusExporter({
+          preventServerStart: true,
+          withoutScopeInfo: true,
+          metricProducers: [processMetrics]
+        })
+        const layer = metrics.metricsLayer(exporter, { serviceName: t.serviceName, serviceVersion: options.serviceVersion })
+        return { processMetrics, exporter, layer }
+      })()
       // spans: our own light tracer, batched to the OTLP endpoint (see Telemetry/Tracing.ts)
-      const traces = tracesUrl === undefined ? undefined : yield* Effect.promise(() => import("./Telemetry/Tracing.ts"))
-      const tracer = traces === undefined || tracesUrl === undefined ? undefined : traces.layer({
-        url: tracesUrl,
-        serviceName: t.serviceName,
-        serviceVersion: options.serviceVersion,
-        sampler: traces.makeSampler(t.sampler, t.samplerArg)
-      })
+      const tracer = tracesUrl === undefined ? undefined : yield* Effect.promise(() => import("./Telemetry/Tracing.ts")).pipe(
+        Effect.map((traces) =>
+          traces.layer({
+            url: tracesUrl,
+            serviceName: t.serviceName,
+            serviceVersion: options.serviceVersion,
+            sampler: traces.makeSampler(t.sampler, t.samplerArg)
+          })
+        )
+      )
       const service = Layer.effect(Telemetry, Effect.gen(function*() {
-        if (processMetrics !== undefined) yield* Effect.addFinalizer(() => Effect.sync(processMetrics.close))
-        if (metrics !== undefined && exporter !== undefined && t.prometheus.enabled) {
-          const server = yield* metrics.metricsServer(exporter, t.prometheus.host, t.prometheus.port)
-          const address = server.address()
-          const port = typeof address === "object" && address !== null ? address.port : t.prometheus.port
-          yield* Effect.logInfo(`metrics on http://${t.prometheus.host}:${port}/metrics`)
-        }
-        if (metrics !== undefined) yield* metrics.routeDiagToLog
-        if (tracing) {
-          // origin and path only: a URL may carry credentials in its user info or query
-          const shown = URL.canParse(tracesUrl) ? `${new URL(tracesUrl).origin}${new URL(tracesUrl).pathname}` : "(invalid URL)"
-          yield* Effect.logInfo("tracing on: spans go to the OTLP endpoint").pipe(Effect.annotateLogs({ endpoint: shown }))
+        if (metrics !== undefined && prometheus !== undefined) {
+          const { exporter, processMetrics } = prometheus
+          yield* Effect.addFinalizer(() => Effect.sync(processMetrics.close))
+          if (t.prometheus.enabled) {
+            const server = yield* metrics.metricsServer(exporter, t.prometheus.host, t.prometheus.port)
+            const address = server.address()
+            const port = typeof address === "object" && address !== null ? address.port : t.prometheus.port
+            yield* Effect.logInfo(`metrics on http://${t.prometheus.host}:${port}/metrics`)
+          }
+          yield* metrics.routeDiagToLog
         }
         const flush = yield* TraceFlush
         return Telemetry.of({
           tracing,
           flush,
-          serveMetrics: exporter === undefined ? (_req, res) => notFound(res) : (req, res) => exporter.getMetricsRequestHandler(req, res)
+          serveMetrics: prometheus === undefined
+            ? (_req, res) => notFound(res)
+            : (req, res) => prometheus.exporter.getMetricsRequestHandler(req, res)
         })
       }))
       return Layer.mergeAll(
         tracer === undefined ? service : service.pipe(Layer.provideMerge(tracer)),
-        sdk,
+        prometheus === undefined ? Layer.empty : prometheus.layer,
         Layer.succeed(References.TracerEnabled, tracing),
         Layer.succeed(HttpClient.TracerDisabledWhen, always),
         Layer.succeed(HttpMiddleware.TracerDisabledWhen, always)

@@ -6,10 +6,12 @@
  * tools/call request skips the second parse by CallToolRequestSchema; anything else (responses,
  * notifications, task metadata, malformed messages) takes the SDK's own path unchanged.
  */
-import type { Protocol, RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js"
+import type { Server } from "@modelcontextprotocol/sdk/server/index.js"
+import { Protocol, type RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
-import type {
-  CallToolRequest, CallToolResult, JSONRPCMessage, JSONRPCRequest, MessageExtraInfo, ServerNotification, ServerRequest
+import {
+  type CallToolRequest, CallToolRequestSchema, type CallToolResult, type JSONRPCMessage, type JSONRPCRequest,
+  type MessageExtraInfo, type ServerNotification, type ServerRequest
 } from "@modelcontextprotocol/sdk/types.js"
 
 const REQUEST_KEYS = new Set(["jsonrpc", "id", "method", "params"])
@@ -49,32 +51,40 @@ export const isPlainToolCall = (request: unknown): request is CallToolRequest =>
   return (args === undefined || isPlainObject(args)) && isPlainMeta(params["_meta"])
 }
 
+type ToolCallHandler = (
+  request: CallToolRequest,
+  extra: RequestHandlerExtra<ServerRequest, ServerNotification>
+) => Promise<CallToolResult>
+
 /**
- * After the tools/call handler is registered: a plain call reaches `handle` without the SDK's second parse
- * of the request (CallToolRequestSchema, which copies it); others take the SDK's registered path.
+ * Registers the tools/call handler. On the Protocol base: the SDK Server's own registration parses every
+ * request a second time and every result against CallToolResultSchema (the whole structured body); our
+ * results are built to that schema (checked by the SDK client in the e2e tests). Then a plain call reaches
+ * `handle` without the Protocol's parse either (CallToolRequestSchema, which copies it); others take it.
  */
-export const skipPlainToolCallParse = (
-  protocol: Protocol<never, never, never>,
-  handle: (request: CallToolRequest, extra: RequestHandlerExtra<ServerRequest, ServerNotification>) => Promise<CallToolResult>
-): void => {
+export const setToolCallHandler = (server: Server, handle: ToolCallHandler): void => {
+  Protocol.prototype.setRequestHandler.call(server, CallToolRequestSchema, handle)
   type Handler = (request: JSONRPCRequest, extra: RequestHandlerExtra<ServerRequest, ServerNotification>) => Promise<unknown>
-  const handlers = (protocol as unknown as { _requestHandlers?: Map<string, Handler> })._requestHandlers
+  const handlers = (server as unknown as { _requestHandlers?: Map<string, Handler> })._requestHandlers
   const sdkPath = handlers?.get("tools/call")
   if (handlers === undefined || sdkPath === undefined) return
   handlers.set("tools/call", (request, extra) => isPlainToolCall(request) ? handle(request, extra) : sdkPath(request, extra))
 }
 
 /**
- * After `protocol.connect(transport)`: plain requests go to the Protocol's request dispatch directly. Does
+ * From each `connect` of `server` on: plain requests go to the Protocol's request dispatch directly. Does
  * nothing if the SDK's internals are not what this was written against (the SDK's path stays).
  */
-export const dispatchPlainRequests = (protocol: Protocol<never, never, never>, transport: Transport): void => {
-  const sdkPath = transport.onmessage
-  const internals = protocol as unknown as { _onrequest?: (request: JSONRPCRequest, extra?: MessageExtraInfo) => void }
-  const onrequest = internals._onrequest
-  if (sdkPath === undefined || typeof onrequest !== "function") return
-  transport.onmessage = (message: JSONRPCMessage, extra?: MessageExtraInfo) => {
-    if (isPlainRequest(message)) onrequest.call(protocol, message, extra)
-    else sdkPath(message, extra)
+export const dispatchPlainRequests = (server: Server): void => {
+  const connect = server.connect.bind(server)
+  server.connect = async (transport: Transport) => {
+    await connect(transport)
+    const sdkPath = transport.onmessage
+    const onrequest = (server as unknown as { _onrequest?: (request: JSONRPCRequest, extra?: MessageExtraInfo) => void })._onrequest
+    if (sdkPath === undefined || typeof onrequest !== "function") return
+    transport.onmessage = (message: JSONRPCMessage, extra?: MessageExtraInfo) => {
+      if (isPlainRequest(message)) onrequest.call(server, message, extra)
+      else sdkPath(message, extra)
+    }
   }
 }

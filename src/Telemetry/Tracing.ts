@@ -368,7 +368,9 @@ export const layer = (options: {
       }
       const resource = yield* OtlpResource.fromConfig({ serviceName: options.serviceName, serviceVersion: options.serviceVersion })
       const scope = { name: "openapi-mcp-server", version: options.serviceVersion }
+      // origin and path only: a URL may carry credentials in its user info or query
       const shown = URL.canParse(options.url) ? `${new URL(options.url).origin}${new URL(options.url).pathname}` : "(invalid URL)"
+      yield* Effect.logInfo("tracing on: spans go to the OTLP endpoint").pipe(Effect.annotateLogs({ endpoint: shown }))
       const runFork = Effect.runForkWith(yield* Effect.context<never>())
       const exporter = yield* Effect.acquireRelease(
         Effect.sync(() =>
@@ -382,7 +384,10 @@ export const layer = (options: {
             timeoutMs,
             prefix: `{"resourceSpans":[{"resource":${JSON.stringify(resource)},"scopeSpans":[{"scope":${JSON.stringify(scope)},"spans":[`,
             warn: (reason) =>
-              runFork(Effect.logWarning(`opentelemetry: span export to ${shown} failed (${reason}); spans wait in a bounded queue, the newest are dropped when it is full`))
+              runFork(Effect.logWarning(
+                `opentelemetry: span export to ${shown} failed (${reason}); ` +
+                  "spans wait in a bounded queue, the newest are dropped when it is full"
+              ))
           })
         ),
         (exporter) => Effect.promise(() => exporter.close()).pipe(Effect.timeoutOption("3 seconds"))

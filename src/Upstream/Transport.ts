@@ -112,12 +112,13 @@ const lazySend = (makeAgent: (undici: typeof import("undici")) => Agent, maxBody
   const preload = setTimeout(() => void load().catch(() => undefined), preloadMs)
   preload.unref()
   let send: Send | undefined
+  const sendVia = (a: Agent) => send ??= undiciSend(a, maxBodyBytes)
   const lazy: Send = (request, done) => {
-    if (agent !== undefined) return (send ??= undiciSend(agent, maxBodyBytes))(request, done)
+    if (agent !== undefined) return sendVia(agent)(request, done)
     let cancelled = false
     let abort: (() => void) | undefined
     load().then((a) => {
-      if (!cancelled) abort = (send ??= undiciSend(a, maxBodyBytes))(request, done)
+      if (!cancelled) abort = sendVia(a)(request, done)
     }, (e: unknown) => done(e instanceof Error ? e : new Error(String(e))))
     return () => {
       cancelled = true

@@ -5,10 +5,9 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js"
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
-import { Protocol } from "@modelcontextprotocol/sdk/shared/protocol.js"
 import { type CallToolRequest, CallToolRequestSchema, isJSONRPCRequest, type JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
 import { assert, describe, it } from "@effect/vitest"
-import { dispatchPlainRequests, isPlainRequest, isPlainToolCall, skipPlainToolCallParse } from "../../src/McpServer/Dispatch.ts"
+import { dispatchPlainRequests, isPlainRequest, isPlainToolCall, setToolCallHandler } from "../../src/McpServer/Dispatch.ts"
 
 const call = (params: unknown, extra: Record<string, unknown> = {}) => ({ jsonrpc: "2.0", id: 7, method: "tools/call", params, ...extra })
 
@@ -74,11 +73,10 @@ describe("dispatch", () => {
       seen.push(request.params)
       return { content: [{ type: "text" as const, text: `called ${request.params.name}` }] }
     }
-    Protocol.prototype.setRequestHandler.call(server, CallToolRequestSchema, handle)
-    skipPlainToolCallParse(server as unknown as Protocol<never, never, never>, handle)
+    setToolCallHandler(server, handle)
+    dispatchPlainRequests(server)
     const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
     await server.connect(serverSide)
-    dispatchPlainRequests(server as unknown as Protocol<never, never, never>, serverSide)
     const client = new Client({ name: "c", version: "1" })
     await client.connect(clientSide)
     return { client, clientSide, seen }
