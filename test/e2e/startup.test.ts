@@ -107,6 +107,22 @@ describe("start-up", () => {
 })
 
 describe("catalog cache across restarts", () => {
+  it("writes a new catalog shortly after start-up, while the server keeps running", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "catalog-later-"))
+    const mcp = await connectStdio(["--spec", EXAMPLE_SPEC, "--catalog-cache-dir", dir])
+    try {
+      await mcp.client.listTools()
+      // not on the start-up path, but not left for the stop either
+      for (let i = 0; i < 100 && readdirSync(dir).filter((n) => n.endsWith(".json")).length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      assert.strictEqual(readdirSync(dir).filter((n) => /^catalog-[0-9a-f]{32}\.json$/.test(n)).length, 1)
+    } finally {
+      await mcp.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it("serves the same tools from the cached catalog, rebuilds it when the spec changes, and never caches a multi-file spec", async () => {
     const dir = mkdtempSync(join(tmpdir(), "catalog-e2e-"))
     const cache = join(dir, "cache")
