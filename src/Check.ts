@@ -7,11 +7,11 @@
  */
 import { Effect, Option } from "effect"
 import type { Settings } from "./AppConfig.ts"
-import { estimateTokens, metaTools } from "./Discovery.ts"
+import { metaTools } from "./Discovery.ts"
 import type { Tool } from "./domain/Tool.ts"
 import { SpecLoader } from "./SpecLoader.ts"
 import { isObject } from "./SpecLoader/Refs.ts"
-import { mappingOptions, toListed } from "./ToolCatalog.ts"
+import { estimateTokens, mappingOptions, toListed } from "./ToolCatalog.ts"
 import { fitName, mapSpec, mediaKind, sanitizeName } from "./ToolCatalog/Mapping.ts"
 
 export interface Finding {

@@ -9,26 +9,14 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
 import { Context, Effect, Layer } from "effect"
 import { AppConfig } from "./AppConfig.ts"
 import type { Tool } from "./domain/Tool.ts"
-import { Invoker, type UnknownTool } from "./Invoker.ts"
-import { type ListedTool, ToolCatalog } from "./ToolCatalog.ts"
+import { Invoker, type UnknownTool, unusable } from "./Invoker.ts"
+import { estimateTokens, exceedsBudget, type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
+import { problemOf } from "./ToolCatalog/Mapping.ts"
 import { buildIndex, type SearchIndex } from "./ToolCatalog/Search.ts"
 
 export const SEARCH = "search_operations"
 export const DESCRIBE = "describe_operation"
 export const CALL = "call_operation"
-
-/** Rough token count of a listing: about four characters per token. */
-export const estimateTokens = (listing: ReadonlyArray<ListedTool>): number => Math.ceil(JSON.stringify(listing).length / 4)
-
-/** Whether a listing's estimated tokens exceed the budget, serializing only as many tools as that takes. */
-export const exceedsBudget = (listing: ReadonlyArray<ListedTool>, budget: number): boolean => {
-  let chars = 2
-  for (const tool of listing) {
-    chars += JSON.stringify(tool).length + 1
-    if (Math.ceil(chars / 4) > budget) return true
-  }
-  return false
-}
 
 export const metaTools = (operations: number, apiName: string): ReadonlyArray<ListedTool> => [
   {
@@ -99,16 +87,15 @@ export class Discovery extends Context.Service<Discovery, {
     const config = yield* AppConfig
     const catalog = yield* ToolCatalog
     const invoker = yield* Invoker
+    // (listing a tool builds it when it was mapped lazily; one whose operation cannot be mapped is left out)
+    const listed = (tools: ReadonlyArray<Tool>) => tools.filter((t) => problemOf(t) === undefined).map(toListed)
     const mode = config.toolMode !== "auto"
       ? config.toolMode
-      : exceedsBudget(catalog.listing, config.toolBudgetTokens) ? "discover" : "all"
-    if (mode === "all") return Discovery.of({ mode, listing: catalog.listing, call: invoker.call })
+      : exceedsBudget(catalog.tools, config.toolBudgetTokens) ? "discover" : "all"
+    if (mode === "all") return Discovery.of({ mode, listing: listed(catalog.tools), call: invoker.call })
 
     const pins = new Set(config.pinOperations)
-    const pinned = catalog.listing.filter((_, i) => {
-      const t = catalog.tools[i]!
-      return pins.has(t.name) || pins.has(t.operationId)
-    })
+    const pinned = listed(catalog.tools.filter((t) => pins.has(t.name) || pins.has(t.operationId)))
     for (const pin of pins) {
       if (!catalog.tools.some((t) => t.name === pin || t.operationId === pin)) {
         yield* Effect.logWarning(`--pin-operations: '${pin}' matches no tool`)
@@ -166,6 +153,8 @@ export class Discovery extends Context.Service<Discovery, {
         case DESCRIBE: {
           const found = lookup(args["name"])
           if (!isTool(found)) return Effect.succeed(found)
+          const broken = unusable(found)
+          if (broken !== undefined) return Effect.succeed(broken)
           const described = {
             name: found.name, method: found.method, path: found.path, description: found.description,
             inputSchema: found.inputSchema, annotations: found.annotations

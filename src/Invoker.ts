@@ -12,6 +12,7 @@ import { BuildError, buildRequest, type OutgoingRequest } from "./Invoker/Reques
 import { mapResponse } from "./Invoker/ResponseMapper.ts"
 import { validate } from "./Invoker/Validation.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
+import { problemOf } from "./ToolCatalog/Mapping.ts"
 import { type CacheInfo, ResponseCache, type Sent } from "./ResponseCache.ts"
 import { type CallPolicy, originOf, Upstream, type UpstreamError } from "./Upstream.ts"
 
@@ -22,6 +23,19 @@ const toolError = (text: string, structured?: Record<string, unknown>): CallTool
   content: [{ type: "text", text }],
   ...(structured ? { structuredContent: structured } : {})
 })
+
+/**
+ * The tool error for a tool whose operation turned out unmappable when it was built (lazily, after start),
+ * or undefined when the tool can be used.
+ */
+export const unusable = (tool: Tool): CallToolResult | undefined => {
+  const problem = problemOf(tool)
+  return problem === undefined ? undefined : toolError(
+    `${tool.name} cannot be used: the API description of this operation is broken (${problem.location}: ${problem.message}). ` +
+      `Use another operation.`,
+    { error: "unusable_operation", location: problem.location, reason: problem.message }
+  )
+}
 
 const attemptsNote = (n: number) => n > 1 ? ` (after ${n} attempts)` : ""
 
@@ -161,6 +175,8 @@ export class Invoker extends Context.Service<Invoker, {
     const call = (name: string, rawArgs: unknown) => Effect.gen(function*() {
       const tool = catalog.lookup(name)
       if (tool === undefined) return yield* new UnknownTool({ name })
+      const broken = unusable(tool)
+      if (broken !== undefined) return broken
       if (rawArgs !== undefined && rawArgs !== null && (typeof rawArgs !== "object" || Array.isArray(rawArgs))) {
         return toolError(`Invalid arguments for ${name}: arguments must be a JSON object.`, { error: "invalid_arguments" })
       }

@@ -56,8 +56,11 @@ export class McpServer extends Context.Service<McpServer, {
       : `The ${catalog.serverName} HTTP API has ${catalog.tools.length} operations. Find one with ${SEARCH}, ` +
         `read its arguments with ${DESCRIBE}, call it with ${CALL}. Failed calls return an error result that says why.`
 
-    const prompts = buildPrompts(catalog.tools, catalog.tagDescriptions)
-    const resources = buildResources(catalog.tools)
+    // built on first use: they read every tool's arguments (which a lazily mapped catalog builds on first read)
+    let prompts: ReturnType<typeof buildPrompts> | undefined
+    let resources: ReturnType<typeof buildResources> | undefined
+    const promptsOf = () => prompts ??= buildPrompts(catalog.tools, catalog.tagDescriptions)
+    const resourcesOf = () => resources ??= buildResources(catalog.tools)
 
     /**
      * With --confirm-destructive, a destructive operation (DELETE), called directly or through
@@ -174,19 +177,19 @@ export class McpServer extends Context.Service<McpServer, {
       }
       setToolCallHandler(server, callTool)
       if (config.prompts) {
-        server.setRequestHandler(ListPromptsRequestSchema, () => ({ prompts: prompts.prompts as Array<never> }))
+        server.setRequestHandler(ListPromptsRequestSchema, () => ({ prompts: promptsOf().prompts as Array<never> }))
         server.setRequestHandler(GetPromptRequestSchema, (request) => {
-          const found = prompts.get(request.params.name, request.params.arguments ?? {})
+          const found = promptsOf().get(request.params.name, request.params.arguments ?? {})
           if (found === undefined) throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`)
           return found
         })
       }
       if (config.resources) {
-        server.setRequestHandler(ListResourcesRequestSchema, () => ({ resources: resources as Array<never> }))
+        server.setRequestHandler(ListResourcesRequestSchema, () => ({ resources: resourcesOf() as Array<never> }))
         server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
           const uri = request.params.uri
           const name = uri.startsWith(RESOURCE_SCHEME) ? uri.slice(RESOURCE_SCHEME.length) : ""
-          if (!resources.some((r) => r.uri === uri)) throw new McpError(ErrorCode.InvalidParams, `Unknown resource: ${uri}`)
+          if (!resourcesOf().some((r) => r.uri === uri)) throw new McpError(ErrorCode.InvalidParams, `Unknown resource: ${uri}`)
           const result = await runPromise(discovery.call(name, {}).pipe(Effect.orDie), { signal: extra.signal })
           const text = result.content.map((c) => c.type === "text" ? c.text : "").join("\n")
           if (result.isError) throw new McpError(ErrorCode.InternalError, text)

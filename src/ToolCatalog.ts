@@ -1,6 +1,7 @@
 /**
- * ToolCatalog: the spec's operations as MCP tools, built once at start (names, input schemas, descriptions,
- * annotations, filters). `tools/list` answers from the precomputed listing; nothing is rebuilt per request.
+ * ToolCatalog: the spec's operations as MCP tools (names, input schemas, descriptions, annotations,
+ * filters), mapped once. Unless every tool is listed, a freshly mapped tool's schemas are built on first use
+ * or in the background soon after start-up (Mapping.ts `lazy`); nothing is rebuilt per request.
  */
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { AppConfig, type Settings } from "./AppConfig.ts"
@@ -9,7 +10,7 @@ import { refusedBaseUrl, systemResolver } from "./Security/SsrfGuard.ts"
 import { SpecLoader } from "./SpecLoader.ts"
 import { isObject } from "./SpecLoader/Refs.ts"
 import { cacheDirFor, type CatalogEntry, entryKey, readEntry, writeEntry } from "./ToolCatalog/CatalogCache.ts"
-import { mapSpec, type MappingOptions, sanitizeName } from "./ToolCatalog/Mapping.ts"
+import { mapSpec, type MappingOptions, problemOf, sanitizeName, settle } from "./ToolCatalog/Mapping.ts"
 
 export class CatalogError extends Schema.TaggedError<CatalogError>()("CatalogError", { message: Schema.String }) {}
 
@@ -27,8 +28,12 @@ export interface CatalogShape {
   readonly serverVersion: string
   readonly specUrl: string
   readonly specVersion: string
+  /**
+   * In spec order. Unless the tool mode is "all", a tool of a freshly mapped spec may be built on first read;
+   * `problemOf` says whether it turned out unusable (its operation cannot be mapped).
+   */
   readonly tools: ReadonlyArray<Tool>
-  readonly listing: ReadonlyArray<ListedTool>
+  /** Operations skipped at start (some found unmappable only later are logged then). */
   readonly skipped: ReadonlyArray<Problem>
   /** Credentials of additional specs that have their own, by namespace (their tools' `spec`). */
   readonly specCredentials: ReadonlyMap<string, Settings["auth"]>
@@ -45,6 +50,23 @@ export const toListed = (tool: Tool): ListedTool => ({
   inputSchema: tool.inputSchema,
   annotations: tool.annotations
 })
+
+/** Rough token count of a listing: about four characters per token. */
+export const estimateTokens = (listing: ReadonlyArray<ListedTool>): number => Math.ceil(JSON.stringify(listing).length / 4)
+
+/**
+ * Whether listing these tools would exceed the budget (estimated tokens), serializing (and building, when
+ * mapped lazily) only as many tools as that takes.
+ */
+export const exceedsBudget = (tools: ReadonlyArray<Tool>, budget: number): boolean => {
+  let chars = 2
+  for (const tool of tools) {
+    if (problemOf(tool) !== undefined) continue
+    chars += JSON.stringify(toListed(tool)).length + 1
+    if (Math.ceil(chars / 4) > budget) return true
+  }
+  return false
+}
 
 /** Mapping options from the settings: filters and limits, with the base URL (and namespace) given. */
 export const mappingOptions = (
@@ -110,19 +132,47 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>) =>
   })
 
 /**
- * Writes a new catalog-cache entry off the start-up path (serialising a large catalog takes tens of ms): a
- * second after start-up, or when the server stops, whichever comes first.
+ * Finishes the catalog off the start-up path, a second after start-up (or when the server stops, if
+ * sooner): builds the tools mapped lazily, a few milliseconds at a time so calls are served in between,
+ * logs the operations among them that cannot be mapped, then writes the new catalog-cache entry, if any
+ * (serialising a large catalog also takes tens of ms). A lazily mapped tool a call needs sooner is built then.
  */
-const writeLater = (dir: string, entry: CatalogEntry) =>
+const finishLater = (lazy: ReadonlyArray<Tool>, cache: { readonly dir: string; readonly entry: CatalogEntry } | undefined) =>
   Effect.gen(function*() {
     const runPromise = Effect.runPromiseWith(yield* Effect.context<never>())
-    let written: Promise<void> | undefined
-    const write = () =>
-      written ??= runPromise(Effect.flatMap(writeEntry(dir, entry), (ok) =>
-        ok ? Effect.void : Effect.logDebug(`catalog cache: cannot write to ${dir}; the next start builds the catalog again`)))
-    const timer = setTimeout(write, 1000)
-    timer.unref()
-    yield* Effect.addFinalizer(() => Effect.promise(() => (clearTimeout(timer), write())))
+    const problems = new Map<Tool, Problem>()
+    let next = 0
+    const build = (until: number) => {
+      for (; next < lazy.length && performance.now() < until; next++) {
+        const problem = problemOf(lazy[next]!)
+        if (problem !== undefined) problems.set(lazy[next]!, problem)
+      }
+    }
+    let finished: Promise<void> | undefined
+    const finish = () =>
+      finished ??= runPromise(Effect.gen(function*() {
+        build(Infinity)
+        for (const problem of problems.values()) yield* Effect.logWarning(`skipped operation: ${problem.location}: ${problem.message}`)
+        if (cache === undefined) return
+        const entry = problems.size === 0 ? cache.entry : {
+          ...cache.entry,
+          tools: cache.entry.tools.filter((t) => !problems.has(t)),
+          skipped: [...cache.entry.skipped, ...problems.values()]
+        }
+        if (!(yield* writeEntry(cache.dir, entry))) {
+          yield* Effect.logDebug(`catalog cache: cannot write to ${cache.dir}; the next start builds the catalog again`)
+        }
+      }))
+    let cancel: () => void
+    const slice = () => {
+      build(performance.now() + 5)
+      if (next >= lazy.length) return void finish()
+      const immediate = setImmediate(slice).unref()
+      cancel = () => clearImmediate(immediate)
+    }
+    const timer = setTimeout(slice, 1000).unref()
+    cancel = () => clearTimeout(timer)
+    yield* Effect.addFinalizer(() => Effect.promise(() => (cancel(), finish())))
   })
 
 export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("openapi-mcp/ToolCatalog") {
@@ -137,12 +187,16 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
     const cached = cacheDir === undefined || key === undefined ? undefined : yield* readEntry(cacheDir, key)
     let result: CatalogEntry
     let files = 1
+    let lazy = false
     if (cached !== undefined) {
       result = cached
       yield* Effect.logDebug(`tool catalog of ${config.spec} read from the catalog cache in ${cacheDir}`)
     } else {
       const spec = yield* loader.loadText(config.spec, url, data)
-      const mapped = mapSpec(spec, options)
+      // unless every tool is listed, a tool's schemas are built when first needed (or soon after start-up)
+      let mapped = mapSpec(spec, options, config.toolMode !== "all")
+      lazy = config.toolMode === "discover" || (config.toolMode === "auto" && exceedsBudget(mapped.tools, config.toolBudgetTokens))
+      if (!lazy) mapped = settle(mapped)
       const info = isObject(spec.document["info"]) ? spec.document["info"] : {}
       const tagDescriptions: Record<string, string> = {}
       for (const tag of Array.isArray(spec.document["tags"]) ? spec.document["tags"] : []) {
@@ -162,9 +216,10 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
         operations: mapped.operations,
         filteredOut: mapped.filteredOut
       }
-      // only a spec in one file: the key covers its whole text (other files could change unseen)
-      if (cacheDir !== undefined && key !== undefined && files === 1) yield* writeLater(cacheDir, result)
     }
+    // only a spec in one file: the key covers its whole text (other files could change unseen)
+    const written = cached === undefined && cacheDir !== undefined && key !== undefined && files === 1
+    if (lazy || written) yield* finishLater(lazy ? result.tools : [], written ? { dir: cacheDir, entry: result } : undefined)
     for (const problem of result.skipped) {
       yield* Effect.logWarning(`skipped operation: ${problem.location}: ${problem.message}`)
     }
@@ -198,7 +253,6 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
       specUrl: url,
       specVersion: result.specVersion,
       tools,
-      listing: tools.map(toListed),
       skipped: [...result.skipped, ...more.skipped],
       specCredentials: more.credentials,
       tagDescriptions: result.tagDescriptions,

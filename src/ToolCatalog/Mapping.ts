@@ -23,6 +23,7 @@ export interface MappingOptions {
 }
 
 export interface MappingResult {
+  /** With `lazy`, each tool's schemas and bindings are built when first read (see `problemOf`). */
   readonly tools: ReadonlyArray<Tool>
   readonly skipped: ReadonlyArray<Problem>
   /** Operations present in the spec, filtered out or not. */
@@ -97,15 +98,72 @@ export const mediaKind = (mediaType: string): BodyKind | undefined => {
 const KIND_ORDER: ReadonlyArray<BodyKind> = ["json", "form", "multipart", "text", "binary"]
 
 interface Draft {
-  readonly operationId: string
   readonly baseName: string
-  readonly build: () => Omit<Tool, "name">
-  readonly tags: ReadonlyArray<string>
-  readonly where: string
+  readonly input: OperationInput
 }
 
-/** Builds the tools of a loaded spec. */
-export const mapSpec = (spec: LoadedSpec, options: MappingOptions): MappingResult => {
+/** The parts of a tool that take resolving its schemas: most of the mapping work. */
+type DetailKey = "inputSchema" | "params" | "body" | "security"
+type ToolDetail = Pick<Tool, DetailKey>
+type ToolHead = Omit<Tool, DetailKey>
+
+const asProblem = (e: unknown, where: string): Problem => {
+  if (e instanceof MappingProblem) return { location: e.pointer, message: e.detail }
+  return { location: where, message: `cannot be mapped: ${(e as Error).message}` }
+}
+
+const problems = new WeakMap<Tool, Problem>()
+const NO_DETAIL: ToolDetail = {
+  inputSchema: { type: "object", properties: {}, additionalProperties: false },
+  params: [],
+  body: undefined,
+  security: undefined
+}
+
+/**
+ * A tool whose schemas and bindings are built on first read (a spec of a thousand operations maps in about
+ * 100 ms, which a server in discovery mode need not spend before it answers). An operation that turns out
+ * to be unmappable gets an empty schema and a Problem, which `problemOf` returns.
+ */
+const lazyTool = (head: ToolHead, where: string, build: () => ToolDetail): Tool => {
+  let detail: ToolDetail | undefined
+  let make: (() => ToolDetail) | undefined = build
+  const tool = { ...head } as Tool
+  const get = (): ToolDetail => {
+    if (detail !== undefined) return detail
+    try {
+      detail = make!()
+    } catch (e) {
+      problems.set(tool, asProblem(e, where))
+      detail = NO_DETAIL
+    }
+    make = undefined // the spec document is no longer needed for this tool
+    return detail
+  }
+  const field = (key: DetailKey): PropertyDescriptor => ({ enumerable: true, get: () => get()[key] })
+  Object.defineProperties(tool, { inputSchema: field("inputSchema"), params: field("params"), body: field("body"), security: field("security") })
+  return tool
+}
+
+/** Why a tool mapped lazily cannot be used (building it first, if not yet built); undefined when it can. */
+export const problemOf = (tool: Tool): Problem | undefined => {
+  void tool.inputSchema
+  return problems.get(tool)
+}
+
+/** A mapping with every lazily mapped tool built: those whose operation cannot be mapped move to `skipped`. */
+export const settle = (result: MappingResult): MappingResult => {
+  const broken = result.tools.flatMap((t) => problemOf(t) ?? [])
+  if (broken.length === 0) return result
+  return { ...result, tools: result.tools.filter((t) => problemOf(t) === undefined), skipped: [...result.skipped, ...broken] }
+}
+
+/**
+ * Builds the tools of a loaded spec. With `lazy`, only what names, lists and searches a tool (name,
+ * method, path, base URL, title, description, tags, annotations) is mapped now; the rest on first read.
+ * Names do not depend on it: an operation whose schemas cannot be mapped still holds its name.
+ */
+export const mapSpec = (spec: LoadedSpec, options: MappingOptions, lazy = false): MappingResult => {
   const doc = spec.document
   const refs = spec.refs
   const skipped: Array<Problem> = []
@@ -162,33 +220,36 @@ export const mapSpec = (spec: LoadedSpec, options: MappingOptions): MappingResul
         filteredOut++
         continue
       }
-      drafts.push({
-        operationId,
-        baseName,
-        tags,
-        where,
-        build: () => mapOperation({ spec, options, path, method, pathItem, itemUrl, op, operationId, tags, where })
-      })
+      drafts.push({ baseName, input: { spec, options, path, method, pathItem, itemUrl, op, operationId, tags, where } })
     }
   }
 
   const tools: Array<Tool> = []
   const taken = new Set<string>()
-  for (const draft of drafts) {
-    let built: Omit<Tool, "name">
+  const prefix = options.namePrefix
+  for (const { baseName, input } of drafts) {
+    let mapped: Omit<ToolHead, "name" | "spec">
     try {
-      built = draft.build()
+      mapped = operationHead(input)
     } catch (e) {
-      if (!(e instanceof MappingProblem)) {
-        skipped.push({ location: draft.where, message: `cannot be mapped: ${(e as Error).message}` })
-        continue
-      }
-      skipped.push({ location: e.pointer, message: e.detail })
+      skipped.push(asProblem(e, input.where))
       continue
     }
-    const prefix = options.namePrefix
-    const base = prefix === undefined ? draft.baseName : `${prefix}_${draft.baseName}`
-    tools.push({ name: uniqueName(base, options.toolNameMaxLength, taken), ...built, ...(prefix !== undefined ? { spec: prefix } : {}) })
+    const base = prefix === undefined ? baseName : `${prefix}_${baseName}`
+    const head: ToolHead = {
+      name: uniqueName(base, options.toolNameMaxLength, taken),
+      ...mapped,
+      ...(prefix !== undefined ? { spec: prefix } : {})
+    }
+    if (lazy) {
+      tools.push(lazyTool(head, input.where, () => operationDetail(input)))
+      continue
+    }
+    try {
+      tools.push({ ...head, ...operationDetail(input) })
+    } catch (e) {
+      skipped.push(asProblem(e, input.where))
+    }
   }
   return { tools, skipped, operations, filteredOut }
 }
@@ -225,16 +286,38 @@ interface RawParam {
   readonly where: string
 }
 
-const mapOperation = (input: OperationInput): Omit<Tool, "name"> => {
-  const { spec, options, path, method, pathItem, itemUrl, op, where } = input
-  const ctx: SchemaContext = { refs: spec.refs, stack: [], expansions: 0 }
+/** What names, lists and searches a tool; throws MappingProblem when the operation has no base URL. */
+const operationHead = (input: OperationInput): Omit<ToolHead, "name" | "spec"> => {
+  const { spec, options, path, method, pathItem, op, where } = input
   const upper = method.toUpperCase() as HttpMethod
-
   const baseUrl = options.baseUrl ?? server(op["servers"], spec.url) ?? server(pathItem["servers"], spec.url) ??
     server(spec.document["servers"], spec.url)
   if (baseUrl === undefined) {
     throw new MappingProblem(where, "no base URL: the spec has no absolute 'servers' URL; pass --base-url (API_BASE_URL)")
   }
+  const summary = str(op["summary"])
+  return {
+    operationId: input.operationId,
+    method: upper,
+    path,
+    baseUrl,
+    title: summary,
+    description: truncate(describe(input, summary, upper), options.descriptionMaxLength),
+    tags: input.tags,
+    annotations: {
+      ...(summary ? { title: truncate(summary, 120) } : {}),
+      readOnlyHint: upper === "GET" || upper === "HEAD" || upper === "OPTIONS",
+      destructiveHint: upper === "DELETE",
+      idempotentHint: upper === "GET" || upper === "HEAD" || upper === "OPTIONS" || upper === "PUT" || upper === "DELETE",
+      openWorldHint: true
+    }
+  }
+}
+
+/** The input schema and where each argument goes: the schemas resolved and converted. Throws MappingProblem. */
+const operationDetail = (input: OperationInput): ToolDetail => {
+  const { spec, path, pathItem, itemUrl, op, where } = input
+  const ctx: SchemaContext = { refs: spec.refs, stack: [], expansions: 0 }
 
   // Parameters: path-level first, operation-level overriding by (in, name).
   const collected = new Map<string, RawParam>()
@@ -313,29 +396,12 @@ const mapOperation = (input: OperationInput): Omit<Tool, "name"> => {
   }
 
   const body = mapBody(input, ctx, usedArgs, properties, required, claim)
-
-  const summary = str(op["summary"])
-  const description = describe(input, summary, upper)
   return {
-    operationId: input.operationId,
-    method: upper,
-    path,
-    baseUrl,
-    title: summary,
-    description: truncate(description, options.descriptionMaxLength),
-    tags: input.tags,
     inputSchema: {
       type: "object",
       properties,
       ...(required.length > 0 ? { required } : {}),
       additionalProperties: false
-    },
-    annotations: {
-      ...(summary ? { title: truncate(summary, 120) } : {}),
-      readOnlyHint: upper === "GET" || upper === "HEAD" || upper === "OPTIONS",
-      destructiveHint: upper === "DELETE",
-      idempotentHint: upper === "GET" || upper === "HEAD" || upper === "OPTIONS" || upper === "PUT" || upper === "DELETE",
-      openWorldHint: true
     },
     params,
     body,

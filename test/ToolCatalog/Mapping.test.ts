@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url"
 import { validatorFor } from "../../src/Invoker/Validation.ts"
 import type { LoadedSpec } from "../../src/SpecLoader.ts"
 import { type Json, type JsonObject, RefResolver } from "../../src/SpecLoader/Refs.ts"
-import { fitName, mapSpec, type MappingOptions, sanitizeName, shortHash } from "../../src/ToolCatalog/Mapping.ts"
+import { fitName, mapSpec, type MappingOptions, problemOf, sanitizeName, settle, shortHash } from "../../src/ToolCatalog/Mapping.ts"
 import { loadSpec, MAPPING, SpecLoaderTest } from "../support/specs.ts"
 import { toJsonSchema } from "../../src/ToolCatalog/Schema.ts"
 import type { Tool } from "../../src/domain/Tool.ts"
@@ -84,6 +84,26 @@ layer(TestLayer)("mapSpec", (it) => {
           location: "paths./pets/{id}.get.parameters[2]",
           message: "$ref '#/components/parameters/Nope' not found"
         })
+      }))
+
+    it.effect("lazily mapped, a broken operation keeps its place and name until built, then says why; settled, it is skipped", () =>
+      Effect.gen(function*() {
+        const loaded = yield* load(fixture("broken-ref.yaml"))
+        const eager = mapSpec(loaded, OPTIONS)
+        const lazy = mapSpec(loaded, OPTIONS, true)
+        // every operation with a base URL is a tool until its schemas are read
+        assert.sameMembers(lazy.tools.map((t) => t.operationId), ["listPets", "getPet", "createPet", "deletePet", "getPhoto"])
+        assert.deepStrictEqual(lazy.skipped, [])
+        const getPet = byOperation(lazy.tools, "getPet")
+        assert.deepStrictEqual(problemOf(getPet), {
+          location: "paths./pets/{id}.get.parameters[2]",
+          message: "$ref '#/components/parameters/Nope' not found"
+        })
+        assert.deepStrictEqual(getPet.inputSchema.properties, {}) // readable, never a throw
+        assert.isUndefined(problemOf(byOperation(lazy.tools, "listPets")))
+        const settled = settle(lazy)
+        assert.deepStrictEqual(settled.tools.map((t) => t.name), eager.tools.map((t) => t.name))
+        assert.sameDeepMembers([...settled.skipped], [...eager.skipped])
       }))
 
     it.effect("skips an operation whose body schema $ref is missing, pointing into the request body", () =>
@@ -546,4 +566,22 @@ layer(TestLayer)("mapSpec", (it) => {
         for (const problem of result.skipped) assert.include(problem.message, "no base URL")
       }))
   })
+})
+
+layer(TestLayer)("lazy mapping", (it) => {
+  for (const name of ["github_api.github.com.json", "apisguru_twilio.com_twilio_verify_v2.json", "kubernetes-canary_swagger.json"]) {
+    it.effect(`gives ${name} the same tools, names and problems as mapping at once`, () =>
+      Effect.gen(function*() {
+        const loaded = yield* load(spec(name))
+        const eager = mapSpec(loaded, OPTIONS)
+        const lazy = mapSpec(loaded, OPTIONS, true)
+        // before anything is built, names and what search reads are already there
+        const heads = new Map(lazy.tools.map((t) => [t, [t.name, t.method, t.path, t.description, t.tags]]))
+        const settled = settle(lazy)
+        assert.deepStrictEqual(settled.tools.map((t) => heads.get(t)), eager.tools.map((t) => [t.name, t.method, t.path, t.description, t.tags]))
+        assert.deepStrictEqual(JSON.parse(JSON.stringify(settled.tools)), JSON.parse(JSON.stringify(eager.tools)))
+        assert.deepStrictEqual(settled.skipped, eager.skipped)
+        assert.strictEqual(settled.operations, eager.operations)
+      }), 60_000)
+  }
 })

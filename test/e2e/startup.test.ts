@@ -123,6 +123,48 @@ describe("catalog cache across restarts", () => {
     }
   })
 
+  it("in discovery mode, says why an operation that cannot be mapped is unusable, and skips it once the catalog is finished", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "catalog-lazy-"))
+    const args = ["--spec", fixture("startup-broken.yaml"), "--tool-mode", "discover", "--catalog-cache-dir", dir]
+    const warnings = (stderr: string) =>
+      stderr.trim().split("\n").map((l) => JSON.parse(l) as { level: string; message: string })
+        .filter((e) => e.level === "warn").map((e) => e.message)
+    const expected = "skipped operation: paths./pets/{id}.get.parameters[2]: $ref '#/components/parameters/Nope' not found"
+    const first = await connectStdio(args)
+    try {
+      // mapped lazily: the operation is found by name, and using it says what is wrong in the spec
+      for (const call of [
+        { name: "describe_operation", arguments: { name: "getPet" } },
+        { name: "call_operation", arguments: { name: "getPet", arguments: { id: 1 } } }
+      ]) {
+        const result = await first.client.callTool(call)
+        assert.isTrue(result.isError)
+        assert.include(textOf(result), "getPet cannot be used")
+        assert.include(textOf(result), "paths./pets/{id}.get.parameters[2]: $ref '#/components/parameters/Nope' not found")
+      }
+      const fine = await first.client.callTool({ name: "describe_operation", arguments: { name: "listPets" } })
+      assert.isUndefined(fine.isError, textOf(fine))
+      // finished shortly after start-up: the problem is logged once, and the catalog cache written without the operation
+      for (let i = 0; i < 100 && (readdirSync(dir).length === 0 || !first.stderr().includes(expected)); i++) {
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      assert.strictEqual(readdirSync(dir).length, 1)
+      assert.deepStrictEqual(warnings(first.stderr()), [expected])
+    } finally {
+      await first.close()
+    }
+    const again = await connectStdio(args)
+    try {
+      await again.client.listTools()
+      assert.deepStrictEqual(warnings(again.stderr()), [expected])
+      const gone = await again.client.callTool({ name: "describe_operation", arguments: { name: "getPet" } })
+      assert.include(textOf(gone), "No operation named \"getPet\"")
+    } finally {
+      await again.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it("serves the same tools from the cached catalog, rebuilds it when the spec changes, and never caches a multi-file spec", async () => {
     const dir = mkdtempSync(join(tmpdir(), "catalog-e2e-"))
     const cache = join(dir, "cache")
