@@ -112,7 +112,6 @@ const asProblem = (e: unknown, where: string): Problem => {
   return { location: where, message: `cannot be mapped: ${(e as Error).message}` }
 }
 
-const problems = new WeakMap<Tool, Problem>()
 const NO_DETAIL: ToolDetail = {
   inputSchema: { type: "object", properties: {}, additionalProperties: false },
   params: [],
@@ -123,33 +122,53 @@ const NO_DETAIL: ToolDetail = {
 /**
  * A tool whose schemas and bindings are built on first read (a spec of a thousand operations maps in about
  * 100 ms, which a server in discovery mode need not spend before it answers). An operation that turns out
- * to be unmappable gets an empty schema and a Problem, which `problemOf` returns.
+ * to be unmappable gets an empty schema and a Problem, which `problemOf` returns. Serialises as a plain tool.
  */
-const lazyTool = (head: ToolHead, where: string, build: () => ToolDetail): Tool => {
-  let detail: ToolDetail | undefined
-  let make: (() => ToolDetail) | undefined = build
-  const tool = { ...head } as Tool
-  const get = (): ToolDetail => {
-    if (detail !== undefined) return detail
-    try {
-      detail = make!()
-    } catch (e) {
-      problems.set(tool, asProblem(e, where))
-      detail = NO_DETAIL
-    }
-    make = undefined // the spec document is no longer needed for this tool
-    return detail
+interface LazyTool extends ToolHead {}
+class LazyTool implements Tool {
+  #make: (() => ToolDetail) | undefined
+  #detail: ToolDetail | undefined
+  #problem: Problem | undefined
+  readonly #where: string
+  constructor(head: ToolHead, where: string, make: () => ToolDetail) {
+    Object.assign(this, head)
+    this.#where = where
+    this.#make = make
   }
-  const field = (key: DetailKey): PropertyDescriptor => ({ enumerable: true, get: () => get()[key] })
-  Object.defineProperties(tool, { inputSchema: field("inputSchema"), params: field("params"), body: field("body"), security: field("security") })
-  return tool
+  #built(): ToolDetail {
+    if (this.#detail !== undefined) return this.#detail
+    try {
+      this.#detail = this.#make!()
+    } catch (e) {
+      this.#problem = asProblem(e, this.#where)
+      this.#detail = NO_DETAIL
+    }
+    this.#make = undefined // the spec document is no longer needed for this tool
+    return this.#detail
+  }
+  get problem(): Problem | undefined {
+    this.#built()
+    return this.#problem
+  }
+  get inputSchema() {
+    return this.#built().inputSchema
+  }
+  get params() {
+    return this.#built().params
+  }
+  get body() {
+    return this.#built().body
+  }
+  get security() {
+    return this.#built().security
+  }
+  toJSON(): Tool {
+    return { ...this, ...this.#built() }
+  }
 }
 
 /** Why a tool mapped lazily cannot be used (building it first, if not yet built); undefined when it can. */
-export const problemOf = (tool: Tool): Problem | undefined => {
-  void tool.inputSchema
-  return problems.get(tool)
-}
+export const problemOf = (tool: Tool): Problem | undefined => tool instanceof LazyTool ? tool.problem : undefined
 
 /** A mapping with every lazily mapped tool built: those whose operation cannot be mapped move to `skipped`. */
 export const settle = (result: MappingResult): MappingResult => {
@@ -242,7 +261,7 @@ export const mapSpec = (spec: LoadedSpec, options: MappingOptions, lazy = false)
       ...(prefix !== undefined ? { spec: prefix } : {})
     }
     if (lazy) {
-      tools.push(lazyTool(head, input.where, () => operationDetail(input)))
+      tools.push(new LazyTool(head, input.where, () => operationDetail(input)))
       continue
     }
     try {
