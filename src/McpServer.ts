@@ -5,6 +5,8 @@
  */
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js"
+import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv"
+import type { jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js"
 import {
   type CallToolRequest, type CallToolResult, ErrorCode, GetPromptRequestSchema, ListPromptsRequestSchema,
   ListResourcesRequestSchema, ListToolsRequestSchema, McpError, ReadResourceRequestSchema, type ServerNotification, type ServerRequest
@@ -20,6 +22,14 @@ import { StdioTransport } from "./McpServer/StdioTransport.ts"
 import { originOf } from "./Upstream.ts"
 
 export const PACKAGE_VERSION = "0.1.0"
+
+/**
+ * One JSON Schema validator (Ajv) for every SDK Server of the process, made when first needed (the SDK uses
+ * it only to check elicitation answers): by default each Server makes its own, a few ms at start and
+ * about a millisecond per Streamable HTTP session.
+ */
+let ajv: AjvJsonSchemaValidator | undefined
+const sharedValidator: jsonSchemaValidator = { getValidator: (schema) => (ajv ??= new AjvJsonSchemaValidator()).getValidator(schema) }
 
 export class McpServer extends Context.Service<McpServer, {
   /** A new SDK server wired to the catalog and its tool surface (Discovery), ready to connect to one transport. */
@@ -124,7 +134,8 @@ export class McpServer extends Context.Service<McpServer, {
             ...(config.prompts ? { prompts: { listChanged: false } } : {}),
             ...(config.resources ? { resources: { listChanged: false } } : {})
           },
-          instructions
+          instructions,
+          jsonSchemaValidator: sharedValidator
         }
       )
       dispatchPlainRequests(server)

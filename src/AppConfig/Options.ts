@@ -3,7 +3,6 @@
  * One table drives `--help`, argv parsing and the README, so they cannot drift apart.
  * Precedence (lowest first): defaults < config file < environment < flags.
  */
-import { parseArgs } from "node:util"
 
 export interface OptionSpec {
   /** Long flag without the leading dashes. */
@@ -152,6 +151,8 @@ export const parseArgv = (argv: ReadonlyArray<string>): ParsedArgs => {
   for (const spec of OPTIONS) {
     for (const f of [spec.flag, ...(spec.aliases ?? [])]) options[f] = { type: spec.kind, ...(multiple.has(f) ? { multiple: true } : {}) }
   }
+  // required, not imported: an ESM import of node:util evaluates every lazy export of it (a few ms at start)
+  const { parseArgs } = process.getBuiltinModule("node:util")
   const { values, positionals } = parseArgs({ args: [...argv], options: options as never, allowPositionals: true, strict: true })
   const [sub, ...rest] = positionals
   if (rest.length > 0 || (sub !== undefined && sub !== "serve" && sub !== "check")) {

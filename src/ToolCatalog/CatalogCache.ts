@@ -63,7 +63,8 @@ const fileOf = (dir: string, key: string) => join(dir, `catalog-${key.slice(0, 3
 export const readEntry = (dir: string, key: string): Effect.Effect<CatalogEntry | undefined> =>
   Effect.promise(async () => {
     try {
-      const entry = JSON.parse(await readFile(fileOf(dir, key), "utf8")) as CatalogEntry
+      // decoded at once: readFile with an encoding decodes chunk by chunk, a few ms slower on a large catalog
+      const entry = JSON.parse((await readFile(fileOf(dir, key))).toString("utf8")) as CatalogEntry
       return entry.key === key && Array.isArray(entry.tools) ? entry : undefined
     } catch {
       return undefined
