@@ -3,8 +3,8 @@
  * TTL + capacity, least-recently-used eviction) or in Redis (shared by replicas, TTL in Redis, size-capped).
  *
  * - Key: method, full URL (query included), every request header and cookie (so credentials and varying
- *   headers are part of it) hashed with SHA-256: two credentials never share an entry, and no secret is
- *   stored in a key.
+ *   headers are part of it; of a SigV4 signature, only the credential and scope) hashed with SHA-256: two
+ *   credentials never share an entry, and no secret is stored in a key.
  * - HTTP semantics: `Cache-Control` (no-store, no-cache, private, max-age, s-maxage), `Expires`, `Vary: *`,
  *   ETag / Last-Modified revalidation (a 304 refreshes the entry), CACHE_TTL when the upstream says nothing.
  * - Concurrent identical misses share one upstream request (coalescing through an Effect `Cache`).
@@ -57,9 +57,19 @@ export interface CacheStore {
 
 const sha = (s: string) => createHash("sha256").update(s).digest("base64url")
 
-/** The cache key of a request: method, URL and every header and cookie, hashed. */
+/**
+ * A header as the cache key has it. A SigV4 signature covers the signing time, so each signed request
+ * differs: the key leaves out the time (`x-amz-date`) and the signature, and keeps the credential and its
+ * scope (access key, date, region, service), so repeated signed GETs with one credential share an entry.
+ */
+const keyHeader = (name: string, value: string): string | undefined =>
+  name === "x-amz-date" ? undefined
+  : name === "authorization" && value.startsWith("AWS4-HMAC-SHA256 ") ? `${name}:${value.replace(/,\s*Signature=[0-9a-fA-F]*/, "")}`
+  : `${name}:${value}`
+
+/** The cache key of a request: method, URL and every header and cookie (SigV4's per-request parts aside), hashed. */
 export const requestKey = (r: OutgoingRequest): string => {
-  const headers = Object.entries(r.headers).map(([k, v]) => `${k.toLowerCase()}:${v}`).sort().join("\n")
+  const headers = Object.entries(r.headers).flatMap(([k, v]) => keyHeader(k.toLowerCase(), v) ?? []).sort().join("\n")
   const cookies = r.cookies.map(([k, v]) => `${k}=${v}`).sort().join(";")
   return sha(`${r.method}\n${r.url}?${r.query.join("&")}\n${headers}\n${cookies}`)
 }

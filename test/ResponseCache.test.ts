@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Metric } from "effect"
 import { TestClock } from "effect/testing"
 import { AppConfig, defaults, type Settings } from "../src/AppConfig.ts"
+import { signRequest } from "../src/Auth/SigV4.ts"
 import type { OutgoingRequest } from "../src/Invoker/RequestBuilder.ts"
 import {
   cached, type CacheStore, CacheStoreTag, layerMemoryStore, ResponseCache, type Sent, StoreUnavailable
@@ -182,6 +183,29 @@ describe("store", () => {
       const b = yield* cache.fetch(bob, up.send, TTL)
       assert.strictEqual(Buffer.from(b.body).toString(), `{"user":2}`)
       assert.strictEqual(Buffer.from((yield* cache.fetch(alice, up.send, TTL)).body).toString(), `{"user":1}`)
+      assert.strictEqual(up.seen.length, 2)
+    }).pipe(Effect.provide(withCache()))
+  })
+
+  it.effect("serves repeated SigV4-signed GETs from one entry, and keeps two AWS credentials apart", () => {
+    const up = upstream((n) => Effect.succeed(answer(200, {}, `{"n":${n}}`)))
+    const signed = (accessKeyId: string, at: number) =>
+      signRequest(get("https://abc.execute-api.eu-west-1.amazonaws.com/prod/pets", { accept: "application/json" }), {
+        service: "execute-api",
+        region: "eu-west-1",
+        credentials: { accessKeyId, secretAccessKey: `secret-of-${accessKeyId}` },
+        signingDate: new Date(Date.UTC(2026, 10, 26, 12, 0, at))
+      })
+    return Effect.gen(function*() {
+      const cache = yield* ResponseCache
+      const first = yield* signed("AKIDALICE", 0)
+      const later = yield* signed("AKIDALICE", 7)
+      // each signature differs (it covers the time) ...
+      assert.notStrictEqual(first.headers["authorization"], later.headers["authorization"])
+      yield* cache.fetch(first, up.send, TTL)
+      // ... yet the same credential asking again is a hit, and another credential is not
+      assert.strictEqual(Buffer.from((yield* cache.fetch(later, up.send, TTL)).body).toString(), `{"n":1}`)
+      assert.strictEqual(Buffer.from((yield* cache.fetch(yield* signed("AKIDBOB", 9), up.send, TTL)).body).toString(), `{"n":2}`)
       assert.strictEqual(up.seen.length, 2)
     }).pipe(Effect.provide(withCache()))
   })
