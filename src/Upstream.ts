@@ -16,6 +16,7 @@
 import { Clock, Context, Duration, Effect, Exit, Layer, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { AppConfig } from "./AppConfig.ts"
+import { NON_PUBLIC_ADDRESS } from "./Security/SsrfGuard.ts"
 import { type OutgoingRequest, serializeBody } from "./Invoker/RequestBuilder.ts"
 import { retryAfterSeconds } from "./Invoker/ResponseMapper.ts"
 import { type AttemptResult, breakerTransition, clientAttempt, recordRetry } from "./Telemetry.ts"
@@ -94,16 +95,21 @@ const RETRYABLE_STATUS = new Set([429, 502, 503, 504])
 const safeToRetry = (request: OutgoingRequest, policy: CallPolicy): boolean =>
   IDEMPOTENT.has(request.method) || policy.idempotencyKeyHeader !== undefined
 
-/** The first error code in a cause chain (ECONNREFUSED, UND_ERR_SOCKET…), never a message that could hold a URL. */
-const errorCode = (cause: unknown): string => {
+/** The first error in a cause chain with a code (that code, when given). */
+const causeWith = (cause: unknown, code?: string): { readonly code: string; readonly message?: unknown } | undefined => {
   let c: unknown = cause
   for (let i = 0; i < 5 && typeof c === "object" && c !== null; i++) {
-    const code = (c as { code?: unknown }).code
-    if (typeof code === "string") return code
+    const own = (c as { code?: unknown }).code
+    if (typeof own === "string" && (code === undefined || own === code)) return c as { code: string }
     c = (c as { cause?: unknown }).cause
   }
-  return typeof cause === "object" && cause !== null && "name" in cause ? String((cause as { name: unknown }).name) : "unknown error"
+  return undefined
 }
+
+/** The first error code in a cause chain (ECONNREFUSED, UND_ERR_SOCKET…), never a message that could hold a URL. */
+const errorCode = (cause: unknown): string =>
+  causeWith(cause)?.code ??
+    (typeof cause === "object" && cause !== null && "name" in cause ? String((cause as { name: unknown }).name) : "unknown error")
 
 /**
  * The request as it goes on the wire: the URL parsed once (so the origin and the normalised path are what
@@ -258,6 +264,12 @@ export class Upstream extends Context.Service<Upstream, {
       const code = errorCode(e)
       if (code === "UND_ERR_CONNECT_TIMEOUT") return new UpstreamTimeout({ kind: "connect", afterMs: config.http.connectTimeoutMs })
       if (code === "UND_ERR_INVALID_ARG") return new UpstreamInvalidRequest({ detail: "the request could not be sent (invalid header or body)" })
+      if (code === NON_PUBLIC_ADDRESS) {
+        return new UpstreamInvalidRequest({
+          detail: `not sent: the API's host resolves to a non-public address (${causeWith(e, code)?.message}), and the spec was read from a URL; ` +
+            `pass --base-url <url> to choose the upstream yourself, or --allow-private-networks if the spec is trusted`
+        })
+      }
       return new UpstreamConnect({ detail: code })
     }
 

@@ -9,11 +9,14 @@
  * - DNS is resolved once and the connection is pinned to the checked address (so a resolver that answers
  *   differently the second time, DNS rebinding, cannot redirect it); TLS still verifies the host name;
  * - redirects are refused, bodies are capped at SPEC_MAX_BYTES, and a fetch has 30 s in all.
+ *
+ * The upstream API a spec read from a URL names is held to the same address rule: its base URLs at start
+ * (`refusedBaseUrl`), and each new connection to it (`guardedLookup`).
  */
 import { Context, Effect, Layer } from "effect"
 import { lookup as dnsLookup } from "node:dns/promises"
 import type { IncomingMessage } from "node:http"
-import { BlockList, isIP } from "node:net"
+import { BlockList, isIP, type LookupFunction } from "node:net"
 import { AppConfig } from "../AppConfig.ts"
 import { type SpecSourceSettings, specSourceDefaults } from "./Settings.ts"
 
@@ -114,6 +117,32 @@ export const nonPublicReason = (ip: string): string | undefined => {
   }
   for (const [name, list] of lists) if (list.check(bare, family === 6 ? "ipv6" : "ipv4")) return name
   return undefined
+}
+
+/** The error code of a connection a guarded lookup refused (the host resolved to a non-public address). */
+export const NON_PUBLIC_ADDRESS = "ERR_NON_PUBLIC_ADDRESS"
+
+/**
+ * A `lookup` for the sockets to upstream APIs named by a spec read from a URL. The base URLs are checked at
+ * start, but a name that did not resolve then, or that resolves elsewhere later (DNS rebinding), could still
+ * aim a call at a private address: this checks every address at every new connection and refuses the
+ * connection with NON_PUBLIC_ADDRESS. Hosts in `trusted` (base URLs the operator gave) are not checked.
+ */
+export const guardedLookup = (trusted: ReadonlySet<string>): LookupFunction => (hostname, options, callback) => {
+  process.getBuiltinModule("node:dns").lookup(hostname, { ...options, all: true }, (error, addresses) => {
+    if (error) return callback(error, "", 0)
+    const refused = trusted.has(hostname.toLowerCase())
+      ? undefined
+      : addresses.find((a) => nonPublicReason(a.address) !== undefined)
+    if (refused !== undefined) {
+      const why = `${hostname} resolves to ${refused.address}, a ${nonPublicReason(refused.address)} address`
+      return callback(Object.assign(new Error(why), { code: NON_PUBLIC_ADDRESS }), "", 0)
+    }
+    if (options.all) return callback(null, addresses)
+    const first = addresses[0]
+    if (first === undefined) return callback(Object.assign(new Error(`${hostname} has no address`), { code: "ENOTFOUND" }), "", 0)
+    callback(null, first.address, first.family)
+  })
 }
 
 /** Checks a URL against the policy and resolves its host once; the address to connect to, or why not. */

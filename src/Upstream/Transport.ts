@@ -3,10 +3,11 @@
  * dispatch API (no stream or promise per request: the answer is collected in a handler). Upstream's tests
  * put a scripted fake in its place.
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import type { IncomingHttpHeaders } from "node:http"
 import type { Agent, Dispatcher } from "undici"
-import { AppConfig } from "../AppConfig.ts"
+import { AppConfig, type Settings } from "../AppConfig.ts"
+import { guardedLookup } from "../Security/SsrfGuard.ts"
 
 export interface UpstreamResponse {
   readonly status: number
@@ -132,6 +133,25 @@ const lazySend = (makeAgent: (undici: typeof import("undici")) => Agent, maxBody
   return { send: lazy, close }
 }
 
+/**
+ * With a main spec read from a URL (and no --base-url, no --allow-private-networks), the hosts its servers
+ * name are the spec's choice: every new upstream connection is checked to go to a public address
+ * (SsrfGuard.guardedLookup), except to the hosts of base URLs the operator gave to additional specs.
+ */
+export const upstreamLookup = (config: Settings) => {
+  if (config.specSource.allowPrivateNetworks || Option.isSome(config.baseUrl) || !/^https?:\/\//i.test(config.spec)) return undefined
+  const trusted = new Set<string>()
+  for (const extra of config.additionalSpecs) {
+    if (Option.isNone(extra.baseUrl)) continue
+    try {
+      trusted.add(new URL(extra.baseUrl.value).hostname.toLowerCase())
+    } catch {
+      // an invalid base URL fails when used
+    }
+  }
+  return guardedLookup(trusted)
+}
+
 export class UpstreamTransport extends Context.Service<UpstreamTransport, { readonly send: Send }>()("openapi-mcp/UpstreamTransport") {
   /**
    * One keep-alive Agent (a pool per origin) sized from HTTP_MAX_CONNECTIONS / HTTP_CONNECT_TIMEOUT, closed
@@ -140,6 +160,7 @@ export class UpstreamTransport extends Context.Service<UpstreamTransport, { read
    */
   static readonly layer = Layer.effect(UpstreamTransport, Effect.gen(function*() {
     const config = yield* AppConfig
+    const lookup = upstreamLookup(config)
     const { send } = yield* Effect.acquireRelease(
       Effect.sync(() =>
         lazySend((undici) =>
@@ -149,7 +170,7 @@ export class UpstreamTransport extends Context.Service<UpstreamTransport, { read
             keepAliveTimeout: 30_000,
             headersTimeout: 0,
             bodyTimeout: 0,
-            connect: { timeout: config.http.connectTimeoutMs }
+            connect: { timeout: config.http.connectTimeoutMs, ...(lookup !== undefined ? { lookup } : {}) }
           }), Math.max(config.maxResponseBytes, config.cache.maxEntryBytes) + 1, 1000)
       ),
       (lazy) => Effect.promise(lazy.close)

@@ -6,7 +6,7 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs"
 import { createServer, type Server } from "node:http"
 import { tmpdir } from "node:os"
@@ -14,7 +14,11 @@ import { join } from "node:path"
 import {
   checkUrl, fetchGuarded, nonPublicReason, refusedBaseUrl, type ResolvedAddress, type Resolver, SpecSourcePolicy
 } from "../../src/Security/SsrfGuard.ts"
+import { AppConfig, type Settings } from "../../src/AppConfig.ts"
+import type { OutgoingRequest } from "../../src/Invoker/RequestBuilder.ts"
+import { specSourceDefaults } from "../../src/Security/Settings.ts"
 import { SpecLoader } from "../../src/SpecLoader.ts"
+import { type CallPolicy, Upstream } from "../../src/Upstream.ts"
 import { fixture } from "../support/processes.ts"
 
 const secure = (resolver: Resolver = async () => []): SpecSourcePolicy => ({ ...SpecSourcePolicy.defaultValue(), resolver })
@@ -246,5 +250,45 @@ describe("spec files and hostile documents", () => {
     Effect.gen(function*() {
       const loaded = yield* SpecLoader.use((l) => l.load(fixture("security.yaml"))).pipe(Effect.provide(loaderWith(secure())))
       assert.strictEqual(loaded.version, "3.0")
+    }))
+})
+
+describe("upstream connections of a spec read from a URL", () => {
+  const get = (url: string): OutgoingRequest => ({ method: "GET", url, query: [], headers: {}, cookies: [], body: undefined })
+  const POLICY: CallPolicy = { attemptTimeoutMs: 5_000, deadlineMs: 10_000, maxAttempts: 3, idempotencyKeyHeader: undefined, circuitBreaker: false }
+  /** GET http://localhost:<port>/pets with the real Upstream and transport, under these settings. */
+  const call = (port: number, settings: Partial<Settings> & Pick<Settings, "spec">) =>
+    Upstream.use((u) => u.execute(get(`http://localhost:${port}/pets`), POLICY)).pipe(
+      Effect.provide(Upstream.layer.pipe(Layer.provide(AppConfig.layerTest(settings)))),
+      Effect.scoped
+    )
+
+  it.effect("are checked at connect time: a host that resolves to a private address is refused, unless the operator chose the upstream", () =>
+    Effect.gen(function*() {
+      const seen: Array<string> = []
+      const api = createServer((req, res) => (seen.push(req.url ?? ""), res.writeHead(200, { "content-type": "application/json" }).end("[]")))
+      yield* Effect.promise(() => new Promise<void>((r) => api.listen(0, "127.0.0.1", () => r())))
+      const port = (api.address() as { port: number }).port
+      try {
+        // the spec came from a URL: 'localhost' (which its servers might name, or a name rebound later) is refused
+        const refused = yield* Effect.flip(call(port, { spec: "https://specs.example.com/api.json" }))
+        assert.strictEqual(refused.reason._tag, "UpstreamInvalidRequest")
+        assert.strictEqual(refused.attempts, 1)
+        const detail = (refused.reason as { detail: string }).detail
+        assert.include(detail, "localhost resolves to 127.0.0.1, a loopback address")
+        assert.include(detail, "--allow-private-networks")
+        assert.deepStrictEqual(seen, [])
+        // the operator's choices: a local spec file, --base-url, --allow-private-networks
+        for (const settings of [
+          { spec: "/srv/api.json" },
+          { spec: "https://specs.example.com/api.json", baseUrl: Option.some(`http://localhost:${port}`) },
+          { spec: "https://specs.example.com/api.json", specSource: { ...specSourceDefaults, allowPrivateNetworks: true } }
+        ]) {
+          assert.strictEqual((yield* call(port, settings)).status, 200)
+        }
+        assert.strictEqual(seen.length, 3)
+      } finally {
+        api.close()
+      }
     }))
 })
