@@ -7,7 +7,7 @@
 import { Context, Effect, FileSystem, Layer, Schema } from "effect"
 import { cached } from "./ResponseCache.ts"
 import { fetchGuarded, SpecSourcePolicy } from "./Security/SsrfGuard.ts"
-import { checkDepth, checkFile } from "./SpecLoader/Guard.ts"
+import { checkFile, MAX_DEPTH } from "./SpecLoader/Guard.ts"
 import { isAbsolute, resolve as resolvePath } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { isObject, type Json, type JsonObject, RefResolver, splitRef } from "./SpecLoader/Refs.ts"
@@ -97,14 +97,11 @@ const parseLoaded = (text: string): Effect.Effect<unknown, Error> =>
   })
 
 /**
- * Parses JSON or YAML text. Throws an Error whose message says where the syntax broke, or that the
- * document is nested too deeply or expands too many YAML aliases (hostile documents stop here, at once).
+ * Parses JSON or YAML text. Throws an Error whose message says where the syntax broke, or that the YAML
+ * expands too many aliases or nests too deeply (JSON nesting is bounded by `externalRefs`, which walks every
+ * document loaded before anything else does).
  */
-const parseDocument = (text: string): unknown => {
-  const doc = parseText(text)
-  checkDepth(doc)
-  return doc
-}
+const parseDocument = (text: string): unknown => parseText(text)
 
 const parseText = (text: string): unknown => {
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
@@ -134,29 +131,33 @@ const parseText = (text: string): unknown => {
 }
 
 /**
- * `$ref`s that point into other documents, skipping data (`example`, `examples`) and vendor extensions,
- * except where such a name is a schema property (under `properties`).
+ * `$ref`s that point into other documents, not counting those in data (`example`, `examples`) and vendor
+ * extensions, except where such a name is a schema property (under `properties`). The same walk is the
+ * depth guard: it throws when the document nests deeper than MAX_DEPTH (a hostile document must not
+ * overflow the stack of the code that walks it later), before the recursion could.
  */
 const externalRefs = (doc: Json, baseUrl: string, out: Set<string>): void => {
-  const walk = (node: Json, inProperties: boolean): void => {
+  const walk = (node: Json, inProperties: boolean, refs: boolean, depth: number): void => {
+    if (depth > MAX_DEPTH) throw new Error(`the document is nested more than ${MAX_DEPTH} levels deep`)
     if (Array.isArray(node)) {
-      for (const item of node) walk(item, false)
+      for (const item of node) if (typeof item === "object" && item !== null) walk(item, false, refs, depth + 1)
     } else if (isObject(node)) {
       for (const key in node) {
         const value = node[key]!
-        if (key === "$ref" && typeof value === "string" && !value.startsWith("#")) {
+        if (refs && key === "$ref" && typeof value === "string" && !value.startsWith("#")) {
           try {
             out.add(splitRef(value, baseUrl).url)
           } catch {
             // an unparsable URL surfaces when an operation resolves it
           }
-        } else if (typeof value === "object" && (inProperties || (key !== "example" && key !== "examples" && !key.startsWith("x-")))) {
-          walk(value, !inProperties && (key === "properties" || key === "patternProperties"))
+        } else if (typeof value === "object" && value !== null) {
+          const data = !inProperties && (key === "example" || key === "examples" || key.startsWith("x-"))
+          walk(value, !inProperties && (key === "properties" || key === "patternProperties"), refs && !data, depth + 1)
         }
       }
     }
   }
-  walk(doc, false)
+  walk(doc, false, true, 1)
 }
 
 const versionOf = (doc: JsonObject): LoadedSpec["version"] | undefined => {
@@ -231,7 +232,11 @@ export class SpecLoader extends Context.Service<SpecLoader, {
       const failures = new Map<string, string>()
       const origin = url.startsWith("file:") ? "file:" : new URL(url).origin
       let frontier = new Set<string>()
-      externalRefs(parsed, url, frontier)
+      try {
+        externalRefs(parsed, url, frontier)
+      } catch (e) {
+        return yield* fail((e as Error).message)
+      }
       while (frontier.size > 0) {
         const batch = [...frontier].filter((u) => !documents.has(u) && !failures.has(u))
         frontier = new Set()

@@ -10,25 +10,8 @@ import { sep } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { SpecSourcePolicy } from "../Security/SsrfGuard.ts"
 
-/** Deepest nesting of objects and arrays accepted in a document. */
+/** Deepest nesting of objects and arrays accepted in a document (checked by SpecLoader's walk for `$ref`s). */
 export const MAX_DEPTH = 256
-
-/** Throws when the parsed document nests deeper than MAX_DEPTH (checked without recursion). */
-export const checkDepth = (doc: unknown): void => {
-  // recursion is bounded: it stops at MAX_DEPTH
-  const visit = (node: object, depth: number): void => {
-    if (depth > MAX_DEPTH) throw new Error(`the document is nested more than ${MAX_DEPTH} levels deep`)
-    if (Array.isArray(node)) {
-      for (const child of node) if (typeof child === "object" && child !== null) visit(child, depth + 1)
-    } else {
-      for (const key in node) {
-        const child = (node as Record<string, unknown>)[key]
-        if (typeof child === "object" && child !== null) visit(child, depth + 1)
-      }
-    }
-  }
-  if (typeof doc === "object" && doc !== null) visit(doc, 1)
-}
 
 const inside = (file: string, dir: string) => file === dir || file.startsWith(dir.endsWith(sep) ? dir : `${dir}${sep}`)
 
