@@ -43,29 +43,37 @@ export interface CatalogShape {
   readonly lookup: (name: string) => Tool | undefined
 }
 
-export const toListed = (tool: Tool): ListedTool => ({
+const listedWith = (tool: Tool, inputSchema: Tool["inputSchema"]): ListedTool => ({
   name: tool.name,
   ...(tool.title ? { title: tool.title } : {}),
   description: tool.description,
-  inputSchema: tool.inputSchema,
+  inputSchema,
   annotations: tool.annotations
 })
+
+export const toListed = (tool: Tool): ListedTool => listedWith(tool, tool.inputSchema)
+
+const NO_INPUT: Tool["inputSchema"] = { type: "object", properties: {}, additionalProperties: false }
 
 /** Rough token count of a listing: about four characters per token. */
 export const estimateTokens = (listing: ReadonlyArray<ListedTool>): number => Math.ceil(JSON.stringify(listing).length / 4)
 
 /**
- * Whether listing these tools would exceed the budget (estimated tokens), serializing (and building, when
- * mapped lazily) only as many tools as that takes.
+ * Whether listing these tools would exceed the budget (estimated tokens), serializing only as many tools as
+ * that takes. Without their input schemas first: a lower bound that builds no lazily mapped tool and settles
+ * a big API at once (it counts operations later found unmappable too); then, if need be, in full.
  */
 export const exceedsBudget = (tools: ReadonlyArray<Tool>, budget: number): boolean => {
-  let chars = 2
-  for (const tool of tools) {
-    if (problemOf(tool) !== undefined) continue
-    chars += JSON.stringify(toListed(tool)).length + 1
-    if (Math.ceil(chars / 4) > budget) return true
+  const over = (size: (tool: Tool) => number) => {
+    let chars = 1 // "[", then each tool and the "," or "]" after it
+    for (const tool of tools) {
+      chars += size(tool)
+      if (Math.ceil(chars / 4) > budget) return true
+    }
+    return false
   }
-  return false
+  return over((t) => JSON.stringify(listedWith(t, NO_INPUT)).length + 1) ||
+    over((t) => problemOf(t) === undefined ? JSON.stringify(toListed(t)).length + 1 : 0)
 }
 
 /** Mapping options from the settings: filters and limits, with the base URL (and namespace) given. */

@@ -8,6 +8,7 @@ import { type Json, type JsonObject, RefResolver } from "../../src/SpecLoader/Re
 import { fitName, mapSpec, type MappingOptions, problemOf, sanitizeName, settle, shortHash } from "../../src/ToolCatalog/Mapping.ts"
 import { loadSpec, MAPPING, SpecLoaderTest } from "../support/specs.ts"
 import { toJsonSchema } from "../../src/ToolCatalog/Schema.ts"
+import { estimateTokens, exceedsBudget, toListed } from "../../src/ToolCatalog.ts"
 import type { Tool } from "../../src/domain/Tool.ts"
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..")
@@ -584,4 +585,20 @@ layer(TestLayer)("lazy mapping", (it) => {
         assert.strictEqual(settled.operations, eager.operations)
       }), 60_000)
   }
+})
+
+layer(TestLayer)("token budget", (it) => {
+  it.effect("is exceeded exactly when the full listing's estimate is over it, for eager and lazily mapped tools", () =>
+    Effect.gen(function*() {
+      const loaded = yield* load(spec("apisguru_twilio.com_twilio_verify_v2.json"))
+      for (const lazy of [false, true]) {
+        const { tools } = mapSpec(loaded, OPTIONS, lazy)
+        const estimate = estimateTokens(tools.map(toListed))
+        assert.isFalse(exceedsBudget(tools, estimate))
+        assert.isTrue(exceedsBudget(tools, estimate - 1))
+      }
+      // a big API is over the budget on its names and descriptions alone
+      const github = mapSpec(yield* load(spec("github_api.github.com.json")), OPTIONS, true)
+      assert.isTrue(exceedsBudget(github.tools, 20_000))
+    }), 60_000)
 })
