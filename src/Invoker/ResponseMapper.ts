@@ -8,8 +8,10 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
 import type { Tool } from "../domain/Tool.ts"
 import type { UpstreamResponse } from "../Upstream.ts"
 
-// required, not imported: an ESM import of node:http also loads Node's bundled undici (tens of ms at start)
-const { STATUS_CODES } = process.getBuiltinModule("node:http")
+// required when first needed, not imported: an ESM import of node:http also loads Node's bundled undici (tens
+// of ms), and even requiring it costs a stdio server ~6 ms at start
+let statusCodes: Readonly<Record<number, string | undefined>> | undefined
+const statusText = (status: number) => (statusCodes ??= process.getBuiltinModule("node:http").STATUS_CODES)[status]
 
 const ERROR_EXCERPT = 2000
 
@@ -118,7 +120,10 @@ const withNextPage = (tool: Tool, result: CallToolResult, next: Record<string, u
     _meta: { ...result._meta, "openapi-mcp-server/next_page": next }
   }
 
-const statusLine = (status: number) => `HTTP ${status}${STATUS_CODES[status] ? ` ${STATUS_CODES[status]}` : ""}`
+const statusLine = (status: number) => {
+  const text = statusText(status)
+  return `HTTP ${status}${text ? ` ${text}` : ""}`
+}
 
 export const mapResponse = (tool: Tool, res: UpstreamResponse, maxBytes: number, now: number): CallToolResult => {
   const mt = mediaTypeOf(res.headers)

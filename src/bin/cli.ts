@@ -10,8 +10,8 @@ if (major < 22 || (major === 22 && minor < 19)) {
   )
   process.exit(1)
 }
-// Node's on-disk compile cache makes every start after the first one faster.
-const { enableCompileCache } = await import("node:module")
-enableCompileCache?.()
+// Node's on-disk compile cache makes every start after the first one faster. (Required, not imported: the
+// ESM facade of node:module would load its every lazy part, source maps included.)
+process.getBuiltinModule("node:module").enableCompileCache?.()
 await import("./run.ts")
 export {}
