@@ -141,9 +141,10 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>) =>
 
 /**
  * Finishes the catalog off the start-up path, a second after start-up (or when the server stops, if
- * sooner): builds the tools mapped lazily, a few milliseconds at a time so calls are served in between,
- * logs the operations among them that cannot be mapped, then writes the new catalog-cache entry, if any
- * (serialising a large catalog also takes tens of ms). A lazily mapped tool a call needs sooner is built then.
+ * sooner and there is a cache entry to write): builds the tools mapped lazily, a few milliseconds at a time
+ * so calls are served in between, logs the operations among them that cannot be mapped, then writes the
+ * new catalog-cache entry, if any (serialising a large catalog also takes tens of ms). A lazily mapped tool
+ * a call needs sooner is built then.
  */
 const finishLater = (lazy: ReadonlyArray<Tool>, cache: { readonly dir: string; readonly entry: CatalogEntry } | undefined) =>
   Effect.gen(function*() {
@@ -180,7 +181,8 @@ const finishLater = (lazy: ReadonlyArray<Tool>, cache: { readonly dir: string; r
     }
     const timer = setTimeout(slice, 1000).unref()
     cancel = () => clearTimeout(timer)
-    yield* Effect.addFinalizer(() => Effect.promise(() => (cancel(), finish())))
+    // at a stop before then, the rest is built only to write the cache entry
+    yield* Effect.addFinalizer(() => Effect.promise(() => (cancel(), finished ?? (cache !== undefined ? finish() : Promise.resolve()))))
   })
 
 export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("openapi-mcp/ToolCatalog") {
