@@ -602,8 +602,53 @@ const report = (
     out.push("")
   }
   for (const note of coldNotes) out.push(`- ${note}`)
+  const checked = againstTargets(cells, cold)
+  if (checked.length > 0) {
+    out.push(
+      "", `## Against the targets`, "",
+      `The performance issue's targets, checked on this run (✓ met, ✗ not; ratios and CPU move ±20-30 % between runs on a shared machine).`,
+      "",
+      markdownTable(["target", "measured"], checked),
+      ""
+    )
+  }
   if (todo.length > 0) out.push(`## Not measured yet`, "", ...todo.map((t) => `- ${t}`), "")
   return out.join("\n")
+}
+
+/** The benchmark issue's targets, each with what this run measured: [target, "C=1 0.61 ✓, …"]. */
+const againstTargets = (cells: ReadonlyArray<Cell>, cold: ReadonlyArray<ColdSummary>): Array<[string, string]> => {
+  const mark = (ok: boolean) => (ok ? "✓" : "✗")
+  const perC = (path: Path, value: (c: Cell) => number | undefined, ok: (v: number) => boolean, onlyC?: ReadonlyArray<number>) =>
+    cells
+      .filter((c) => c.path === path && (onlyC === undefined || onlyC.includes(c.concurrency)))
+      .flatMap((c) => {
+        const v = value(c)
+        return v === undefined ? [] : [`C=${c.concurrency} ${fmt(v, 2)} ${mark(ok(v))}`]
+      })
+      .join(", ")
+  const tracedShare = (c: Cell) => {
+    const plain = cells.find((p) => p.path === "stdio" && p.concurrency === c.concurrency)
+    return plain === undefined ? undefined : c.callsPerSecond / plain.callsPerSecond
+  }
+  const github = cold
+    .filter((c) => c.spec.startsWith(basename(GITHUB_SPEC)) && !c.spec.includes("--tool-mode"))
+    .map((c) =>
+      `${c.spec.includes("restart") ? "restart" : "first start"} ${fmt(c.toolsListMsMedian, 0)} ms ${mark(c.toolsListMsMedian <= 400)}, ` +
+      `${fmt(c.peakRssMiBMedian, 0)} MiB ${mark((c.peakRssMiBMedian ?? Infinity) <= 120)}`
+    )
+    .join("; ")
+  const rows: Array<[string, string]> = [
+    ["stdio ≥ 0.5 × direct at C=1", perC("stdio", (c) => c.ratioToDirect, (v) => v >= 0.5, [1])],
+    ["stdio ≥ 0.4 × direct at C=8 and 64", perC("stdio", (c) => c.ratioToDirect, (v) => v >= 0.4, [8, 64])],
+    ["stdio server CPU ≤ 0.15 ms per call", perC("stdio", (c) => c.serverCpuMsPerCall, (v) => v <= 0.15)],
+    ["stdio added p50 ≤ 0.15 ms at C=1", perC("stdio", (c) => c.addedP50Ms, (v) => v <= 0.15, [1])],
+    ["Streamable HTTP server CPU ≤ 0.3 ms per call", perC("http", (c) => c.serverCpuMsPerCall, (v) => v <= 0.3)],
+    ["Streamable HTTP ≥ 2.5 × the best peer's ratio (0.10): ≥ 0.25 × direct", perC("http", (c) => c.ratioToDirect, (v) => v >= 0.25)],
+    ["tracing + metrics cost ≤ 10 % throughput (share of untraced calls/s)", perC("stdio-telemetry", tracedShare, (v) => v >= 0.9)],
+    ["GitHub spec: spawn → tools/list ≤ 400 ms, peak RSS ≤ 120 MiB", github]
+  ]
+  return rows.filter(([, measured]) => measured !== "")
 }
 
 main().catch(async (e: unknown) => {
