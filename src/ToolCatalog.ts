@@ -93,7 +93,7 @@ export const mappingOptions = (
  * The additional specs (ADDITIONAL_SPECS, or --spec given again): each loaded and mapped on its own, its tools
  * named `<name>_<tool>`; one that cannot be loaded is skipped with a warning and the others are served.
  */
-const loadAdditionalSpecs = (config: Settings, taken: Set<string>) =>
+const loadAdditionalSpecs = (config: Settings, taken: Set<string>, lazy: boolean) =>
   Effect.gen(function*() {
     const loader = yield* SpecLoader
     const tools: Array<Tool> = []
@@ -113,7 +113,7 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>) =>
       let name = sanitizeName(entry.name ?? title).slice(0, 24) || "spec"
       for (let n = 2; names.has(name.toLowerCase()); n++) name = `${name.slice(0, 21)}_${n}`
       names.add(name.toLowerCase())
-      const mapped = mapSpec(spec, mappingOptions(config, Option.getOrUndefined(entry.baseUrl), name))
+      const mapped = mapSpec(spec, mappingOptions(config, Option.getOrUndefined(entry.baseUrl), name), lazy)
       // the same SSRF rule as for the main spec: a spec read from a URL may not aim calls at private addresses
       if (Option.isNone(entry.baseUrl) && /^https?:/i.test(spec.url)) {
         const refused = yield* refusedBaseUrl(mapped.tools.map((t) => t.baseUrl), { ...config.specSource, resolver: systemResolver })
@@ -161,12 +161,16 @@ const finishLater = (lazy: ReadonlyArray<Tool>, cache: { readonly dir: string; r
     const finish = () =>
       finished ??= runPromise(Effect.gen(function*() {
         build(Infinity)
-        for (const problem of problems.values()) yield* Effect.logWarning(`skipped operation: ${problem.location}: ${problem.message}`)
+        for (const [tool, problem] of problems) {
+          yield* Effect.logWarning(`skipped operation${tool.spec !== undefined ? ` of ${tool.spec}` : ""}: ${problem.location}: ${problem.message}`)
+        }
         if (cache === undefined) return
-        const entry = problems.size === 0 ? cache.entry : {
+        // the entry holds the main spec's tools only (an additional spec's have a `spec`)
+        const own = [...problems].filter(([tool]) => tool.spec === undefined)
+        const entry = own.length === 0 ? cache.entry : {
           ...cache.entry,
           tools: cache.entry.tools.filter((t) => !problems.has(t)),
-          skipped: [...cache.entry.skipped, ...problems.values()]
+          skipped: [...cache.entry.skipped, ...own.map(([, problem]) => problem)]
         }
         if (!(yield* writeEntry(cache.dir, entry))) {
           yield* Effect.logDebug(`catalog cache: cannot write to ${cache.dir}; the next start builds the catalog again`)
@@ -227,9 +231,6 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
         filteredOut: mapped.filteredOut
       }
     }
-    // only a spec in one file: the key covers its whole text (other files could change unseen)
-    const written = cached === undefined && cacheDir !== undefined && key !== undefined && files === 1
-    if (lazy || written) yield* finishLater(lazy ? result.tools : [], written ? { dir: cacheDir, entry: result } : undefined)
     for (const problem of result.skipped) {
       yield* Effect.logWarning(`skipped operation: ${problem.location}: ${problem.message}`)
     }
@@ -254,8 +255,14 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
         (result.skipped.length > 0 ? `, ${result.skipped.length} skipped` : "") +
         (files > 1 ? `, ${files} files` : "")
     )
-    const more = yield* loadAdditionalSpecs(config, new Set(result.tools.map((t) => t.name.toLowerCase())))
+    // in discovery mode the additional specs are mapped lazily too
+    const discovering = config.toolMode === "discover" ||
+      (config.toolMode === "auto" && (lazy || (cached !== undefined && exceedsBudget(result.tools, config.toolBudgetTokens))))
+    const more = yield* loadAdditionalSpecs(config, new Set(result.tools.map((t) => t.name.toLowerCase())), discovering)
     const tools = [...result.tools, ...more.tools]
+    // only a spec in one file: the key covers its whole text (other files could change unseen)
+    const written = cached === undefined && cacheDir !== undefined && key !== undefined && files === 1
+    if (discovering || written) yield* finishLater(discovering ? tools : [], written ? { dir: cacheDir, entry: result } : undefined)
     for (const t of more.tools) byName.set(t.name, t)
     return ToolCatalog.of({
       serverName,

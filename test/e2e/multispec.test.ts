@@ -43,6 +43,25 @@ describe("additional specs", () => {
     }
   })
 
+  it("in discovery mode maps an additional spec lazily too: its broken operation says why when used, and is logged under its name", async () => {
+    const mcp = await connectStdio(["--spec", EXAMPLE_SPEC, "--tool-mode", "discover", "--catalog-cache-dir", "off"], {
+      ADDITIONAL_SPECS: JSON.stringify([{ name: "partly", spec_path: fixture("startup-broken.yaml") }])
+    })
+    const expected = "skipped operation of partly: paths./pets/{id}.get.parameters[2]: $ref '#/components/parameters/Nope' not found"
+    try {
+      const broken = await mcp.client.callTool({ name: "describe_operation", arguments: { name: "partly_getPet" } })
+      assert.isTrue(broken.isError)
+      assert.include(textOf(broken), "partly_getPet cannot be used")
+      const fine = await mcp.client.callTool({ name: "describe_operation", arguments: { name: "partly_listPets" } })
+      assert.isUndefined(fine.isError, textOf(fine))
+      // the background mapping, a second after start-up, logs it once
+      for (let i = 0; i < 100 && !mcp.stderr().includes(expected); i++) await new Promise((r) => setTimeout(r, 50))
+      assert.strictEqual(mcp.stderr().split(expected).length - 1, 1)
+    } finally {
+      await mcp.close()
+    }
+  })
+
   it("takes --spec more than once, naming the extra tools after each spec's title", async () => {
     const mcp = await connectStdio(["--spec", EXAMPLE_SPEC, "--spec", spec("readme_3.0_parameters-extreme.json")])
     try {
