@@ -176,15 +176,16 @@ const finishLater = (lazy: ReadonlyArray<Tool>, cache: { readonly dir: string; r
           yield* Effect.logDebug(`catalog cache: cannot write to ${cache.dir}; the next start builds the catalog again`)
         }
       }))
-    let cancel: () => void
+    // timers, not immediates: an unref'd immediate waits while the event loop idles (it does not end the
+    // poll phase), so an idle server would never get through the catalog
+    let timer: NodeJS.Timeout
     const slice = () => {
       build(performance.now() + 5)
       if (next >= lazy.length) return void finish()
-      const immediate = setImmediate(slice).unref()
-      cancel = () => clearImmediate(immediate)
+      timer = setTimeout(slice, 0).unref()
     }
-    const timer = setTimeout(slice, 1000).unref()
-    cancel = () => clearTimeout(timer)
+    timer = setTimeout(slice, 1000).unref()
+    const cancel = () => clearTimeout(timer)
     // at a stop before then, the rest is built only to write the cache entry
     yield* Effect.addFinalizer(() => Effect.promise(() => (cancel(), finished ?? (cache !== undefined ? finish() : Promise.resolve()))))
   })

@@ -123,6 +123,20 @@ describe("catalog cache across restarts", () => {
     }
   })
 
+  it("finishes a big lazily mapped catalog in the background while the server sits idle, and caches it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "catalog-idle-"))
+    const mcp = await connectStdio(["--spec", spec("github_api.github.com.json"), "--base-url", "http://127.0.0.1:9", "--catalog-cache-dir", dir])
+    try {
+      assert.strictEqual((await mcp.client.listTools()).tools.length, 3) // discovery mode: mapped lazily
+      // no request arrives meanwhile: the background mapping must not wait for one
+      for (let i = 0; i < 200 && readdirSync(dir).length === 0; i++) await new Promise((r) => setTimeout(r, 50))
+      assert.strictEqual(readdirSync(dir).length, 1)
+    } finally {
+      await mcp.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it("in discovery mode, says why an operation that cannot be mapped is unusable, and skips it once the catalog is finished", async () => {
     const dir = mkdtempSync(join(tmpdir(), "catalog-lazy-"))
     const args = ["--spec", fixture("startup-broken.yaml"), "--tool-mode", "discover", "--catalog-cache-dir", dir]
