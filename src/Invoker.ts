@@ -142,8 +142,16 @@ export class Invoker extends Context.Service<Invoker, {
     const config = yield* AppConfig
     const { maxResponseBytes } = config
     const cache = yield* ResponseCache
-    const policies = new Map(catalog.tools.map((t) => [t, policyFor(t, upstream.defaultPolicy, config.operations)]))
-    const cacheTtls = new Map(catalog.tools.map((t) => [t, cacheTtlFor(t, config)]))
+    // each tool's call policy and cache TTL, worked out at its first call (a big API has thousands of tools)
+    const perTool = new Map<Tool, { readonly policy: CallPolicy; readonly ttlMs: number | undefined }>()
+    const settingsOf = (tool: Tool) => {
+      let found = perTool.get(tool)
+      if (found === undefined) {
+        found = { policy: policyFor(tool, upstream.defaultPolicy, config.operations), ttlMs: cacheTtlFor(tool, config) }
+        perTool.set(tool, found)
+      }
+      return found
+    }
     for (const key of Object.keys(config.operations)) {
       const matches = key.startsWith("tag:")
         ? catalog.tools.some((t) => t.tags.includes(key.slice(4)))
@@ -199,9 +207,8 @@ export class Invoker extends Context.Service<Invoker, {
       if (authed._tag === "Failure") return yield* authFailed(tool, authed.failure)
       const request = authed.success
       const started = yield* Clock.currentTimeMillis
-      const policy = policies.get(tool) ?? upstream.defaultPolicy
+      const { policy, ttlMs } = settingsOf(tool)
       const send = (r: OutgoingRequest) => upstream.execute(r, policy)
-      const ttlMs = cacheTtls.get(tool)
       const writes = tool.method !== "GET" && tool.method !== "HEAD"
       const exchangeOf = (request: OutgoingRequest): Effect.Effect<Sent & { readonly cache?: CacheInfo }, UpstreamError> =>
         ttlMs !== undefined

@@ -46,18 +46,28 @@ export class McpServer extends Context.Service<McpServer, {
     const runPromise = Effect.runPromiseWith(context)
     const runSync = Effect.runSyncWith(context)
     const listResult = { tools: discovery.listing as Array<never> }
-    // metric label sets and span names, once per tool (and per discovery meta-tool)
-    const telemetry = new Map(catalog.tools.map((t) => [t.name, ToolTelemetry.forTool(t)]))
+    // metric label sets and span names: per discovery meta-tool now, per catalog tool at its first call
+    const telemetry = new Map<string, ToolTelemetry>()
     for (const t of discovery.listing) {
-      if (!telemetry.has(t.name)) telemetry.set(t.name, new ToolTelemetry(t.name, undefined, undefined, undefined, undefined))
+      const tool = catalog.lookup(t.name)
+      telemetry.set(t.name, tool !== undefined ? ToolTelemetry.forTool(tool) : new ToolTelemetry(t.name, undefined, undefined, undefined, undefined))
+    }
+    /** A known name's telemetry (a name the catalog does not know gets none: it is no metric label). */
+    const known = (name: string): ToolTelemetry | undefined => {
+      let found = telemetry.get(name)
+      if (found === undefined) {
+        const tool = catalog.lookup(name)
+        if (tool !== undefined) telemetry.set(name, found = ToolTelemetry.forTool(tool))
+      }
+      return found
     }
     /** call_operation counts and traces as the operation it calls, when that is a catalog tool. */
     const telemetryFor = (name: string, args: unknown) => {
       const target = name === CALL && typeof args === "object" && args !== null ? (args as Record<string, unknown>)["name"] : undefined
-      return (typeof target === "string" ? telemetry.get(target) : undefined) ?? telemetry.get(name) ?? unknownToolTelemetry
+      return (typeof target === "string" ? known(target) : undefined) ?? known(name) ?? unknownToolTelemetry
     }
     yield* Metric.update(specOperations, catalog.tools.length)
-    for (const origin of new Set(catalog.tools.map((t) => originOf(t.baseUrl)))) {
+    for (const origin of new Set([...new Set(catalog.tools.map((t) => t.baseUrl))].map(originOf))) {
       yield* Metric.update(circuitBreakerState(origin), 0)
     }
     const instructions = discovery.mode === "all"
