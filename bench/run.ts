@@ -624,7 +624,7 @@ const againstTargets = (cells: ReadonlyArray<Cell>, cold: ReadonlyArray<ColdSumm
       .filter((c) => c.path === path && (onlyC === undefined || onlyC.includes(c.concurrency)))
       .flatMap((c) => {
         const v = value(c)
-        return v === undefined ? [] : [`C=${c.concurrency} ${fmt(v, 2)} ${mark(ok(v))}`]
+        return v === undefined ? [] : [`C=${c.concurrency} ${fmt(v)} ${mark(ok(v))}`]
       })
       .join(", ")
   const tracedShare = (c: Cell) => {
