@@ -17,6 +17,7 @@ import { CALL, DESCRIBE, Discovery, SEARCH } from "./Discovery.ts"
 import { buildPrompts, buildResources, RESOURCE_SCHEME } from "./Prompts.ts"
 import { circuitBreakerState, serveRequest, serveToolCall, specOperations, ToolTelemetry, unknownToolTelemetry } from "./Telemetry.ts"
 import { type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
+import { problemOf } from "./ToolCatalog/Mapping.ts"
 import { dispatchPlainRequests, setToolCallHandler } from "./McpServer/Dispatch.ts"
 import { StdioTransport } from "./McpServer/StdioTransport.ts"
 import { originOf } from "./Upstream.ts"
@@ -76,11 +77,13 @@ export class McpServer extends Context.Service<McpServer, {
       : `The ${catalog.serverName} HTTP API has ${catalog.tools.length} operations. Find one with ${SEARCH}, ` +
         `read its arguments with ${DESCRIBE}, call it with ${CALL}. Failed calls return an error result that says why.`
 
-    // built on first use: they read every tool's arguments (which a lazily mapped catalog builds on first read)
+    // built on first use: they read every tool's arguments (a lazily mapped catalog builds them on first read;
+    // an operation that turns out unmappable is left out, as from the tool list)
     let prompts: ReturnType<typeof buildPrompts> | undefined
     let resources: ReturnType<typeof buildResources> | undefined
-    const promptsOf = () => prompts ??= buildPrompts(catalog.tools, catalog.tagDescriptions)
-    const resourcesOf = () => resources ??= buildResources(catalog.tools)
+    const usable = () => catalog.tools.filter((t) => problemOf(t) === undefined)
+    const promptsOf = () => prompts ??= buildPrompts(usable(), catalog.tagDescriptions)
+    const resourcesOf = () => resources ??= buildResources(usable())
 
     /**
      * With --confirm-destructive, a destructive operation (DELETE), called directly or through
