@@ -101,9 +101,7 @@ const parseLoaded = (text: string): Effect.Effect<unknown, Error> =>
  * expands too many aliases or nests too deeply (JSON nesting is bounded by `externalRefs`, which walks every
  * document loaded before anything else does).
  */
-const parseDocument = (text: string): unknown => parseText(text)
-
-const parseText = (text: string): unknown => {
+const parseDocument = (text: string): unknown => {
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
   const first = body.trimStart()[0]
   if (first === "{" || first === "[") {

@@ -138,7 +138,7 @@ const lazySend = (makeAgent: (undici: typeof import("undici")) => Agent, maxBody
  * name are the spec's choice: every new upstream connection is checked to go to a public address
  * (SsrfGuard.guardedLookup), except to the hosts of base URLs the operator gave to additional specs.
  */
-export const upstreamLookup = (config: Settings) => {
+const upstreamLookup = (config: Settings) => {
   if (config.specSource.allowPrivateNetworks || Option.isSome(config.baseUrl) || !/^https?:\/\//i.test(config.spec)) return undefined
   const trusted = new Set<string>()
   for (const extra of config.additionalSpecs) {
