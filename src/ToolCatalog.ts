@@ -10,7 +10,7 @@ import { refusedBaseUrl, systemResolver } from "./Security/SsrfGuard.ts"
 import { SpecLoader } from "./SpecLoader.ts"
 import { isObject } from "./SpecLoader/Refs.ts"
 import { cacheDirFor, type CatalogEntry, entryKey, readEntry, writeEntry } from "./ToolCatalog/CatalogCache.ts"
-import { mapSpec, type MappingOptions, problemOf, sanitizeName, settle } from "./ToolCatalog/Mapping.ts"
+import { mapSpec, type MappingOptions, type MappingResult, problemOf, sanitizeName, settle } from "./ToolCatalog/Mapping.ts"
 
 export class CatalogError extends Schema.TaggedError<CatalogError>()("CatalogError", { message: Schema.String }) {}
 
@@ -91,34 +91,71 @@ export const mappingOptions = (
 
 /**
  * The additional specs (ADDITIONAL_SPECS, or --spec given again): each loaded and mapped on its own, its tools
- * named `<name>_<tool>`; one that cannot be loaded is skipped with a warning and the others are served.
+ * named `<name>_<tool>`; one that cannot be loaded is skipped with a warning and the others are served. A
+ * spec in one file uses the catalog cache like the main spec; its entry is found by the spec's text, URL and
+ * settings, and used when it was mapped under the name this start gives the spec (names depend on the specs
+ * before it).
  */
-const loadAdditionalSpecs = (config: Settings, taken: Set<string>, lazy: boolean) =>
+const loadAdditionalSpecs = (config: Settings, taken: Set<string>, lazy: boolean, cacheDir: string | undefined) =>
   Effect.gen(function*() {
     const loader = yield* SpecLoader
     const tools: Array<Tool> = []
     const skipped: Array<Problem> = []
+    const pending: Array<PendingEntry> = []
     const credentials = new Map<string, Settings["auth"]>()
     for (const problem of config.additionalSpecProblems) yield* Effect.logWarning(problem)
     const names = new Set<string>()
-    for (const entry of config.additionalSpecs) {
-      const loaded = yield* Effect.result(loader.load(entry.spec))
-      if (loaded._tag === "Failure") {
-        yield* Effect.logWarning(`additional spec ${entry.spec} skipped: ${loaded.failure.message}`)
-        continue
-      }
-      const spec = loaded.success
-      const info = isObject(spec.document["info"]) ? spec.document["info"] : {}
-      const title = typeof info["title"] === "string" ? info["title"] : spec.source.replace(/^.*\//, "").replace(/\.[a-z]+$/i, "")
+    const nameFor = (entry: Settings["additionalSpecs"][number], title: string) => {
       let name = sanitizeName(entry.name ?? title).slice(0, 24) || "spec"
       for (let n = 2; names.has(name.toLowerCase()); n++) name = `${name.slice(0, 21)}_${n}`
+      return name
+    }
+    for (const entry of config.additionalSpecs) {
+      const read = yield* Effect.result(loader.read(entry.spec))
+      const baseUrl = Option.getOrUndefined(entry.baseUrl)
+      const key = cacheDir === undefined || read._tag === "Failure"
+        ? undefined
+        : yield* entryKey(read.success.data, read.success.url, { ...mappingOptions(config, baseUrl), namePrefix: entry.name ?? "" })
+      const cached = cacheDir === undefined || key === undefined ? undefined : yield* readEntry(cacheDir, key)
+      const cachedName = cached === undefined ? undefined : nameFor(entry, cached.title ?? "")
+      let name: string
+      let mapped: Pick<MappingResult, "tools" | "skipped">
+      let source: string
+      if (cached !== undefined && cachedName !== undefined && cached.tools.every((t) => t.spec === cachedName)) {
+        name = cachedName
+        mapped = cached
+        source = entry.spec
+      } else {
+        const loaded = read._tag === "Failure"
+          ? read
+          : yield* Effect.result(loader.loadText(entry.spec, read.success.url, read.success.data))
+        if (loaded._tag === "Failure") {
+          yield* Effect.logWarning(`additional spec ${entry.spec} skipped: ${loaded.failure.message}`)
+          continue
+        }
+        const spec = loaded.success
+        const info = isObject(spec.document["info"]) ? spec.document["info"] : {}
+        const title = typeof info["title"] === "string" ? info["title"] : spec.source.replace(/^.*\//, "").replace(/\.[a-z]+$/i, "")
+        name = nameFor(entry, title)
+        const result = mapSpec(spec, mappingOptions(config, baseUrl, name), lazy)
+        mapped = result
+        source = spec.source
+        if (cacheDir !== undefined && key !== undefined && spec.files === 1) {
+          pending.push({
+            dir: cacheDir,
+            entry: {
+              key, specVersion: spec.version, title, version: undefined, tagDescriptions: {},
+              tools: result.tools, skipped: result.skipped, operations: result.operations, filteredOut: result.filteredOut
+            }
+          })
+        }
+      }
       names.add(name.toLowerCase())
-      const mapped = mapSpec(spec, mappingOptions(config, Option.getOrUndefined(entry.baseUrl), name), lazy)
       // the same SSRF rule as for the main spec: a spec read from a URL may not aim calls at private addresses
-      if (Option.isNone(entry.baseUrl) && /^https?:/i.test(spec.url)) {
+      if (Option.isNone(entry.baseUrl) && /^https?:/i.test(read._tag === "Success" ? read.success.url : "")) {
         const refused = yield* refusedBaseUrl(mapped.tools.map((t) => t.baseUrl), { ...config.specSource, resolver: systemResolver })
         if (refused !== undefined) {
-          yield* Effect.logWarning(`additional spec ${spec.source} skipped: ${refused}`)
+          yield* Effect.logWarning(`additional spec ${source} skipped: ${refused}`)
           continue
         }
       }
@@ -134,19 +171,18 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>, lazy: boolean
         tools.push(t)
       }
       skipped.push(...mapped.skipped.map((p) => ({ ...p, location: `${name}: ${p.location}` })))
-      yield* Effect.logInfo(`loaded additional spec ${spec.source} as '${name}': ${mapped.tools.length} tools`)
+      yield* Effect.logInfo(`loaded additional spec ${source} as '${name}': ${mapped.tools.length} tools` + (cached !== undefined && mapped === cached ? " (from the catalog cache)" : ""))
     }
-    return { tools, skipped, credentials }
+    return { tools, skipped, credentials, pending }
   })
 
-/**
- * Finishes the catalog off the start-up path, a second after start-up (or when the server stops, if
- * sooner and there is a cache entry to write): builds the tools mapped lazily, a few milliseconds at a time
- * so calls are served in between, logs the operations among them that cannot be mapped, then writes the
- * new catalog-cache entry, if any (serialising a large catalog also takes tens of ms). A lazily mapped tool
- * a call needs sooner is built then.
- */
-const finishLater = (lazy: ReadonlyArray<Tool>, cache: { readonly dir: string; readonly entry: CatalogEntry } | undefined) =>
+/** A catalog-cache entry to write once the catalog is finished. */
+interface PendingEntry {
+  readonly dir: string
+  readonly entry: CatalogEntry
+}
+
+const finishLater = (lazy: ReadonlyArray<Tool>, pending: ReadonlyArray<PendingEntry>) =>
   Effect.gen(function*() {
     const runPromise = Effect.runPromiseWith(yield* Effect.context<never>())
     const problems = new Map<Tool, Problem>()
@@ -164,16 +200,17 @@ const finishLater = (lazy: ReadonlyArray<Tool>, cache: { readonly dir: string; r
         for (const [tool, problem] of problems) {
           yield* Effect.logWarning(`skipped operation${tool.spec !== undefined ? ` of ${tool.spec}` : ""}: ${problem.location}: ${problem.message}`)
         }
-        if (cache === undefined) return
-        // the entry holds the main spec's tools only (an additional spec's have a `spec`)
-        const own = [...problems].filter(([tool]) => tool.spec === undefined)
-        const entry = own.length === 0 ? cache.entry : {
-          ...cache.entry,
-          tools: cache.entry.tools.filter((t) => !problems.has(t)),
-          skipped: [...cache.entry.skipped, ...own.map(([, problem]) => problem)]
-        }
-        if (!(yield* writeEntry(cache.dir, entry))) {
-          yield* Effect.logDebug(`catalog cache: cannot write to ${cache.dir}; the next start builds the catalog again`)
+        for (const { dir, entry } of pending) {
+          // an entry holds one spec's tools: without those found unmappable, which it lists as skipped
+          const own = entry.tools.flatMap((t) => problems.get(t) ?? [])
+          const written = own.length === 0 ? entry : {
+            ...entry,
+            tools: entry.tools.filter((t) => !problems.has(t)),
+            skipped: [...entry.skipped, ...own]
+          }
+          if (!(yield* writeEntry(dir, written))) {
+            yield* Effect.logDebug(`catalog cache: cannot write to ${dir}; the next start builds the catalog again`)
+          }
         }
       }))
     // timers, not immediates: an unref'd immediate waits while the event loop idles (it does not end the
@@ -187,7 +224,7 @@ const finishLater = (lazy: ReadonlyArray<Tool>, cache: { readonly dir: string; r
     timer = setTimeout(slice, 1000).unref()
     const cancel = () => clearTimeout(timer)
     // at a stop before then, the rest is built only to write the cache entry
-    yield* Effect.addFinalizer(() => Effect.promise(() => (cancel(), finished ?? (cache !== undefined ? finish() : Promise.resolve()))))
+    yield* Effect.addFinalizer(() => Effect.promise(() => (cancel(), finished ?? (pending.length > 0 ? finish() : Promise.resolve()))))
   })
 
 export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("openapi-mcp/ToolCatalog") {
@@ -259,11 +296,12 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
     // in discovery mode the additional specs are mapped lazily too
     const discovering = config.toolMode === "discover" ||
       (config.toolMode === "auto" && (lazy || (cached !== undefined && exceedsBudget(result.tools, config.toolBudgetTokens))))
-    const more = yield* loadAdditionalSpecs(config, new Set(result.tools.map((t) => t.name.toLowerCase())), discovering)
+    const more = yield* loadAdditionalSpecs(config, new Set(result.tools.map((t) => t.name.toLowerCase())), discovering, cacheDir)
     const tools = [...result.tools, ...more.tools]
     // only a spec in one file: the key covers its whole text (other files could change unseen)
-    const written = cached === undefined && cacheDir !== undefined && key !== undefined && files === 1
-    if (discovering || written) yield* finishLater(discovering ? tools : [], written ? { dir: cacheDir, entry: result } : undefined)
+    const pending = [...more.pending]
+    if (cached === undefined && cacheDir !== undefined && key !== undefined && files === 1) pending.unshift({ dir: cacheDir, entry: result })
+    if (discovering || pending.length > 0) yield* finishLater(discovering ? tools : [], pending)
     for (const t of more.tools) byName.set(t.name, t)
     return ToolCatalog.of({
       serverName,

@@ -1,5 +1,8 @@
 /** Several specs in one server: namespaced tools, each spec with its own base URL and credentials. */
 import { assert, describe, it } from "@effect/vitest"
+import { mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { startExampleApi } from "../../src/demo/ExampleApi.ts"
 import { connectStdio, EXAMPLE_SPEC, fixture, spec, startRecorder, textOf } from "../support/processes.ts"
 
@@ -59,6 +62,43 @@ describe("additional specs", () => {
       assert.strictEqual(mcp.stderr().split(expected).length - 1, 1)
     } finally {
       await mcp.close()
+    }
+  })
+
+  it("reads an additional spec's tools from the catalog cache on the next start, under the same name", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "catalog-multi-"))
+    const start = async () => {
+      const mcp = await connectStdio(["--spec", EXAMPLE_SPEC, "--spec", spec("readme_3.0_parameters-extreme.json"), "--catalog-cache-dir", dir, "--log-level", "debug"])
+      try {
+        const { tools } = await mcp.client.listTools()
+        // written a second after start-up: wait for both entries (main and additional)
+        for (let i = 0; i < 100 && readdirSync(dir).length < 2; i++) await new Promise((r) => setTimeout(r, 50))
+        return { tools, stderr: mcp.stderr() }
+      } finally {
+        await mcp.close()
+      }
+    }
+    try {
+      const first = await start()
+      assert.strictEqual(readdirSync(dir).length, 2)
+      assert.notInclude(first.stderr, "(from the catalog cache)")
+      const second = await start()
+      assert.include(second.stderr, "read from the catalog cache") // the main spec
+      assert.match(second.stderr, /loaded additional spec .*readme_3\.0_parameters-extreme\.json as 'Extreme_parameter_cases': 1 tools \(from the catalog cache\)/)
+      assert.deepStrictEqual(second.tools, first.tools)
+      // the same spec twice: the second is named 'Extreme_parameter_cas_2', so the entry made under the first
+      // name is not used for it (and the first keeps its name)
+      const mcp = await connectStdio(["--spec", EXAMPLE_SPEC, "--spec", spec("readme_3.0_parameters-extreme.json"),
+        "--spec", spec("readme_3.0_parameters-extreme.json"), "--catalog-cache-dir", dir])
+      try {
+        const names = (await mcp.client.listTools()).tools.map((t) => t.name)
+        assert.strictEqual(names.filter((n) => n.startsWith("Extreme_parameter_cas_2_")).length, 1)
+        assert.strictEqual(names.filter((n) => n.startsWith("Extreme_parameter_cases_")).length, 1)
+      } finally {
+        await mcp.close()
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 
