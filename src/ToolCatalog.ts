@@ -117,14 +117,11 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>, lazy: boolean
         ? undefined
         : yield* entryKey(read.success.data, read.success.url, { ...mappingOptions(config, baseUrl), namePrefix: entry.name ?? "" })
       const cached = cacheDir === undefined || key === undefined ? undefined : yield* readEntry(cacheDir, key)
-      const cachedName = cached === undefined ? undefined : nameFor(entry, cached.title ?? "")
-      let name: string
+      let name = cached === undefined ? "" : nameFor(entry, cached.title ?? "")
       let mapped: Pick<MappingResult, "tools" | "skipped">
-      let source: string
-      if (cached !== undefined && cachedName !== undefined && cached.tools.every((t) => t.spec === cachedName)) {
-        name = cachedName
+      const hit = cached !== undefined && cached.tools.every((t) => t.spec === name)
+      if (hit) {
         mapped = cached
-        source = entry.spec
       } else {
         const loaded = read._tag === "Failure"
           ? read
@@ -139,7 +136,6 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>, lazy: boolean
         name = nameFor(entry, title)
         const result = mapSpec(spec, mappingOptions(config, baseUrl, name), lazy)
         mapped = result
-        source = spec.source
         if (cacheDir !== undefined && key !== undefined && spec.files === 1) {
           pending.push({
             dir: cacheDir,
@@ -155,7 +151,7 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>, lazy: boolean
       if (Option.isNone(entry.baseUrl) && /^https?:/i.test(read._tag === "Success" ? read.success.url : "")) {
         const refused = yield* refusedBaseUrl(mapped.tools.map((t) => t.baseUrl), { ...config.specSource, resolver: systemResolver })
         if (refused !== undefined) {
-          yield* Effect.logWarning(`additional spec ${source} skipped: ${refused}`)
+          yield* Effect.logWarning(`additional spec ${entry.spec} skipped: ${refused}`)
           continue
         }
       }
@@ -171,7 +167,7 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>, lazy: boolean
         tools.push(t)
       }
       skipped.push(...mapped.skipped.map((p) => ({ ...p, location: `${name}: ${p.location}` })))
-      yield* Effect.logInfo(`loaded additional spec ${source} as '${name}': ${mapped.tools.length} tools` + (cached !== undefined && mapped === cached ? " (from the catalog cache)" : ""))
+      yield* Effect.logInfo(`loaded additional spec ${entry.spec} as '${name}': ${mapped.tools.length} tools` + (hit ? " (from the catalog cache)" : ""))
     }
     return { tools, skipped, credentials, pending }
   })
