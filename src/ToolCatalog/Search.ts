@@ -41,22 +41,45 @@ export interface SearchIndex {
   readonly search: (query: string, options?: { readonly limit?: number; readonly tag?: string }) => ReadonlyArray<SearchHit>
 }
 
-export const buildIndex = (tools: ReadonlyArray<Tool>): SearchIndex => {
-  const docs: Array<Doc> = tools.map((tool) => {
-    const weights = new Map<string, number>()
-    const add = (text: string | undefined, weight: number) => {
-      if (!text) return
-      for (const w of words(text)) weights.set(w, Math.max(weights.get(w) ?? 0, weight))
-    }
-    add(tool.name, 3)
-    if (tool.operationId !== tool.name) add(tool.operationId, 2)
-    add(tool.path.replace(/\{[^}]*\}/g, " "), 2)
-    for (const tag of tool.tags) add(tag, 2)
-    add(tool.title, 2)
-    add(tool.description.slice(0, 400), 1)
-    add(tool.method, 0.5)
-    return { tool, weights, nameWords: [...new Set(words(tool.name))] }
-  })
+/**
+ * Builds a search index a few tools at a time (`step` until a deadline; true once every tool is in it), so a
+ * big API's index (0.05-0.15 s for a thousand operations) can be made in the background; `index` completes
+ * whatever is left.
+ */
+export interface IndexBuilder {
+  readonly step: (until: number) => boolean
+  readonly index: () => SearchIndex
+}
+
+const docOf = (tool: Tool): Doc => {
+  const weights = new Map<string, number>()
+  const add = (text: string | undefined, weight: number) => {
+    if (!text) return
+    for (const w of words(text)) weights.set(w, Math.max(weights.get(w) ?? 0, weight))
+  }
+  add(tool.name, 3)
+  if (tool.operationId !== tool.name) add(tool.operationId, 2)
+  add(tool.path.replace(/\{[^}]*\}/g, " "), 2)
+  for (const tag of tool.tags) add(tag, 2)
+  add(tool.title, 2)
+  add(tool.description.slice(0, 400), 1)
+  add(tool.method, 0.5)
+  return { tool, weights, nameWords: [...new Set(words(tool.name))] }
+}
+
+export const buildIndex = (tools: ReadonlyArray<Tool>): SearchIndex => indexBuilder(tools).index()
+
+export const indexBuilder = (tools: ReadonlyArray<Tool>): IndexBuilder => {
+  const docs: Array<Doc> = []
+  const step = (until: number) => {
+    while (docs.length < tools.length && performance.now() < until) docs.push(docOf(tools[docs.length]!))
+    return docs.length === tools.length
+  }
+  let built: SearchIndex | undefined
+  return { step, index: () => built ??= (step(Infinity), searchOver(docs)) }
+}
+
+const searchOver = (docs: ReadonlyArray<Doc>): SearchIndex => {
   const df = new Map<string, number>()
   for (const d of docs) for (const w of d.weights.keys()) df.set(w, (df.get(w) ?? 0) + 1)
   const vocabulary = [...df.keys()]

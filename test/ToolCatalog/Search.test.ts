@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { mapSpec } from "../../src/ToolCatalog/Mapping.ts"
-import { buildIndex, words } from "../../src/ToolCatalog/Search.ts"
+import { buildIndex, indexBuilder, words } from "../../src/ToolCatalog/Search.ts"
 import { spec } from "../support/processes.ts"
 import { loadSpec, MAPPING, SpecLoaderTest } from "../support/specs.ts"
 
@@ -32,5 +32,18 @@ describe("operation search", () => {
     // a tag narrows the search
     assert.isTrue(index.search("list", { tag: "gists", limit: 20 }).every((h) => h.tool.tags.includes("gists")))
     assert.deepStrictEqual(index.search("", { limit: 5 }), [])
+  }))
+
+  it.effect("built a few tools at a time, answers exactly as built at once", () => Effect.gen(function*() {
+    const tools = yield* load("github_api.github.com.json")
+    const builder = indexBuilder(tools)
+    let steps = 0
+    while (!builder.step(performance.now() + 1)) steps++
+    assert.isAbove(steps, 1) // 1,223 operations take more than a millisecond
+    const whole = buildIndex(tools)
+    for (const q of ["create an issue", "list workflow runs", "star a repository", "delete webhook"]) {
+      const names = (index: typeof whole) => index.search(q, { limit: 10 }).map((h) => `${h.tool.name} ${h.score}`)
+      assert.deepStrictEqual(names(builder.index()), names(whole))
+    }
   }))
 })
