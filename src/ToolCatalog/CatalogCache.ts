@@ -38,13 +38,18 @@ export const cacheDirFor = (setting: string, env: Readonly<Record<string, string
 }
 
 /**
- * This build of the server: the file holding this code (in the bundle, a chunk named by its content hash),
- * with its size and time, so a rebuild changes it.
+ * This build of the server. In the bundle, the code is in a chunk named by a hash of its content (and so of
+ * the chunks it imports): that name and size, wherever the server is installed, so a catalog made ahead in
+ * one place (an image build, a package) is found in another. Otherwise the file holding this code, with its
+ * size and time, so a rebuild changes it.
  */
 let build: Promise<string> | undefined
 const buildId = () =>
   build ??= stat(fileURLToPath(import.meta.url)).then(
-    (info) => `${import.meta.url}:${info.size}:${info.mtimeMs}`,
+    (info) => {
+      const chunk = /\/([A-Za-z0-9_]+-[A-Za-z0-9_-]{8}\.js)$/.exec(import.meta.url)?.[1]
+      return chunk !== undefined ? `bundle:${chunk}:${info.size}` : `${import.meta.url}:${info.size}:${info.mtimeMs}`
+    },
     () => `${import.meta.url}:unknown`
   )
 

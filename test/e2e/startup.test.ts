@@ -1,11 +1,12 @@
 /** Start-up as a user meets it: help, bad flags, bad specs, partly broken specs, specs from URLs. */
 import { assert, describe, it } from "@effect/vitest"
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { spawnSync } from "node:child_process"
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { join, resolve } from "node:path"
 import { createServer } from "node:http"
 import { OPTIONS } from "../../src/AppConfig/Options.ts"
-import { connectStdio, EXAMPLE_SPEC, fixture, runCli, spec, textOf } from "../support/processes.ts"
+import { CLI, connectStdio, EXAMPLE_SPEC, fixture, runCli, spec, textOf } from "../support/processes.ts"
 
 const MULTI_FILE_SPEC = fixture("spec-loader/multi/openapi.yaml")
 
@@ -119,6 +120,28 @@ describe("catalog cache across restarts", () => {
       assert.strictEqual(readdirSync(dir).filter((n) => /^catalog-[0-9a-f]{32}\.json$/.test(n)).length, 1)
     } finally {
       await mcp.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("uses a catalog made ahead by a run with stdin at its end, also from a copy of the server installed elsewhere", () => {
+    const dir = mkdtempSync(join(tmpdir(), "catalog-ahead-"))
+    const cache = join(dir, "cache")
+    // the same build in another place, its files with new times (as a package unpacked elsewhere)
+    cpSync(resolve(CLI, ".."), join(dir, "moved", "bundle"), { recursive: true })
+    symlinkSync(resolve(CLI, "../../../node_modules"), join(dir, "moved", "node_modules"))
+    const run = (cli: string) =>
+      spawnSync(process.execPath, [cli, "--spec", EXAMPLE_SPEC, "--catalog-cache-dir", cache, "--log-level", "debug"], {
+        input: "", encoding: "utf8", timeout: 30_000
+      })
+    try {
+      const ahead = run(CLI)
+      assert.strictEqual(ahead.status, 0, ahead.stderr)
+      assert.strictEqual(readdirSync(cache).length, 1)
+      const moved = run(join(dir, "moved", "bundle", "cli.js"))
+      assert.strictEqual(moved.status, 0, moved.stderr)
+      assert.include(moved.stderr, "read from the catalog cache")
+    } finally {
       rmSync(dir, { recursive: true, force: true })
     }
   })
