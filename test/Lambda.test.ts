@@ -3,9 +3,13 @@
  * shapes: initialize, tools/list and tools/call, statelessly, against the example API.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { spawnSync } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
 import { startExampleApi } from "../src/demo/ExampleApi.ts"
 import type { HttpEventV2 } from "../src/Lambda.ts"
-import { EXAMPLE_SPEC } from "./support/processes.ts"
+import { CLI, EXAMPLE_SPEC } from "./support/processes.ts"
 
 const event = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): HttpEventV2 => ({
   version: "2.0",
@@ -65,5 +69,32 @@ describe("Lambda handler", () => {
     assert.strictEqual((await handler(event("GET", "/healthz"))).statusCode, 200)
     const stream = await handler(event("GET", "/mcp", undefined, { accept: "text/event-stream" }))
     assert.strictEqual(stream.statusCode, 405)
+  })
+})
+
+describe("Lambda handler as deployed (the bundle the SAM template names)", () => {
+  it("answers from dist/bundle/Lambda.js, with a catalog the CLI made ahead", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lambda-bundle-"))
+    const env = { PATH: process.env["PATH"] ?? "", API_SPEC_PATH: EXAMPLE_SPEC, API_BASE_URL: "http://127.0.0.1:9", CATALOG_CACHE_DIR: dir }
+    try {
+      // made ahead: the CLI started once with stdin at its end writes the catalog as it stops
+      const ahead = spawnSync(process.execPath, [CLI], { input: "", env, encoding: "utf8", timeout: 30_000 })
+      assert.strictEqual(ahead.status, 0, ahead.stderr)
+      const script = `
+        const { handler } = await import(${JSON.stringify(resolve(CLI, "../Lambda.js"))})
+        const [init, list] = JSON.parse(process.env.EVENTS)
+        await handler(init)
+        const listed = await handler(list)
+        process.stdout.write(JSON.stringify(JSON.parse(listed.body).result.tools.map((t) => t.name)))`
+      const events = [event("POST", "/mcp", INIT), event("POST", "/mcp", rpc(2, "tools/list"), { "mcp-protocol-version": "2025-06-18" })]
+      const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+        env: { ...env, LOG_LEVEL: "debug", EVENTS: JSON.stringify(events) }, encoding: "utf8", timeout: 30_000
+      })
+      assert.strictEqual(run.status, 0, run.stderr)
+      assert.deepStrictEqual(JSON.parse(run.stdout), ["listPets", "createPet", "getPet", "deletePet", "updatePet", "getInventory"])
+      assert.include(run.stderr, "read from the catalog cache")
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

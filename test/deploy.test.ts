@@ -48,7 +48,7 @@ describe("deployment files", () => {
     assert.strictEqual(container.readinessProbe.httpGet.path, "/readyz")
     assert.strictEqual(JSON.parse(read("deploy/alb-target-group.json")).HealthCheckPath, "/readyz")
     const sam = read("deploy/lambda-template.yaml")
-    assert.include(sam, "Handler: dist/Lambda.handler")
+    assert.include(sam, "Handler: dist/bundle/Lambda.handler")
     for (const m of sam.matchAll(/^\s{10}([A-Z_]+):/gm)) assert.isTrue(KNOWN.has(m[1]!), `unknown setting ${m[1]}`)
   })
 })
