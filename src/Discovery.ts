@@ -10,7 +10,7 @@ import { Context, Effect, Layer } from "effect"
 import { AppConfig } from "./AppConfig.ts"
 import type { Tool } from "./domain/Tool.ts"
 import { Invoker, type UnknownTool, unusable } from "./Invoker.ts"
-import { estimateTokens, exceedsBudget, type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
+import { estimateTokens, exceedsBudget, inSlices, type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
 import { problemOf } from "./ToolCatalog/Mapping.ts"
 import { indexBuilder, type SearchIndex } from "./ToolCatalog/Search.ts"
 
@@ -102,15 +102,12 @@ export class Discovery extends Context.Service<Discovery, {
       }
     }
     const listing = [...metaTools(catalog.tools.length, catalog.serverName), ...pinned]
-    // the search index: not at start (0.05-0.15 s for a thousand operations) but in the background from a
-    // second after start-up, a few milliseconds at a time on timers; a search before then completes it
+    // the search index: not at start (0.05-0.15 s for a thousand operations) but in the background soon
+    // after start-up; a search before then completes it
     const builder = indexBuilder(catalog.tools)
     const index = { search: (...args: Parameters<SearchIndex["search"]>) => builder.index().search(...args) }
-    let timer = setTimeout(function slice() {
-      if (builder.step(performance.now() + 5)) void builder.index()
-      else timer = setTimeout(slice, 0).unref()
-    }, 1000).unref()
-    yield* Effect.addFinalizer(() => Effect.sync(() => clearTimeout(timer)))
+    const stop = inSlices((until) => builder.step(until) && (builder.index(), true))
+    yield* Effect.addFinalizer(() => Effect.sync(stop))
     yield* Effect.logInfo(
       `discovery mode: ${catalog.tools.length} tools behind ${SEARCH}/${DESCRIBE}/${CALL}` +
         (config.toolMode === "auto" ? ` (listing them all would exceed TOOL_BUDGET_TOKENS, ${config.toolBudgetTokens})` : "") +

@@ -172,6 +172,21 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>, lazy: boolean
     return { tools, skipped, credentials, pending }
   })
 
+/**
+ * Runs `step` (work until the deadline it is given; true once all is done) in slices of a few milliseconds
+ * from a second after start-up, so requests are served in between; returns a function that stops it. On
+ * timers, not immediates: an unref'd immediate waits while the event loop idles (it does not end the poll
+ * phase), so an idle server would never get through the work.
+ */
+export const inSlices = (step: (until: number) => boolean): (() => void) => {
+  let timer: NodeJS.Timeout
+  const slice = () => {
+    if (!step(performance.now() + 5)) timer = setTimeout(slice, 0).unref()
+  }
+  timer = setTimeout(slice, 1000).unref()
+  return () => clearTimeout(timer)
+}
+
 /** A catalog-cache entry to write once the catalog is finished. */
 interface PendingEntry {
   readonly dir: string
@@ -209,16 +224,12 @@ const finishLater = (lazy: ReadonlyArray<Tool>, pending: ReadonlyArray<PendingEn
           }
         }
       }))
-    // timers, not immediates: an unref'd immediate waits while the event loop idles (it does not end the
-    // poll phase), so an idle server would never get through the catalog
-    let timer: NodeJS.Timeout
-    const slice = () => {
-      build(performance.now() + 5)
-      if (next >= lazy.length) return void finish()
-      timer = setTimeout(slice, 0).unref()
-    }
-    timer = setTimeout(slice, 1000).unref()
-    const cancel = () => clearTimeout(timer)
+    const cancel = inSlices((until) => {
+      build(until)
+      if (next < lazy.length) return false
+      void finish()
+      return true
+    })
     // at a stop before then, the rest is built only to write the cache entry
     yield* Effect.addFinalizer(() => Effect.promise(() => (cancel(), finished ?? (pending.length > 0 ? finish() : Promise.resolve()))))
   })
