@@ -11,7 +11,7 @@ import { AppConfig } from "./AppConfig.ts"
 import type { Tool } from "./domain/Tool.ts"
 import { Invoker, type UnknownTool, unusable } from "./Invoker.ts"
 import { estimateTokens, exceedsBudget, inSlices, type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
-import { problemOf } from "./ToolCatalog/Mapping.ts"
+import { usable } from "./ToolCatalog/Mapping.ts"
 import { indexBuilder, type SearchIndex } from "./ToolCatalog/Search.ts"
 
 export const SEARCH = "search_operations"
@@ -88,7 +88,7 @@ export class Discovery extends Context.Service<Discovery, {
     const catalog = yield* ToolCatalog
     const invoker = yield* Invoker
     // (listing a tool builds it when it was mapped lazily; one whose operation cannot be mapped is left out)
-    const listed = (tools: ReadonlyArray<Tool>) => tools.filter((t) => problemOf(t) === undefined).map(toListed)
+    const listed = (tools: ReadonlyArray<Tool>) => usable(tools).map(toListed)
     const mode = config.toolMode !== "auto"
       ? config.toolMode
       : exceedsBudget(catalog.tools, config.toolBudgetTokens) ? "discover" : "all"

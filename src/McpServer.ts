@@ -17,7 +17,7 @@ import { CALL, DESCRIBE, Discovery, SEARCH } from "./Discovery.ts"
 import { buildPrompts, buildResources, RESOURCE_SCHEME } from "./Prompts.ts"
 import { circuitBreakerState, serveRequest, serveToolCall, specOperations, ToolTelemetry, unknownToolTelemetry } from "./Telemetry.ts"
 import { type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
-import { problemOf } from "./ToolCatalog/Mapping.ts"
+import { usable } from "./ToolCatalog/Mapping.ts"
 import { dispatchPlainRequests, setToolCallHandler } from "./McpServer/Dispatch.ts"
 import { StdioTransport } from "./McpServer/StdioTransport.ts"
 import { originOf } from "./Upstream.ts"
@@ -81,9 +81,8 @@ export class McpServer extends Context.Service<McpServer, {
     // an operation that turns out unmappable is left out, as from the tool list)
     let prompts: ReturnType<typeof buildPrompts> | undefined
     let resources: ReturnType<typeof buildResources> | undefined
-    const usable = () => catalog.tools.filter((t) => problemOf(t) === undefined)
-    const promptsOf = () => prompts ??= buildPrompts(usable(), catalog.tagDescriptions)
-    const resourcesOf = () => resources ??= buildResources(usable())
+    const promptsOf = () => prompts ??= buildPrompts(usable(catalog.tools), catalog.tagDescriptions)
+    const resourcesOf = () => resources ??= buildResources(usable(catalog.tools))
 
     /**
      * With --confirm-destructive, a destructive operation (DELETE), called directly or through

@@ -10,7 +10,7 @@ import { refusedBaseUrl, systemResolver } from "./Security/SsrfGuard.ts"
 import { SpecLoader } from "./SpecLoader.ts"
 import { isObject } from "./SpecLoader/Refs.ts"
 import { cacheDirFor, type CatalogEntry, entryKey, readEntry, writeEntry } from "./ToolCatalog/CatalogCache.ts"
-import { mapSpec, type MappingOptions, type MappingResult, problemOf, sanitizeName, settle } from "./ToolCatalog/Mapping.ts"
+import { mapSpec, type MappingOptions, type MappingResult, NO_INPUT, problemOf, sanitizeName, settle } from "./ToolCatalog/Mapping.ts"
 
 export class CatalogError extends Schema.TaggedError<CatalogError>()("CatalogError", { message: Schema.String }) {}
 
@@ -52,8 +52,6 @@ const listedWith = (tool: Tool, inputSchema: Tool["inputSchema"]): ListedTool =>
 })
 
 export const toListed = (tool: Tool): ListedTool => listedWith(tool, tool.inputSchema)
-
-const NO_INPUT: Tool["inputSchema"] = { type: "object", properties: {}, additionalProperties: false }
 
 /** Rough token count of a listing: about four characters per token. */
 export const estimateTokens = (listing: ReadonlyArray<ListedTool>): number => Math.ceil(JSON.stringify(listing).length / 4)

@@ -112,8 +112,11 @@ const asProblem = (e: unknown, where: string): Problem => {
   return { location: where, message: `cannot be mapped: ${(e as Error).message}` }
 }
 
+/** An input schema that takes no arguments. */
+export const NO_INPUT: Tool["inputSchema"] = { type: "object", properties: {}, additionalProperties: false }
+
 const NO_DETAIL: ToolDetail = {
-  inputSchema: { type: "object", properties: {}, additionalProperties: false },
+  inputSchema: NO_INPUT,
   params: [],
   body: undefined,
   security: undefined
@@ -170,11 +173,14 @@ class LazyTool implements Tool {
 /** Why a tool mapped lazily cannot be used (building it first, if not yet built); undefined when it can. */
 export const problemOf = (tool: Tool): Problem | undefined => tool instanceof LazyTool ? tool.problem : undefined
 
+/** The tools that can be used (building those mapped lazily): without those whose operation cannot be mapped. */
+export const usable = (tools: ReadonlyArray<Tool>): ReadonlyArray<Tool> => tools.filter((t) => problemOf(t) === undefined)
+
 /** A mapping with every lazily mapped tool built: those whose operation cannot be mapped move to `skipped`. */
 export const settle = (result: MappingResult): MappingResult => {
   const broken = result.tools.flatMap((t) => problemOf(t) ?? [])
   if (broken.length === 0) return result
-  return { ...result, tools: result.tools.filter((t) => problemOf(t) === undefined), skipped: [...result.skipped, ...broken] }
+  return { ...result, tools: usable(result.tools), skipped: [...result.skipped, ...broken] }
 }
 
 /**
