@@ -50,8 +50,7 @@ export class McpServer extends Context.Service<McpServer, {
     // metric label sets and span names: per discovery meta-tool now, per catalog tool at its first call
     const telemetry = new Map<string, ToolTelemetry>()
     for (const t of discovery.listing) {
-      const tool = catalog.lookup(t.name)
-      telemetry.set(t.name, tool !== undefined ? ToolTelemetry.forTool(tool) : new ToolTelemetry(t.name, undefined, undefined, undefined, undefined))
+      if (catalog.lookup(t.name) === undefined) telemetry.set(t.name, new ToolTelemetry(t.name, undefined, undefined, undefined, undefined))
     }
     /** A known name's telemetry (a name the catalog does not know gets none: it is no metric label). */
     const known = (name: string): ToolTelemetry | undefined => {
