@@ -2,7 +2,8 @@
  * The SSRF guard and the bounds on hostile specs: every non-public address in every notation is refused
  * with a message naming why, names are resolved once and the connection is pinned to the checked address,
  * redirects and oversized documents are refused, and "billion laughs" / deeply nested documents stop at
- * once with a clear error. Resolvers are fakes: nothing here leaves 127.0.0.1.
+ * once with a clear error; upstream connections of a spec read from a URL are checked when made. Resolvers
+ * are fakes, except the system's for `localhost`: nothing here leaves 127.0.0.1.
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
