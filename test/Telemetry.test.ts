@@ -296,9 +296,16 @@ describe("Telemetry.layer", () => {
 })
 
 describe("span export", () => {
+  interface OtlpSpan {
+    readonly name: string
+    readonly attributes: Array<{ key: string; value: Record<string, unknown> }>
+    readonly events: Array<{ name: string; timeUnixNano: string; attributes: Array<{ key: string; value: Record<string, unknown> }> }>
+    readonly status: { code: number; message?: string }
+  }
   /** A collector that answers `status()` and records the span names of each accepted batch. */
   const collector = async (status: () => number) => {
     const batches: Array<Array<string>> = []
+    const spans: Array<OtlpSpan> = []
     const encodings: Array<string | undefined> = []
     const server = createServer((req, res) => {
       const chunks: Array<Buffer> = []
@@ -308,8 +315,9 @@ describe("span export", () => {
           encodings.push(req.headers["content-encoding"])
           const raw = Buffer.concat(chunks)
           const doc = JSON.parse((req.headers["content-encoding"] === "gzip" ? gunzipSync(raw) : raw).toString()) as {
-            resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ name: string }> }> }>
+            resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<OtlpSpan> }> }>
           }
+          spans.push(...doc.resourceSpans[0]!.scopeSpans[0]!.spans)
           batches.push(doc.resourceSpans[0]!.scopeSpans[0]!.spans.map((s) => s.name))
         }
         res.writeHead(code).end("{}")
@@ -317,7 +325,7 @@ describe("span export", () => {
     })
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/v1/traces`
-    return { url, batches, encodings, close: () => new Promise<void>((r) => server.close(() => r())) }
+    return { url, batches, spans, encodings, close: () => new Promise<void>((r) => server.close(() => r())) }
   }
   const exporterFor = (url: string, maxQueue: number, warnings: Array<string>, gzip = false) => {
     const exporter = new BatchExporter({
@@ -327,7 +335,7 @@ describe("span export", () => {
     })
     const { start } = makeSpans(makeSampler("always_on", 1), (span) => exporter.push(span as never))
     const span = (name: string) => start(name, "internal", undefined, 1n).end(2n, Exit.void)
-    return { exporter, span }
+    return { exporter, span, start }
   }
 
   it("keeps what a failing collector refused (bounded), warns once, and delivers it when the collector is back", async () => {
@@ -349,6 +357,28 @@ describe("span export", () => {
       await exporter.close()
       await otlp.close()
     }
+  })
+
+  it("writes any text as JSON that reads back the same: quotes, backslashes, control characters, lone surrogates, emoji", async () => {
+    const otlp = await collector(() => 200)
+    const { exporter, start } = exporterFor(otlp.url, 10, [])
+    const texts = ['say "hi"', "C:\\temp\\x", "line\nbreak\ttab\u0001", "lone \ud800 half", "café 🐈", "plain"]
+    const span = start('GET /a"b', "client", undefined, 1n)
+    texts.forEach((text, i) => span.attribute(`k${i}`, text))
+    span.attribute('odd "key"', ["x\\y", 2, 2.5, true])
+    span.event("retry \"1\"", 2n, { reason: "HTTP 503\n" })
+    span.end(3n, Exit.fail(new Error('upstream said "no"\u0000')))
+    await exporter.close()
+    await otlp.close()
+    const sent = otlp.spans[0]!
+    assert.strictEqual(sent.name, 'GET /a"b')
+    // JSON.stringify writes a lone surrogate as \ud800, which reads back as the same code unit
+    assert.deepStrictEqual(sent.attributes.map((a) => [a.key, a.value]), [
+      ...texts.map((text, i) => [`k${i}`, { stringValue: text }]),
+      ['odd "key"', { arrayValue: { values: [{ stringValue: "x\\y" }, { intValue: 2 }, { doubleValue: 2.5 }, { boolValue: true }] } }]
+    ])
+    assert.deepStrictEqual(sent.events[0], { name: 'retry "1"', timeUnixNano: "2", attributes: [{ key: "reason", value: { stringValue: "HTTP 503\n" } }] })
+    assert.deepStrictEqual(sent.status, { code: 2, message: 'upstream said "no"\u0000' })
   })
 
   it("sends gzip-compressed batches when asked (OTEL_EXPORTER_OTLP_COMPRESSION=gzip)", async () => {
