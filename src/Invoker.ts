@@ -147,7 +147,11 @@ export class Invoker extends Context.Service<Invoker, {
     const settingsOf = (tool: Tool) => {
       let found = perTool.get(tool)
       if (found === undefined) {
-        found = { policy: policyFor(tool, upstream.defaultPolicy, config.operations), ttlMs: cacheTtlFor(tool, config) }
+        const policy = policyFor(tool, upstream.defaultPolicy, config.operations)
+        found = {
+          policy: catalog.specChosenUpstream.has(tool) ? { ...policy, guardConnections: true } : policy,
+          ttlMs: cacheTtlFor(tool, config)
+        }
         perTool.set(tool, found)
       }
       return found

@@ -35,6 +35,11 @@ export interface CatalogShape {
   readonly tools: ReadonlyArray<Tool>
   /** Operations skipped at start (some found unmappable only later are logged then). */
   readonly skipped: ReadonlyArray<Problem>
+  /**
+   * Tools whose base URL a spec read from a URL chose (main or additional, without an operator's base URL):
+   * their calls have every new connection's addresses checked (CallPolicy.guardConnections).
+   */
+  readonly specChosenUpstream: ReadonlySet<Tool>
   /** Credentials of additional specs that have their own, by namespace (their tools' `spec`). */
   readonly specCredentials: ReadonlyMap<string, Settings["auth"]>
   /** The spec's `tags` descriptions, by tag name. */
@@ -98,6 +103,7 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>, lazy: boolean
   Effect.gen(function*() {
     const loader = yield* SpecLoader
     const tools: Array<Tool> = []
+    const specChosen = new Set<Tool>()
     const skipped: Array<Problem> = []
     const pending: Array<PendingEntry> = []
     const credentials = new Map<string, Settings["auth"]>()
@@ -152,6 +158,7 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>, lazy: boolean
           yield* Effect.logWarning(`additional spec ${entry.spec} skipped: ${refused}`)
           continue
         }
+        for (const t of mapped.tools) specChosen.add(t)
       }
       if (entry.auth !== undefined) credentials.set(name, entry.auth)
       for (const problem of mapped.skipped) yield* Effect.logWarning(`skipped operation of ${name}: ${problem.location}: ${problem.message}`)
@@ -167,7 +174,7 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>, lazy: boolean
       skipped.push(...mapped.skipped.map((p) => ({ ...p, location: `${name}: ${p.location}` })))
       yield* Effect.logInfo(`loaded additional spec ${entry.spec} as '${name}': ${mapped.tools.length} tools` + (hit ? " (from the catalog cache)" : ""))
     }
-    return { tools, skipped, credentials, pending }
+    return { tools, skipped, credentials, pending, specChosen }
   })
 
 /**
@@ -278,7 +285,8 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
       yield* Effect.logWarning(`skipped operation: ${problem.location}: ${problem.message}`)
     }
     // SSRF guard: a spec read from a URL may not aim calls at non-public addresses (--base-url is the operator's choice)
-    if (Option.isNone(config.baseUrl) && /^https?:/i.test(url)) {
+    const specChosen = Option.isNone(config.baseUrl) && /^https?:/i.test(url)
+    if (specChosen) {
       const refused = yield* refusedBaseUrl(result.tools.map((t) => t.baseUrl), { ...config.specSource, resolver: systemResolver })
       if (refused !== undefined) return yield* new CatalogError({ message: refused })
     }
@@ -315,6 +323,7 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
       specVersion: result.specVersion,
       tools,
       skipped: [...result.skipped, ...more.skipped],
+      specChosenUpstream: specChosen ? new Set([...result.tools, ...more.specChosen]) : more.specChosen,
       specCredentials: more.credentials,
       tagDescriptions: result.tagDescriptions,
       lookup: (name) => byName.get(name)

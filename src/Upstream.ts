@@ -86,6 +86,11 @@ export interface CallPolicy {
   /** For POST/PATCH: send this header with one generated key on every attempt, which makes retries safe. */
   readonly idempotencyKeyHeader: string | undefined
   readonly circuitBreaker: boolean
+  /**
+   * The base URL was chosen by a spec read from a URL: each new connection's addresses are checked to be
+   * public (DNS rebinding, or a name that did not resolve at start), unless private networks are allowed.
+   */
+  readonly guardConnections: boolean
 }
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
@@ -116,7 +121,7 @@ const errorCode = (cause: unknown): string =>
  * any HTTP client would send), the query appended, cookies in one header, the body's content type.
  * A multipart (FormData) body must have been serialized first (serializeBody).
  */
-export const toWire = (req: OutgoingRequest): WireRequest => {
+export const toWire = (req: OutgoingRequest, guarded = false): WireRequest => {
   const url = new URL(req.query.length > 0 ? `${req.url}?${req.query.join("&")}` : req.url) // throws when invalid
   let headers = req.headers
   const body = req.body?.data instanceof Uint8Array ? req.body.data : undefined
@@ -127,7 +132,7 @@ export const toWire = (req: OutgoingRequest): WireRequest => {
     if (contentType !== undefined) h["content-type"] = contentType
     headers = h
   }
-  return { method: req.method, origin: url.origin, path: `${url.pathname}${url.search}`, headers, body }
+  return { method: req.method, origin: url.origin, path: `${url.pathname}${url.search}`, headers, body, ...(guarded ? { guarded } : {}) }
 }
 
 export const originOf = (url: string): string => {
@@ -256,7 +261,8 @@ export class Upstream extends Context.Service<Upstream, {
       deadlineMs: config.callTimeoutMs,
       maxAttempts: config.retry.maxAttempts,
       idempotencyKeyHeader: undefined,
-      circuitBreaker: config.breaker.failureThreshold > 0
+      circuitBreaker: config.breaker.failureThreshold > 0,
+      guardConnections: false
     }
 
     /** A transport failure as an attempt's error: a connect timeout, or a connection error by its code. */
@@ -378,7 +384,7 @@ export class Upstream extends Context.Service<Upstream, {
 
         const toWireEffect = (r: OutgoingRequest): Effect.Effect<WireRequest, UpstreamReason> => {
           try {
-            return Effect.succeed(toWire(r))
+            return Effect.succeed(toWire(r, policy.guardConnections))
           } catch {
             return Effect.fail(new UpstreamInvalidRequest({ detail: "the request URL is invalid" }))
           }

@@ -48,7 +48,7 @@ const request = (method: OutgoingRequest["method"], url = "http://api.test/v1/th
 })
 
 const policy = (p: Partial<CallPolicy> = {}): CallPolicy => ({
-  attemptTimeoutMs: 30_000, deadlineMs: 60_000, maxAttempts: 3, idempotencyKeyHeader: undefined, circuitBreaker: true, ...p
+  attemptTimeoutMs: 30_000, deadlineMs: 60_000, maxAttempts: 3, idempotencyKeyHeader: undefined, circuitBreaker: true, guardConnections: false, ...p
 })
 
 const run = <A, E>(effect: Effect.Effect<A, E, Upstream>) => effect.pipe(Effect.forkChild)

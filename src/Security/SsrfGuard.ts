@@ -123,17 +123,15 @@ export const nonPublicReason = (ip: string): string | undefined => {
 export const NON_PUBLIC_ADDRESS = "ERR_NON_PUBLIC_ADDRESS"
 
 /**
- * A `lookup` for the sockets to upstream APIs named by a spec read from a URL. The base URLs are checked at
+ * A `lookup` for the sockets to upstream APIs a spec read from a URL chose. Their base URLs are checked at
  * start, but a name that did not resolve then, or that resolves elsewhere later (DNS rebinding), could still
  * aim a call at a private address: this checks every address at every new connection and refuses the
- * connection with NON_PUBLIC_ADDRESS. Hosts in `trusted` (base URLs the operator gave) are not checked.
+ * connection with NON_PUBLIC_ADDRESS.
  */
-export const guardedLookup = (trusted: ReadonlySet<string>): LookupFunction => (hostname, options, callback) => {
+export const guardedLookup: LookupFunction = (hostname, options, callback) => {
   process.getBuiltinModule("node:dns").lookup(hostname, { ...options, all: true }, (error, addresses) => {
     if (error) return callback(error, "", 0)
-    const refused = trusted.has(hostname.toLowerCase())
-      ? undefined
-      : addresses.find((a) => nonPublicReason(a.address) !== undefined)
+    const refused = addresses.find((a) => nonPublicReason(a.address) !== undefined)
     if (refused !== undefined) {
       const why = `${hostname} resolves to ${refused.address}, a ${nonPublicReason(refused.address)} address`
       return callback(Object.assign(new Error(why), { code: NON_PUBLIC_ADDRESS }), "", 0)

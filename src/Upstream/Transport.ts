@@ -3,10 +3,10 @@
  * dispatch API (no stream or promise per request: the answer is collected in a handler). Upstream's tests
  * put a scripted fake in its place.
  */
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer } from "effect"
 import type { IncomingHttpHeaders } from "node:http"
 import type { Agent, Dispatcher } from "undici"
-import { AppConfig, type Settings } from "../AppConfig.ts"
+import { AppConfig } from "../AppConfig.ts"
 import { guardedLookup } from "../Security/SsrfGuard.ts"
 
 export interface UpstreamResponse {
@@ -24,6 +24,8 @@ export interface WireRequest {
   readonly path: string
   readonly headers: Readonly<Record<string, string>>
   readonly body: Uint8Array | undefined
+  /** Connect only to public addresses (checked at each new connection); see CallPolicy.guardConnections. */
+  readonly guarded?: boolean
 }
 
 /**
@@ -103,23 +105,34 @@ const undiciSend = (dispatcher: Dispatcher, maxBodyBytes: number): Send => (requ
 }
 
 /**
- * A Send over an Agent made on first use: undici is a large package (tens of milliseconds to load), so it is
+ * A Send over Agents made on first use: undici is a large package (tens of milliseconds to load), so it is
  * loaded after start-up, when the server is idle (`preloadMs`) or at the first call, whichever comes first.
+ * A request marked `guarded` goes through the guarded Agent, when there is one.
  */
-const lazySend = (makeAgent: (undici: typeof import("undici")) => Agent, maxBodyBytes: number, preloadMs: number) => {
-  let agent: Agent | undefined
-  let loading: Promise<Agent> | undefined
-  const load = () => loading ??= import("undici").then((undici) => (agent = makeAgent(undici)))
+const lazySend = (
+  makeAgent: (undici: typeof import("undici"), guarded: boolean) => Agent | undefined,
+  maxBodyBytes: number,
+  preloadMs: number
+) => {
+  let sends: { readonly plain: Send; readonly guarded: Send } | undefined
+  const agents: Array<Agent> = []
+  let loading: Promise<NonNullable<typeof sends>> | undefined
+  const load = () =>
+    loading ??= import("undici").then((undici) => {
+      const plain = makeAgent(undici, false)!
+      const guarded = makeAgent(undici, true)
+      agents.push(plain, ...(guarded !== undefined ? [guarded] : []))
+      const send = undiciSend(plain, maxBodyBytes)
+      return (sends = { plain: send, guarded: guarded !== undefined ? undiciSend(guarded, maxBodyBytes) : send })
+    })
   const preload = setTimeout(() => void load().catch(() => undefined), preloadMs)
   preload.unref()
-  let send: Send | undefined
-  const sendVia = (a: Agent) => send ??= undiciSend(a, maxBodyBytes)
   const lazy: Send = (request, done) => {
-    if (agent !== undefined) return sendVia(agent)(request, done)
+    if (sends !== undefined) return (request.guarded ? sends.guarded : sends.plain)(request, done)
     let cancelled = false
     let abort: (() => void) | undefined
-    load().then((a) => {
-      if (!cancelled) abort = sendVia(a)(request, done)
+    load().then((s) => {
+      if (!cancelled) abort = (request.guarded ? s.guarded : s.plain)(request, done)
     }, (e: unknown) => done(e instanceof Error ? e : new Error(String(e))))
     return () => {
       cancelled = true
@@ -128,49 +141,32 @@ const lazySend = (makeAgent: (undici: typeof import("undici")) => Agent, maxBody
   }
   const close = async () => {
     clearTimeout(preload)
-    if (agent !== undefined) await agent.destroy().catch(() => undefined)
+    await Promise.all(agents.map((a) => a.destroy().catch(() => undefined)))
   }
   return { send: lazy, close }
 }
 
-/**
- * With a main spec read from a URL (and no --base-url, no --allow-private-networks), the hosts its servers
- * name are the spec's choice: every new upstream connection is checked to go to a public address
- * (SsrfGuard.guardedLookup), except to the hosts of base URLs the operator gave to additional specs.
- */
-const upstreamLookup = (config: Settings) => {
-  if (config.specSource.allowPrivateNetworks || Option.isSome(config.baseUrl) || !/^https?:\/\//i.test(config.spec)) return undefined
-  const trusted = new Set<string>()
-  for (const extra of config.additionalSpecs) {
-    if (Option.isNone(extra.baseUrl)) continue
-    try {
-      trusted.add(new URL(extra.baseUrl.value).hostname.toLowerCase())
-    } catch {
-      // an invalid base URL fails when used
-    }
-  }
-  return guardedLookup(trusted)
-}
-
 export class UpstreamTransport extends Context.Service<UpstreamTransport, { readonly send: Send }>()("openapi-mcp/UpstreamTransport") {
   /**
-   * One keep-alive Agent (a pool per origin) sized from HTTP_MAX_CONNECTIONS / HTTP_CONNECT_TIMEOUT, closed
-   * with the layer. Request timeouts are Upstream's (it aborts the request), so undici's own are off. A body
-   * is read up to one byte past what could be used (MAX_RESPONSE_BYTES, CACHE_MAX_ENTRY_BYTES), then cut.
+   * Keep-alive Agents (a pool per origin) sized from HTTP_MAX_CONNECTIONS / HTTP_CONNECT_TIMEOUT, closed with
+   * the layer: one for the operator's upstreams, and unless private networks are allowed one whose every new
+   * connection is checked to go to a public address (SsrfGuard.guardedLookup), for `guarded` requests (base
+   * URLs chosen by a spec read from a URL). Request timeouts are Upstream's (it aborts the request), so
+   * undici's own are off. A body is read up to one byte past what could be used (MAX_RESPONSE_BYTES,
+   * CACHE_MAX_ENTRY_BYTES), then cut.
    */
   static readonly layer = Layer.effect(UpstreamTransport, Effect.gen(function*() {
     const config = yield* AppConfig
-    const lookup = upstreamLookup(config)
     const { send } = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        lazySend((undici) =>
-          new undici.Agent({
+        lazySend((undici, guarded) =>
+          guarded && config.specSource.allowPrivateNetworks ? undefined : new undici.Agent({
             connections: config.http.maxConnections,
             pipelining: 1,
             keepAliveTimeout: 30_000,
             headersTimeout: 0,
             bodyTimeout: 0,
-            connect: { timeout: config.http.connectTimeoutMs, ...(lookup !== undefined ? { lookup } : {}) }
+            connect: { timeout: config.http.connectTimeoutMs, ...(guarded ? { lookup: guardedLookup } : {}) }
           }), Math.max(config.maxResponseBytes, config.cache.maxEntryBytes) + 1, 1000)
       ),
       (lazy) => Effect.promise(lazy.close)

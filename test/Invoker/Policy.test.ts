@@ -3,7 +3,7 @@ import type { Tool } from "../../src/domain/Tool.ts"
 import { policyFor } from "../../src/Invoker.ts"
 import type { CallPolicy } from "../../src/Upstream.ts"
 
-const base: CallPolicy = { attemptTimeoutMs: 30_000, deadlineMs: 60_000, maxAttempts: 3, idempotencyKeyHeader: undefined, circuitBreaker: true }
+const base: CallPolicy = { attemptTimeoutMs: 30_000, deadlineMs: 60_000, maxAttempts: 3, idempotencyKeyHeader: undefined, circuitBreaker: true, guardConnections: false }
 const tool = (operationId: string, tags: Array<string>) => ({ operationId, name: operationId, tags }) as unknown as Tool
 
 describe("call policy per tool", () => {

@@ -2,25 +2,31 @@
  * The SSRF guard and the bounds on hostile specs: every non-public address in every notation is refused
  * with a message naming why, names are resolved once and the connection is pinned to the checked address,
  * redirects and oversized documents are refused, and "billion laughs" / deeply nested documents stop at
- * once with a clear error; upstream connections of a spec read from a URL are checked when made. Resolvers
+ * once with a clear error; upstream connections to base URLs a spec read from a URL chose are checked when
+ * made, and only those. Resolvers
  * are fakes, except the system's for `localhost`: nothing here leaves 127.0.0.1.
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { createServer, type Server } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import {
   checkUrl, fetchGuarded, nonPublicReason, refusedBaseUrl, type ResolvedAddress, type Resolver, SpecSourcePolicy
 } from "../../src/Security/SsrfGuard.ts"
-import { AppConfig, type Settings } from "../../src/AppConfig.ts"
+import { AppConfig, defaults, type Settings } from "../../src/AppConfig.ts"
+import { Auth } from "../../src/Auth.ts"
+import { Invoker } from "../../src/Invoker.ts"
+import { layerMemoryStore, ResponseCache } from "../../src/ResponseCache.ts"
 import type { OutgoingRequest } from "../../src/Invoker/RequestBuilder.ts"
 import { specSourceDefaults } from "../../src/Security/Settings.ts"
 import { SpecLoader } from "../../src/SpecLoader.ts"
-import { type CallPolicy, Upstream } from "../../src/Upstream.ts"
-import { fixture } from "../support/processes.ts"
+import { ToolCatalog } from "../../src/ToolCatalog.ts"
+import { type CallPolicy, Upstream, type WireRequest } from "../../src/Upstream.ts"
+import { UpstreamTransport } from "../../src/Upstream/Transport.ts"
+import { EXAMPLE_SPEC, fixture } from "../support/processes.ts"
 
 const secure = (resolver: Resolver = async () => []): SpecSourcePolicy => ({ ...SpecSourcePolicy.defaultValue(), resolver })
 const relaxed = (resolver: Resolver = async () => []): SpecSourcePolicy =>
@@ -256,40 +262,88 @@ describe("spec files and hostile documents", () => {
 
 describe("upstream connections of a spec read from a URL", () => {
   const get = (url: string): OutgoingRequest => ({ method: "GET", url, query: [], headers: {}, cookies: [], body: undefined })
-  const POLICY: CallPolicy = { attemptTimeoutMs: 5_000, deadlineMs: 10_000, maxAttempts: 3, idempotencyKeyHeader: undefined, circuitBreaker: false }
+  const POLICY: CallPolicy = {
+    attemptTimeoutMs: 5_000, deadlineMs: 10_000, maxAttempts: 3, idempotencyKeyHeader: undefined, circuitBreaker: false, guardConnections: false
+  }
   /** GET http://localhost:<port>/pets with the real Upstream and transport, under these settings. */
-  const call = (port: number, settings: Partial<Settings> & Pick<Settings, "spec">) =>
-    Upstream.use((u) => u.execute(get(`http://localhost:${port}/pets`), POLICY)).pipe(
-      Effect.provide(Upstream.layer.pipe(Layer.provide(AppConfig.layerTest(settings)))),
+  const call = (port: number, guardConnections: boolean, settings: Partial<Settings> = {}) =>
+    Upstream.use((u) => u.execute(get(`http://localhost:${port}/pets`), { ...POLICY, guardConnections })).pipe(
+      Effect.provide(Upstream.layer.pipe(Layer.provide(AppConfig.layerTest({ spec: "x", ...settings })))),
       Effect.scoped
     )
 
-  it.effect("are checked at connect time: a host that resolves to a private address is refused, unless the operator chose the upstream", () =>
+  it.effect("are checked at connect time: a host that resolves to a private address is refused, unless private networks are allowed", () =>
     Effect.gen(function*() {
       const seen: Array<string> = []
       const api = createServer((req, res) => (seen.push(req.url ?? ""), res.writeHead(200, { "content-type": "application/json" }).end("[]")))
       yield* Effect.promise(() => new Promise<void>((r) => api.listen(0, "127.0.0.1", () => r())))
       const port = (api.address() as { port: number }).port
       try {
-        // the spec came from a URL: 'localhost' (which its servers might name, or a name rebound later) is refused
-        const refused = yield* Effect.flip(call(port, { spec: "https://specs.example.com/api.json" }))
+        // the spec chose the upstream: 'localhost' (which its servers might name, or a name rebound later) is refused
+        const refused = yield* Effect.flip(call(port, true))
         assert.strictEqual(refused.reason._tag, "UpstreamInvalidRequest")
         assert.strictEqual(refused.attempts, 1)
         const detail = (refused.reason as { detail: string }).detail
         assert.include(detail, "localhost resolves to 127.0.0.1, a loopback address")
         assert.include(detail, "--allow-private-networks")
         assert.deepStrictEqual(seen, [])
-        // the operator's choices: a local spec file, --base-url, --allow-private-networks
-        for (const settings of [
-          { spec: "/srv/api.json" },
-          { spec: "https://specs.example.com/api.json", baseUrl: Option.some(`http://localhost:${port}`) },
-          { spec: "https://specs.example.com/api.json", specSource: { ...specSourceDefaults, allowPrivateNetworks: true } }
-        ]) {
-          assert.strictEqual((yield* call(port, settings)).status, 200)
-        }
-        assert.strictEqual(seen.length, 3)
+        // the operator chose it (a spec file, --base-url), or allowed private networks; the same host, other calls
+        assert.strictEqual((yield* call(port, false)).status, 200)
+        assert.strictEqual((yield* call(port, true, { specSource: { ...specSourceDefaults, allowPrivateNetworks: true } })).status, 200)
+        assert.strictEqual(seen.length, 2)
       } finally {
         api.close()
       }
+    }))
+
+  it.effect("are guarded for exactly the tools whose base URL a spec read from a URL chose, main or additional", () =>
+    Effect.gen(function*() {
+      // the example spec served over HTTP; loading it from 127.0.0.1 needs the relaxed policy, which would also
+      // turn the real transport's check off: a fake transport records which requests ask for it
+      const text = readFileSync(EXAMPLE_SPEC, "utf8")
+      const { port } = yield* serve((_req, res) => res.writeHead(200, { "content-type": "application/yaml" }).end(text))
+      const specUrl = `http://127.0.0.1:${port}/petstore.yaml`
+      const guardedOf = (settings: Partial<Settings>) =>
+        Effect.gen(function*() {
+          const sent: Array<WireRequest> = []
+          const transport = Layer.succeed(UpstreamTransport, UpstreamTransport.of({
+            send: (req, done) => {
+              sent.push(req)
+              done({ status: 200, headers: { "content-type": "application/json" }, body: new TextEncoder().encode("{}") })
+              return () => undefined
+            }
+          }))
+          const catalog = ToolCatalog.layerNoDeps.pipe(Layer.provide(loaderWith(relaxed())))
+          const layer = Invoker.layerNoDeps.pipe(
+            Layer.provide(Layer.mergeAll(
+              catalog, Auth.layer.pipe(Layer.provide(catalog)), Upstream.layerNoDeps.pipe(Layer.provide(transport)),
+              ResponseCache.layerNoDeps.pipe(Layer.provide(layerMemoryStore))
+            )),
+            Layer.provide(AppConfig.layerTest({
+              spec: specUrl, specSource: { ...specSourceDefaults, ...relaxed() }, cache: { ...defaults.cache, backend: "none" }, ...settings
+            }))
+          )
+          return yield* Effect.gen(function*() {
+            const invoker = yield* Invoker
+            const result: Record<string, boolean> = {}
+            for (const name of ["getPet", "more_getPet", "other_getPet"]) {
+              if ((yield* Effect.result(invoker.call(name, { petId: 1 })))._tag === "Success") result[name] = sent.pop()?.guarded === true
+            }
+            return result
+          }).pipe(Effect.provide(layer))
+        })
+      const extra = (name: string, spec: string, baseUrl?: string) =>
+        ({ name, spec, baseUrl: baseUrl === undefined ? Option.none() : Option.some(baseUrl), auth: undefined })
+
+      assert.deepStrictEqual(yield* guardedOf({}), { getPet: true })
+      assert.deepStrictEqual(yield* guardedOf({ baseUrl: Option.some("http://127.0.0.1:1/v1") }), { getPet: false })
+      // the same base URL (the same spec text) from a file and from a URL: only the latter's tools are guarded
+      assert.deepStrictEqual(
+        yield* guardedOf({
+          spec: EXAMPLE_SPEC,
+          additionalSpecs: [extra("more", specUrl), extra("other", specUrl, "http://127.0.0.2:1/v1")]
+        }),
+        { getPet: false, more_getPet: true, other_getPet: false }
+      )
     }))
 })
