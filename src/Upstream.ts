@@ -132,7 +132,8 @@ export const toWire = (req: OutgoingRequest, guarded = false): WireRequest => {
     if (contentType !== undefined) h["content-type"] = contentType
     headers = h
   }
-  return { method: req.method, origin: url.origin, path: `${url.pathname}${url.search}`, headers, body, ...(guarded ? { guarded } : {}) }
+  const wire: WireRequest = { method: req.method, origin: url.origin, path: `${url.pathname}${url.search}`, headers, body }
+  return guarded ? { ...wire, guarded } : wire
 }
 
 export const originOf = (url: string): string => {
