@@ -3,14 +3,18 @@
  * A/B comparisons of small changes, which the CPU times of `npm run bench` (±20 % on a shared machine)
  * cannot resolve. The server runs under callgrind with counting off during start-up and JIT warm-up, on only
  * for the measured loop (MCP SDK client over stdio, getPet on the bench's example upstream, response cache
- * off). Counts include V8's helper threads (GC); they are not comparable across machines or Node versions.
+ * off). Counts include V8's helper threads (GC and JIT compiling, which under valgrind goes on well past the
+ * warm-up: 1,500 calls of warm-up counted ~450 k per call, 4,000 ~320-350 k); they are not comparable across
+ * machines, Node versions or warm-ups: compare runs with the same settings, several of each.
  *
- *   npm run build && node bench/instructions.ts [--concurrency 8] [--calls 1000] [--traced] [--http] [-- <server args>]
+ *   npm run build && node bench/instructions.ts [--concurrency 8] [--calls 1000] [--warmup 4000] [--traced] [--http] [-- <server args>]
  *
  * `--traced` adds an OTLP endpoint (a local sink that accepts and drops spans); `--http` measures the
  * Streamable HTTP transport instead of stdio (SDK client over HTTP; its counts vary more, about ±8 %, as
- * TCP reads batch differently from run to run: compare several runs). Needs valgrind (Debian
- * package `valgrind`); about 45 s for 1,000 calls. Several runs can go in parallel: counts do not depend on load.
+ * TCP reads batch differently from run to run: compare several runs). With KEEP_CALLGRIND=1 the callgrind
+ * output is kept (its directory is printed) for `callgrind_annotate`: V8's own functions (string building,
+ * GC, JIT compiling) are named there, JIT-compiled JavaScript is not. Needs valgrind (Debian
+ * package `valgrind`); about a minute for 1,000 calls. Several runs can go in parallel: counts do not depend on load.
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
@@ -29,6 +33,7 @@ const { values: flags, positionals } = parseArgs({
   options: {
     concurrency: { type: "string", default: "8" },
     calls: { type: "string", default: "1000" },
+    warmup: { type: "string", default: "4000" },
     traced: { type: "boolean", default: false },
     http: { type: "boolean", default: false }
   }
@@ -77,7 +82,7 @@ try {
       while (left-- > 0) await client.callTool({ name: "getPet", arguments: { petId: 1 } }, undefined, { timeout: 600_000 })
     }))
   }
-  await loop(1500) // JIT warm-up, not counted
+  await loop(Number(flags.warmup)) // JIT warm-up, not counted
   await sleep(300)
   const pid = String(flags.http ? server.pid : (transport as StdioClientTransport).pid)
   execFileSync("callgrind_control", ["-i", "on", pid], { stdio: "ignore" })
@@ -98,5 +103,6 @@ try {
   await server.stop()
   await upstream.stop()
   sink.close()
-  rmSync(dir, { recursive: true, force: true })
+  if (process.env["KEEP_CALLGRIND"]) process.stderr.write(`callgrind output kept in ${dir}\n`)
+  else rmSync(dir, { recursive: true, force: true })
 }
