@@ -15,6 +15,7 @@ import { randomUUID } from "node:crypto"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { AppConfig } from "./AppConfig.ts"
 import { McpServer } from "./McpServer.ts"
+import { closeAnswered } from "./McpServer/Dispatch.ts"
 import { ResponseCache } from "./ResponseCache.ts"
 import { Secrets } from "./Auth/Secrets.ts"
 import { type Admission, makeInboundGuard, SessionLimits, sweepIdleSessions, writeDenial, writeError } from "./Security/Inbound.ts"
@@ -125,7 +126,7 @@ const makeMcpHandler = Effect.gen(function*() {
     }
     const server = mcp.create()
     const transport = new HttpSessionTransport()
-    res.once("close", () => void server.close().catch(() => undefined))
+    res.once("close", () => closeAnswered(server))
     return server.connect(transport).then(() => serve(transport, req, res, body, undefined))
   }
 

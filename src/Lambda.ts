@@ -6,11 +6,14 @@
  *
  *   export { handler } from "openapi-mcp-server/lambda"
  */
-import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"
 import { Effect, Layer, ManagedRuntime } from "effect"
+import type { IncomingHttpHeaders } from "node:http"
 import { AppConfig } from "./AppConfig.ts"
+import { HttpSessionTransport } from "./HttpApp/SessionTransport.ts"
 import { AppLayer, LoggingLayer } from "./Main.ts"
 import { McpServer } from "./McpServer.ts"
+import { closeAnswered } from "./McpServer/Dispatch.ts"
+import { type ResponseLike, writeError } from "./Security/Inbound.ts"
 import { Telemetry } from "./Telemetry.ts"
 
 /** The parts of an API Gateway v2 / Function URL event this handler reads. */
@@ -63,17 +66,40 @@ const json = (statusCode: number, body: unknown): HttpResultV2 => ({
   statusCode, headers: { "content-type": "application/json" }, body: JSON.stringify(body), isBase64Encoded: false
 })
 
-const toRequest = (event: HttpEventV2): Request => {
-  const method = event.requestContext?.http?.method ?? "GET"
-  const headers = new Headers()
-  for (const [k, v] of Object.entries(event.headers ?? {})) if (v !== undefined) headers.set(k, v)
-  if (event.cookies && event.cookies.length > 0) headers.set("cookie", event.cookies.join("; "))
-  const host = headers.get("host") ?? "lambda.local"
-  const url = `https://${host}${event.rawPath ?? "/"}${event.rawQueryString ? `?${event.rawQueryString}` : ""}`
-  const body = event.body === undefined || event.body === null || method === "GET" || method === "HEAD"
-    ? undefined
-    : event.isBase64Encoded ? Buffer.from(event.body, "base64") : event.body
-  return new Request(url, { method, headers, ...(body !== undefined ? { body } : {}) })
+/**
+ * The HTTP answer the MCP transport writes (the same transport as the HTTP server's), kept whole: a Lambda
+ * result is returned at once, so an answer that became an event stream is returned as its events.
+ */
+class BufferedResponse implements ResponseLike {
+  status = 200
+  readonly headers: Record<string, string> = {}
+  private body = ""
+  private readonly closeListeners: Array<() => void> = []
+  private resolve!: (result: HttpResultV2) => void
+  readonly result = new Promise<HttpResultV2>((resolve) => (this.resolve = resolve))
+
+  writeHead(status: number, headers: Record<string, string> = {}) {
+    this.status = status
+    Object.assign(this.headers, headers)
+  }
+  write(chunk: string) {
+    this.body += chunk
+  }
+  end(chunk?: string) {
+    if (chunk !== undefined) this.body += chunk
+    this.resolve({ statusCode: this.status, headers: this.headers, body: this.body, isBase64Encoded: false })
+    for (const listener of this.closeListeners.splice(0)) listener()
+  }
+  once(_event: "close", listener: () => void) {
+    this.closeListeners.push(listener)
+  }
+  flushHeaders() {}
+}
+
+const headersOf = (event: HttpEventV2): IncomingHttpHeaders => {
+  const headers: IncomingHttpHeaders = {}
+  for (const [k, v] of Object.entries(event.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = v
+  return headers
 }
 
 export const handler = async (event: HttpEventV2): Promise<HttpResultV2> => {
@@ -99,18 +125,25 @@ export const handler = async (event: HttpEventV2): Promise<HttpResultV2> => {
   }
   // Stateless: a fresh SDK server and transport per request; nothing is kept between invocations but the
   // catalog, clients and caches built at boot.
+  const res = new BufferedResponse()
+  let body: unknown
+  try {
+    const text = event.body === undefined || event.body === null ? "" : event.isBase64Encoded ? Buffer.from(event.body, "base64").toString("utf8") : event.body
+    body = JSON.parse(text)
+  } catch {
+    writeError(res, 400, -32700, "Parse error: the request body is not valid JSON")
+    return res.result
+  }
   const server = app.mcp.create()
-  const transport = new WebStandardStreamableHTTPServerTransport({ enableJsonResponse: true })
+  const transport = new HttpSessionTransport()
   try {
     await server.connect(transport)
-    const response = await transport.handleRequest(toRequest(event))
-    const headers: Record<string, string> = {}
-    response.headers.forEach((v, k) => {
-      headers[k] = v
-    })
-    return { statusCode: response.status, headers, body: await response.text(), isBase64Encoded: false }
+    transport.handle({ method, headers: headersOf(event) }, res, body)
+    return await res.result
   } finally {
-    await server.close().catch(() => undefined)
+    // closed once the SDK has done its own bookkeeping for the request: a close before that aborts the finished
+    // handler (an AbortError, stack trace and all, on every invocation)
+    setImmediate(() => closeAnswered(server))
     await app.flush().catch(() => undefined)
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The Lambda handler driven in-process with real API Gateway HTTP API (payload v2) / Function URL event
- * shapes: initialize, tools/list and tools/call, statelessly, against the example API.
+ * shapes: initialize, tools/list and tools/call, statelessly, against the example API, with the HTTP
+ * server's own MCP transport and its refusals.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
@@ -63,6 +64,33 @@ describe("Lambda handler", () => {
     const call = await handler(event("POST", "/mcp", rpc(3, "tools/call", { name: "getPet", arguments: { petId: 1 } }), { "mcp-protocol-version": "2025-06-18" }))
     const result = JSON.parse(call.body).result
     assert.strictEqual(result.structuredContent.name, "Rex")
+  })
+
+  it("refuses what the HTTP server refuses, accepts notifications with 202 and answers a batch in one JSON array", async () => {
+    const version = { "mcp-protocol-version": "2025-06-18" }
+    const refusal = async (e: HttpEventV2) => {
+      const r = await handler(e)
+      return [r.statusCode, JSON.parse(r.body).error.code]
+    }
+    assert.deepStrictEqual(await refusal({ ...event("POST", "/mcp"), body: "{not json", isBase64Encoded: false }), [400, -32700])
+    assert.deepStrictEqual(await refusal(event("POST", "/mcp", rpc(2, "tools/list"), { ...version, accept: "application/json" })), [406, -32000])
+    assert.deepStrictEqual(await refusal(event("POST", "/mcp", rpc(2, "tools/list"), { ...version, "content-type": "text/plain" })), [415, -32000])
+    assert.deepStrictEqual(await refusal(event("POST", "/mcp", { jsonrpc: "2.0", id: 2 }, version)), [400, -32700])
+    assert.deepStrictEqual(await refusal(event("POST", "/mcp", rpc(2, "tools/list"), { "mcp-protocol-version": "1999-01-01" })), [400, -32000])
+
+    const notified = await handler(event("POST", "/mcp", { jsonrpc: "2.0", method: "notifications/initialized" }, version))
+    assert.strictEqual(notified.statusCode, 202)
+    assert.strictEqual(notified.body, "")
+
+    const batch = await handler(event("POST", "/mcp", [
+      rpc(7, "tools/call", { name: "getPet", arguments: { petId: 1 } }),
+      rpc(8, "tools/call", { name: "getPet", arguments: {} })
+    ], version))
+    assert.strictEqual(batch.statusCode, 200)
+    const answers = JSON.parse(batch.body) as Array<{ id: number; result: { isError?: boolean; structuredContent?: { name: string } } }>
+    assert.deepStrictEqual(answers.map((a) => a.id).sort(), [7, 8])
+    assert.strictEqual(answers.find((a) => a.id === 7)!.result.structuredContent!.name, "Rex")
+    assert.isTrue(answers.find((a) => a.id === 8)!.result.isError) // petId missing: a tool error the model can read
   })
 
   it("answers health checks and refuses the SSE stream", async () => {

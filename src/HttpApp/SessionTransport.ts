@@ -12,8 +12,11 @@
  */
 import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js"
 import { type JSONRPCMessage, type RequestId, SUPPORTED_PROTOCOL_VERSIONS } from "@modelcontextprotocol/sdk/types.js"
-import type { IncomingMessage, ServerResponse } from "node:http"
-import { writeError } from "../Security/Inbound.ts"
+import type { IncomingMessage } from "node:http"
+import { type ResponseLike, writeError } from "../Security/Inbound.ts"
+
+/** What the transport reads of a request: Node's IncomingMessage, or the Lambda handler's event. */
+export type RequestLike = Pick<IncomingMessage, "method" | "headers">
 
 const MAX_BATCH = 100
 
@@ -28,11 +31,11 @@ const kindOf = (m: unknown): Kind => {
   return hasId && ("result" in m || "error" in m) ? "response" : undefined
 }
 
-const accepts = (req: IncomingMessage, type: string) => (req.headers.accept ?? "").includes(type)
+const accepts = (req: RequestLike, type: string) => (req.headers.accept ?? "").includes(type)
 
 /** One POST that carried requests, until all of them are answered. */
 interface Exchange {
-  readonly res: ServerResponse
+  readonly res: ResponseLike
   readonly batch: boolean
   readonly open: Set<RequestId>
   /** Answers held back for a JSON reply (all at once, when the last one is ready). */
@@ -67,7 +70,7 @@ export class HttpSessionTransport implements Transport {
 
   private readonly options: SessionOptions
   private readonly exchanges = new Map<RequestId, Exchange>()
-  private standalone: ServerResponse | undefined
+  private standalone: ResponseLike | undefined
   private initialized = false
   private closed = false
 
@@ -78,7 +81,7 @@ export class HttpSessionTransport implements Transport {
   async start(): Promise<void> {}
 
   /** Handles one HTTP request to the MCP endpoint; `body` is the parsed JSON of a POST. */
-  handle(req: IncomingMessage, res: ServerResponse, body: unknown): void {
+  handle(req: RequestLike, res: ResponseLike, body: unknown): void {
     if (this.closed) return writeError(res, 404, -32001, "Session not found")
     switch (req.method) {
       case "POST":
@@ -87,7 +90,8 @@ export class HttpSessionTransport implements Transport {
         return this.get(req, res)
       case "DELETE":
         void this.close().then(() => {
-          res.writeHead(200).end()
+          res.writeHead(200)
+          res.end()
         })
         return
       default:
@@ -95,7 +99,7 @@ export class HttpSessionTransport implements Transport {
     }
   }
 
-  private post(req: IncomingMessage, res: ServerResponse, body: unknown): void {
+  private post(req: RequestLike, res: ResponseLike, body: unknown): void {
     if (!accepts(req, "application/json") || !accepts(req, "text/event-stream")) {
       return writeError(res, 406, -32000, "Not Acceptable: Client must accept both application/json and text/event-stream")
     }
@@ -127,7 +131,8 @@ export class HttpSessionTransport implements Transport {
     }
     const extra = { requestInfo: { headers: req.headers } }
     if (!kinds.includes("request")) {
-      res.writeHead(202).end()
+      res.writeHead(202)
+      res.end()
       for (const m of messages) this.onmessage?.(m, extra)
       return
     }
@@ -151,7 +156,7 @@ export class HttpSessionTransport implements Transport {
     for (const m of messages) this.onmessage?.(m, extra)
   }
 
-  private get(req: IncomingMessage, res: ServerResponse): void {
+  private get(req: RequestLike, res: ResponseLike): void {
     if (!accepts(req, "text/event-stream")) {
       return writeError(res, 406, -32000, "Not Acceptable: Client must accept text/event-stream")
     }
@@ -169,7 +174,7 @@ export class HttpSessionTransport implements Transport {
   }
 
   /** Starts an event stream on `res`, with a keep-alive comment every `keepAliveMs` until it closes. */
-  private openStream(res: ServerResponse) {
+  private openStream(res: ResponseLike) {
     res.writeHead(200, this.headers(SSE_HEADERS))
     const timer = setInterval(() => res.write(": keepalive\n\n"), this.options.keepAliveMs ?? 15_000)
     timer.unref()

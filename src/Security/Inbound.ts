@@ -16,7 +16,7 @@
  */
 import { Clock, Duration, Effect, Option, Redacted, Schedule, type Scope } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
-import type { IncomingMessage, ServerResponse } from "node:http"
+import type { IncomingMessage } from "node:http"
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from "jose"
 import { AuthConfigError } from "../Auth/Errors.ts"
 import { Secrets } from "../Auth/Secrets.ts"
@@ -33,13 +33,25 @@ export interface Denial {
 export const denial = (status: number, code: number, message: string, headers: Record<string, string> = {}): Denial =>
   ({ status, headers, code, message })
 
-export const writeDenial = (res: ServerResponse, d: Denial): void => {
+/**
+ * What the MCP transport writes to a response: Node's ServerResponse, or the Lambda handler's buffered
+ * result (Lambda.ts).
+ */
+export interface ResponseLike {
+  writeHead(status: number, headers?: Record<string, string>): unknown
+  write(chunk: string): unknown
+  end(chunk?: string): unknown
+  once(event: "close", listener: () => void): unknown
+  flushHeaders(): void
+}
+
+export const writeDenial = (res: Pick<ResponseLike, "writeHead" | "end">, d: Denial): void => {
   res.writeHead(d.status, { "content-type": "application/json", ...d.headers })
   res.end(JSON.stringify({ jsonrpc: "2.0", error: { code: d.code, message: d.message }, id: null }))
 }
 
 /** Answers with a JSON-RPC error without an id (a refusal of the HTTP request itself). */
-export const writeError = (res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}): void =>
+export const writeError = (res: Pick<ResponseLike, "writeHead" | "end">, status: number, code: number, message: string, headers: Record<string, string> = {}): void =>
   writeDenial(res, denial(status, code, message, headers))
 
 const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"])
