@@ -123,17 +123,17 @@ export const handler = async (event: HttpEventV2): Promise<HttpResultV2> => {
   } catch (e) {
     return json(500, { jsonrpc: "2.0", error: { code: -32603, message: `server failed to start: ${(e as Error).message}` }, id: null })
   }
-  // Stateless: a fresh SDK server and transport per request; nothing is kept between invocations but the
-  // catalog, clients and caches built at boot.
   const res = new BufferedResponse()
   let body: unknown
   try {
-    const text = event.body === undefined || event.body === null ? "" : event.isBase64Encoded ? Buffer.from(event.body, "base64").toString("utf8") : event.body
-    body = JSON.parse(text)
+    const text = event.body ?? ""
+    body = JSON.parse(event.isBase64Encoded ? Buffer.from(text, "base64").toString("utf8") : text)
   } catch {
     writeError(res, 400, -32700, "Parse error: the request body is not valid JSON")
     return res.result
   }
+  // Stateless: a fresh SDK server and transport per request; nothing is kept between invocations but the
+  // catalog, clients and caches built at boot.
   const server = app.mcp.create()
   const transport = new HttpSessionTransport()
   try {

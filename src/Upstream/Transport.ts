@@ -107,23 +107,23 @@ const undiciSend = (dispatcher: Dispatcher, maxBodyBytes: number): Send => (requ
 /**
  * A Send over Agents made on first use: undici is a large package (tens of milliseconds to load), so it is
  * loaded after start-up, when the server is idle (`preloadMs`) or at the first call, whichever comes first.
- * A request marked `guarded` goes through the guarded Agent, when there is one.
+ * With `guard`, a request marked `guarded` goes through a second Agent whose connections are checked
+ * (SsrfGuard.guardedLookup); without, every request goes through the one Agent.
  */
 const lazySend = (
-  makeAgent: (undici: typeof import("undici"), guarded: boolean) => Agent | undefined,
+  makeAgent: (undici: typeof import("undici"), lookup: typeof guardedLookup | undefined) => Agent,
+  guard: boolean,
   maxBodyBytes: number,
   preloadMs: number
 ) => {
   let sends: { readonly plain: Send; readonly guarded: Send } | undefined
   const agents: Array<Agent> = []
+  const sendOver = (agent: Agent) => (agents.push(agent), undiciSend(agent, maxBodyBytes))
   let loading: Promise<NonNullable<typeof sends>> | undefined
   const load = () =>
     loading ??= import("undici").then((undici) => {
-      const plain = makeAgent(undici, false)!
-      const guarded = makeAgent(undici, true)
-      agents.push(plain, ...(guarded !== undefined ? [guarded] : []))
-      const send = undiciSend(plain, maxBodyBytes)
-      return (sends = { plain: send, guarded: guarded !== undefined ? undiciSend(guarded, maxBodyBytes) : send })
+      const plain = sendOver(makeAgent(undici, undefined))
+      return (sends = { plain, guarded: guard ? sendOver(makeAgent(undici, guardedLookup)) : plain })
     })
   const preload = setTimeout(() => void load().catch(() => undefined), preloadMs)
   preload.unref()
@@ -159,15 +159,15 @@ export class UpstreamTransport extends Context.Service<UpstreamTransport, { read
     const config = yield* AppConfig
     const { send } = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        lazySend((undici, guarded) =>
-          guarded && config.specSource.allowPrivateNetworks ? undefined : new undici.Agent({
+        lazySend((undici, lookup) =>
+          new undici.Agent({
             connections: config.http.maxConnections,
             pipelining: 1,
             keepAliveTimeout: 30_000,
             headersTimeout: 0,
             bodyTimeout: 0,
-            connect: { timeout: config.http.connectTimeoutMs, ...(guarded ? { lookup: guardedLookup } : {}) }
-          }), Math.max(config.maxResponseBytes, config.cache.maxEntryBytes) + 1, 1000)
+            connect: { timeout: config.http.connectTimeoutMs, ...(lookup !== undefined ? { lookup } : {}) }
+          }), !config.specSource.allowPrivateNetworks, Math.max(config.maxResponseBytes, config.cache.maxEntryBytes) + 1, 1000)
       ),
       (lazy) => Effect.promise(lazy.close)
     )
