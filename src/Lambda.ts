@@ -66,10 +66,7 @@ const json = (statusCode: number, body: unknown): HttpResultV2 => ({
   statusCode, headers: { "content-type": "application/json" }, body: JSON.stringify(body), isBase64Encoded: false
 })
 
-/**
- * The HTTP answer the MCP transport writes (the same transport as the HTTP server's), kept whole: a Lambda
- * result is returned at once, so an answer that became an event stream is returned as its events.
- */
+/** The HTTP answer the MCP transport writes (the same transport as the HTTP server's), kept whole for the result. */
 class BufferedResponse implements ResponseLike {
   status = 200
   readonly headers: Record<string, string> = {}
@@ -135,7 +132,7 @@ export const handler = async (event: HttpEventV2): Promise<HttpResultV2> => {
   // Stateless: a fresh SDK server and transport per request; nothing is kept between invocations but the
   // catalog, clients and caches built at boot.
   const server = app.mcp.create()
-  const transport = new HttpSessionTransport()
+  const transport = new HttpSessionTransport({ jsonOnly: true })
   try {
     await server.connect(transport)
     transport.handle({ method, headers: headersOf(event) }, res, body)

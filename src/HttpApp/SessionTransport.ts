@@ -60,6 +60,12 @@ export interface SessionOptions {
   readonly sessionIdGenerator?: () => string
   readonly onsessioninitialized?: (id: string) => void
   readonly onsessionclosed?: (id: string) => void
+  /**
+   * Answers are always plain JSON: what the server sends about a request before its answer (progress) is
+   * dropped rather than turning the answer into an event stream (the Lambda handler, whose result is returned
+   * whole, so such messages could only arrive with the answer).
+   */
+  readonly jsonOnly?: boolean
 }
 
 export class HttpSessionTransport implements Transport {
@@ -223,7 +229,7 @@ export class HttpSessionTransport implements Transport {
       return
     }
     const exchange = this.exchanges.get(related)
-    if (exchange === undefined || exchange.done) return
+    if (exchange === undefined || exchange.done || this.options.jsonOnly) return
     if (!exchange.stream) this.toStream(exchange)
     exchange.res.write(event(message))
   }

@@ -61,21 +61,31 @@ describe("HttpSessionTransport", () => {
     assert.deepStrictEqual(seen.map((m) => "method" in m ? m.method : "?"), ["initialize", "ping", "tools/list", "notifications/initialized"])
   })
 
-  it("turns a POST into an event stream when something related is sent before the answer", async () => {
-    const transport = new HttpSessionTransport()
+  /** A transport that sends a progress notification for each request, then (20 ms later) its answer. */
+  const progressing = (transport: HttpSessionTransport) => {
     transport.onmessage = (m) => {
       const id = "id" in m ? m.id : undefined
       if (id === undefined) return
       void transport.send({ jsonrpc: "2.0", method: "notifications/progress", params: { progressToken: "t", progress: 1 } }, { relatedRequestId: id })
       setTimeout(() => void transport.send({ jsonrpc: "2.0", id, result: { done: true } }), 20)
     }
-    const res = await post(await serve(transport), { jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "x" } })
+    return transport
+  }
+
+  it("turns a POST into an event stream when something related is sent before the answer", async () => {
+    const res = await post(await serve(progressing(new HttpSessionTransport())), { jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "x" } })
     assert.include(res.headers.get("content-type")!, "text/event-stream")
     const events = (await res.text()).trim().split("\n\n").map((e) => JSON.parse(e.slice(e.indexOf("data: ") + 6)))
     assert.deepStrictEqual(events, [
       { jsonrpc: "2.0", method: "notifications/progress", params: { progressToken: "t", progress: 1 } },
       { jsonrpc: "2.0", id: 9, result: { done: true } }
     ])
+  })
+
+  it("with jsonOnly (the Lambda handler) drops what comes before the answer and answers with plain JSON", async () => {
+    const res = await post(await serve(progressing(new HttpSessionTransport({ jsonOnly: true }))), { jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "x" } })
+    assert.include(res.headers.get("content-type")!, "application/json")
+    assert.deepStrictEqual(await res.json(), { jsonrpc: "2.0", id: 9, result: { done: true } })
   })
 
   it("refuses what Streamable HTTP does not allow, each with its status and a JSON-RPC error", async () => {
