@@ -185,9 +185,14 @@ export interface Upstream {
   readonly stop: () => Promise<void>
 }
 
-/** The bundled example API (examples/petstore.yaml) in its own process, so it has its own CPU accounting. */
-export const startUpstream = async (): Promise<Upstream> => {
-  const child = spawn(process.execPath, [resolve(ROOT, "bench/upstream.ts")], { stdio: ["pipe", "pipe", "inherit"] })
+/**
+ * The bundled example API (examples/petstore.yaml) in its own process, so it has its own CPU accounting; or,
+ * as `otlp-sink`, an OTLP/HTTP endpoint that drops what it gets (its `requests` are span batches).
+ */
+export const startUpstream = async (kind: "api" | "otlp-sink" = "api"): Promise<Upstream> => {
+  const child = spawn(process.execPath, [resolve(ROOT, "bench/upstream.ts"), ...(kind === "otlp-sink" ? ["--otlp-sink"] : [])], {
+    stdio: ["pipe", "pipe", "inherit"]
+  })
   track(child.pid)
   child.stdin.on("error", () => undefined)
   const lines: Array<string> = []

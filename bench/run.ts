@@ -20,7 +20,6 @@ import { execFileSync } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { basename, join, resolve } from "node:path"
-import { createServer } from "node:http"
 import { parseArgs } from "node:util"
 import { Agent, request } from "undici"
 import {
@@ -148,23 +147,6 @@ const LABEL: Record<Path, string> = {
   "stdio-telemetry": "stdio, traced"
 }
 
-/** A local OTLP/HTTP endpoint that accepts and drops spans (and counts the batches). */
-const startOtlpSink = async () => {
-  let batches = 0
-  const server = createServer((req, res) => {
-    req.resume()
-    req.on("end", () => {
-      batches++
-      res.writeHead(200, { "content-type": "application/json" }).end("{}")
-    })
-  })
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
-  return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    batches: () => batches,
-    close: () => new Promise<void>((r) => server.close(() => r()))
-  }
-}
 interface Cell {
   readonly path: Path
   readonly concurrency: number
@@ -285,7 +267,7 @@ const main = async () => {
   let serverArgsNote = ""
   if (!flags["no-load"]) {
     const upstream = await startUpstream()
-    const otlp = await startOtlpSink()
+    const otlp = await startUpstream("otlp-sink")
     log(`upstream: example API at ${upstream.url} (pid ${upstream.pid})`)
     const serverArgs = ["--spec", EXAMPLE_SPEC, "--base-url", upstream.url]
     serverArgsNote = `--spec examples/petstore.yaml --base-url <upstream> ${cacheOff.join(" ")}`.trim()
@@ -341,6 +323,7 @@ const main = async () => {
           const before = {
             server: processCpu(serverPid),
             upstream: processCpuMs(upstream.pid),
+            sink: processCpuMs(otlp.pid),
             requests: await upstream.requests(),
             client: process.cpuUsage(),
             machine: machineBusyMs()
@@ -349,6 +332,7 @@ const main = async () => {
           const after = {
             server: processCpu(serverPid),
             upstream: processCpuMs(upstream.pid),
+            sink: processCpuMs(otlp.pid),
             requests: await upstream.requests(),
             client: process.cpuUsage(before.client),
             machine: machineBusyMs()
@@ -396,8 +380,8 @@ const main = async () => {
       }
     } finally {
       for (const conn of Object.values(conns)) await conn.close()
-      if (paths.includes("stdio-telemetry") && otlp.batches() === 0) log("warning: the traced server exported no spans")
-      await otlp.close()
+      if (paths.includes("stdio-telemetry") && (await otlp.requests()) === 0) log("warning: the traced server exported no spans")
+      await otlp.stop()
       await agent.close()
       await upstream.stop()
     }
@@ -448,9 +432,10 @@ const main = async () => {
 interface CpuSnapshot {
   readonly server: { user: number; system: number } | undefined
   readonly upstream: number | undefined
+  readonly sink: number | undefined
   readonly machine: number | undefined
 }
-/** Machine CPU minus our three processes over a cell, in cores; processes we did not start are noise. */
+/** Machine CPU minus our processes (bench, server, upstream, OTLP sink) over a cell, in cores; the rest is noise. */
 const otherLoad = (
   before: CpuSnapshot & { client: NodeJS.CpuUsage },
   after: CpuSnapshot & { client: NodeJS.CpuUsage },
@@ -459,6 +444,7 @@ const otherLoad = (
   if (before.machine === undefined || after.machine === undefined) return undefined
   const ours = (after.client.user + after.client.system) / 1000 +
     (before.upstream !== undefined && after.upstream !== undefined ? after.upstream - before.upstream : 0) +
+    (before.sink !== undefined && after.sink !== undefined ? after.sink - before.sink : 0) +
     (before.server && after.server ? after.server.user + after.server.system - before.server.user - before.server.system : 0)
   return Math.max(0, (after.machine - before.machine - ours) / elapsedMs)
 }
@@ -519,7 +505,7 @@ const report = (
         `(\`${meta.serverArgs}\`)` +
         (cells.some((c) => c.path === "stdio-cache") ? `; *stdio, cache hit*: the same over stdio with \`--cache-backend memory\`` : "") +
         (cells.some((c) => c.path === "stdio-telemetry")
-          ? `; *stdio, traced*: the stdio server with tracing on (every call sampled, spans batched to a local OTLP/HTTP sink) ` +
+          ? `; *stdio, traced*: the stdio server with tracing on (every call sampled, spans batched to a local OTLP/HTTP sink in its own process) ` +
             `and Prometheus metrics served (\`--otel-exporter-otlp-endpoint <sink> --enable-prometheus\`)`
           : "") +
         `. Server CPU from /proc/<pid>/stat (user+system) over the cell; client CPU is the bench process's; ` +
@@ -563,8 +549,8 @@ const report = (
       "",
       `Peak RSS of the servers after the loops (VmHWM): ${mem}. On a 2-core machine the bench client, the server ` +
         `and the upstream share the cores, so at C ≥ 8 calls/s is bounded by total CPU per call, not by latency. ` +
-        `*other load*: CPU (in cores) used during the cell by processes other than the bench, the server and the ` +
-        `upstream; it makes calls/s and latencies noisy (CPU per call much less so).`,
+        `*other load*: CPU (in cores) used during the cell by processes other than the bench, the server, the ` +
+        `upstream and the OTLP sink; it makes calls/s and latencies noisy (CPU per call much less so).`,
       ""
     )
     const noisy = cells.filter((c) => (c.otherLoadCores ?? 0) > 0.2)
