@@ -410,7 +410,7 @@ describe("span export", () => {
 })
 
 describe("tracing settings", () => {
-  it.live("a bad OTEL_BSP_* or compression value gets a warning and the default, not a failed start", () =>
+  it.live("a bad OTEL_BSP_*, compression or protocol value gets a warning and the default, not a failed start", () =>
     Effect.gen(function*() {
       const otlp = yield* Effect.acquireRelease(Effect.promise(() => startOtlpReceiver()), (r) => Effect.promise(() => r.close()))
       const warnings: Array<string> = []
@@ -419,7 +419,8 @@ describe("tracing settings", () => {
       })
       const layer = tracingLayer({ url: `${otlp.url}/v1/traces`, serviceName: "t", serviceVersion: "1", sampler: makeSampler("always_on", 1) }).pipe(
         Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({
-          OTEL_BSP_SCHEDULE_DELAY: "soon", OTEL_BSP_MAX_QUEUE_SIZE: "-3", OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: "zstd"
+          OTEL_BSP_SCHEDULE_DELAY: "soon", OTEL_BSP_MAX_QUEUE_SIZE: "-3", OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: "zstd",
+          OTEL_EXPORTER_OTLP_PROTOCOL: "grpc"
         }))),
         Layer.provide(Logger.layer([logger]))
       )
@@ -432,7 +433,9 @@ describe("tracing settings", () => {
       assert.deepStrictEqual(warnings, [
         "OTEL_BSP_SCHEDULE_DELAY=soon is not a whole number of at least 1; using 5000",
         "OTEL_BSP_MAX_QUEUE_SIZE=-3 is not a whole number of at least 1; using 2048",
-        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION=zstd is neither gzip nor none; sending uncompressed"
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION=zstd is neither gzip nor none; sending uncompressed",
+        "OTEL_EXPORTER_OTLP_PROTOCOL=grpc: spans are sent as OTLP/HTTP JSON (http/json) only, which collectors take on " +
+        "their OTLP/HTTP port (4318), not the gRPC one (4317)"
       ])
     }).pipe(Effect.scoped))
 })

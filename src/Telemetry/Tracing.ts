@@ -9,7 +9,8 @@
  * written as JSON text, and an unsampled one is only the trace context; the OTLP document is the same.
  *
  * Standard variables read here (as the SDK did): OTEL_EXPORTER_OTLP_[TRACES_]HEADERS,
- * OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT, OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION, OTEL_BSP_SCHEDULE_DELAY,
+ * OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT, OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION, OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL
+ * (only http/json: another value gets a warning), OTEL_BSP_SCHEDULE_DELAY,
  * OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_MAX_QUEUE_SIZE and OTEL_RESOURCE_ATTRIBUTES.
  */
 import { Cause, Config, Context, Effect, Exit, Layer, Option, Tracer } from "effect"
@@ -388,6 +389,7 @@ export const layer = (options: {
         headers: firstSet("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"),
         timeout: firstSet("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"),
         compression: firstSet("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"),
+        protocol: firstSet("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
         delay: firstSet("OTEL_BSP_SCHEDULE_DELAY"),
         batchSize: firstSet("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
         maxQueue: firstSet("OTEL_BSP_MAX_QUEUE_SIZE")
@@ -399,6 +401,13 @@ export const layer = (options: {
       const compression = Option.getOrUndefined(env.compression)
       if (compression !== undefined && compression[1] !== "gzip" && compression[1] !== "none") {
         yield* Effect.logWarning(`${compression[0]}=${compression[1]} is neither gzip nor none; sending uncompressed`)
+      }
+      const protocol = Option.getOrUndefined(env.protocol)
+      if (protocol !== undefined && protocol[1] !== "http/json") {
+        yield* Effect.logWarning(
+          `${protocol[0]}=${protocol[1]}: spans are sent as OTLP/HTTP JSON (http/json) only, which collectors take on ` +
+            "their OTLP/HTTP port (4318), not the gRPC one (4317)"
+        )
       }
       const resource = yield* OtlpResource.fromConfig({ serviceName: options.serviceName, serviceVersion: options.serviceVersion })
       const scope = { name: "openapi-mcp-server", version: options.serviceVersion }
