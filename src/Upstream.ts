@@ -274,7 +274,8 @@ export class Upstream extends Context.Service<Upstream, {
       if (code === NON_PUBLIC_ADDRESS) {
         return new UpstreamInvalidRequest({
           detail: `not sent: the API's host resolves to a non-public address (${causeWith(e, code)?.message}), and the spec was read from a URL; ` +
-            `pass --base-url <url> to choose the upstream yourself, or --allow-private-networks if the spec is trusted`
+            `pass --base-url <url> (for an additional spec, its baseUrl in ADDITIONAL_SPECS) to choose the upstream yourself, ` +
+            `or --allow-private-networks if the spec is trusted`
         })
       }
       return new UpstreamConnect({ detail: code })
