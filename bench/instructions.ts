@@ -5,16 +5,23 @@
  * for the measured loop (MCP SDK client over stdio, getPet on the bench's example upstream, response cache
  * off). Counts include V8's helper threads (GC and JIT compiling, which under valgrind goes on well past the
  * warm-up: 1,500 calls of warm-up counted ~450 k per call, 4,000 ~320-350 k); they are not comparable across
- * machines, Node versions or warm-ups: compare runs with the same settings, several of each.
+ * machines, Node versions or warm-ups: compare runs with the same settings, several of each. The main
+ * thread's share is printed too (callgrind counts each thread apart): it leaves out the helper threads'
+ * compiling, which moves the totals by ±5-10 % between runs of a traced server.
+ *
+ * Caveat: under valgrind some JIT-compiled code runs far more instructions than natively (a protobuf span
+ * writer counted ~30 k instructions per span under callgrind, and took 1.4 µs per span natively). For new
+ * JavaScript on the hot path, check the direction with a native timing as well.
  *
  *   npm run build && node bench/instructions.ts [--concurrency 8] [--calls 1000] [--warmup 4000] [--traced] [--http] [-- <server args>]
  *
  * `--traced` adds an OTLP endpoint (a local sink that accepts and drops spans); `--http` measures the
  * Streamable HTTP transport instead of stdio (SDK client over HTTP; its counts vary more, about ±8 %, as
  * TCP reads batch differently from run to run: compare several runs). With KEEP_CALLGRIND=1 the callgrind
- * output is kept (its directory is printed) for `callgrind_annotate`: V8's own functions (string building,
- * GC, JIT compiling) are named there, JIT-compiled JavaScript is not. Needs valgrind (Debian
- * package `valgrind`); about a minute for 1,000 calls. Several runs can go in parallel: counts do not depend on load.
+ * output is kept (its directory is printed; `-01` files are the main thread) for `callgrind_annotate`: V8's
+ * own functions (string building, GC, JIT compiling) are named there, JIT-compiled JavaScript is not. Needs
+ * valgrind (Debian package `valgrind`); about a minute for 1,000 calls. Several runs can go in parallel:
+ * counts do not depend on load.
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
@@ -50,7 +57,7 @@ const serverArgs = [
   ...(flags.traced ? ["--otel-exporter-otlp-endpoint", `http://127.0.0.1:${(sink.address() as { port: number }).port}`] : []),
   ...positionals
 ]
-const valgrind = ["--tool=callgrind", "--smc-check=all", "--instr-atstart=no", `--callgrind-out-file=${dir}/out.%p`, process.execPath, CLI]
+const valgrind = ["--tool=callgrind", "--smc-check=all", "--instr-atstart=no", "--separate-threads=yes", `--callgrind-out-file=${dir}/out.%p`, process.execPath, CLI]
 /** The server under valgrind and a transport to it: over stdio, or over Streamable HTTP once it answers. */
 const connect = async (): Promise<{ transport: Transport; pid: number; stop: () => Promise<void> }> => {
   if (!flags.http) {
@@ -90,13 +97,19 @@ try {
   execFileSync("callgrind_control", ["-i", "off", pid], { stdio: "ignore" })
   execFileSync("callgrind_control", ["-d", pid], { stdio: "ignore" })
   await sleep(500)
+  // one file per thread (`-01` is the main thread), one `totals:` line per dump in each
   let total = 0
+  let main = 0
   for (const f of readdirSync(dir)) {
-    for (const m of readFileSync(join(dir, f), "utf8").matchAll(/^totals: (\d+)/gm)) total = Math.max(total, Number(m[1]))
+    let count = 0
+    for (const m of readFileSync(join(dir, f), "utf8").matchAll(/^totals: (\d+)/gm)) count = Math.max(count, Number(m[1]))
+    total += count
+    if (f.endsWith("-01")) main += count
   }
+  const k = (n: number) => (n / calls / 1000).toFixed(0)
   process.stdout.write(
-    `${(total / calls / 1000).toFixed(0)} k instructions per call (${flags.http ? "Streamable HTTP" : "stdio"}, C=${concurrency}, ${calls} calls; ` +
-      `server args: ${serverArgs.slice(8).join(" ") || "none"})\n`
+    `${k(total)} k instructions per call, ${k(main)} k on the main thread (${flags.http ? "Streamable HTTP" : "stdio"}, C=${concurrency}, ` +
+      `${calls} calls; server args: ${serverArgs.slice(8).join(" ") || "none"})\n`
   )
 } finally {
   await client.close().catch(() => undefined)

@@ -27,8 +27,17 @@ import {
   ToolTelemetry,
   TraceFlush
 } from "../src/Telemetry.ts"
-import { BatchExporter, layer as tracingLayer, makeSampler, makeSpans, newTraceId, parseHeaderList } from "../src/Telemetry/Tracing.ts"
-import { startOtlpReceiver } from "./support/telemetry.ts"
+import {
+  BatchExporter,
+  jsonEncoding,
+  layer as tracingLayer,
+  makeSampler,
+  makeSpans,
+  newTraceId,
+  parseHeaderList,
+  protobufEncoding
+} from "../src/Telemetry/Tracing.ts"
+import { otlpDocument, startOtlpReceiver } from "./support/telemetry.ts"
 
 describe("trace context", () => {
   it("parses a W3C traceparent and refuses malformed or all-zero ones", () => {
@@ -297,6 +306,9 @@ describe("Telemetry.layer", () => {
 
 describe("span export", () => {
   interface OtlpSpan {
+    readonly traceId: string
+    readonly spanId: string
+    readonly parentSpanId?: string
     readonly name: string
     readonly attributes: Array<{ key: string; value: Record<string, unknown> }>
     readonly events: Array<{ name: string; timeUnixNano: string; attributes: Array<{ key: string; value: Record<string, unknown> }> }>
@@ -307,14 +319,16 @@ describe("span export", () => {
     const batches: Array<Array<string>> = []
     const spans: Array<OtlpSpan> = []
     const encodings: Array<string | undefined> = []
+    const contentTypes: Array<string | undefined> = []
     const server = createServer((req, res) => {
       const chunks: Array<Buffer> = []
       req.on("data", (c: Buffer) => chunks.push(c)).on("end", () => {
         const code = status()
         if (code === 200) {
           encodings.push(req.headers["content-encoding"])
+          contentTypes.push(req.headers["content-type"])
           const raw = Buffer.concat(chunks)
-          const doc = JSON.parse((req.headers["content-encoding"] === "gzip" ? gunzipSync(raw) : raw).toString()) as {
+          const doc = otlpDocument(req.headers["content-encoding"] === "gzip" ? gunzipSync(raw) : raw, req.headers["content-type"]) as {
             resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<OtlpSpan> }> }>
           }
           spans.push(...doc.resourceSpans[0]!.scopeSpans[0]!.spans)
@@ -325,12 +339,12 @@ describe("span export", () => {
     })
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/v1/traces`
-    return { url, batches, spans, encodings, close: () => new Promise<void>((r) => server.close(() => r())) }
+    return { url, batches, spans, encodings, contentTypes, close: () => new Promise<void>((r) => server.close(() => r())) }
   }
-  const exporterFor = (url: string, maxQueue: number, warnings: Array<string>, gzip = false) => {
+  const head = { resource: { attributes: [{ key: "service.name", value: { stringValue: "t" } }] }, scope: { name: "test", version: "1" } }
+  const exporterFor = (url: string, maxQueue: number, warnings: Array<string>, gzip = false, encoding = protobufEncoding(head)) => {
     const exporter = new BatchExporter({
-      url, headers: { authorization: "Bearer collector-secret" }, gzip, delayMs: 60_000, batchSize: 2, maxQueue, timeoutMs: 2000,
-      prefix: `{"resourceSpans":[{"resource":{"attributes":[]},"scopeSpans":[{"scope":{"name":"test"},"spans":[`,
+      url, headers: { authorization: "Bearer collector-secret" }, gzip, delayMs: 60_000, batchSize: 2, maxQueue, timeoutMs: 2000, encoding,
       warn: (reason) => warnings.push(reason)
     })
     const { start } = makeSpans(makeSampler("always_on", 1), (span) => exporter.push(span as never))
@@ -359,26 +373,78 @@ describe("span export", () => {
     }
   })
 
-  it("writes any text as JSON that reads back the same: quotes, backslashes, control characters, lone surrogates, emoji", async () => {
+  for (const [protocol, encoding] of [["http/protobuf", protobufEncoding(head)], ["http/json", jsonEncoding(head)]] as const) {
+    it(`${protocol}: any text reads back the same (quotes, backslashes, control characters, emoji; a lone surrogate as U+FFFD in protobuf), numbers too`, async () => {
+      const otlp = await collector(() => 200)
+      const { exporter, start } = exporterFor(otlp.url, 10, [], false, encoding)
+      const long = "é".repeat(20_000) // a span of over 16 KiB: three-byte lengths
+      const texts = ['say "hi"', "C:\\temp\\x", "line\nbreak\ttab\u0001", "lone \ud800 half", "café 🐈", "plain", long]
+      const parent = start("parent", "server", undefined, 1n)
+      const span = start('GET /a"b', "client", parent, 1n)
+      texts.forEach((text, i) => span.attribute(`k${i}`, text))
+      span.attribute('odd "key"', ["x\\y", 2, 2.5, true, -7, 2 ** 40])
+      span.event("retry \"1\"", 2n, { reason: "HTTP 503\n" })
+      span.end(3n, Exit.fail(new Error('upstream said "no"\u0000')))
+      await exporter.close()
+      await otlp.close()
+      assert.deepStrictEqual(otlp.contentTypes, [encoding.contentType])
+      const sent = otlp.spans[0]!
+      assert.strictEqual(sent.name, 'GET /a"b')
+      assert.strictEqual(sent.parentSpanId, parent.spanId)
+      assert.strictEqual(sent.spanId, span.spanId)
+      assert.strictEqual(sent.traceId, span.traceId)
+      // JSON.stringify writes a lone surrogate as \ud800, which reads back as the same code unit; protobuf
+      // strings must be UTF-8, so it becomes U+FFFD there (a collector refuses a batch with invalid UTF-8)
+      assert.deepStrictEqual(sent.attributes.map((a) => [a.key, a.value]), [
+        ...texts.map((text, i) => [`k${i}`, { stringValue: protocol === "http/protobuf" && i === 3 ? "lone \ufffd half" : text }]),
+        ['odd "key"', {
+          arrayValue: {
+            values: [{ stringValue: "x\\y" }, { intValue: 2 }, { doubleValue: 2.5 }, { boolValue: true }, { intValue: -7 }, { intValue: 2 ** 40 }]
+          }
+        }]
+      ])
+      assert.deepStrictEqual(sent.events[0], { name: 'retry "1"', timeUnixNano: "2", attributes: [{ key: "reason", value: { stringValue: "HTTP 503\n" } }] })
+      assert.deepStrictEqual(sent.status, { code: 2, message: 'upstream said "no"\u0000' })
+    })
+  }
+
+  it("http/protobuf: a batch larger than the writer's first buffer, with a link and a cancelled span, decodes whole", () => {
+    const spans: Array<Tracer.Span> = []
+    const { start } = makeSpans(makeSampler("always_on", 1), (span) => spans.push(span))
+    const other = start("other", "internal", undefined, 1n)
+    for (let i = 0; i < 300; i++) {
+      const span = start(`s${i}`, "internal", undefined, BigInt(i))
+      span.attribute("payload", "x".repeat(1000))
+      if (i === 7) span.addLinks([{ span: other, attributes: { "link.reason": "retry of" } }])
+      span.end(BigInt(i + 1), i === 9 ? Exit.interrupt(1) : Exit.void)
+    }
+    const doc = otlpDocument(Buffer.from(protobufEncoding(head).encode(spans as never)), "application/x-protobuf") as {
+      resourceSpans: Array<{ resource: { attributes: Array<unknown> }; scopeSpans: Array<{ scope: unknown; spans: Array<OtlpSpan & { links: Array<unknown> }> }> }>
+    }
+    const [resourceSpans] = doc.resourceSpans
+    assert.deepStrictEqual(resourceSpans!.resource.attributes, head.resource.attributes)
+    assert.deepStrictEqual(resourceSpans!.scopeSpans[0]!.scope, { ...head.scope, attributes: [] })
+    const sent = resourceSpans!.scopeSpans[0]!.spans
+    assert.deepStrictEqual(sent.map((s) => s.name), spans.map((s) => s.name))
+    assert.deepStrictEqual(sent[7]!.links, [{ traceId: other.traceId, spanId: other.spanId, attributes: [{ key: "link.reason", value: { stringValue: "retry of" } }] }])
+    assert.deepStrictEqual(sent[9]!.status, { code: 0 }) // cancelled, not failed
+    assert.deepStrictEqual(sent[9]!.attributes.at(-1), { key: "effect.fiber.interrupted", value: { boolValue: true } })
+    assert.deepStrictEqual(sent[8]!.status, { code: 1 })
+  })
+
+  it("drops a batch it cannot write (an attribute whose text throws) with a warning, and goes on exporting", async () => {
     const otlp = await collector(() => 200)
-    const { exporter, start } = exporterFor(otlp.url, 10, [])
-    const texts = ['say "hi"', "C:\\temp\\x", "line\nbreak\ttab\u0001", "lone \ud800 half", "café 🐈", "plain"]
-    const span = start('GET /a"b', "client", undefined, 1n)
-    texts.forEach((text, i) => span.attribute(`k${i}`, text))
-    span.attribute('odd "key"', ["x\\y", 2, 2.5, true])
-    span.event("retry \"1\"", 2n, { reason: "HTTP 503\n" })
-    span.end(3n, Exit.fail(new Error('upstream said "no"\u0000')))
+    const warnings: Array<string> = []
+    const { exporter, span, start } = exporterFor(otlp.url, 10, warnings)
+    const bad = start("bad", "internal", undefined, 1n)
+    bad.attribute("odd", { toString: () => { throw new Error("no text") } })
+    bad.end(2n, Exit.void)
+    span("lost with it") // same batch of 2
+    span("next")
     await exporter.close()
     await otlp.close()
-    const sent = otlp.spans[0]!
-    assert.strictEqual(sent.name, 'GET /a"b')
-    // JSON.stringify writes a lone surrogate as \ud800, which reads back as the same code unit
-    assert.deepStrictEqual(sent.attributes.map((a) => [a.key, a.value]), [
-      ...texts.map((text, i) => [`k${i}`, { stringValue: text }]),
-      ['odd "key"', { arrayValue: { values: [{ stringValue: "x\\y" }, { intValue: 2 }, { doubleValue: 2.5 }, { boolValue: true }] } }]
-    ])
-    assert.deepStrictEqual(sent.events[0], { name: 'retry "1"', timeUnixNano: "2", attributes: [{ key: "reason", value: { stringValue: "HTTP 503\n" } }] })
-    assert.deepStrictEqual(sent.status, { code: 2, message: 'upstream said "no"\u0000' })
+    assert.deepStrictEqual(otlp.batches, [["next"]])
+    assert.deepStrictEqual(warnings, ["a batch of 2 spans could not be written: no text; it was dropped"])
   })
 
   it("sends gzip-compressed batches when asked (OTEL_EXPORTER_OTLP_COMPRESSION=gzip)", async () => {
@@ -434,9 +500,45 @@ describe("tracing settings", () => {
         "OTEL_BSP_SCHEDULE_DELAY=soon is not a whole number of at least 1; using 5000",
         "OTEL_BSP_MAX_QUEUE_SIZE=-3 is not a whole number of at least 1; using 2048",
         "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION=zstd is neither gzip nor none; sending uncompressed",
-        "OTEL_EXPORTER_OTLP_PROTOCOL=grpc: spans are sent as OTLP/HTTP JSON (http/json) only, which collectors take on " +
-        "their OTLP/HTTP port (4318), not the gRPC one (4317)"
+        "OTEL_EXPORTER_OTLP_PROTOCOL=grpc: spans are sent over OTLP/HTTP (http/protobuf, or http/json when asked), " +
+        "which collectors take on their OTLP/HTTP port (4318), not the gRPC one (4317); sending http/protobuf"
       ])
+    }).pipe(Effect.scoped))
+})
+
+describe("tracing protocol", () => {
+  const exportOne = (env: Record<string, string>) =>
+    Effect.gen(function*() {
+      const otlp = yield* Effect.acquireRelease(Effect.promise(() => startOtlpReceiver()), (r) => Effect.promise(() => r.close()))
+      const layer = tracingLayer({ url: `${otlp.url}/v1/traces`, serviceName: "svc", serviceVersion: "1", sampler: makeSampler("always_on", 1) }).pipe(
+        Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(env)))
+      )
+      yield* Effect.gen(function*() {
+        const start = yield* SpanStarter
+        const span = start!("getPet", "client", undefined, 1n)
+        span.attribute("http.response.status_code", 200)
+        span.end(2n, Exit.void)
+        yield* (yield* TraceFlush)
+      }).pipe(Effect.provide(layer))
+      return otlp
+    })
+
+  it.live("sends OTLP/HTTP protobuf by default (the OTLP standard's default)", () =>
+    Effect.gen(function*() {
+      const otlp = yield* exportOne({})
+      assert.deepStrictEqual(otlp.contentTypes, ["application/x-protobuf"])
+      assert.deepStrictEqual(otlp.spans.map((s) => [s.name, s.kind, s.attributes["http.response.status_code"], s.resource["service.name"]]), [
+        ["getPet", 3, 200, "svc"]
+      ])
+    }).pipe(Effect.scoped))
+
+  it.live("sends OTLP/HTTP JSON when OTEL_EXPORTER_OTLP_TRACES_PROTOCOL (or ..._PROTOCOL) is http/json", () =>
+    Effect.gen(function*() {
+      for (const name of ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]) {
+        const otlp = yield* exportOne({ [name]: "http/json" })
+        assert.deepStrictEqual(otlp.contentTypes, ["application/json"])
+        assert.deepStrictEqual(otlp.spans.map((s) => [s.name, s.attributes["http.response.status_code"]]), [["getPet", 200]])
+      }
     }).pipe(Effect.scoped))
 })
 

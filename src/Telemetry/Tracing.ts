@@ -1,17 +1,18 @@
 /**
  * Traces without the OpenTelemetry SDK: Effect spans as small objects with AWS X-Ray-format ids and the
- * standard OTEL_TRACES_SAMPLER samplers, exported as OTLP/HTTP JSON in batches with undici.
+ * standard OTEL_TRACES_SAMPLER samplers, exported over OTLP/HTTP in batches with undici: protobuf by default
+ * (the OTLP default), JSON when asked.
  *
  * Why not the OTel SDK (the first design): through @effect/opentelemetry every Effect span became an SDK
  * span (context objects, attribute limits, hrtime conversions, a span processor, then a second conversion to
- * OTLP objects and JSON), and each went through Effect's generic span machinery. A traced tool call cost
- * about 40 % more instructions than an untraced one. Here a span is a plain object until its batch is
- * written as JSON text, and an unsampled one is only the trace context; the OTLP document is the same.
+ * OTLP objects and the wire format), and each went through Effect's generic span machinery. A traced tool
+ * call cost about 40 % more instructions than an untraced one. Here a span is a plain object until its batch
+ * is written, and an unsampled one is only the trace context; the OTLP document is the same.
  *
  * Standard variables read here (as the SDK did): OTEL_EXPORTER_OTLP_[TRACES_]HEADERS,
  * OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT, OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION, OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL
- * (only http/json: another value gets a warning), OTEL_BSP_SCHEDULE_DELAY,
- * OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_MAX_QUEUE_SIZE and OTEL_RESOURCE_ATTRIBUTES.
+ * (http/protobuf or http/json; grpc gets a warning), OTEL_BSP_SCHEDULE_DELAY, OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+ * OTEL_BSP_MAX_QUEUE_SIZE and OTEL_RESOURCE_ATTRIBUTES.
  */
 import { Cause, Config, Context, Effect, Exit, Layer, Option, Tracer } from "effect"
 import * as OtlpResource from "effect/observability/OtlpResource"
@@ -21,6 +22,7 @@ import { gzip } from "node:zlib"
 import { request } from "undici"
 import type { Settings } from "../AppConfig.ts"
 import { SpanStarter, type StartSpan, TraceFlush } from "../Telemetry.ts"
+import { ProtoWriter, writeJsonAttributes, writeKeyValue } from "./OtlpProtobuf.ts"
 
 const gzipAsync = promisify(gzip)
 
@@ -248,6 +250,111 @@ const spanJson = (span: Span): string => {
     `"status":${otlpStatus},"links":[${links}]}`
 }
 
+/** A span attribute as a KeyValue of Span.attributes (a Map.forEach callback, the writer as `this`). */
+function writeSpanAttribute(this: ProtoWriter, value: unknown, key: string): void {
+  writeKeyValue(this, 9, key, value)
+}
+
+const writeRecord = (w: ProtoWriter, field: number, attributes: Record<string, unknown> | undefined): void => {
+  for (const key in attributes) writeKeyValue(w, field, key, attributes[key])
+}
+
+/** One ended span as a `spans` field of ScopeSpans (the same content as `spanJson`). */
+const writeSpan = (w: ProtoWriter, span: Span): void => {
+  const status = span.status as Extract<Tracer.SpanStatus, { _tag: "Ended" }>
+  const mark = w.begin(2)
+  w.hex(1, span.traceId)
+  w.hex(2, span.spanId)
+  const parent = Option.getOrUndefined(span.parent)
+  if (parent !== undefined) w.hex(4, parent.spanId)
+  w.string(5, span.name)
+  w.uint(6, KIND[span.kind])
+  w.fixed64(7, status.startTime)
+  w.fixed64(8, status.endTime)
+  span.attributes.forEach(writeSpanAttribute, w)
+  const event = (name: string, time: bigint, attributes: Record<string, unknown> | undefined) => {
+    const e = w.begin(11)
+    w.fixed64(1, time)
+    w.string(2, name)
+    writeRecord(w, 3, attributes)
+    w.end(e)
+  }
+  for (const [name, time, attrs] of span.events ?? []) event(name, time, attrs)
+  let code = 1 // OK
+  let message: string | undefined
+  if (Exit.isFailure(status.exit)) {
+    if (Cause.hasInterruptsOnly(status.exit.cause)) {
+      code = 0 // UNSET: cancelled, not failed
+      writeKeyValue(w, 9, "effect.fiber.interrupted", true)
+    } else {
+      const errors = Cause.prettyErrors(status.exit.cause)
+      code = 2
+      message = errors[0]?.message ?? "failed"
+      for (const error of errors) event("exception", status.endTime, { "exception.type": error.name, "exception.message": error.message })
+    }
+  }
+  for (const link of span.links) {
+    const l = w.begin(13)
+    w.hex(1, link.span.traceId)
+    w.hex(2, link.span.spanId)
+    writeRecord(w, 4, link.attributes)
+    w.end(l)
+  }
+  const s = w.begin(15)
+  if (message !== undefined) w.string(2, message)
+  if (code !== 0) w.uint(3, code)
+  w.end(s)
+  w.end(mark)
+}
+
+/** How a batch is written: OTLP/HTTP's two encodings, the resource and scope written once. */
+export interface Encoding {
+  readonly contentType: string
+  readonly encode: (batch: ReadonlyArray<Span>) => string | Uint8Array
+}
+
+type OtlpJsonAttributes = ReadonlyArray<{ readonly key: string; readonly value: unknown }>
+interface Head {
+  readonly resource: { readonly attributes: OtlpJsonAttributes }
+  readonly scope: { readonly name: string; readonly version: string }
+}
+
+export const jsonEncoding = (head: Head): Encoding => {
+  const prefix = `{"resourceSpans":[{"resource":${JSON.stringify(head.resource)},"scopeSpans":[{"scope":${
+    JSON.stringify(head.scope)
+  },"spans":[`
+  return { contentType: "application/json", encode: (batch) => `${prefix}${batch.map(spanJson).join(",")}]}]}]}` }
+}
+
+/**
+ * ExportTraceServiceRequest in protobuf, in one writer reused batch after batch: the body it returns is a view
+ * of the writer's memory, valid until the next batch is written (the exporter sends one batch at a time).
+ */
+export const protobufEncoding = (head: Head): Encoding => {
+  const w = new ProtoWriter(1024)
+  writeJsonAttributes(w, 1, head.resource.attributes)
+  const resource = w.take()
+  w.pos = 0
+  w.string(1, head.scope.name)
+  w.string(2, head.scope.version)
+  const scope = w.take()
+  const writer = new ProtoWriter()
+  return {
+    contentType: "application/x-protobuf",
+    encode: (batch) => {
+      writer.pos = 0
+      const resourceSpans = writer.begin(1)
+      writer.raw(1, resource)
+      const scopeSpans = writer.begin(2)
+      writer.raw(1, scope)
+      for (const span of batch) writeSpan(writer, span)
+      writer.end(scopeSpans)
+      writer.end(resourceSpans)
+      return writer.buf.subarray(0, writer.pos)
+    }
+  }
+}
+
 /** `k1=v1,k2=v2` (values URL-encoded), as OTEL_EXPORTER_OTLP_HEADERS is written. */
 export const parseHeaderList = (text: string): Record<string, string> => {
   const headers: Record<string, string> = {}
@@ -291,13 +398,12 @@ interface ExporterOptions {
   readonly batchSize: number
   readonly maxQueue: number
   readonly timeoutMs: number
-  /** The OTLP document up to the spans array. */
-  readonly prefix: string
+  readonly encoding: Encoding
   readonly warn: (reason: string) => void
 }
 
 /**
- * Batches of ended spans POSTed as OTLP/JSON, like the SDK's batch span processor: a batch goes when
+ * Batches of ended spans POSTed to an OTLP/HTTP endpoint, like the SDK's batch span processor: a batch goes when
  * `batchSize` spans wait or every `delayMs`; one export is in flight at a time, bounded by `timeoutMs`; a
  * refused batch goes back to the front of the queue; at most `maxQueue` spans wait (the newest are dropped).
  * A failure is logged once per minute, never with the endpoint's headers.
@@ -340,13 +446,20 @@ export class BatchExporter {
     if (this.#queue.length === 0) return Promise.resolve(true)
     const o = this.#options
     const batch = this.#queue.splice(0, o.batchSize)
-    const json = `${o.prefix}${batch.map(spanJson).join(",")}]}]}]}`
+    let encoded: string | Uint8Array
+    try {
+      encoded = o.encoding.encode(batch)
+    } catch (e) {
+      // an attribute value whose text cannot be had (a throwing toString): the batch is lost, not the server
+      this.#warn(`a batch of ${batch.length} spans could not be written: ${(e as Error).message}; it was dropped`)
+      return Promise.resolve(true)
+    }
     this.#sending = (async () => {
       try {
-        const body = o.gzip ? await gzipAsync(json) : json
+        const body = o.gzip ? await gzipAsync(encoded) : encoded
         const res = await request(o.url, {
           method: "POST",
-          headers: { ...o.headers, "content-type": "application/json", ...(o.gzip ? { "content-encoding": "gzip" } : {}) },
+          headers: { ...o.headers, "content-type": o.encoding.contentType, ...(o.gzip ? { "content-encoding": "gzip" } : {}) },
           body,
           headersTimeout: o.timeoutMs,
           bodyTimeout: o.timeoutMs,
@@ -369,6 +482,11 @@ export class BatchExporter {
   #failed(batch: Array<Span>, reason: string) {
     this.#queue.unshift(...batch)
     if (this.#queue.length > this.#options.maxQueue) this.#queue.length = this.#options.maxQueue
+    this.#warn(reason)
+  }
+
+  /** At most one warning a minute. */
+  #warn(reason: string) {
     const now = Date.now()
     if (now < this.#quietUntil) return
     this.#quietUntil = now + 60_000
@@ -403,14 +521,14 @@ export const layer = (options: {
         yield* Effect.logWarning(`${compression[0]}=${compression[1]} is neither gzip nor none; sending uncompressed`)
       }
       const protocol = Option.getOrUndefined(env.protocol)
-      if (protocol !== undefined && protocol[1] !== "http/json") {
+      if (protocol !== undefined && protocol[1] !== "http/protobuf" && protocol[1] !== "http/json") {
         yield* Effect.logWarning(
-          `${protocol[0]}=${protocol[1]}: spans are sent as OTLP/HTTP JSON (http/json) only, which collectors take on ` +
-            "their OTLP/HTTP port (4318), not the gRPC one (4317)"
+          `${protocol[0]}=${protocol[1]}: spans are sent over OTLP/HTTP (http/protobuf, or http/json when asked), ` +
+            "which collectors take on their OTLP/HTTP port (4318), not the gRPC one (4317); sending http/protobuf"
         )
       }
       const resource = yield* OtlpResource.fromConfig({ serviceName: options.serviceName, serviceVersion: options.serviceVersion })
-      const scope = { name: "openapi-mcp-server", version: options.serviceVersion }
+      const head = { resource, scope: { name: "openapi-mcp-server", version: options.serviceVersion } }
       // origin and path only: a URL may carry credentials in its user info or query
       const shown = URL.canParse(options.url) ? `${new URL(options.url).origin}${new URL(options.url).pathname}` : "(invalid URL)"
       yield* Effect.logInfo("tracing on: spans go to the OTLP endpoint").pipe(Effect.annotateLogs({ endpoint: shown }))
@@ -425,7 +543,7 @@ export const layer = (options: {
             batchSize,
             maxQueue,
             timeoutMs,
-            prefix: `{"resourceSpans":[{"resource":${JSON.stringify(resource)},"scopeSpans":[{"scope":${JSON.stringify(scope)},"spans":[`,
+            encoding: protocol?.[1] === "http/json" ? jsonEncoding(head) : protobufEncoding(head),
             warn: (reason) =>
               runFork(Effect.logWarning(
                 `opentelemetry: span export to ${shown} failed (${reason}); ` +

@@ -1,5 +1,6 @@
 /**
- * Real telemetry consumers for tests: an OTLP/HTTP trace receiver (node:http, decoding the exporter's JSON)
+ * Real telemetry consumers for tests: an OTLP/HTTP trace receiver (node:http, decoding the exporter's
+ * protobuf with protobufjs and the OTLP schema, or its JSON)
  * and a real Prometheus server (the Debian `prometheus` binary) scraping a target. Both on 127.0.0.1 free
  * ports, stopped by PID or by closing the server.
  */
@@ -9,6 +10,7 @@ import { createServer, type IncomingMessage } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { gunzipSync } from "node:zlib"
+import protobuf from "protobufjs"
 import { freePort, stop } from "./processes.ts"
 
 /** One span as received, attributes flattened to plain values. */
@@ -41,6 +43,34 @@ const plain = (v: AnyValue): unknown =>
 const attributesOf = (list: ReadonlyArray<KeyValue> | undefined): Record<string, unknown> =>
   Object.fromEntries((list ?? []).map((kv) => [kv.key, plain(kv.value)]))
 
+const ExportTraceServiceRequest = protobuf.loadSync(join(import.meta.dirname, "otlp-trace.proto"))
+  .lookupType("otlp.ExportTraceServiceRequest")
+
+/** Protobuf's decoded message in OTLP/JSON's spelling: ids as hex, small int64s as numbers, status code 0 kept. */
+const jsonSpelling = (value: unknown, key = ""): unknown => {
+  if (Array.isArray(value)) return value.map((item) => jsonSpelling(item, key))
+  if (typeof value === "string") {
+    if (key === "traceId" || key === "spanId" || key === "parentSpanId") return Buffer.from(value, "base64").toString("hex")
+    if (key === "intValue" && Number.isSafeInteger(Number(value))) return Number(value)
+    return value
+  }
+  if (typeof value !== "object" || value === null) return value
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(value)) out[k] = jsonSpelling(v, k)
+  if (key === "status" && out["code"] === undefined) out["code"] = 0
+  return out
+}
+
+/**
+ * An OTLP/HTTP trace export's body as the OTLP/JSON document, whichever encoding its content type names:
+ * protobuf is decoded by protobufjs against the OTLP schema (test/support/otlp-trace.proto).
+ */
+export const otlpDocument = (body: Buffer, contentType: string | undefined): unknown => {
+  if (contentType !== "application/x-protobuf") return JSON.parse(body.toString("utf8"))
+  const message = ExportTraceServiceRequest.decode(body)
+  return jsonSpelling(ExportTraceServiceRequest.toObject(message, { longs: String, bytes: String, arrays: true }))
+}
+
 const bodyOf = (req: IncomingMessage): Promise<Buffer> =>
   new Promise((resolve) => {
     const chunks: Array<Buffer> = []
@@ -51,16 +81,17 @@ const bodyOf = (req: IncomingMessage): Promise<Buffer> =>
     })
   })
 
-/** An OTLP/HTTP receiver for traces (JSON encoding, as @opentelemetry/exporter-trace-otlp-http sends). */
+/** An OTLP/HTTP receiver for traces (protobuf or JSON encoding). */
 export const startOtlpReceiver = async () => {
   const spans: Array<ReceivedSpan> = []
   const payloads: Array<string> = []
+  const contentTypes: Array<string | undefined> = []
   const server = createServer((req, res) => {
     void bodyOf(req).then((body) => {
       if (req.method !== "POST" || req.url !== "/v1/traces") return res.writeHead(404).end()
-      const text = body.toString("utf8")
-      payloads.push(text)
-      const doc = JSON.parse(text) as {
+      payloads.push(body.toString("utf8"))
+      contentTypes.push(req.headers["content-type"])
+      const doc = otlpDocument(body, req.headers["content-type"]) as {
         resourceSpans?: ReadonlyArray<{
           resource?: { attributes?: ReadonlyArray<KeyValue> }
           scopeSpans?: ReadonlyArray<{ spans?: ReadonlyArray<Record<string, unknown>> }>
@@ -103,6 +134,8 @@ export const startOtlpReceiver = async () => {
     spans,
     /** Raw request bodies, to check nothing secret was exported. */
     payloads,
+    /** The content type of each request (application/x-protobuf or application/json). */
+    contentTypes,
     waitFor,
     close: () => new Promise<void>((r) => {
       server.closeAllConnections()

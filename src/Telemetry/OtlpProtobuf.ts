@@ -1,0 +1,238 @@
+/**
+ * The protobuf wire format of an OTLP trace export (opentelemetry-proto `ExportTraceServiceRequest`), written
+ * straight into one reused Buffer: the OTLP/HTTP default protocol (`http/protobuf`). A nested message's
+ * length is written after its body: one byte is reserved for it, and when the length needs more (a span, a
+ * long attribute) the body moves along by a byte or two, one memmove.
+ */
+
+/** Wire types. */
+const Varint = 0
+const Fixed64 = 1
+const Len = 2
+type Wire = typeof Varint | typeof Fixed64 | typeof Len
+
+/** A hex digit's value by character code (ids are lowercase hex from our own generator or a traceparent). */
+const NIBBLE = new Uint8Array(128)
+for (let i = 0; i < 16; i++) {
+  NIBBLE["0123456789abcdef".charCodeAt(i)] = i
+  NIBBLE["0123456789ABCDEF".charCodeAt(i)] = i
+}
+
+export class ProtoWriter {
+  buf: Buffer
+  pos = 0
+
+  constructor(size = 64 * 1024) {
+    this.buf = Buffer.allocUnsafe(size)
+  }
+
+  /** Room for `n` more bytes. */
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n))
+    this.buf.copy(grown, 0, 0, this.pos)
+    this.buf = grown
+  }
+
+  /** An unsigned varint of at most 2^53. */
+  varint(value: number): void {
+    this.ensure(8)
+    const buf = this.buf
+    let pos = this.pos
+    while (value > 0x7f) {
+      buf[pos++] = (value % 128) | 0x80
+      value = Math.floor(value / 128)
+    }
+    buf[pos++] = value
+    this.pos = pos
+  }
+
+  tag(field: number, wire: Wire): void {
+    if (field < 16) {
+      this.ensure(1)
+      this.buf[this.pos++] = (field << 3) | wire
+    } else {
+      this.varint((field << 3) | wire)
+    }
+  }
+
+  /** A string field: ASCII is copied byte by byte (cheaper than a call into Buffer.write for short text). */
+  string(field: number, text: string): void {
+    this.tag(field, Len)
+    const n = text.length
+    if (n < 128) {
+      this.ensure(n + 1)
+      const buf = this.buf
+      let p = this.pos + 1
+      for (let i = 0; i < n; i++) {
+        const c = text.charCodeAt(i)
+        if (c >= 0x80) return this.#utf8(text)
+        buf[p++] = c
+      }
+      buf[this.pos] = n
+      this.pos = p
+      return
+    }
+    this.#utf8(text)
+  }
+
+  #utf8(text: string): void {
+    const length = Buffer.byteLength(text, "utf8")
+    this.varint(length)
+    this.ensure(length)
+    this.buf.write(text, this.pos, length, "utf8")
+    this.pos += length
+  }
+
+  /** A bytes field from hex text (trace and span ids). */
+  hex(field: number, text: string): void {
+    const length = text.length >> 1
+    this.tag(field, Len)
+    this.ensure(length + 1)
+    const buf = this.buf
+    let p = this.pos
+    buf[p++] = length
+    for (let i = 0; i < text.length; i += 2) buf[p++] = (NIBBLE[text.charCodeAt(i)]! << 4) | NIBBLE[text.charCodeAt(i + 1)]!
+    this.pos = p
+  }
+
+  /** An enum, bool or small unsigned field. */
+  uint(field: number, value: number): void {
+    this.tag(field, Varint)
+    this.varint(value)
+  }
+
+  /** An int64 field: negative values take ten bytes (two's complement), as protobuf writes them. */
+  int64(field: number, value: number | bigint): void {
+    this.tag(field, Varint)
+    if (typeof value === "number" && value >= 0) return this.varint(value)
+    let v = BigInt.asUintN(64, BigInt(value))
+    this.ensure(10)
+    while (v > 0x7fn) {
+      this.buf[this.pos++] = Number(v & 0x7fn) | 0x80
+      v >>= 7n
+    }
+    this.buf[this.pos++] = Number(v)
+  }
+
+  double(field: number, value: number): void {
+    this.tag(field, Fixed64)
+    this.ensure(8)
+    this.buf.writeDoubleLE(value, this.pos)
+    this.pos += 8
+  }
+
+  fixed64(field: number, value: bigint): void {
+    this.tag(field, Fixed64)
+    this.ensure(8)
+    this.buf.writeBigUInt64LE(value, this.pos)
+    this.pos += 8
+  }
+
+  /** Already encoded bytes (a message's fields) as a length-delimited field. */
+  raw(field: number, bytes: Uint8Array): void {
+    this.tag(field, Len)
+    this.varint(bytes.length)
+    this.ensure(bytes.length)
+    this.buf.set(bytes, this.pos)
+    this.pos += bytes.length
+  }
+
+  /** Starts a nested message field; `end` with the mark returned closes it. */
+  begin(field: number): number {
+    this.tag(field, Len)
+    this.ensure(1)
+    return this.pos++
+  }
+
+  end(mark: number): void {
+    const length = this.pos - mark - 1
+    if (length < 0x80) {
+      this.buf[mark] = length
+      return
+    }
+    let size = 1
+    for (let v = length; v > 0x7f; v = Math.floor(v / 128)) size++
+    this.ensure(size - 1)
+    this.buf.copyWithin(mark + size, mark + 1, this.pos)
+    this.pos += size - 1
+    const at = this.pos
+    this.pos = mark
+    this.varint(length)
+    this.pos = at
+  }
+
+  /** A copy of what was written. */
+  take(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.pos))
+  }
+}
+
+/** An attribute value as AnyValue fields. */
+export const writeAnyValue = (w: ProtoWriter, value: unknown): void => {
+  switch (typeof value) {
+    case "string":
+      return w.string(1, value)
+    case "boolean":
+      return w.uint(2, value ? 1 : 0)
+    case "number":
+      return Number.isSafeInteger(value) ? w.int64(3, value) : w.double(4, value)
+    case "bigint":
+      return w.int64(3, value)
+    default:
+      if (Array.isArray(value)) {
+        const array = w.begin(5)
+        for (const item of value) {
+          const one = w.begin(1)
+          writeAnyValue(w, item)
+          w.end(one)
+        }
+        return w.end(array)
+      }
+      return w.string(1, String(value))
+  }
+}
+
+/** One KeyValue as a repeated field `field`. */
+export const writeKeyValue = (w: ProtoWriter, field: number, key: string, value: unknown): void => {
+  const kv = w.begin(field)
+  w.string(1, key)
+  const v = w.begin(2)
+  writeAnyValue(w, value)
+  w.end(v)
+  w.end(kv)
+}
+
+/** An OTLP/JSON value (`{"stringValue": …}` and the like, as OtlpResource builds them) as AnyValue fields. */
+const writeJsonAnyValue = (w: ProtoWriter, value: Record<string, unknown>): void => {
+  if (typeof value["stringValue"] === "string") return w.string(1, value["stringValue"])
+  if (typeof value["boolValue"] === "boolean") return w.uint(2, value["boolValue"] ? 1 : 0)
+  if (value["intValue"] !== undefined) return w.int64(3, BigInt(value["intValue"] as string | number))
+  if (typeof value["doubleValue"] === "number") return w.double(4, value["doubleValue"])
+  const array = value["arrayValue"] as { values?: ReadonlyArray<Record<string, unknown>> } | undefined
+  if (array !== undefined) {
+    const mark = w.begin(5)
+    for (const item of array.values ?? []) {
+      const one = w.begin(1)
+      writeJsonAnyValue(w, item)
+      w.end(one)
+    }
+    w.end(mark)
+  }
+}
+
+/** OTLP/JSON KeyValues as repeated field `field`. */
+export const writeJsonAttributes = (
+  w: ProtoWriter,
+  field: number,
+  attributes: ReadonlyArray<{ readonly key: string; readonly value: unknown }>
+): void => {
+  for (const { key, value } of attributes) {
+    const kv = w.begin(field)
+    w.string(1, key)
+    const v = w.begin(2)
+    writeJsonAnyValue(w, value as Record<string, unknown>)
+    w.end(v)
+    w.end(kv)
+  }
+}
