@@ -259,6 +259,14 @@ const writeRecord = (w: ProtoWriter, field: number, attributes: Record<string, u
   for (const key in attributes) writeKeyValue(w, field, key, attributes[key])
 }
 
+const writeEvent = (w: ProtoWriter, name: string, time: bigint, attributes: Record<string, unknown> | undefined): void => {
+  const mark = w.begin(11)
+  w.fixed64(1, time)
+  w.string(2, name)
+  writeRecord(w, 3, attributes)
+  w.end(mark)
+}
+
 /** One ended span as a `spans` field of ScopeSpans (the same content as `spanJson`). */
 const writeSpan = (w: ProtoWriter, span: Span): void => {
   const status = span.status as Extract<Tracer.SpanStatus, { _tag: "Ended" }>
@@ -272,14 +280,7 @@ const writeSpan = (w: ProtoWriter, span: Span): void => {
   w.fixed64(7, status.startTime)
   w.fixed64(8, status.endTime)
   span.attributes.forEach(writeSpanAttribute, w)
-  const event = (name: string, time: bigint, attributes: Record<string, unknown> | undefined) => {
-    const e = w.begin(11)
-    w.fixed64(1, time)
-    w.string(2, name)
-    writeRecord(w, 3, attributes)
-    w.end(e)
-  }
-  for (const [name, time, attrs] of span.events ?? []) event(name, time, attrs)
+  if (span.events !== undefined) for (const [name, time, attrs] of span.events) writeEvent(w, name, time, attrs)
   let code = 1 // OK
   let message: string | undefined
   if (Exit.isFailure(status.exit)) {
@@ -290,7 +291,9 @@ const writeSpan = (w: ProtoWriter, span: Span): void => {
       const errors = Cause.prettyErrors(status.exit.cause)
       code = 2
       message = errors[0]?.message ?? "failed"
-      for (const error of errors) event("exception", status.endTime, { "exception.type": error.name, "exception.message": error.message })
+      for (const error of errors) {
+        writeEvent(w, "exception", status.endTime, { "exception.type": error.name, "exception.message": error.message })
+      }
     }
   }
   for (const link of span.links) {
