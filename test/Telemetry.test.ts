@@ -362,7 +362,7 @@ describe("span export", () => {
       await exporter.flush()
       assert.deepStrictEqual(otlp.batches, [])
       assert.strictEqual(warnings.length, 1) // one warning for the failure spell, not one per attempt
-      assert.strictEqual(warnings[0], "HTTP 503")
+      assert.strictEqual(warnings[0], "HTTP 503; the spans wait in a bounded queue, the newest are dropped when it is full")
       status = 200
       await exporter.flush()
       // the queue holds 3: the two refused spans went back first, one more fitted, the rest were dropped
@@ -432,6 +432,37 @@ describe("span export", () => {
     assert.deepStrictEqual(sent[8]!.status, { code: 1 })
   })
 
+  it("drops a batch the collector refuses for good (400, 415…) instead of resending it forever, and says what the status means", async () => {
+    const statuses = [400, 200]
+    const otlp = await collector(() => statuses.shift() ?? 200)
+    const warnings: Array<string> = []
+    const { exporter, span } = exporterFor(otlp.url, 10, warnings)
+    try {
+      span("a")
+      span("b") // a full batch: refused with 400
+      await exporter.flush()
+      span("c")
+      span("d")
+      await exporter.flush()
+      assert.deepStrictEqual(otlp.batches, [["c", "d"]])
+      assert.deepStrictEqual(warnings, ["HTTP 400; 2 spans dropped"])
+    } finally {
+      await exporter.close()
+      await otlp.close()
+    }
+    for (const [encoding, advice] of [[protobufEncoding(head), "http/json"], [jsonEncoding(head), "http/protobuf"]] as const) {
+      const refusing = await collector(() => 415)
+      const seen: Array<string> = []
+      const refused = exporterFor(refusing.url, 10, seen, false, encoding)
+      refused.span("x")
+      await refused.exporter.close()
+      await refusing.close()
+      assert.deepStrictEqual(seen, [
+        `HTTP 415 (the collector does not take ${encoding.contentType}: set OTEL_EXPORTER_OTLP_PROTOCOL=${advice}); 1 span dropped`
+      ])
+    }
+  })
+
   it("drops a batch it cannot write (an attribute whose text throws) with a warning, and goes on exporting", async () => {
     const otlp = await collector(() => 200)
     const warnings: Array<string> = []
@@ -444,7 +475,7 @@ describe("span export", () => {
     await exporter.close()
     await otlp.close()
     assert.deepStrictEqual(otlp.batches, [["next"]])
-    assert.deepStrictEqual(warnings, ["a batch of 2 spans could not be written: no text; it was dropped"])
+    assert.deepStrictEqual(warnings, ["a batch (2 spans) could not be written (no text) and was dropped"])
   })
 
   it("sends gzip-compressed batches when asked (OTEL_EXPORTER_OTLP_COMPRESSION=gzip)", async () => {

@@ -405,10 +405,34 @@ interface ExporterOptions {
   readonly warn: (reason: string) => void
 }
 
+/** Statuses after which a collector may take the same batch later (OTLP/HTTP); any other refusal drops it. */
+const RETRYABLE = new Set([429, 502, 503, 504])
+
+const spanCount = (n: number) => `${n} span${n === 1 ? "" : "s"}`
+
+/** What a refusal usually means, for the warning. */
+const hint = (status: number, encoding: Encoding): string => {
+  switch (status) {
+    case 404:
+      return " (no OTLP receiver at that path: OTEL_EXPORTER_OTLP_ENDPOINT is the collector's base URL and gets /v1/traces " +
+        "added; OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as given)"
+    case 401:
+    case 403:
+      return " (the collector wants credentials: OTEL_EXPORTER_OTLP_HEADERS)"
+    case 415:
+      return ` (the collector does not take ${encoding.contentType}: set OTEL_EXPORTER_OTLP_PROTOCOL=${
+        encoding.contentType === "application/json" ? "http/protobuf" : "http/json"
+      })`
+    default:
+      return ""
+  }
+}
+
 /**
  * Batches of ended spans POSTed to an OTLP/HTTP endpoint, like the SDK's batch span processor: a batch goes when
  * `batchSize` spans wait or every `delayMs`; one export is in flight at a time, bounded by `timeoutMs`; a
- * refused batch goes back to the front of the queue; at most `maxQueue` spans wait (the newest are dropped).
+ * batch that failed for a passing reason (no answer, 429, 502-504) goes back to the front of the queue, one
+ * refused otherwise is dropped; at most `maxQueue` spans wait (the newest are dropped).
  * A failure is logged once per minute, never with the endpoint's headers.
  */
 export class BatchExporter {
@@ -443,7 +467,7 @@ export class BatchExporter {
     return this.flush()
   }
 
-  /** Sends one batch (or joins the one in flight); true when it was delivered. */
+  /** Sends one batch (or joins the one in flight); true when it is done with (delivered, or dropped as refused for good). */
   #send(): Promise<boolean> {
     if (this.#sending !== undefined) return this.#sending
     if (this.#queue.length === 0) return Promise.resolve(true)
@@ -454,7 +478,7 @@ export class BatchExporter {
       encoded = o.encoding.encode(batch)
     } catch (e) {
       // an attribute value whose text cannot be had (a throwing toString): the batch is lost, not the server
-      this.#warn(`a batch of ${batch.length} spans could not be written: ${(e as Error).message}; it was dropped`)
+      this.#warn(`a batch (${spanCount(batch.length)}) could not be written (${(e as Error).message}) and was dropped`)
       return Promise.resolve(true)
     }
     this.#sending = (async () => {
@@ -470,7 +494,13 @@ export class BatchExporter {
         })
         await res.body.dump()
         if (res.statusCode < 300) return true
-        this.#failed(batch, `HTTP ${res.statusCode}`)
+        if (RETRYABLE.has(res.statusCode)) {
+          this.#failed(batch, `HTTP ${res.statusCode}`)
+        } else {
+          // the same batch would be refused again, and would hold up every batch behind it
+          this.#warn(`HTTP ${res.statusCode}${hint(res.statusCode, o.encoding)}; ${spanCount(batch.length)} dropped`)
+          return true
+        }
       } catch (e) {
         this.#failed(batch, (e as Error).message)
       } finally {
@@ -485,7 +515,7 @@ export class BatchExporter {
   #failed(batch: Array<Span>, reason: string) {
     this.#queue.unshift(...batch)
     if (this.#queue.length > this.#options.maxQueue) this.#queue.length = this.#options.maxQueue
-    this.#warn(reason)
+    this.#warn(`${reason}; the spans wait in a bounded queue, the newest are dropped when it is full`)
   }
 
   /** At most one warning a minute. */
@@ -547,11 +577,7 @@ export const layer = (options: {
             maxQueue,
             timeoutMs,
             encoding: protocol?.[1] === "http/json" ? jsonEncoding(head) : protobufEncoding(head),
-            warn: (reason) =>
-              runFork(Effect.logWarning(
-                `opentelemetry: span export to ${shown} failed (${reason}); ` +
-                  "spans wait in a bounded queue, the newest are dropped when it is full"
-              ))
+            warn: (reason) => runFork(Effect.logWarning(`opentelemetry: span export to ${shown} failed: ${reason}`))
           })
         ),
         (exporter) => Effect.promise(() => exporter.close()).pipe(Effect.timeoutOption("3 seconds"))
