@@ -26,6 +26,12 @@ export class ProtoWriter {
     this.buf = Buffer.allocUnsafe(size)
   }
 
+  /** Starts over; memory a rare huge batch needed is given back. */
+  reset(): void {
+    this.pos = 0
+    if (this.buf.length > 4 * 1024 * 1024) this.buf = Buffer.allocUnsafe(64 * 1024)
+  }
+
   /** Room for `n` more bytes. */
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return

@@ -337,7 +337,7 @@ export const protobufEncoding = (head: Head): Encoding => {
   const w = new ProtoWriter(1024)
   writeJsonAttributes(w, 1, head.resource.attributes)
   const resource = w.take()
-  w.pos = 0
+  w.reset()
   w.string(1, head.scope.name)
   w.string(2, head.scope.version)
   const scope = w.take()
@@ -345,7 +345,7 @@ export const protobufEncoding = (head: Head): Encoding => {
   return {
     contentType: "application/x-protobuf",
     encode: (batch) => {
-      writer.pos = 0
+      writer.reset()
       const resourceSpans = writer.begin(1)
       writer.raw(1, resource)
       const scopeSpans = writer.begin(2)
