@@ -13,7 +13,7 @@
  *   by alternating the two servers in short blocks (see TracingAb).
  *
  * Writes bench/results/<time>-<mode>.{json,md} (and latest.{json,md}) and prints the tables.
- * Modes: default (full, ≈6 min), --quick (≈1 min), --smoke (≈15 s; exits 1 on any error, for CI).
+ * Modes: default (full, ≈7 min), --quick (≈1 min), --smoke (≈15 s; exits 1 on any error, for CI).
  * All traffic stays on 127.0.0.1; every loop is bounded in calls and time; every child is stopped by PID.
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
@@ -83,7 +83,7 @@ if (flags.help) {
 
   --quick              ≈1 min: 2.5 s per cell, 3 cold starts per spec
   --smoke              ≈15 s: 0.3 s per cell, 1 cold start per spec; exit code 1 on any error (for CI)
-  (default: full)      ≈6 min: 15 s per cell, 5 cold starts per spec, tracing A/B 16 × 2 × 1.5 s
+  (default: full)      ≈7 min: 15 s per cell, 5 cold starts per spec, tracing A/B 16 rounds × 3 servers × 1.5 s
   --seconds N          measured seconds per cell (after warm-up)
   --max-calls N        most calls per cell
   --concurrency LIST   comma list of closed-loop concurrencies (default 1,8,64)
@@ -99,7 +99,7 @@ if (flags.help) {
 
 const MODES = {
   // jitMs: one warm-up per server process (JIT tiering) before any cell; warmMs: per cell, not measured
-  // abRounds × abBlockMs: the interleaved tracing A/B (each round one block untraced and one traced)
+  // abRounds × abBlockMs: the interleaved tracing A/B (each round one block per server: untraced, traced, twin)
   smoke: { cellMs: 300, warmMs: 50, jitMs: 200, maxCalls: 20_000, coldRuns: 1, abRounds: 2, abBlockMs: 100 },
   quick: { cellMs: 2_500, warmMs: 300, jitMs: 1_500, maxCalls: 100_000, coldRuns: 3, abRounds: 6, abBlockMs: 500 },
   full: { cellMs: 15_000, warmMs: 1_000, jitMs: 4_000, maxCalls: 500_000, coldRuns: 5, abRounds: 16, abBlockMs: 1_500 }
@@ -176,8 +176,10 @@ interface Cell {
 
 /**
  * Tracing's cost measured by alternation: the untraced and the traced stdio servers (both running) take turns
- * in short blocks at one concurrency, in ABBA order, so the machine's drift (±20-30 % over minutes here) falls
- * on both alike; per round the traced share of calls/s and the extra server CPU per call, reported as medians.
+ * in short blocks at one concurrency, the order reversed every round, so the machine's drift (±20-30 % over
+ * minutes here) falls on both alike; per round the traced share of calls/s and the extra server CPU per call,
+ * reported as medians. A second untraced server (the twin) takes its turns too: what separates it from the
+ * first is the method's own noise.
  */
 interface TracingAb {
   readonly concurrency: number
@@ -189,6 +191,9 @@ interface TracingAb {
   readonly cpuDeltaMs: ReadonlyArray<number>
   /** per round: the untraced server's CPU, ms per call */
   readonly untracedCpuMs: ReadonlyArray<number>
+  /** per round: the twin's calls/s ÷ the untraced server's, and its CPU minus the untraced server's (ms per call) */
+  readonly twinShares: ReadonlyArray<number>
+  readonly twinCpuDeltaMs: ReadonlyArray<number>
 }
 
 const gitInfo = () => {
@@ -396,10 +401,17 @@ const main = async () => {
         }
       }
       if (conns.stdio !== undefined && conns["stdio-telemetry"] !== undefined) {
-        tracingAb = await alternate(conns.stdio, conns["stdio-telemetry"], 8)
+        const twin = await connectStdio([...serverArgs, ...cacheOff])
+        try {
+          await closedLoop({ concurrency: 8, maxCalls: settings.maxCalls, maxMs: settings.jitMs, call: () => mcpCall(twin.client) })
+          tracingAb = await alternate(conns.stdio, conns["stdio-telemetry"], twin, 8)
+        } finally {
+          await twin.close()
+        }
         log(
           `  tracing A/B at C=8 (${tracingAb.rounds} rounds): traced share of calls/s ${fmt(median(tracingAb.shares), 2)}, ` +
-            `server CPU +${fmt(median(tracingAb.cpuDeltaMs))} ms/call`
+            `server CPU ${signed(median(tracingAb.cpuDeltaMs))} ms/call; untraced twin: share ${fmt(median(tracingAb.twinShares), 2)}, ` +
+            `CPU ${signed(median(tracingAb.twinCpuDeltaMs))} ms/call`
         )
       }
       for (const [name, conn] of Object.entries(conns)) {
@@ -456,8 +468,15 @@ const main = async () => {
   }
 }
 
-/** The interleaved tracing A/B (see TracingAb) between two connected stdio servers. */
-const alternate = async (untraced: McpConnection, traced: McpConnection, concurrency: number): Promise<TracingAb> => {
+const signed = (n: number) => `${n >= 0 ? "+" : ""}${fmt(n)}`
+
+/** The interleaved tracing A/B (see TracingAb) between connected stdio servers. */
+const alternate = async (
+  untraced: McpConnection,
+  traced: McpConnection,
+  twin: McpConnection,
+  concurrency: number
+): Promise<TracingAb> => {
   const { abRounds: rounds, abBlockMs: blockMs } = MODES[mode]
   const block = async (conn: McpConnection) => {
     const cpu0 = processCpuMs(conn.pid)
@@ -468,24 +487,25 @@ const alternate = async (untraced: McpConnection, traced: McpConnection, concurr
       cpuMsPerCall: cpu0 === undefined || cpu1 === undefined || r.calls === 0 ? Number.NaN : (cpu1 - cpu0) / r.calls
     }
   }
-  const shares: Array<number> = []
-  const cpuDeltaMs: Array<number> = []
-  const untracedCpuMs: Array<number> = []
+  type Block = Awaited<ReturnType<typeof block>>
+  const rows: Array<{ untraced: Block; traced: Block; twin: Block }> = []
   for (let round = 0; round < rounds; round++) {
-    // ABBA: the order flips every round, so a steady drift does not favour either side
-    let a, b
-    if (round % 2 === 0) {
-      a = await block(untraced)
-      b = await block(traced)
-    } else {
-      b = await block(traced)
-      a = await block(untraced)
-    }
-    shares.push(b.callsPerSecond / a.callsPerSecond)
-    cpuDeltaMs.push(b.cpuMsPerCall - a.cpuMsPerCall)
-    untracedCpuMs.push(a.cpuMsPerCall)
+    // the order reverses every round, so a steady drift favours none of them
+    const order = round % 2 === 0 ? ["untraced", "traced", "twin"] as const : ["twin", "traced", "untraced"] as const
+    const row: Partial<Record<(typeof order)[number], Block>> = {}
+    for (const name of order) row[name] = await block({ untraced, traced, twin }[name])
+    rows.push(row as { untraced: Block; traced: Block; twin: Block })
   }
-  return { concurrency, rounds, blockSeconds: blockMs / 1000, shares, cpuDeltaMs, untracedCpuMs }
+  return {
+    concurrency,
+    rounds,
+    blockSeconds: blockMs / 1000,
+    shares: rows.map((r) => r.traced.callsPerSecond / r.untraced.callsPerSecond),
+    cpuDeltaMs: rows.map((r) => r.traced.cpuMsPerCall - r.untraced.cpuMsPerCall),
+    untracedCpuMs: rows.map((r) => r.untraced.cpuMsPerCall),
+    twinShares: rows.map((r) => r.twin.callsPerSecond / r.untraced.callsPerSecond),
+    twinCpuDeltaMs: rows.map((r) => r.twin.cpuMsPerCall - r.untraced.cpuMsPerCall)
+  }
 }
 
 interface CpuSnapshot {
@@ -610,10 +630,12 @@ const report = (
       out.push(
         "",
         `Tracing and metrics on, interleaved: the two stdio servers took turns at C=${tracingAb.concurrency}, ` +
-          `${tracingAb.rounds} rounds of ${fmt(tracingAb.blockSeconds)} s each in ABBA order, so the machine's drift ` +
-          `between cells falls on both alike. Traced share of the untraced calls/s, median of the rounds: ` +
-          `${range(tracingAb.shares, 2)}; server CPU per call ${range(tracingAb.cpuDeltaMs)} ms more than untraced ` +
-          `(${fmt(median(tracingAb.untracedCpuMs))} ms).`
+          `${tracingAb.rounds} rounds of ${fmt(tracingAb.blockSeconds)} s each, the order reversed every round, so the ` +
+          `machine's drift between cells falls on both alike. Traced share of the untraced calls/s, median of the ` +
+          `rounds: ${range(tracingAb.shares, 2)}; server CPU per call ${range(tracingAb.cpuDeltaMs)} ms more than ` +
+          `untraced (${fmt(median(tracingAb.untracedCpuMs))} ms). The method's own noise: a second untraced server ` +
+          `taking its turns the same way had a share of ${range(tracingAb.twinShares, 2)} and ` +
+          `${range(tracingAb.twinCpuDeltaMs)} ms of CPU per call more.`
       )
     }
     const mem = Object.entries(loadMemory).map(([k, v]) => `${k} ${fmt(v.peakRssMiB, 0)} MiB`).join(", ")
