@@ -5,7 +5,8 @@
  * two are measured one after the other, so machine drift shows in the totals: read the symbols that appear
  * or grow in B. Needs the Debian package `linux-perf`.
  *
- *   npm run build && node bench/perfdiff.ts [--seconds 8] [--concurrency 8] [--a "<server args>"] [--b "<server args>"] [--top 40]
+ *   npm run build && node bench/perfdiff.ts [--seconds 8] [--concurrency 8] [--a "<server args>"] [--b "<server args>"]
+ *     [--a-env K=V,…] [--b-env K=V,…] [--top 40]
  *
  * By default A is the plain server and B the same with every call traced to a local OTLP sink.
  */
@@ -22,6 +23,8 @@ const { values: flags } = parseArgs({
     concurrency: { type: "string", default: "8" },
     a: { type: "string", default: "" },
     b: { type: "string" },
+    "a-env": { type: "string", default: "" },
+    "b-env": { type: "string", default: "" },
     top: { type: "string", default: "40" }
   }
 })
@@ -52,13 +55,14 @@ const dir = mkdtempSync(join(tmpdir(), "perfdiff-"))
 try {
   const base = ["--spec", EXAMPLE_SPEC, "--base-url", upstream.url, "--cache-backend", "none", "--catalog-cache-dir", "off"]
   const split = (s: string) => s.split(" ").filter((x) => x !== "")
+  const env = (s: string) => Object.fromEntries(s.split(",").filter((x) => x.includes("=")).map((x) => x.split("=", 2) as [string, string]))
   const configs = [
-    ["A", split(flags.a)],
-    ["B", flags.b !== undefined ? split(flags.b) : ["--otel-exporter-otlp-endpoint", sink.url]]
+    ["A", split(flags.a), env(flags["a-env"])],
+    ["B", flags.b !== undefined ? split(flags.b) : ["--otel-exporter-otlp-endpoint", sink.url], env(flags["b-env"])]
   ] as const
   const perCall: Record<string, { calls: number; sym: Awaited<ReturnType<typeof report>>; dso: Awaited<ReturnType<typeof report>> }> = {}
-  for (const [name, args] of configs) {
-    const conn = await connectStdio([...base, ...args], { nodeArgs: ["--perf-basic-prof"] })
+  for (const [name, args, vars] of configs) {
+    const conn = await connectStdio([...base, ...args], { nodeArgs: ["--perf-basic-prof"], env: vars })
     try {
       const call = async () => {
         await conn.client.callTool({ name: "getPet", arguments: { petId: 1 } })
@@ -81,8 +85,8 @@ try {
   const b = perCall["B"]!
   const us = (x: typeof a, kind: "sym" | "dso", key: string) => ((x[kind].shares.get(key) ?? 0) * x[kind].totalNs) / x.calls / 1000
   const lines = [
-    `A: ${configs[0][1].join(" ") || "(plain)"}: ${a.calls} calls, ${(a.sym.totalNs / a.calls / 1000).toFixed(1)} µs CPU per call`,
-    `B: ${configs[1][1].join(" ")}: ${b.calls} calls, ${(b.sym.totalNs / b.calls / 1000).toFixed(1)} µs CPU per call`,
+    `A: ${configs[0][1].join(" ") || "(plain)"} ${flags["a-env"]}: ${a.calls} calls, ${(a.sym.totalNs / a.calls / 1000).toFixed(1)} µs CPU per call`,
+    `B: ${configs[1][1].join(" ")} ${flags["b-env"]}: ${b.calls} calls, ${(b.sym.totalNs / b.calls / 1000).toFixed(1)} µs CPU per call`,
     "",
     "by binary (µs per call, A → B):"
   ]

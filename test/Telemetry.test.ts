@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Context, Effect, Exit, Layer, Logger, Metric, Option, Tracer } from "effect"
 import { readFileSync } from "node:fs"
 import { createServer } from "node:http"
+import { createServer as createNetServer, type Socket } from "node:net"
 import { gunzipSync } from "node:zlib"
 import { parse as parseYaml } from "yaml"
 import { AppConfig, defaults } from "../src/AppConfig.ts"
@@ -492,6 +493,46 @@ describe("span export", () => {
 
   it("reads OTEL_EXPORTER_OTLP_HEADERS as the standard comma-separated, URL-encoded list", () => {
     assert.deepStrictEqual(parseHeaderList("api-key=s%3Dcr%2Ct, x-team = core ,broken,=v"), { "api-key": "s=cr,t", "x-team": "core" })
+  })
+
+  it("sends the next batch on a new connection when the collector reset the kept-alive one, without a warning", async () => {
+    // a collector that answers the first request of each connection and resets the connection at the second
+    const bodies: Array<number> = []
+    const sockets = new Set<Socket>()
+    const server = createNetServer((socket) => {
+      sockets.add(socket)
+      let requests = 0
+      let pending = Buffer.alloc(0)
+      socket.on("data", (chunk: Buffer) => {
+        pending = Buffer.concat([pending, chunk])
+        const end = pending.indexOf("\r\n\r\n")
+        if (end < 0) return
+        const length = Number(/content-length: (\d+)/i.exec(pending.subarray(0, end).toString())?.[1] ?? 0)
+        if (pending.length < end + 4 + length) return
+        pending = Buffer.alloc(0)
+        if (++requests > 1) return void socket.resetAndDestroy()
+        bodies.push(length)
+        socket.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\n{}")
+      })
+      socket.on("error", () => undefined)
+    })
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
+    const warnings: Array<string> = []
+    const { exporter, span } = exporterFor(`http://127.0.0.1:${(server.address() as { port: number }).port}/v1/traces`, 10, warnings)
+    try {
+      span("a")
+      span("b")
+      await exporter.flush()
+      span("c")
+      span("d")
+      await exporter.flush()
+      assert.strictEqual(bodies.length, 2) // both batches arrived, the second over a new connection
+      assert.deepStrictEqual(warnings, [])
+    } finally {
+      await exporter.close()
+      for (const socket of sockets) socket.destroy() // the exporter keeps its connection for the next batch
+      await new Promise<void>((r) => server.close(() => r()))
+    }
   })
 
   it("warns without the endpoint's headers when the collector is unreachable, and never throws", async () => {

@@ -1,6 +1,6 @@
 /**
  * Traces without the OpenTelemetry SDK: Effect spans as small objects with AWS X-Ray-format ids and the
- * standard OTEL_TRACES_SAMPLER samplers, exported over OTLP/HTTP in batches with undici: protobuf by default
+ * standard OTEL_TRACES_SAMPLER samplers, exported over OTLP/HTTP in batches with node:http: protobuf by default
  * (the OTLP default), JSON when asked.
  *
  * Why not the OTel SDK (the first design): through @effect/opentelemetry every Effect span became an SDK
@@ -17,9 +17,10 @@
 import { Cause, Config, Context, Effect, Exit, Layer, Option, Tracer } from "effect"
 import * as OtlpResource from "effect/observability/OtlpResource"
 import { randomFillSync } from "node:crypto"
+import { Agent as HttpAgent, request as httpRequest } from "node:http"
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https"
 import { promisify } from "node:util"
 import { gzip } from "node:zlib"
-import { request } from "undici"
 import type { Settings } from "../AppConfig.ts"
 import { SpanStarter, type StartSpan, TraceFlush } from "../Telemetry.ts"
 import { ProtoWriter, writeJsonAttributes, writeKeyValue } from "./OtlpProtobuf.ts"
@@ -405,6 +406,47 @@ interface ExporterOptions {
   readonly warn: (reason: string) => void
 }
 
+const agents = { "http:": new HttpAgent({ keepAlive: true, maxSockets: 1 }), "https:": new HttpsAgent({ keepAlive: true, maxSockets: 1 }) }
+
+/**
+ * POSTs a batch and gives the answer's status, within `timeoutMs`. Through node:http, not undici: upstream calls
+ * go through undici, and a second, differently shaped use of its classes (another request API, a body, an
+ * abort signal) made V8 deoptimize the hot upstream path and recompile it more generic, which cost every
+ * traced call far more than its spans did.
+ */
+const post = (url: string, headers: Record<string, string>, body: string | Uint8Array, timeoutMs: number, retry = true): Promise<number> =>
+  new Promise<number>((resolve, reject) => {
+    const target = new URL(url)
+    const send = target.protocol === "https:" ? httpsRequest : httpRequest
+    const req = send(target, {
+      method: "POST",
+      headers: { ...headers, "content-length": String(typeof body === "string" ? Buffer.byteLength(body) : body.length) },
+      agent: agents[target.protocol as keyof typeof agents]
+    }, (res) => {
+      res.on("error", fail)
+      res.on("end", () => {
+        clearTimeout(timer)
+        resolve(res.statusCode ?? 0)
+      })
+      res.resume()
+    })
+    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
+    function fail(e: Error) {
+      clearTimeout(timer)
+      reject(e)
+    }
+    req.on("error", (e: NodeJS.ErrnoException) => {
+      // a kept-alive connection the collector closed meanwhile: once more on a new one
+      if (retry && req.reusedSocket && e.code === "ECONNRESET") {
+        clearTimeout(timer)
+        resolve(post(url, headers, body, timeoutMs, false))
+      } else {
+        fail(e)
+      }
+    })
+    req.end(body)
+  })
+
 /** Statuses after which a collector may take the same batch later (OTLP/HTTP); any other refusal drops it. */
 const RETRYABLE = new Set([429, 502, 503, 504])
 
@@ -484,21 +526,18 @@ export class BatchExporter {
     this.#sending = (async () => {
       try {
         const body = o.gzip ? await gzipAsync(encoded) : encoded
-        const res = await request(o.url, {
-          method: "POST",
-          headers: { ...o.headers, "content-type": o.encoding.contentType, ...(o.gzip ? { "content-encoding": "gzip" } : {}) },
+        const status = await post(
+          o.url,
+          { ...o.headers, "content-type": o.encoding.contentType, ...(o.gzip ? { "content-encoding": "gzip" } : {}) },
           body,
-          headersTimeout: o.timeoutMs,
-          bodyTimeout: o.timeoutMs,
-          signal: AbortSignal.timeout(o.timeoutMs)
-        })
-        await res.body.dump()
-        if (res.statusCode < 300) return true
-        if (RETRYABLE.has(res.statusCode)) {
-          this.#failed(batch, `HTTP ${res.statusCode}`)
+          o.timeoutMs
+        )
+        if (status < 300) return true
+        if (RETRYABLE.has(status)) {
+          this.#failed(batch, `HTTP ${status}`)
         } else {
           // the same batch would be refused again, and would hold up every batch behind it
-          this.#warn(`HTTP ${res.statusCode}${hint(res.statusCode, o.encoding)}; ${spanCount(batch.length)} dropped`)
+          this.#warn(`HTTP ${status}${hint(status, o.encoding)}; ${spanCount(batch.length)} dropped`)
           return true
         }
       } catch (e) {
