@@ -1,17 +1,17 @@
 /**
- * Where two server configurations differ in CPU per call, by symbol: each stdio server runs the bench's loop
- * (getPet, cache off) under Linux `perf record` (cpu-clock sampling, so it works without hardware counters,
- * in a VM too), with `--perf-basic-prof` so JIT-compiled JavaScript has names; kernel time is included. The
- * two are measured one after the other, so machine drift shows in the totals: read the symbols that appear
- * or grow in B. Needs the Debian package `linux-perf`.
+ * Where two server configurations differ in CPU per call, by symbol: both stdio servers run the bench's loop
+ * (getPet, cache off) under one Linux `perf record` (cpu-clock sampling, so it works without hardware
+ * counters, in a VM too), with `--perf-basic-prof` so JIT-compiled JavaScript has names; kernel time is
+ * included. They take turns in one-second blocks, the order reversed every round, so the machine's drift
+ * falls on both alike. Needs the Debian package `linux-perf`.
  *
- *   npm run build && node bench/perfdiff.ts [--seconds 8] [--concurrency 8] [--a "<server args>"] [--b "<server args>"]
- *     [--a-env K=V,…] [--b-env K=V,…] [--top 40]
+ *   npm run build && node bench/perfdiff.ts [--rounds 8] [--concurrency 8] [--a "<server args>"] [--b "<server args>"]
+ *     [--a-env K=V,…] [--b-env K=V,…] [--top 40]        (KEEP_PERF=1 keeps perf.data)
  *
  * By default A is the plain server and B the same with every call traced to a local OTLP sink.
  */
 import { spawn } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, readdirSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
@@ -19,7 +19,7 @@ import { closedLoop, connectStdio, EXAMPLE_SPEC, installCleanup, startUpstream }
 
 const { values: flags } = parseArgs({
   options: {
-    seconds: { type: "string", default: "8" },
+    rounds: { type: "string", default: "8" },
     concurrency: { type: "string", default: "8" },
     a: { type: "string", default: "" },
     b: { type: "string" },
@@ -29,10 +29,13 @@ const { values: flags } = parseArgs({
   }
 })
 
-/** perf's "Event count" (cpu-clock: nanoseconds) and each symbol's share, from `perf report`. */
-const report = async (data: string, sort: "sym" | "dso") => {
+/**
+ * One `perf report` of both processes, by thread and `sort` key: per process (all its threads), the CPU time
+ * (cpu-clock: nanoseconds) under each symbol or binary.
+ */
+const report = async (data: string, sort: "sym" | "dso", threadsOf: ReadonlyArray<ReadonlySet<number>>) => {
   const text = await new Promise<string>((resolve, reject) => {
-    const child = spawn("perf", ["report", "-i", data, "--no-children", "-g", "none", "--sort", sort, "--stdio"], {
+    const child = spawn("perf", ["report", "-i", data, "--no-children", "-g", "none", "--sort", `pid,${sort}`, "--stdio"], {
       stdio: ["ignore", "pipe", "ignore"]
     })
     let out = ""
@@ -40,13 +43,18 @@ const report = async (data: string, sort: "sym" | "dso") => {
     child.on("error", reject).on("exit", () => resolve(out))
   })
   const totalNs = Number(/Event count \(approx\.\): (\d+)/.exec(text)?.[1] ?? Number.NaN)
-  const shares = new Map<string, number>()
-  for (const m of text.matchAll(/^\s+([\d.]+)%\s+(?:\[.\]\s+)?(.+?)\s*$/gm)) {
-    const key = m[2]!.replace(/^\[JIT\] tid \d+$/, "[JIT]") // one per process
-    shares.set(key, (shares.get(key) ?? 0) + Number(m[1]) / 100)
+  const perProcess = threadsOf.map(() => new Map<string, number>())
+  for (const m of text.matchAll(/^\s+([\d.]+)%\s+(\d+):\S+\s+(?:\[.\]\s+)?(.+?)\s*$/gm)) {
+    const i = threadsOf.findIndex((threads) => threads.has(Number(m[2])))
+    if (i < 0) continue
+    const key = m[3]!.replace(/^\[JIT\] tid \d+$/, "[JIT]") // one per thread
+    perProcess[i]!.set(key, (perProcess[i]!.get(key) ?? 0) + (Number(m[1]) / 100) * totalNs)
   }
-  return { totalNs, shares }
+  return perProcess
 }
+
+/** A process's thread ids (from /proc), so perf's per-thread samples add up per process. */
+const threadsOf = (pid: number): Set<number> => new Set(readdirSync(`/proc/${pid}/task`).map(Number))
 
 installCleanup()
 const upstream = await startUpstream()
@@ -60,41 +68,50 @@ try {
     ["A", split(flags.a), env(flags["a-env"])],
     ["B", flags.b !== undefined ? split(flags.b) : ["--otel-exporter-otlp-endpoint", sink.url], env(flags["b-env"])]
   ] as const
-  const perCall: Record<string, { calls: number; sym: Awaited<ReturnType<typeof report>>; dso: Awaited<ReturnType<typeof report>> }> = {}
-  for (const [name, args, vars] of configs) {
-    const conn = await connectStdio([...base, ...args], { nodeArgs: ["--perf-basic-prof"], env: vars })
-    try {
-      const call = async () => {
-        await conn.client.callTool({ name: "getPet", arguments: { petId: 1 } })
-        return undefined
-      }
-      const loop = (ms: number) => closedLoop({ concurrency: Number(flags.concurrency), maxCalls: 2_000_000, maxMs: ms, call })
-      await loop(5000) // JIT warm-up, not recorded
-      const data = join(dir, `${name}.data`)
-      const perf = spawn("perf", ["record", "-F", "1999", "-g", "-p", String(conn.pid), "-o", data], { stdio: "ignore" })
-      await new Promise((r) => setTimeout(r, 300))
-      const r = await loop(Number(flags.seconds) * 1000)
-      perf.kill("SIGINT")
-      await new Promise((r) => perf.on("exit", r))
-      perCall[name] = { calls: r.calls, sym: await report(data, "sym"), dso: await report(data, "dso") }
-    } finally {
-      await conn.close()
+  const conns = await Promise.all(configs.map(([, args, vars]) => connectStdio([...base, ...args], { nodeArgs: ["--perf-basic-prof"], env: vars })))
+  const perCall: Record<string, { calls: number; sym: Map<string, number>; dso: Map<string, number> }> = {}
+  try {
+    const loop = (conn: (typeof conns)[number], ms: number) =>
+      closedLoop({
+        concurrency: Number(flags.concurrency),
+        maxCalls: 2_000_000,
+        maxMs: ms,
+        call: async () => {
+          await conn.client.callTool({ name: "getPet", arguments: { petId: 1 } })
+          return undefined
+        }
+      })
+    for (const conn of conns) await loop(conn, 5000) // JIT warm-up, not recorded
+    const data = join(dir, "perf.data")
+    const perf = spawn("perf", ["record", "-F", "1999", "-g", "-p", conns.map((c) => c.pid).join(","), "-o", data], { stdio: "ignore" })
+    await new Promise((r) => setTimeout(r, 300))
+    const calls = [0, 0]
+    for (let round = 0; round < Number(flags.rounds); round++) {
+      for (const i of round % 2 === 0 ? [0, 1] : [1, 0]) calls[i]! += (await loop(conns[i]!, 1000)).calls
     }
+    const threads = conns.map((c) => threadsOf(c.pid!))
+    perf.kill("SIGINT")
+    await new Promise((r) => perf.on("exit", r))
+    const [sym, dso] = [await report(data, "sym", threads), await report(data, "dso", threads)]
+    for (const [i, [name]] of configs.entries()) perCall[name] = { calls: calls[i]!, sym: sym[i]!, dso: dso[i]! }
+  } finally {
+    for (const conn of conns) await conn.close()
   }
   const a = perCall["A"]!
   const b = perCall["B"]!
-  const us = (x: typeof a, kind: "sym" | "dso", key: string) => ((x[kind].shares.get(key) ?? 0) * x[kind].totalNs) / x.calls / 1000
+  const us = (x: typeof a, kind: "sym" | "dso", key: string) => (x[kind].get(key) ?? 0) / x.calls / 1000
+  const total = (x: typeof a) => [...x.dso.values()].reduce((t, v) => t + v, 0) / x.calls / 1000
   const lines = [
-    `A: ${configs[0][1].join(" ") || "(plain)"} ${flags["a-env"]}: ${a.calls} calls, ${(a.sym.totalNs / a.calls / 1000).toFixed(1)} µs CPU per call`,
-    `B: ${configs[1][1].join(" ")} ${flags["b-env"]}: ${b.calls} calls, ${(b.sym.totalNs / b.calls / 1000).toFixed(1)} µs CPU per call`,
+    `A: ${configs[0][1].join(" ") || "(plain)"} ${flags["a-env"]}: ${a.calls} calls, ${total(a).toFixed(1)} µs CPU per call`,
+    `B: ${configs[1][1].join(" ")} ${flags["b-env"]}: ${b.calls} calls, ${total(b).toFixed(1)} µs CPU per call`,
     "",
     "by binary (µs per call, A → B):"
   ]
-  for (const key of new Set([...a.dso.shares.keys(), ...b.dso.shares.keys()])) {
+  for (const key of new Set([...a.dso.keys(), ...b.dso.keys()])) {
     lines.push(`  ${us(a, "dso", key).toFixed(1).padStart(7)} → ${us(b, "dso", key).toFixed(1).padStart(7)}  ${key}`)
   }
   lines.push("", `symbols that grew most (µs per call, B − A, then A and B):`)
-  const rows = [...new Set([...a.sym.shares.keys(), ...b.sym.shares.keys()])]
+  const rows = [...new Set([...a.sym.keys(), ...b.sym.keys()])]
     .map((key) => [key, us(b, "sym", key) - us(a, "sym", key), us(a, "sym", key), us(b, "sym", key)] as const)
     .sort((x, y) => y[1] - x[1])
   for (const [key, d, x, y] of rows.slice(0, Number(flags.top))) {
@@ -102,7 +119,7 @@ try {
   }
   process.stdout.write(`${lines.join("\n")}\n`)
 } finally {
-  rmSync(dir, { recursive: true, force: true })
+  if (!process.env["KEEP_PERF"]) rmSync(dir, { recursive: true, force: true }); else process.stderr.write(`kept ${dir}\n`)
   await sink.stop()
   await upstream.stop()
 }
