@@ -119,7 +119,8 @@ try {
   }
   process.stdout.write(`${lines.join("\n")}\n`)
 } finally {
-  if (!process.env["KEEP_PERF"]) rmSync(dir, { recursive: true, force: true }); else process.stderr.write(`kept ${dir}\n`)
+  if (process.env["KEEP_PERF"]) process.stderr.write(`perf.data kept in ${dir}\n`)
+  else rmSync(dir, { recursive: true, force: true })
   await sink.stop()
   await upstream.stop()
 }
