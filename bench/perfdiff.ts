@@ -68,7 +68,9 @@ try {
     ["A", split(flags.a), env(flags["a-env"])],
     ["B", flags.b !== undefined ? split(flags.b) : ["--otel-exporter-otlp-endpoint", sink.url], env(flags["b-env"])]
   ] as const
-  const conns = await Promise.all(configs.map(([, args, vars]) => connectStdio([...base, ...args], { nodeArgs: ["--perf-basic-prof"], env: vars })))
+  // --perf-basic-prof also turns on V8's log: into the scratch directory, not isolate-*.log files in the work tree
+  const nodeArgs = (name: string) => ["--perf-basic-prof", `--logfile=${join(dir, `${name}-v8.log`)}`, "--no-logfile-per-isolate"]
+  const conns = await Promise.all(configs.map(([name, args, vars]) => connectStdio([...base, ...args], { nodeArgs: nodeArgs(name), env: vars })))
   const perCall: Record<string, { calls: number; sym: Map<string, number>; dso: Map<string, number> }> = {}
   try {
     const loop = (conn: (typeof conns)[number], ms: number) =>
