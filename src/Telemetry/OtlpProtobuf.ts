@@ -174,6 +174,17 @@ export class ProtoWriter {
   }
 }
 
+/** An array value (AnyValue field 5: ArrayValue of AnyValues), each item written by `writeItem`. */
+const writeArray = <A>(w: ProtoWriter, items: ReadonlyArray<A>, writeItem: (w: ProtoWriter, item: A) => void): void => {
+  const array = w.begin(5)
+  for (const item of items) {
+    const one = w.begin(1)
+    writeItem(w, item)
+    w.end(one)
+  }
+  w.end(array)
+}
+
 /** An attribute value as AnyValue fields. */
 export const writeAnyValue = (w: ProtoWriter, value: unknown): void => {
   switch (typeof value) {
@@ -186,25 +197,22 @@ export const writeAnyValue = (w: ProtoWriter, value: unknown): void => {
     case "bigint":
       return w.int64(3, value)
     default:
-      if (Array.isArray(value)) {
-        const array = w.begin(5)
-        for (const item of value) {
-          const one = w.begin(1)
-          writeAnyValue(w, item)
-          w.end(one)
-        }
-        return w.end(array)
-      }
-      return w.string(1, String(value))
+      return Array.isArray(value) ? writeArray(w, value, writeAnyValue) : w.string(1, String(value))
   }
 }
 
-/** One KeyValue as a repeated field `field`. */
-export const writeKeyValue = (w: ProtoWriter, field: number, key: string, value: unknown): void => {
+/** One KeyValue as a repeated field `field`, its value written by `writeValue`. */
+export const writeKeyValue = <A>(
+  w: ProtoWriter,
+  field: number,
+  key: string,
+  value: A,
+  writeValue: (w: ProtoWriter, value: A) => void = writeAnyValue
+): void => {
   const kv = w.begin(field)
   w.string(1, key)
   const v = w.begin(2)
-  writeAnyValue(w, value)
+  writeValue(w, value)
   w.end(v)
   w.end(kv)
 }
@@ -216,15 +224,7 @@ const writeJsonAnyValue = (w: ProtoWriter, value: Record<string, unknown>): void
   if (value["intValue"] !== undefined) return w.int64(3, BigInt(value["intValue"] as string | number))
   if (typeof value["doubleValue"] === "number") return w.double(4, value["doubleValue"])
   const array = value["arrayValue"] as { values?: ReadonlyArray<Record<string, unknown>> } | undefined
-  if (array !== undefined) {
-    const mark = w.begin(5)
-    for (const item of array.values ?? []) {
-      const one = w.begin(1)
-      writeJsonAnyValue(w, item)
-      w.end(one)
-    }
-    w.end(mark)
-  }
+  if (array !== undefined) writeArray(w, array.values ?? [], writeJsonAnyValue)
 }
 
 /** OTLP/JSON KeyValues as repeated field `field`. */
@@ -233,12 +233,5 @@ export const writeJsonAttributes = (
   field: number,
   attributes: ReadonlyArray<{ readonly key: string; readonly value: unknown }>
 ): void => {
-  for (const { key, value } of attributes) {
-    const kv = w.begin(field)
-    w.string(1, key)
-    const v = w.begin(2)
-    writeJsonAnyValue(w, value as Record<string, unknown>)
-    w.end(v)
-    w.end(kv)
-  }
+  for (const { key, value } of attributes) writeKeyValue(w, field, key, value as Record<string, unknown>, writeJsonAnyValue)
 }
