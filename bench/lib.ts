@@ -266,11 +266,11 @@ export interface McpConnection {
 /** The built CLI over stdio, connected with the SDK client (which spawns it). */
 export const connectStdio = async (
   serverArgs: ReadonlyArray<string>,
-  options: { nodeArgs?: ReadonlyArray<string>; env?: Record<string, string> } = {}
+  options: { nodeArgs?: ReadonlyArray<string>; env?: Record<string, string>; cli?: string } = {}
 ): Promise<McpConnection> => {
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [...(options.nodeArgs ?? []), CLI, ...serverArgs],
+    args: [...(options.nodeArgs ?? []), options.cli ?? CLI, ...serverArgs],
     env: serverEnv(options.env),
     cwd: ROOT,
     stderr: "pipe"

@@ -6,14 +6,16 @@
  * falls on both alike. Needs the Debian package `linux-perf`.
  *
  *   npm run build && node bench/perfdiff.ts [--rounds 8] [--concurrency 8] [--a "<server args>"] [--b "<server args>"]
- *     [--a-env K=V,…] [--b-env K=V,…] [--top 40]        (KEEP_PERF=1 keeps perf.data)
+ *     [--a-env K=V,…] [--b-env K=V,…] [--a-cli <cli.js>] [--b-cli <cli.js>] [--top 40]   (KEEP_PERF=1 keeps perf.data)
  *
- * By default A is the plain server and B the same with every call traced to a local OTLP sink.
+ * By default A is the plain server and B the same with every call traced to a local OTLP sink. `--a-cli` and
+ * `--b-cli` run another build (default: this one's bundle, or BENCH_CLI), to compare two commits; `{sink}` in
+ * `--a`/`--b` is the OTLP sink's URL (e.g. both traced: `--a="--otel-exporter-otlp-endpoint {sink}"`).
  */
 import { spawn } from "node:child_process"
 import { mkdtempSync, readdirSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { join, resolve } from "node:path"
 import { parseArgs } from "node:util"
 import { closedLoop, connectStdio, EXAMPLE_SPEC, installCleanup, startUpstream } from "./lib.ts"
 
@@ -25,6 +27,8 @@ const { values: flags } = parseArgs({
     b: { type: "string" },
     "a-env": { type: "string", default: "" },
     "b-env": { type: "string", default: "" },
+    "a-cli": { type: "string" },
+    "b-cli": { type: "string" },
     top: { type: "string", default: "40" }
   }
 })
@@ -62,15 +66,18 @@ const sink = await startUpstream("otlp-sink")
 const dir = mkdtempSync(join(tmpdir(), "perfdiff-"))
 try {
   const base = ["--spec", EXAMPLE_SPEC, "--base-url", upstream.url, "--cache-backend", "none", "--catalog-cache-dir", "off"]
-  const split = (s: string) => s.split(" ").filter((x) => x !== "")
+  const split = (s: string) => s.split(" ").filter((x) => x !== "").map((x) => x.replaceAll("{sink}", sink.url))
   const env = (s: string) => Object.fromEntries(s.split(",").filter((x) => x.includes("=")).map((x) => x.split("=", 2) as [string, string]))
   const configs = [
-    ["A", split(flags.a), env(flags["a-env"])],
-    ["B", flags.b !== undefined ? split(flags.b) : ["--otel-exporter-otlp-endpoint", sink.url], env(flags["b-env"])]
+    ["A", split(flags.a), env(flags["a-env"]), flags["a-cli"]],
+    ["B", flags.b !== undefined ? split(flags.b) : ["--otel-exporter-otlp-endpoint", sink.url], env(flags["b-env"]), flags["b-cli"]]
   ] as const
   // --perf-basic-prof also turns on V8's log: into the scratch directory, not isolate-*.log files in the work tree
   const nodeArgs = (name: string) => ["--perf-basic-prof", `--logfile=${join(dir, `${name}-v8.log`)}`, "--no-logfile-per-isolate"]
-  const conns = await Promise.all(configs.map(([name, args, vars]) => connectStdio([...base, ...args], { nodeArgs: nodeArgs(name), env: vars })))
+  const conns = await Promise.all(configs.map(([name, args, vars, cli]) =>
+      connectStdio([...base, ...args], { nodeArgs: nodeArgs(name), env: vars, ...(cli !== undefined ? { cli: resolve(cli) } : {}) })
+    )
+  )
   const perCall: Record<string, { calls: number; sym: Map<string, number>; dso: Map<string, number> }> = {}
   try {
     const loop = (conn: (typeof conns)[number], ms: number) =>
@@ -104,8 +111,8 @@ try {
   const us = (x: typeof a, kind: "sym" | "dso", key: string) => (x[kind].get(key) ?? 0) / x.calls / 1000
   const total = (x: typeof a) => [...x.dso.values()].reduce((t, v) => t + v, 0) / x.calls / 1000
   const lines = [
-    `A: ${configs[0][1].join(" ") || "(plain)"} ${flags["a-env"]}: ${a.calls} calls, ${total(a).toFixed(1)} µs CPU per call`,
-    `B: ${configs[1][1].join(" ")} ${flags["b-env"]}: ${b.calls} calls, ${total(b).toFixed(1)} µs CPU per call`,
+    `A: ${flags["a-cli"] ?? ""} ${configs[0][1].join(" ") || "(plain)"} ${flags["a-env"]}: ${a.calls} calls, ${total(a).toFixed(1)} µs CPU per call`,
+    `B: ${flags["b-cli"] ?? ""} ${configs[1][1].join(" ")} ${flags["b-env"]}: ${b.calls} calls, ${total(b).toFixed(1)} µs CPU per call`,
     "",
     "by binary (µs per call, A → B):"
   ]

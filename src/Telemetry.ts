@@ -22,18 +22,20 @@ import { AppConfig } from "./AppConfig.ts"
 import {
   BREAKER_STATE_VALUE,
   circuitBreakerState,
+  type FixedAttributes,
   methodDuration,
   outcomeOf,
   requestTelemetry,
   ToolTelemetry,
   unknownToolTelemetry
 } from "./Telemetry/Metrics.ts"
-import { callerSpan, propagationHeaders, redactedUrl } from "./Telemetry/Propagation.ts"
+import { callerSpan, propagationHeaders, redactedUrl, type TraceHeaders } from "./Telemetry/Propagation.ts"
 
 export {
   type CacheResult,
   cacheRequests,
   circuitBreakerState,
+  FixedAttributes,
   METRIC_NAMES,
   outcomeOf,
   specOperations,
@@ -41,7 +43,15 @@ export {
   ToolTelemetry,
   unknownToolTelemetry
 } from "./Telemetry/Metrics.ts"
-export { callerSpan, formatTraceparent, formatXRay, parseTraceparent, parseXRay, redactedUrl } from "./Telemetry/Propagation.ts"
+export {
+  callerSpan,
+  formatTraceparent,
+  formatXRay,
+  parseTraceparent,
+  parseXRay,
+  redactedUrl,
+  type TraceHeaders
+} from "./Telemetry/Propagation.ts"
 
 export const notFound = (res: ServerResponse) => {
   res.statusCode = 404
@@ -57,7 +67,13 @@ export class TelemetryError extends Schema.TaggedError<TelemetryError>()("Teleme
  * `Effect.withSpan`, whose generic machinery (several context updates per span) cost more than the span.
  * An unsampled span is only carried as the trace context (never ended, never exported).
  */
-export type StartSpan = (name: string, kind: Tracer.SpanKind, parent: Tracer.AnySpan | undefined, startTime: bigint) => Tracer.Span
+export type StartSpan = (
+  name: string,
+  kind: Tracer.SpanKind,
+  parent: Tracer.AnySpan | undefined,
+  startTime: bigint,
+  fixed?: FixedAttributes
+) => Tracer.Span
 
 /** Exports the spans batched so far (bounded in time); nothing to do while tracing is off. */
 export const TraceFlush = Context.Reference<Effect.Effect<void>>("openapi-mcp/Telemetry/TraceFlush", {
@@ -207,13 +223,9 @@ export const serveToolCall = <E, R>(
     const clock = fiber.getRef(Clock.Clock)
     const started = clock.currentTimeNanosUnsafe()
     const start = fiber.getRef(SpanStarter)
-    const span = start?.(tool.spanName, "server", callerSpan(request.meta, request.headers), started)
+    const span = start?.(tool.spanName, "server", callerSpan(request.meta, request.headers), started, tool.serverAttributes)
     const recorded = span !== undefined && span.sampled ? span : undefined
     if (recorded !== undefined) {
-      recorded.attribute("mcp.method.name", "tools/call")
-      recorded.attribute("gen_ai.operation.name", "execute_tool")
-      if (tool.tool !== undefined) recorded.attribute("gen_ai.tool.name", tool.tool)
-      if (tool.operationId !== undefined) recorded.attribute("openapi.operation_id", tool.operationId)
       if (request.requestId !== undefined) recorded.attribute("jsonrpc.request.id", String(request.requestId))
       if (request.sessionId !== undefined) recorded.attribute("mcp.session.id", request.sessionId)
     }
@@ -234,8 +246,11 @@ export const serveToolCall = <E, R>(
       }
       return undefined
     })
-    const withTool = Effect.provideService(measured, CurrentTool, tool)
-    return span === undefined ? withTool : Effect.provideService(withTool, Tracer.ParentSpan, span)
+    // one context update for both (each is a context switch now and another when the call ends)
+    return Effect.updateContext(measured, (context) => {
+      const withTool = Context.add(context, CurrentTool, tool)
+      return span === undefined ? withTool : Context.add(withTool, Tracer.ParentSpan, span)
+    })
   })
 
 /**
@@ -278,14 +293,14 @@ class AttemptError extends Error {
 export const clientAttempt = <A, E, R>(
   request: { readonly method: string; readonly url: string; readonly query: ReadonlyArray<string> },
   resendCount: number,
-  send: (traceHeaders: Record<string, string> | undefined) => Effect.Effect<A, E, R>,
+  send: (traceHeaders: TraceHeaders | undefined) => Effect.Effect<A, E, R>,
   describe: (exit: Exit.Exit<A, E>) => AttemptResult
 ): Effect.Effect<A, E, R> =>
   Effect.withFiber((fiber) => {
     const tool = fiber.getRef(CurrentTool) ?? requestTelemetry(request.method, request.url)
     const clock = fiber.getRef(Clock.Clock)
     const started = clock.currentTimeNanosUnsafe()
-    const timed = (headers: Record<string, string> | undefined) =>
+    const timed = (headers: TraceHeaders | undefined) =>
       Effect.onExitPrimitive(send(headers), (exit) => {
         tool.httpDuration(describe(exit).status).updateUnsafe(secondsSince(clock, started), fiber.context)
         return undefined
@@ -295,16 +310,10 @@ export const clientAttempt = <A, E, R>(
     // a trace the sampler left out: no span of ours, but the upstream still learns the trace and the decision
     const parent = Context.getOrUndefined(fiber.context, Tracer.ParentSpan)
     if (parent !== undefined && !parent.sampled) return timed(propagationHeaders(parent))
-    const name = tool.pathTemplate !== undefined ? `${request.method} ${tool.pathTemplate}` : request.method
-    const span = start(name, "client", parent, started)
+    const shape = tool.clientSpan(request.method)
+    const span = start(shape.name, "client", parent, started, shape.attributes)
     if (!span.sampled) return timed(propagationHeaders(span))
-    span.attribute("http.request.method", request.method)
     span.attribute("url.full", redactedUrl(request.url, request.query))
-    if (tool.pathTemplate !== undefined) span.attribute("url.template", tool.pathTemplate)
-    if (tool.serverAddress !== undefined) span.attribute("server.address", tool.serverAddress)
-    if (tool.serverPort !== undefined) span.attribute("server.port", tool.serverPort)
-    if (tool.tool !== undefined) span.attribute("gen_ai.tool.name", tool.tool)
-    if (tool.operationId !== undefined) span.attribute("openapi.operation_id", tool.operationId)
     if (resendCount > 0) span.attribute("http.request.resend_count", resendCount)
     return Effect.onExitPrimitive(timed(propagationHeaders(span)), (exit) => {
       const { errorType, status } = describe(exit)

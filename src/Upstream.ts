@@ -19,7 +19,7 @@ import { AppConfig } from "./AppConfig.ts"
 import { NON_PUBLIC_ADDRESS } from "./Security/SsrfGuard.ts"
 import { type OutgoingRequest, serializeBody } from "./Invoker/RequestBuilder.ts"
 import { retryAfterSeconds } from "./Invoker/ResponseMapper.ts"
-import { type AttemptResult, breakerTransition, clientAttempt, recordRetry } from "./Telemetry.ts"
+import { type AttemptResult, breakerTransition, clientAttempt, recordRetry, type TraceHeaders } from "./Telemetry.ts"
 import { Breakers, type Outcome } from "./Upstream/Breaker.ts"
 import { type UpstreamResponse, UpstreamTransport, type WireRequest } from "./Upstream/Transport.ts"
 
@@ -95,6 +95,14 @@ export interface CallPolicy {
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504])
+
+/** The request with the attempt's trace context added (named stores: spreading the second object cost more). */
+const withTraceHeaders = (wire: WireRequest, trace: TraceHeaders): WireRequest => {
+  const headers: Record<string, string> = { ...wire.headers }
+  headers["traceparent"] = trace.traceparent
+  headers["x-amzn-trace-id"] = trace["x-amzn-trace-id"]
+  return { ...wire, headers }
+}
 
 /** True when repeating the request cannot do anything twice. */
 const safeToRetry = (request: OutgoingRequest, policy: CallPolicy): boolean =>
@@ -359,7 +367,7 @@ export class Upstream extends Context.Service<Upstream, {
             const onTimeout = byDeadline ? deadline : () => new UpstreamTimeout({ kind: "attempt", afterMs: policy.attemptTimeoutMs })
             attempts++
             const sent = clientAttempt(keyed, attempts - 1, (traceHeaders) =>
-              sendOnce(traceHeaders === undefined ? wire : { ...wire, headers: { ...wire.headers, ...traceHeaders } }, limitMs, onTimeout), describeAttempt)
+              sendOnce(traceHeaders === undefined ? wire : withTraceHeaders(wire, traceHeaders), limitMs, onTimeout), describeAttempt)
             if (admission === undefined) return sent
             return Effect.onExitPrimitive(sent, (exit) => {
               breakers.record(origin, admission.generation, breakerOutcome(exit), clock.currentTimeMillisUnsafe())

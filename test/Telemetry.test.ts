@@ -26,7 +26,8 @@ import {
   SpanStarter,
   Telemetry,
   ToolTelemetry,
-  TraceFlush
+  TraceFlush,
+  type TraceHeaders
 } from "../src/Telemetry.ts"
 import {
   BatchExporter,
@@ -191,7 +192,7 @@ describe("instrumentation", () => {
   it.effect("makes a SERVER span continuing the caller and a CLIENT span whose context goes upstream", () => {
     const { finished, layer } = tracing()
     const telemetry = ToolTelemetry.forTool(tool)
-    const sent: Array<Record<string, string> | undefined> = []
+    const sent: Array<TraceHeaders | undefined> = []
     const call = serveToolCall(
       telemetry,
       { meta: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" }, headers: undefined, requestId: 1, sessionId: undefined },
@@ -230,7 +231,7 @@ describe("instrumentation", () => {
 
   it.effect("makes no span for a trace the caller did not sample, and still tells the upstream", () => {
     const { finished, layer } = tracing()
-    const sent: Array<Record<string, string> | undefined> = []
+    const sent: Array<TraceHeaders | undefined> = []
     let serverSpanId = ""
     const call = serveToolCall(
       ToolTelemetry.forTool(tool),
@@ -267,7 +268,7 @@ describe("instrumentation", () => {
 
   it.effect("without tracing: counts and times, adds no trace headers", () => Effect.gen(function*() {
     const telemetry = ToolTelemetry.forTool(tool)
-    const sent: Array<Record<string, string> | undefined> = []
+    const sent: Array<TraceHeaders | undefined> = []
     yield* serveToolCall(
       telemetry,
       { meta: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" }, headers: undefined, requestId: 1, sessionId: undefined },
@@ -431,6 +432,37 @@ describe("span export", () => {
     assert.deepStrictEqual(sent[9]!.status, { code: 0 }) // cancelled, not failed
     assert.deepStrictEqual(sent[9]!.attributes.at(-1), { key: "effect.fiber.interrupted", value: { boolValue: true } })
     assert.deepStrictEqual(sent[8]!.status, { code: 1 })
+  })
+
+  it("writes a tool's fixed span attributes before each span's own, alike in both encodings", () => {
+    const spans: Array<Tracer.Span> = []
+    const { start } = makeSpans(makeSampler("always_on", 1), (span) => spans.push(span))
+    const shape = ToolTelemetry.forTool(tool).clientSpan("GET")
+    assert.strictEqual(shape.name, "GET /pets/{petId}")
+    for (const status of [200, 404]) {
+      const span = start(shape.name, "client", undefined, 1n, shape.attributes)
+      span.attribute("http.response.status_code", status)
+      span.end(2n, Exit.void)
+    }
+    const expected = (status: number) => [
+      ["http.request.method", { stringValue: "GET" }],
+      ["url.template", { stringValue: "/pets/{petId}" }],
+      ["server.address", { stringValue: "pets.test" }],
+      ["server.port", { intValue: 8080 }],
+      ["gen_ai.tool.name", { stringValue: "getPet" }],
+      ["openapi.operation_id", { stringValue: "getPet" }],
+      ["http.response.status_code", { intValue: status }]
+    ]
+    assert.deepStrictEqual([...spans[1]!.attributes].map(([key]) => key), expected(404).map(([key]) => key))
+    // each encoding keeps its own copy of the fixed part: one written first must not leak into the other
+    for (const encoding of [jsonEncoding(head), protobufEncoding(head), jsonEncoding(head), protobufEncoding(head)]) {
+      const body = encoding.encode(spans as never)
+      const doc = otlpDocument(Buffer.from(body), encoding.contentType) as {
+        resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<OtlpSpan> }> }>
+      }
+      const sent = doc.resourceSpans[0]!.scopeSpans[0]!.spans
+      assert.deepStrictEqual(sent.map((s) => s.attributes.map((a) => [a.key, a.value])), [expected(200), expected(404)])
+    }
   })
 
   it("drops a batch the collector refuses for good (400, 415…) instead of resending it forever, and says what the status means", async () => {

@@ -95,6 +95,29 @@ const hostAndPort = (url: string): { readonly address: string | undefined; reado
 }
 
 /**
+ * Span attributes that every span of one kind from one tool carries (the tool, its operation, the upstream
+ * server), kept once per tool instead of set on each span: an exporter encodes them on first use, in the slot
+ * of its encoding, and copies that into every span after.
+ */
+export class FixedAttributes {
+  readonly entries: ReadonlyArray<readonly [key: string, value: unknown]>
+  /** The KeyValues in protobuf (repeated `Span.attributes` fields), once written. */
+  protobuf: Uint8Array | undefined = undefined
+  /** The KeyValues in OTLP/JSON, comma-separated, once written. */
+  json: string | undefined = undefined
+
+  constructor(entries: ReadonlyArray<readonly [key: string, value: unknown]>) {
+    this.entries = entries.filter(([, value]) => value !== undefined)
+  }
+}
+
+/** The name and fixed attributes of the CLIENT span of an upstream attempt. */
+export interface ClientSpanShape {
+  readonly name: string
+  readonly attributes: FixedAttributes
+}
+
+/**
  * The instruments and span names of one tool (or, for upstream calls made outside a tool call, of one
  * method and origin), with every label set made on first use and kept.
  */
@@ -113,6 +136,8 @@ export class ToolTelemetry {
   readonly #durations = new Map<string, Metric.Histogram<number>>()
   readonly #http = new Map<number, Metric.Histogram<number>>()
   readonly #retries = new Map<string, Metric.Counter<number>>()
+  #serverAttributes: FixedAttributes | undefined
+  #clientSpan: (ClientSpanShape & { readonly method: string }) | undefined
 
   constructor(
     tool: string | undefined,
@@ -133,6 +158,37 @@ export class ToolTelemetry {
 
   static forTool(tool: Tool): ToolTelemetry {
     return new ToolTelemetry(tool.name, tool.operationId, tool.method, tool.path, tool.baseUrl)
+  }
+
+  /** The fixed attributes of the tools/call SERVER span. */
+  get serverAttributes(): FixedAttributes {
+    return this.#serverAttributes ??= new FixedAttributes([
+      ["mcp.method.name", "tools/call"],
+      ["gen_ai.operation.name", "execute_tool"],
+      ["gen_ai.tool.name", this.tool],
+      ["openapi.operation_id", this.operationId]
+    ])
+  }
+
+  /** The CLIENT span of an upstream attempt with `method`: `GET /pets/{petId}`, and its fixed attributes. */
+  clientSpan(method: string): ClientSpanShape {
+    const cached = this.#clientSpan
+    if (cached?.method === method) return cached
+    const shape = {
+      method,
+      name: this.pathTemplate !== undefined ? `${method} ${this.pathTemplate}` : method,
+      attributes: new FixedAttributes([
+        ["http.request.method", method],
+        ["url.template", this.pathTemplate],
+        ["server.address", this.serverAddress],
+        ["server.port", this.serverPort],
+        ["gen_ai.tool.name", this.tool],
+        ["openapi.operation_id", this.operationId]
+      ])
+    }
+    // a tool's operation has one method; another (not expected) is made each time rather than cached over it
+    if (cached === undefined) this.#clientSpan = shape
+    return shape
   }
 
   /** `openapi_mcp_tool_calls_total{tool, outcome}`; only for catalog tools. */

@@ -139,6 +139,11 @@ export class ProtoWriter {
   raw(field: number, bytes: Uint8Array): void {
     this.tag(field, Len)
     this.varint(bytes.length)
+    this.bytes(bytes)
+  }
+
+  /** Already encoded fields, as they are. */
+  bytes(bytes: Uint8Array): void {
     this.ensure(bytes.length)
     this.buf.set(bytes, this.pos)
     this.pos += bytes.length

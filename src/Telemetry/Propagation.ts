@@ -84,8 +84,14 @@ export const formatTraceparent = (span: SpanContext): string =>
 export const formatXRay = (span: SpanContext): string =>
   `Root=1-${span.traceId.slice(0, 8)}-${span.traceId.slice(8)};Parent=${span.spanId};Sampled=${span.sampled ? "1" : "0"}`
 
-/** Outgoing headers that make this span the upstream's parent, in both formats. */
-export const propagationHeaders = (span: SpanContext): { readonly traceparent: string; readonly "x-amzn-trace-id": string } => ({
+/** Outgoing headers that make a span the upstream's parent, in both formats. */
+export interface TraceHeaders {
+  readonly traceparent: string
+  readonly "x-amzn-trace-id": string
+}
+
+/** The TraceHeaders naming this span. */
+export const propagationHeaders = (span: SpanContext): TraceHeaders => ({
   traceparent: formatTraceparent(span),
   "x-amzn-trace-id": formatXRay(span)
 })

@@ -22,20 +22,23 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https"
 import { promisify } from "node:util"
 import { gzip } from "node:zlib"
 import type { Settings } from "../AppConfig.ts"
-import { SpanStarter, type StartSpan, TraceFlush } from "../Telemetry.ts"
+import { type FixedAttributes, SpanStarter, type StartSpan, TraceFlush } from "../Telemetry.ts"
 import { ProtoWriter, writeJsonAttributes, writeKeyValue } from "./OtlpProtobuf.ts"
 
 const gzipAsync = promisify(gzip)
 
-// ids: random bytes drawn from a refilled pool (one getrandom call per 512 span ids)
+// ids: random bytes drawn from a refilled pool (one getrandom call per 512 span ids), as hex through a table
+// (Buffer's hex encoding is a native call, which costs more than these few bytes)
 const pool = Buffer.allocUnsafe(4096)
 let used = pool.length
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"))
 const randomHex = (bytes: number): string => {
   if (used + bytes > pool.length) {
     randomFillSync(pool)
     used = 0
   }
-  const hex = pool.toString("hex", used, used + bytes)
+  let hex = ""
+  for (let i = used; i < used + bytes; i++) hex += HEX[pool[i]!]!
   used += bytes
   return hex
 }
@@ -46,9 +49,18 @@ export const newSpanId = (): string => {
   return id === "0000000000000000" ? newSpanId() : id
 }
 
+let second = -1
+let secondHex = ""
+
 /** An AWS X-Ray-compatible trace id: the epoch seconds in the first 8 hex digits, then 96 random bits. */
-export const newTraceId = (nowMs: number = Date.now()): string =>
-  Math.floor(nowMs / 1000).toString(16).padStart(8, "0") + randomHex(12)
+export const newTraceId = (nowMs: number = Date.now()): string => {
+  const s = Math.floor(nowMs / 1000)
+  if (s !== second) {
+    second = s
+    secondHex = s.toString(16).padStart(8, "0")
+  }
+  return secondHex + randomHex(12)
+}
 
 /** Whether a span is recorded: given its parent (undefined for a root) and its trace id. */
 export type Sampler = (parent: Tracer.AnySpan | undefined, traceId: string) => boolean
@@ -98,7 +110,9 @@ class Span implements Tracer.Span {
   readonly links: Array<Tracer.SpanLink>
   readonly sampled: boolean
   readonly kind: Tracer.SpanKind
-  readonly attributes = new Map<string, unknown>()
+  /** The attributes set on this span; those of `fixed` (its tool's) come first in `attributes`. */
+  readonly own = new Map<string, unknown>()
+  readonly fixed: FixedAttributes | undefined
   status: Tracer.SpanStatus
   events: Array<readonly [name: string, time: bigint, attributes: Record<string, unknown> | undefined]> | undefined
   readonly done: (span: Span) => void
@@ -111,9 +125,11 @@ class Span implements Tracer.Span {
     sampler: Sampler,
     done: (span: Span) => void,
     links: Array<Tracer.SpanLink> = [],
-    annotations: Context.Context<never> = Context.empty()
+    annotations: Context.Context<never> = Context.empty(),
+    fixed?: FixedAttributes
   ) {
     this.name = name
+    this.fixed = fixed
     this.kind = kind
     this.parent = parent === undefined ? Option.none() : Option.some(parent)
     this.annotations = annotations
@@ -134,8 +150,12 @@ class Span implements Tracer.Span {
     if (this.sampled) this.done(this)
   }
 
+  get attributes(): ReadonlyMap<string, unknown> {
+    return this.fixed === undefined ? this.own : new Map([...this.fixed.entries, ...this.own])
+  }
+
   attribute(key: string, value: unknown): void {
-    if (this.status._tag !== "Ended") this.attributes.set(key, value)
+    if (this.status._tag !== "Ended") this.own.set(key, value)
   }
 
   event(name: string, startTime: bigint, attributes?: Record<string, unknown>): void {
@@ -152,7 +172,8 @@ class Span implements Tracer.Span {
  * `Effect.withSpan` elsewhere), with `done` receiving each sampled span as it ends.
  */
 export const makeSpans = (sampler: Sampler, done: (span: Tracer.Span) => void) => {
-  const start: StartSpan = (name, kind, parent, startTime) => new Span(name, kind, parent, startTime, sampler, done)
+  const start: StartSpan = (name, kind, parent, startTime, fixed) =>
+    new Span(name, kind, parent, startTime, sampler, done, [], Context.empty(), fixed)
   const tracer = Tracer.make({
     span: (o) => new Span(o.name, o.kind, Option.getOrUndefined(o.parent), o.startTime, sampler, done, [...o.links], o.annotations)
   })
@@ -204,9 +225,12 @@ const valueJson = (value: unknown): string => {
   }
 }
 
-/** Attributes as an OTLP/JSON KeyValue list (Map.forEach: iterating entries would allocate one pair each). */
-const attributesJson = (attributes: ReadonlyMap<string, unknown>): string => {
-  let out = ""
+/**
+ * Attributes as an OTLP/JSON KeyValue list, after `fixed` (comma-separated KeyValues) when given (Map.forEach:
+ * iterating entries would allocate one pair each).
+ */
+const attributesJson = (attributes: ReadonlyMap<string, unknown>, fixed = ""): string => {
+  let out = fixed
   attributes.forEach((value, key) => {
     out += `${out === "" ? "" : ","}${keyPrefix(key)}${valueJson(value)}}`
   })
@@ -216,10 +240,13 @@ const attributesJson = (attributes: ReadonlyMap<string, unknown>): string => {
 const recordJson = (attributes: Record<string, unknown> | undefined): string =>
   attributesJson(new Map(Object.entries(attributes ?? {})))
 
+const fixedJson = (fixed: FixedAttributes | undefined): string | undefined =>
+  fixed === undefined ? undefined : fixed.json ??= attributesJson(new Map(fixed.entries)).slice(1, -1)
+
 /** One ended span as OTLP/JSON, written directly (building objects to stringify cost twice as much). */
 const spanJson = (span: Span): string => {
   const status = span.status as Extract<Tracer.SpanStatus, { _tag: "Ended" }>
-  let attributes: ReadonlyMap<string, unknown> = span.attributes
+  let attributes: ReadonlyMap<string, unknown> = span.own
   let events = ""
   const event = (name: string, time: bigint, attributes: string) => {
     events += `${events === "" ? "" : ","}{"name":${quote(name)},"timeUnixNano":"${time}","attributes":${attributes}}`
@@ -247,13 +274,20 @@ const spanJson = (span: Span): string => {
   }
   return `{"traceId":"${span.traceId}","spanId":"${span.spanId}",${parent !== undefined ? `"parentSpanId":"${parent.spanId}",` : ""}` +
     `"name":${quote(span.name)},"kind":${KIND[span.kind]},"startTimeUnixNano":"${status.startTime}",` +
-    `"endTimeUnixNano":"${status.endTime}","attributes":${attributesJson(attributes)},"events":[${events}],` +
+    `"endTimeUnixNano":"${status.endTime}","attributes":${attributesJson(attributes, fixedJson(span.fixed))},"events":[${events}],` +
     `"status":${otlpStatus},"links":[${links}]}`
 }
 
 /** A span attribute as a KeyValue of Span.attributes (a Map.forEach callback, the writer as `this`). */
 function writeSpanAttribute(this: ProtoWriter, value: unknown, key: string): void {
   writeKeyValue(this, 9, key, value)
+}
+
+/** Fixed attributes as the bytes of their KeyValue fields, written once per tool. */
+const fixedProtobuf = (fixed: FixedAttributes): Uint8Array => {
+  const w = new ProtoWriter(256)
+  for (const [key, value] of fixed.entries) writeKeyValue(w, 9, key, value)
+  return w.take()
 }
 
 const writeRecord = (w: ProtoWriter, field: number, attributes: Record<string, unknown> | undefined): void => {
@@ -280,7 +314,9 @@ const writeSpan = (w: ProtoWriter, span: Span): void => {
   w.uint(6, KIND[span.kind])
   w.fixed64(7, status.startTime)
   w.fixed64(8, status.endTime)
-  span.attributes.forEach(writeSpanAttribute, w)
+  const fixed = span.fixed
+  if (fixed !== undefined) w.bytes(fixed.protobuf ??= fixedProtobuf(fixed))
+  span.own.forEach(writeSpanAttribute, w)
   if (span.events !== undefined) for (const [name, time, attrs] of span.events) writeEvent(w, name, time, attrs)
   let code = 1 // OK
   let message: string | undefined
