@@ -187,9 +187,6 @@ export class Telemetry extends Context.Service<Telemetry, {
   })
 }
 
-/** Seconds since `started` (Clock nanoseconds). */
-const secondsSince = (clock: Clock.Clock, started: bigint) => Number(clock.currentTimeNanosUnsafe() - started) / 1e9
-
 /** A failure's `error.type`: the JSON-RPC code of an MCP protocol error, `cancelled`, or `_OTHER`. */
 const errorTypeOfCause = (cause: Cause.Cause<unknown>): string => {
   if (Cause.hasInterruptsOnly(cause)) return "cancelled"
@@ -300,34 +297,35 @@ export const clientAttempt = <A, E, R>(
     const tool = fiber.getRef(CurrentTool) ?? requestTelemetry(request.method, request.url)
     const clock = fiber.getRef(Clock.Clock)
     const started = clock.currentTimeNanosUnsafe()
-    const timed = (headers: TraceHeaders | undefined) =>
+    /** The attempt, timed into its metric and, when it has one, ended into its span: one exit callback for both. */
+    const observed = (headers: TraceHeaders | undefined, span?: Tracer.Span) =>
       Effect.onExitPrimitive(send(headers), (exit) => {
-        tool.httpDuration(describe(exit).status).updateUnsafe(secondsSince(clock, started), fiber.context)
+        const ended = clock.currentTimeNanosUnsafe()
+        const { errorType, status } = describe(exit)
+        tool.httpDuration(status).updateUnsafe(Number(ended - started) / 1e9, fiber.context)
+        if (span === undefined) return undefined
+        if (status !== undefined) span.attribute("http.response.status_code", status)
+        if (errorType !== undefined) span.attribute("error.type", errorType)
+        // a 4xx/5xx answer is a successful Effect but a failed HTTP call; either way the span says what failed
+        span.end(
+          ended,
+          errorType === undefined || (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause))
+            ? exit
+            : Exit.fail(new AttemptError(status !== undefined ? `HTTP ${status}` : errorType))
+        )
         return undefined
       })
     const start = fiber.getRef(SpanStarter)
-    if (start === undefined) return timed(undefined)
+    if (start === undefined) return observed(undefined)
     // a trace the sampler left out: no span of ours, but the upstream still learns the trace and the decision
     const parent = Context.getOrUndefined(fiber.context, Tracer.ParentSpan)
-    if (parent !== undefined && !parent.sampled) return timed(propagationHeaders(parent))
+    if (parent !== undefined && !parent.sampled) return observed(propagationHeaders(parent))
     const shape = tool.clientSpan(request.method)
     const span = start(shape.name, "client", parent, started, shape.attributes)
-    if (!span.sampled) return timed(propagationHeaders(span))
+    if (!span.sampled) return observed(propagationHeaders(span))
     span.attribute("url.full", redactedUrl(request.url, request.query))
     if (resendCount > 0) span.attribute("http.request.resend_count", resendCount)
-    return Effect.onExitPrimitive(timed(propagationHeaders(span)), (exit) => {
-      const { errorType, status } = describe(exit)
-      if (status !== undefined) span.attribute("http.response.status_code", status)
-      if (errorType !== undefined) span.attribute("error.type", errorType)
-      // a 4xx/5xx answer is a successful Effect but a failed HTTP call; either way the span says what failed
-      span.end(
-        clock.currentTimeNanosUnsafe(),
-        errorType === undefined || (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause))
-          ? exit
-          : Exit.fail(new AttemptError(status !== undefined ? `HTTP ${status}` : errorType))
-      )
-      return undefined
-    })
+    return observed(propagationHeaders(span), span)
   })
 
 /** Counts one retry of an upstream request, labelled with the current tool's operation. */

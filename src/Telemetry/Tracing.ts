@@ -99,6 +99,8 @@ export const makeSampler = (name: Settings["telemetry"]["sampler"], ratio: numbe
   }
 }
 
+const NO_LINKS: ReadonlyArray<Tracer.SpanLink> = []
+
 /** A span: plain fields until it ends; sampled ones go to `done` when they end, unsampled ones nowhere. */
 class Span implements Tracer.Span {
   readonly _tag = "Span"
@@ -107,7 +109,7 @@ class Span implements Tracer.Span {
   readonly traceId: string
   readonly parent: Option.Option<Tracer.AnySpan>
   readonly annotations: Context.Context<never>
-  readonly links: Array<Tracer.SpanLink>
+  links: ReadonlyArray<Tracer.SpanLink>
   readonly sampled: boolean
   readonly kind: Tracer.SpanKind
   /** The attributes set on this span; those of `fixed` (its tool's) come first in `attributes`. */
@@ -124,7 +126,7 @@ class Span implements Tracer.Span {
     startTime: bigint,
     sampler: Sampler,
     done: (span: Span) => void,
-    links: Array<Tracer.SpanLink> = [],
+    links: ReadonlyArray<Tracer.SpanLink> = NO_LINKS,
     annotations: Context.Context<never> = Context.empty(),
     fixed?: FixedAttributes
   ) {
@@ -163,7 +165,7 @@ class Span implements Tracer.Span {
   }
 
   addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
-    if (this.status._tag !== "Ended") this.links.push(...links)
+    if (this.status._tag !== "Ended") this.links = [...this.links, ...links]
   }
 }
 
@@ -173,9 +175,9 @@ class Span implements Tracer.Span {
  */
 export const makeSpans = (sampler: Sampler, done: (span: Tracer.Span) => void) => {
   const start: StartSpan = (name, kind, parent, startTime, fixed) =>
-    new Span(name, kind, parent, startTime, sampler, done, [], Context.empty(), fixed)
+    new Span(name, kind, parent, startTime, sampler, done, NO_LINKS, Context.empty(), fixed)
   const tracer = Tracer.make({
-    span: (o) => new Span(o.name, o.kind, Option.getOrUndefined(o.parent), o.startTime, sampler, done, [...o.links], o.annotations)
+    span: (o) => new Span(o.name, o.kind, Option.getOrUndefined(o.parent), o.startTime, sampler, done, o.links, o.annotations)
   })
   return { start, tracer }
 }
