@@ -37,7 +37,8 @@ import {
   makeSpans,
   newTraceId,
   parseHeaderList,
-  protobufEncoding
+  protobufEncoding,
+  TraceId
 } from "../src/Telemetry/Tracing.ts"
 import { otlpDocument, startOtlpReceiver } from "./support/telemetry.ts"
 
@@ -163,8 +164,9 @@ describe("telemetry settings", () => {
     assert.strictEqual(share("traceidratio", 0), 0)
     assert.strictEqual(share("traceidratio", 1), 1)
     // the decision of the OTel SDKs for the same id (XOR of the 32-bit words against ratio × 2^32)
-    assert.isTrue(makeSampler("traceidratio", 0.5)(undefined, "00000000000000000000000000000001"))
-    assert.isFalse(makeSampler("traceidratio", 0.5)(undefined, "00000000000000000000000080000000"))
+    assert.isTrue(makeSampler("traceidratio", 0.5)(undefined, TraceId.fromHex("00000000000000000000000000000001")))
+    assert.isFalse(makeSampler("traceidratio", 0.5)(undefined, TraceId.fromHex("00000000000000000000000080000000")))
+    assert.isFalse(makeSampler("traceidratio", 0.5)(undefined, TraceId.fromHex("ffffffff000000000000000000000000")))
   })
 })
 

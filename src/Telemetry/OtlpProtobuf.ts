@@ -102,6 +102,30 @@ export class ProtoWriter {
     this.pos = p
   }
 
+  /** A bytes field of two or four 32-bit words, each big-endian (span and trace ids). */
+  words(field: number, a: number, b: number, c?: number, d?: number): void {
+    const length = c === undefined ? 8 : 16
+    this.tag(field, Len)
+    this.ensure(length + 1)
+    this.buf[this.pos++] = length
+    this.#word(a)
+    this.#word(b)
+    if (c !== undefined) {
+      this.#word(c)
+      this.#word(d!)
+    }
+  }
+
+  #word(w: number): void {
+    const buf = this.buf
+    const p = this.pos
+    buf[p] = w >>> 24
+    buf[p + 1] = (w >>> 16) & 255
+    buf[p + 2] = (w >>> 8) & 255
+    buf[p + 3] = w & 255
+    this.pos = p + 4
+  }
+
   /** An enum, bool or small unsigned field. */
   uint(field: number, value: number): void {
     this.tag(field, Varint)

@@ -27,43 +27,56 @@ import { ProtoWriter, writeJsonAttributes, writeKeyValue } from "./OtlpProtobuf.
 
 const gzipAsync = promisify(gzip)
 
-// ids: random bytes drawn from a refilled pool (one getrandom call per 512 span ids), as hex through a table
-// (Buffer's hex encoding is a native call, which costs more than these few bytes)
-const pool = Buffer.allocUnsafe(4096)
+// ids: 32-bit random words from a refilled pool (one getrandom call per 256 spans). A span keeps its ids as
+// words, written into a batch as they are; their hex text is made only when something reads it (the trace
+// headers of an upstream request, a log line), so most spans never have any.
+const pool = new Uint32Array(1024)
 let used = pool.length
-const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"))
-const randomHex = (bytes: number): string => {
-  if (used + bytes > pool.length) {
+const randomWord = (): number => {
+  if (used === pool.length) {
     randomFillSync(pool)
     used = 0
   }
-  let hex = ""
-  for (let i = used; i < used + bytes; i++) hex += HEX[pool[i]!]!
-  used += bytes
-  return hex
+  return pool[used++]!
 }
 
-/** A 64-bit span id, never all zeros. */
-export const newSpanId = (): string => {
-  const id = randomHex(8)
-  return id === "0000000000000000" ? newSpanId() : id
-}
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"))
+/** A word as 8 hex digits (big-endian, as ids are written). */
+const hex8 = (w: number): string => HEX[w >>> 24]! + HEX[(w >>> 16) & 255]! + HEX[(w >>> 8) & 255]! + HEX[w & 255]!
 
-let second = -1
-let secondHex = ""
+/** A 128-bit trace id as four 32-bit words, shared by the spans of a trace. */
+export class TraceId {
+  readonly w0: number
+  readonly w1: number
+  readonly w2: number
+  readonly w3: number
+  #hex: string | undefined
 
-/** An AWS X-Ray-compatible trace id: the epoch seconds in the first 8 hex digits, then 96 random bits. */
-export const newTraceId = (nowMs: number = Date.now()): string => {
-  const s = Math.floor(nowMs / 1000)
-  if (s !== second) {
-    second = s
-    secondHex = s.toString(16).padStart(8, "0")
+  constructor(w0: number, w1: number, w2: number, w3: number, hex?: string) {
+    this.w0 = w0
+    this.w1 = w1
+    this.w2 = w2
+    this.w3 = w3
+    this.#hex = hex
   }
-  return secondHex + randomHex(12)
+
+  get hex(): string {
+    return this.#hex ??= hex8(this.w0) + hex8(this.w1) + hex8(this.w2) + hex8(this.w3)
+  }
+
+  /** A trace id from its 32 hex digits (a caller's, from `traceparent` or `X-Amzn-Trace-Id`). */
+  static fromHex(hex: string): TraceId {
+    const word = (i: number) => parseInt(hex.slice(i, i + 8), 16) >>> 0
+    return new TraceId(word(0), word(8), word(16), word(24), hex)
+  }
 }
+
+/** An AWS X-Ray-compatible trace id: the epoch seconds in the first word (8 hex digits), then 96 random bits. */
+export const newTraceId = (nowMs: number = Date.now()): TraceId =>
+  new TraceId(Math.floor(nowMs / 1000) >>> 0, randomWord(), randomWord(), randomWord())
 
 /** Whether a span is recorded: given its parent (undefined for a root) and its trace id. */
-export type Sampler = (parent: Tracer.AnySpan | undefined, traceId: string) => boolean
+export type Sampler = (parent: Tracer.AnySpan | undefined, traceId: TraceId) => boolean
 
 /**
  * The trace-id-ratio decision of the OTel SDKs (the XOR of the id's 32-bit words against ratio × 2^32), so a
@@ -73,11 +86,7 @@ const ratioSampler = (ratio: number): Sampler => {
   if (ratio >= 1) return () => true
   if (ratio <= 0) return () => false
   const bound = Math.floor(ratio * 0xffffffff)
-  return (_parent, traceId) => {
-    let acc = 0
-    for (let i = 0; i < traceId.length; i += 8) acc = (acc ^ parseInt(traceId.slice(i, i + 8), 16)) >>> 0
-    return acc < bound
-  }
+  return (_parent, id) => ((id.w0 ^ id.w1 ^ id.w2 ^ id.w3) >>> 0) < bound
 }
 
 /** The sampler OTEL_TRACES_SAMPLER names; the parentbased ones follow the parent's decision when there is one. */
@@ -105,8 +114,11 @@ const NO_LINKS: ReadonlyArray<Tracer.SpanLink> = []
 class Span implements Tracer.Span {
   readonly _tag = "Span"
   readonly name: string
-  readonly spanId: string
-  readonly traceId: string
+  /** The span id as two words, never both zero. */
+  readonly s0: number
+  readonly s1: number
+  #spanId: string | undefined
+  readonly trace: TraceId
   readonly parent: Option.Option<Tracer.AnySpan>
   readonly annotations: Context.Context<never>
   links: ReadonlyArray<Tracer.SpanLink>
@@ -136,12 +148,27 @@ class Span implements Tracer.Span {
     this.parent = parent === undefined ? Option.none() : Option.some(parent)
     this.annotations = annotations
     this.links = links
-    this.spanId = newSpanId()
-    this.traceId = parent?.traceId ?? newTraceId()
-    this.sampled = sampler(parent, this.traceId)
+    let s0 = randomWord()
+    let s1 = randomWord()
+    while (s0 === 0 && s1 === 0) {
+      s0 = randomWord()
+      s1 = randomWord()
+    }
+    this.s0 = s0
+    this.s1 = s1
+    this.trace = parent instanceof Span ? parent.trace : parent !== undefined ? TraceId.fromHex(parent.traceId) : newTraceId()
+    this.sampled = sampler(parent, this.trace)
     this.status = { _tag: "Started", startTime }
     this.events = undefined
     this.done = done
+  }
+
+  get spanId(): string {
+    return this.#spanId ??= hex8(this.s0) + hex8(this.s1)
+  }
+
+  get traceId(): string {
+    return this.trace.hex
   }
 
   end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
@@ -308,10 +335,12 @@ const writeEvent = (w: ProtoWriter, name: string, time: bigint, attributes: Reco
 const writeSpan = (w: ProtoWriter, span: Span): void => {
   const status = span.status as Extract<Tracer.SpanStatus, { _tag: "Ended" }>
   const mark = w.begin(2)
-  w.hex(1, span.traceId)
-  w.hex(2, span.spanId)
+  const trace = span.trace
+  w.words(1, trace.w0, trace.w1, trace.w2, trace.w3)
+  w.words(2, span.s0, span.s1)
   const parent = Option.getOrUndefined(span.parent)
-  if (parent !== undefined) w.hex(4, parent.spanId)
+  if (parent instanceof Span) w.words(4, parent.s0, parent.s1)
+  else if (parent !== undefined) w.hex(4, parent.spanId)
   w.string(5, span.name)
   w.uint(6, KIND[span.kind])
   w.fixed64(7, status.startTime)
