@@ -152,11 +152,23 @@ export class ProtoWriter {
     this.pos += 8
   }
 
+  /** A fixed64 field (timestamps in nanoseconds); the two halves written here, not through Buffer's range checks. */
   fixed64(field: number, value: bigint): void {
     this.tag(field, Fixed64)
     this.ensure(8)
-    this.buf.writeBigUInt64LE(value, this.pos)
-    this.pos += 8
+    const lo = Number(BigInt.asUintN(32, value))
+    const hi = Number(BigInt.asUintN(32, value >> 32n))
+    const buf = this.buf
+    const p = this.pos
+    buf[p] = lo
+    buf[p + 1] = lo >>> 8
+    buf[p + 2] = lo >>> 16
+    buf[p + 3] = lo >>> 24
+    buf[p + 4] = hi
+    buf[p + 5] = hi >>> 8
+    buf[p + 6] = hi >>> 16
+    buf[p + 7] = hi >>> 24
+    this.pos = p + 8
   }
 
   /** Already encoded bytes (a message's fields) as a length-delimited field. */
@@ -173,24 +185,29 @@ export class ProtoWriter {
     this.pos += bytes.length
   }
 
-  /** Starts a nested message field; `end` with the mark returned closes it. */
-  begin(field: number): number {
+  /**
+   * Starts a nested message field; `end` with the mark returned closes it. `reserve` bytes are kept for its
+   * length: 1 suits short messages, 2 those of 128 bytes to 16 KiB (a span), whose body then need not move.
+   */
+  begin(field: number, reserve: 1 | 2 = 1): number {
     this.tag(field, Len)
-    this.ensure(1)
-    return this.pos++
+    this.ensure(reserve)
+    const mark = this.pos
+    this.buf[mark] = reserve // read back by end
+    this.pos += reserve
+    return mark
   }
 
   end(mark: number): void {
-    const length = this.pos - mark - 1
-    if (length < 0x80) {
-      this.buf[mark] = length
-      return
-    }
+    const reserved = this.buf[mark]!
+    const length = this.pos - mark - reserved
     let size = 1
     for (let v = length; v > 0x7f; v = Math.floor(v / 128)) size++
-    this.ensure(size - 1)
-    this.buf.copyWithin(mark + size, mark + 1, this.pos)
-    this.pos += size - 1
+    if (size !== reserved) {
+      this.ensure(size - reserved)
+      this.buf.copyWithin(mark + size, mark + reserved, this.pos)
+      this.pos += size - reserved
+    }
     const at = this.pos
     this.pos = mark
     this.varint(length)
