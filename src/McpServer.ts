@@ -11,14 +11,14 @@ import {
   type CallToolRequest, type CallToolResult, ErrorCode, GetPromptRequestSchema, ListPromptsRequestSchema,
   ListResourcesRequestSchema, ListToolsRequestSchema, McpError, ReadResourceRequestSchema, type ServerNotification, type ServerRequest
 } from "@modelcontextprotocol/sdk/types.js"
-import { Context, Effect, Layer, Metric } from "effect"
+import { Cause, Context, Effect, Exit, Layer, Metric } from "effect"
 import { AppConfig } from "./AppConfig.ts"
 import { CALL, DESCRIBE, Discovery, SEARCH } from "./Discovery.ts"
 import { buildPrompts, buildResources, RESOURCE_SCHEME } from "./Prompts.ts"
 import { circuitBreakerState, serveRequest, serveToolCall, specOperations, ToolTelemetry, unknownToolTelemetry } from "./Telemetry.ts"
 import { type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
 import { usable } from "./ToolCatalog/Mapping.ts"
-import { dispatchPlainRequests, setToolCallHandler } from "./McpServer/Dispatch.ts"
+import { dispatchPlainRequests, inFlightCalls, setToolCallHandler } from "./McpServer/Dispatch.ts"
 import { StdioTransport } from "./McpServer/StdioTransport.ts"
 import { originOf } from "./Upstream.ts"
 
@@ -45,6 +45,8 @@ export class McpServer extends Context.Service<McpServer, {
     // Handlers run outside any fiber: run them with this layer's context (logger, tracer, services).
     const context = yield* Effect.context<never>()
     const runPromise = Effect.runPromiseWith(context)
+    const runPromiseExit = Effect.runPromiseExitWith(context)
+    const runFork = Effect.runForkWith(context)
     const runSync = Effect.runSyncWith(context)
     const listResult = { tools: discovery.listing as Array<never> }
     // metric label sets and span names: per discovery meta-tool now, per catalog tool at its first call
@@ -150,6 +152,7 @@ export class McpServer extends Context.Service<McpServer, {
         }
       )
       dispatchPlainRequests(server)
+      const inFlight = inFlightCalls(server)
       const promoted: Array<ListedTool> = []
       const listed = new Set(discovery.listing.map((t) => t.name))
       /** After describe_operation, the operation becomes a normal tool of this connection (tools/list_changed). */
@@ -174,21 +177,24 @@ export class McpServer extends Context.Service<McpServer, {
         }
         const stopProgress = reportProgress(request.params._meta?.progressToken, extra, request.params.name)
         try {
-          const result = await runPromise(
-            serveToolCall(
-              telemetryFor(request.params.name, request.params.arguments),
-              { meta: request.params._meta, headers: extra.requestInfo?.headers, requestId: extra.requestId, sessionId: extra.sessionId },
-              discovery.call(request.params.name, request.params.arguments).pipe(
-                Effect.catchTag("UnknownTool", (e) =>
-                  Effect.die(new McpError(ErrorCode.InvalidParams, `Unknown tool: ${e.name}`)))
-              )
-            ),
-            { signal: extra.signal }
-          ).catch((e: unknown) => {
+          const call = serveToolCall(
+            telemetryFor(request.params.name, request.params.arguments),
+            { meta: request.params._meta, headers: extra.requestInfo?.headers, requestId: extra.requestId, sessionId: extra.sessionId },
+            discovery.call(request.params.name, request.params.arguments).pipe(
+              Effect.catchTag("UnknownTool", (e) =>
+                Effect.die(new McpError(ErrorCode.InvalidParams, `Unknown tool: ${e.name}`)))
+            )
+          )
+          const exit = inFlight !== undefined
+            ? await inFlight.run(extra.requestId, runFork(call))
+            : await runPromiseExit(call, { signal: extra.signal })
+          if (Exit.isFailure(exit)) {
             // Effect wraps defects; surface the McpError itself so the client gets the protocol error.
+            const e = Cause.squash(exit.cause)
             const cause = e instanceof McpError ? e : (e as { cause?: unknown })?.cause
             throw cause instanceof McpError ? cause : e
-          })
+          }
+          const result = exit.value
           if (discovery.mode === "discover" && request.params.name === DESCRIBE && !result.isError) {
             promote((request.params.arguments as Record<string, unknown> | undefined)?.["name"])
           }

@@ -11,8 +11,9 @@ import { Protocol, type RequestHandlerExtra } from "@modelcontextprotocol/sdk/sh
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import {
   type CallToolRequest, CallToolRequestSchema, type CallToolResult, type JSONRPCMessage, type JSONRPCRequest,
-  type MessageExtraInfo, type ServerNotification, type ServerRequest
+  type MessageExtraInfo, type RequestId, type ServerNotification, type ServerRequest
 } from "@modelcontextprotocol/sdk/types.js"
+import type { Exit, Fiber } from "effect"
 
 const REQUEST_KEYS = new Set(["jsonrpc", "id", "method", "params"])
 const CALL_PARAMS_KEYS = new Set(["name", "arguments", "_meta"])
@@ -86,6 +87,47 @@ export const dispatchPlainRequests = (server: Server): void => {
       if (isPlainRequest(message)) onrequest.call(server, message, extra)
       else sdkPath(message, extra)
     }
+  }
+}
+
+/** Tool calls in flight on one SDK server, by request id. */
+export interface InFlightCalls {
+  /** The call's exit once its fiber ends; until then, a cancel naming `id`, or the connection closing, interrupts it. */
+  readonly run: <A, E>(id: RequestId, fiber: Fiber.Fiber<A, E>) => Promise<Exit.Exit<A, E>>
+}
+
+/**
+ * Cancellation of `server`'s tool calls without an abort listener per call: the Protocol's own cancel and
+ * close handling (which abort each request's AbortSignal) first interrupt the fiber of the call they concern.
+ * Adding and removing a listener on every call's signal cost about 1 % of a call's CPU. Undefined when the
+ * SDK's internals are not what this was written against: callers then listen on the request's signal.
+ */
+export const inFlightCalls = (server: Server): InFlightCalls | undefined => {
+  type Cancelled = { readonly params?: { readonly requestId?: RequestId } }
+  const sdk = server as unknown as { _oncancel?: (notification: Cancelled) => Promise<void>; _onclose?: () => void }
+  const cancel = sdk._oncancel
+  const close = sdk._onclose
+  if (typeof cancel !== "function" || typeof close !== "function") return undefined
+  const fibers = new Map<RequestId, Fiber.Fiber<unknown, unknown>>()
+  sdk._oncancel = (notification) => {
+    const id = notification.params?.requestId
+    if (id !== undefined) fibers.get(id)?.interruptUnsafe()
+    return cancel.call(server, notification)
+  }
+  sdk._onclose = () => {
+    for (const fiber of fibers.values()) fiber.interruptUnsafe()
+    fibers.clear()
+    close.call(server)
+  }
+  return {
+    run: <A, E>(id: RequestId, fiber: Fiber.Fiber<A, E>) =>
+      new Promise<Exit.Exit<A, E>>((resolve) => {
+        fibers.set(id, fiber as Fiber.Fiber<unknown, unknown>)
+        fiber.addObserver((exit) => {
+          if (fibers.get(id) === fiber) fibers.delete(id)
+          resolve(exit)
+        })
+      })
   }
 }
 
