@@ -184,59 +184,62 @@ export class Invoker extends Context.Service<Invoker, {
         })
       })
 
-    const call = (name: string, rawArgs: unknown) => Effect.gen(function*() {
-      const tool = catalog.lookup(name)
-      if (tool === undefined) return yield* new UnknownTool({ name })
-      const broken = unusable(tool)
-      if (broken !== undefined) return broken
-      if (rawArgs !== undefined && rawArgs !== null && (typeof rawArgs !== "object" || Array.isArray(rawArgs))) {
-        return toolError(`Invalid arguments for ${name}: arguments must be a JSON object.`, { error: "invalid_arguments" })
-      }
-      const args = (rawArgs ?? {}) as Record<string, unknown>
-      const problems = validate(tool, args)
-      if (problems.length > 0) {
-        return toolError(
-          `Invalid arguments for ${name}:\n${problems.map((p) => `- ${p}`).join("\n")}\nFix the arguments and call the tool again.`,
-          { error: "invalid_arguments", problems }
-        )
-      }
-      let built: OutgoingRequest
-      try {
-        built = buildRequest(tool, args)
-      } catch (e) {
-        if (e instanceof BuildError) return toolError(`Invalid arguments for ${name}: ${e.message}`, { error: "invalid_arguments" })
-        throw e
-      }
-      const authed = yield* Effect.result(auth.apply(built, tool))
-      if (authed._tag === "Failure") return yield* authFailed(tool, authed.failure)
-      const request = authed.success
-      const started = yield* Clock.currentTimeMillis
-      const { policy, ttlMs } = settingsOf(tool)
-      const send = (r: OutgoingRequest) => upstream.execute(r, policy)
-      const writes = tool.method !== "GET" && tool.method !== "HEAD"
-      const exchangeOf = (request: OutgoingRequest): Effect.Effect<Sent & { readonly cache?: CacheInfo }, UpstreamError> =>
-        ttlMs !== undefined
-          ? cache.fetch(request, send, { ttlMs })
-          : writes
-          ? Effect.tap(send(request), (res) => res.status >= 200 && res.status < 300 ? cache.invalidate(request) : Effect.void)
-          : send(request)
-      // a 401 gets one renewal of the credential (fresh token, rotated secret) and one more try
-      const exchange = Effect.flatMap(exchangeOf(request), (res) =>
-        res.status !== 401 ? Effect.succeed(res) : auth.refresh(request, tool).pipe(Effect.flatMap((renewed) =>
-          renewed ? auth.apply(built, tool).pipe(Effect.flatMap(exchangeOf)) : Effect.succeed(res)
-        )))
-      return yield* exchange.pipe(
-        Effect.flatMap((res) => answer(tool, res, started)),
-        Effect.catchTag("UpstreamError", (e) =>
-          Effect.gen(function*() {
-            yield* Effect.logWarning(`upstream call failed: ${e.reason._tag}`).pipe(
-              Effect.annotateLogs({ tool: name, operation: tool.operationId, attempts: e.attempts })
+    // not Effect.gen: a call is one chain of combinators (a generator and its steps cost more than the rest)
+    const call = (name: string, rawArgs: unknown): Effect.Effect<CallToolResult, UnknownTool> =>
+      Effect.withFiber((fiber) => {
+        const tool = catalog.lookup(name)
+        if (tool === undefined) return Effect.fail(new UnknownTool({ name }))
+        const broken = unusable(tool)
+        if (broken !== undefined) return Effect.succeed(broken)
+        if (rawArgs !== undefined && rawArgs !== null && (typeof rawArgs !== "object" || Array.isArray(rawArgs))) {
+          return Effect.succeed(toolError(`Invalid arguments for ${name}: arguments must be a JSON object.`, { error: "invalid_arguments" }))
+        }
+        const args = (rawArgs ?? {}) as Record<string, unknown>
+        const problems = validate(tool, args)
+        if (problems.length > 0) {
+          return Effect.succeed(toolError(
+            `Invalid arguments for ${name}:\n${problems.map((p) => `- ${p}`).join("\n")}\nFix the arguments and call the tool again.`,
+            { error: "invalid_arguments", problems }
+          ))
+        }
+        let built: OutgoingRequest
+        try {
+          built = buildRequest(tool, args)
+        } catch (e) {
+          if (e instanceof BuildError) return Effect.succeed(toolError(`Invalid arguments for ${name}: ${e.message}`, { error: "invalid_arguments" }))
+          throw e // a defect
+        }
+        const clock = fiber.getRef(Clock.Clock)
+        const { policy, ttlMs } = settingsOf(tool)
+        const send = (r: OutgoingRequest) => upstream.execute(r, policy)
+        const writes = tool.method !== "GET" && tool.method !== "HEAD"
+        const exchangeOf = (request: OutgoingRequest): Effect.Effect<Sent & { readonly cache?: CacheInfo }, UpstreamError> =>
+          ttlMs !== undefined
+            ? cache.fetch(request, send, { ttlMs })
+            : writes
+            ? Effect.tap(send(request), (res) => res.status >= 200 && res.status < 300 ? cache.invalidate(request) : Effect.void)
+            : send(request)
+        return auth.apply(built, tool).pipe(
+          Effect.flatMap((request) => {
+            const started = clock.currentTimeMillisUnsafe()
+            // a 401 gets one renewal of the credential (fresh token, rotated secret) and one more try
+            const exchange = Effect.flatMap(exchangeOf(request), (res) =>
+              res.status !== 401 ? Effect.succeed(res) : auth.refresh(request, tool).pipe(Effect.flatMap((renewed) =>
+                renewed ? auth.apply(built, tool).pipe(Effect.flatMap(exchangeOf)) : Effect.succeed(res)
+              )))
+            return exchange.pipe(
+              Effect.flatMap((res) => answer(tool, res, started)),
+              Effect.catchTag("UpstreamError", (e) =>
+                Effect.logWarning(`upstream call failed: ${e.reason._tag}`).pipe(
+                  Effect.annotateLogs({ tool: name, operation: tool.operationId, attempts: e.attempts }),
+                  Effect.andThen(Effect.sync(() => describeUpstreamError(tool, e, maxResponseBytes, clock.currentTimeMillisUnsafe())))
+                ))
             )
-            return describeUpstreamError(tool, e, maxResponseBytes, yield* Clock.currentTimeMillis)
-          })),
-        Effect.catchTag("AuthError", (e) => authFailed(tool, e))
-      )
-    })
+          }),
+          // the credential could not be had, at first or when renewed after a 401
+          Effect.catchTag("AuthError", (e) => authFailed(tool, e))
+        )
+      })
 
     return Invoker.of({ call })
   }))
