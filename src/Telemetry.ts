@@ -5,8 +5,8 @@
  *   exporter, with process and Node runtime metrics beside them. Scraped on `/metrics` of the HTTP
  *   transport, and on PROMETHEUS_HOST:PROMETHEUS_PORT when ENABLE_PROMETHEUS is set (the only way for stdio).
  * - Traces: our own spans (Telemetry/Tracing.ts) with AWS X-Ray-format ids, sampled by OTEL_TRACES_SAMPLER,
- *   batched and sent over OTLP/HTTP (JSON) to OTEL_EXPORTER_OTLP[_TRACES]_ENDPOINT, flushed when the layer
- *   closes. Tracing is off without an endpoint, and then no span is made at all.
+ *   batched and sent over OTLP/HTTP (protobuf, or JSON when asked) to OTEL_EXPORTER_OTLP[_TRACES]_ENDPOINT,
+ *   flushed when the layer closes. Tracing is off without an endpoint, and then no span is made at all.
  * - One SERVER span per tools/call (continuing the caller's `traceparent` / `X-Amzn-Trace-Id`) and one
  *   CLIENT span per upstream attempt, whose trace context goes to the upstream in both W3C and X-Ray form.
  *
