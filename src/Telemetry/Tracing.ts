@@ -334,7 +334,7 @@ const writeEvent = (w: ProtoWriter, name: string, time: bigint, attributes: Reco
 /** One ended span as a `spans` field of ScopeSpans (the same content as `spanJson`). */
 const writeSpan = (w: ProtoWriter, span: Span): void => {
   const status = span.status as Extract<Tracer.SpanStatus, { _tag: "Ended" }>
-  const mark = w.begin(2)
+  const mark = w.begin(2, 2)
   const trace = span.trace
   w.words(1, trace.w0, trace.w1, trace.w2, trace.w3)
   w.words(2, span.s0, span.s1)
