@@ -4,7 +4,7 @@
  * unreachable upstream) comes back as an `isError` tool result; only an unknown tool is a protocol error.
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
-import { Clock, Context, Effect, Layer, LogLevel, References, Schema } from "effect"
+import { Clock, Context, Effect, type Fiber, Layer, LogLevel, References, Schema } from "effect"
 import { AppConfig, type OperationOverride, type Settings } from "./AppConfig.ts"
 import { Auth, type AuthError } from "./Auth.ts"
 import type { Tool } from "./domain/Tool.ts"
@@ -163,26 +163,30 @@ export class Invoker extends Context.Service<Invoker, {
       if (!matches) yield* Effect.logWarning(`config file: operations.${key} matches no tool (unknown operationId or tag, or filtered out)`)
     }
 
-    /** The answer mapped to a tool result; each call is logged at debug (warning for 5xx). */
-    const answer = (tool: Tool, res: Sent & { readonly cache?: CacheInfo }, started: number) =>
-      Effect.withFiber<CallToolResult>((fiber) => {
-        const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
-        const level = res.status >= 500 ? "Warn" : "Debug"
-        // built only when it will be written: the annotations cost on every call otherwise
-        const log = LogLevel.isGreaterThanOrEqualTo(level, fiber.getRef(References.MinimumLogLevel))
-          ? Effect.logWithLevel(level)("upstream call").pipe(Effect.annotateLogs({
-            tool: tool.name, operation: tool.operationId, status: res.status, duration_ms: now - started, attempts: res.attempts
-          }))
-          : Effect.void
-        return Effect.map(log, () => {
-          const result = mapResponse(tool, res, maxResponseBytes, now)
-          if (result.isError && res.attempts > 1) {
-            const [first, ...rest] = result.content
-            if (first?.type === "text") return { ...result, content: [{ ...first, text: `${first.text}${attemptsNote(res.attempts)}` }, ...rest] }
-          }
-          return withCacheInfo(result, res.cache)
-        })
-      })
+    /** The answer mapped to a tool result (on the call's fiber); each call is logged at debug (warning for 5xx). */
+    const answer = (
+      fiber: Fiber.Fiber<unknown, unknown>,
+      tool: Tool,
+      res: Sent & { readonly cache?: CacheInfo },
+      started: number
+    ): Effect.Effect<CallToolResult> => {
+      const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+      const result = () => {
+        const mapped = mapResponse(tool, res, maxResponseBytes, now)
+        if (mapped.isError && res.attempts > 1) {
+          const [first, ...rest] = mapped.content
+          if (first?.type === "text") return { ...mapped, content: [{ ...first, text: `${first.text}${attemptsNote(res.attempts)}` }, ...rest] }
+        }
+        return withCacheInfo(mapped, res.cache)
+      }
+      const level = res.status >= 500 ? "Warn" : "Debug"
+      // the log line is built only when it will be written: its annotations cost on every call otherwise
+      if (!LogLevel.isGreaterThanOrEqualTo(level, fiber.getRef(References.MinimumLogLevel))) return Effect.succeed(result())
+      return Effect.logWithLevel(level)("upstream call").pipe(
+        Effect.annotateLogs({ tool: tool.name, operation: tool.operationId, status: res.status, duration_ms: now - started, attempts: res.attempts }),
+        Effect.map(result)
+      )
+    }
 
     // not Effect.gen: a call is one chain of combinators (a generator and its steps cost more than the rest)
     const call = (name: string, rawArgs: unknown): Effect.Effect<CallToolResult, UnknownTool> =>
@@ -228,7 +232,7 @@ export class Invoker extends Context.Service<Invoker, {
                 renewed ? auth.apply(built, tool).pipe(Effect.flatMap(exchangeOf)) : Effect.succeed(res)
               )))
             return exchange.pipe(
-              Effect.flatMap((res) => answer(tool, res, started)),
+              Effect.flatMap((res) => answer(fiber, tool, res, started)),
               Effect.catchTag("UpstreamError", (e) =>
                 Effect.logWarning(`upstream call failed: ${e.reason._tag}`).pipe(
                   Effect.annotateLogs({ tool: name, operation: tool.operationId, attempts: e.attempts }),
