@@ -5,12 +5,13 @@
  * included. They take turns in one-second blocks, the order reversed every round, so the machine's drift
  * falls on both alike. Needs the Debian package `linux-perf`.
  *
- *   npm run build && node bench/perfdiff.ts [--rounds 8] [--concurrency 8] [--a "<server args>"] [--b "<server args>"]
+ *   npm run build && node bench/perfdiff.ts [--rounds 8] [--concurrency 8] [--a="<server args>"] [--b="<server args>"]
  *     [--a-env K=V,…] [--b-env K=V,…] [--a-cli <cli.js>] [--b-cli <cli.js>] [--top 40]   (KEEP_PERF=1 keeps perf.data)
  *
  * By default A is the plain server and B the same with every call traced to a local OTLP sink. `--a-cli` and
  * `--b-cli` run another build (default: this one's bundle, or BENCH_CLI), to compare two commits; `{sink}` in
- * `--a`/`--b` is the OTLP sink's URL (e.g. both traced: `--a="--otel-exporter-otlp-endpoint {sink}"`).
+ * `--a`/`--b` is the OTLP sink's URL (e.g. both traced: `--a="--otel-exporter-otlp-endpoint {sink}"`). Server
+ * args go after `=`: node's parseArgs takes a separate value that starts with a dash for another option.
  */
 import { spawn } from "node:child_process"
 import { mkdtempSync, readdirSync, rmSync } from "node:fs"
