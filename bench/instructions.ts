@@ -29,7 +29,6 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import { execFileSync, spawn } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
-import { createServer } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
@@ -49,12 +48,11 @@ const concurrency = Number(flags.concurrency)
 const calls = Number(flags.calls)
 
 const upstream = await startUpstream()
-const sink = createServer((req, res) => req.resume().on("end", () => res.writeHead(200).end("{}")))
-await new Promise<void>((r) => sink.listen(0, "127.0.0.1", () => r()))
+const sink = flags.traced ? await startUpstream("otlp-sink") : undefined
 const dir = mkdtempSync(join(tmpdir(), "callgrind-"))
 const serverArgs = [
   "--spec", EXAMPLE_SPEC, "--base-url", upstream.url, "--cache-backend", "none", "--catalog-cache-dir", "off",
-  ...(flags.traced ? ["--otel-exporter-otlp-endpoint", `http://127.0.0.1:${(sink.address() as { port: number }).port}`] : []),
+  ...(sink !== undefined ? ["--otel-exporter-otlp-endpoint", sink.url] : []),
   ...positionals
 ]
 const valgrind = ["--tool=callgrind", "--smc-check=all", "--instr-atstart=no", "--separate-threads=yes", `--callgrind-out-file=${dir}/out.%p`, process.execPath, CLI]
@@ -115,7 +113,7 @@ try {
   await client.close().catch(() => undefined)
   await server.stop()
   await upstream.stop()
-  sink.close()
+  await sink?.stop()
   if (process.env["KEEP_CALLGRIND"]) process.stderr.write(`callgrind output kept in ${dir}\n`)
   else rmSync(dir, { recursive: true, force: true })
 }

@@ -18,7 +18,6 @@
  * bench/results/profile-<time>.md, and prints the summary.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
-import { createServer } from "node:http"
 import { resolve } from "node:path"
 import { parseArgs } from "node:util"
 import { type CpuProfile, summarize, summaryMarkdown } from "./cpuprofile.ts"
@@ -106,10 +105,8 @@ const main = async () => {
   const sections: Array<string> = [`# Server CPU profiles`, "", `${new Date().toISOString()}, Node ${process.version}, sampling every ${flags.interval} µs.`, ""]
 
   const features = serverFeatures()
-  // spans of the traced profile go to a local sink that accepts and drops them
-  const sink = createServer((req, res) => req.resume().on("end", () => res.writeHead(200).end("{}")))
-  await new Promise<void>((r) => sink.listen(0, "127.0.0.1", () => r()))
-  const sinkUrl = `http://127.0.0.1:${(sink.address() as { port: number }).port}`
+  // spans of the traced profile go to a local sink (its own process) that accepts and drops them
+  const sink = await startUpstream("otlp-sink")
   const cacheOff = features.cacheNone ? ["--cache-backend", "none"] : []
   const stdio = (a: Array<string>, n: Array<string>) => connectStdio(a, { nodeArgs: n })
   const http = (a: Array<string>, n: Array<string>) => connectHttp(a, { nodeArgs: n })
@@ -117,7 +114,7 @@ const main = async () => {
     ["stdio-c1", cacheOff, stdio],
     ["http-c1", cacheOff, http],
     ...(features.cache ? [["stdio-c1-cache-hit", ["--cache-backend", "memory"], stdio] as const] : []),
-    ["stdio-c1-traced", [...cacheOff, "--otel-exporter-otlp-endpoint", sinkUrl, "--enable-prometheus", "--prometheus-port", "0"], stdio]
+    ["stdio-c1-traced", [...cacheOff, "--otel-exporter-otlp-endpoint", sink.url, "--enable-prometheus", "--prometheus-port", "0"], stdio]
   ] as const) {
     if (!wanted(name)) continue
     log(`profiling ${name} (${seconds} s at C=${flags.concurrency}, server args ${args.join(" ") || "(defaults)"})`)
@@ -138,7 +135,7 @@ const main = async () => {
     log(`  ${name}: initialize ${c.initializeMs.toFixed(0)} ms, tools/list ${c.toolsListMs.toFixed(0)} ms (profiling slows it)`)
     sections.push(summaryMarkdown(`${name}: spawn → initialize → tools/list (${c.tools} tools, ${c.toolsListBytes} bytes)`, summarize(await readProfile(name))))
   }
-  sink.close()
+  await sink.stop()
   await stopAll()
   const md = sections.join("\n")
   const out = resolve(RESULTS, `profile-${new Date().toISOString().replace(/[:.]/g, "-")}.md`)
