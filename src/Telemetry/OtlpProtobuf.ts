@@ -1,8 +1,8 @@
 /**
  * The protobuf wire format of an OTLP trace export (opentelemetry-proto `ExportTraceServiceRequest`), written
  * straight into one reused Buffer: the OTLP/HTTP default protocol (`http/protobuf`). A nested message's
- * length is written after its body: one byte is reserved for it, and when the length needs more (a span, a
- * long attribute) the body moves along by a byte or two, one memmove.
+ * length is written after its body: room for it is reserved up front (one byte, or two for a span), and when
+ * the length needs a different number of bytes the body moves, one memmove.
  */
 
 /** Wire types. */

@@ -481,9 +481,8 @@ const agents = { "http:": new HttpAgent({ keepAlive: true, maxSockets: 1 }), "ht
  * abort signal) made V8 deoptimize the hot upstream path and recompile it more generic, which cost every
  * traced call far more than its spans did.
  */
-const post = (url: string, headers: Record<string, string>, body: string | Uint8Array, timeoutMs: number, retry = true): Promise<number> =>
+const post = (target: URL, headers: Record<string, string>, body: string | Uint8Array, timeoutMs: number, retry = true): Promise<number> =>
   new Promise<number>((resolve, reject) => {
-    const target = new URL(url)
     const send = target.protocol === "https:" ? httpsRequest : httpRequest
     const req = send(target, {
       method: "POST",
@@ -506,7 +505,7 @@ const post = (url: string, headers: Record<string, string>, body: string | Uint8
       // a kept-alive connection the collector closed meanwhile: once more on a new one
       if (retry && req.reusedSocket && e.code === "ECONNRESET") {
         clearTimeout(timer)
-        resolve(post(url, headers, body, timeoutMs, false))
+        resolve(post(target, headers, body, timeoutMs, false))
       } else {
         fail(e)
       }
@@ -550,9 +549,11 @@ export class BatchExporter {
   #sending: Promise<boolean> | undefined
   #quietUntil = 0
   readonly #options: ExporterOptions
+  readonly #target: URL
 
   constructor(options: ExporterOptions) {
     this.#options = options
+    this.#target = new URL(options.url)
     this.#timer = setInterval(() => void this.#send(), options.delayMs)
     this.#timer.unref()
   }
@@ -594,7 +595,7 @@ export class BatchExporter {
       try {
         const body = o.gzip ? await gzipAsync(encoded) : encoded
         const status = await post(
-          o.url,
+          this.#target,
           { ...o.headers, "content-type": o.encoding.contentType, ...(o.gzip ? { "content-encoding": "gzip" } : {}) },
           body,
           o.timeoutMs
