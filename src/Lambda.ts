@@ -2,15 +2,16 @@
  * AWS Lambda handler: stateless MCP Streamable HTTP (JSON responses, no SSE, no sessions) behind an API
  * Gateway HTTP API (payload v2) or a Lambda Function URL. Settings come from the environment exactly as for
  * the CLI (API_SPEC_PATH or API_SPEC_URL, API_BASE_URL, AUTH_*…). The cold-start work (spec parse, tool
- * catalog, HTTP client pool) is done once per container and reused by every invocation.
+ * catalog, HTTP client pool) is done once per container, when the module loads (Lambda's init phase, before
+ * the first invocation), and reused by every invocation.
  *
  *   export { handler } from "openapi-mcp-server/lambda"
  */
-import { Effect, Layer, ManagedRuntime } from "effect"
+import { Effect, Layer, Logger, ManagedRuntime } from "effect"
 import type { IncomingHttpHeaders } from "node:http"
 import { AppConfig } from "./AppConfig.ts"
 import { HttpSessionTransport } from "./HttpApp/SessionTransport.ts"
-import { AppLayer, LoggingLayer } from "./Main.ts"
+import { AppLayer, jsonStderrLogger, LoggingLayer } from "./Main.ts"
 import { McpServer } from "./McpServer.ts"
 import { closeAnswered } from "./McpServer/Dispatch.ts"
 import { type ResponseLike, writeError } from "./Security/Inbound.ts"
@@ -144,3 +145,15 @@ export const handler = async (event: HttpEventV2): Promise<HttpResultV2> => {
     await app.flush().catch(() => undefined)
   }
 }
+
+/**
+ * Lambda runs a module's top-level code in its init phase, before the first invocation (with provisioned
+ * concurrency, before any request arrives): the application is built then, so the first call does not wait for
+ * the spec and catalog. A start that fails here is logged and tried again by the first invocation, which
+ * answers with its reason.
+ */
+await boot().catch((e: unknown) =>
+  Effect.runPromise(Effect.logError(`start-up failed in the init phase; the first invocation tries again: ${(e as Error).message}`).pipe(
+    Effect.provide(Logger.layer([jsonStderrLogger]))
+  ))
+)

@@ -5,7 +5,7 @@
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { startExampleApi } from "../src/demo/ExampleApi.ts"
@@ -124,5 +124,53 @@ describe("Lambda handler as deployed (the bundle the SAM template names)", () =>
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  /** Imports the bundled handler in a fresh process, runs `then` (JavaScript) and answers `events` in order. */
+  const lambdaProcess = (env: Record<string, string>, then: string, events: ReadonlyArray<HttpEventV2>) => {
+    const script = `
+      const { handler } = await import(${JSON.stringify(resolve(CLI, "../Lambda.js"))});
+      ${then}
+      const answers = []
+      for (const e of JSON.parse(process.env.EVENTS)) answers.push(await handler(e))
+      process.stdout.write(JSON.stringify(answers))`
+    const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      env: { PATH: process.env["PATH"] ?? "", API_BASE_URL: "http://127.0.0.1:9", CATALOG_CACHE_DIR: "off", ...env, EVENTS: JSON.stringify(events) },
+      encoding: "utf8",
+      timeout: 30_000
+    })
+    assert.strictEqual(run.status, 0, run.stderr)
+    return { answers: JSON.parse(run.stdout) as Array<{ statusCode: number; body: string }>, stderr: run.stderr }
+  }
+
+  it("builds the application while the module loads (Lambda's init phase), before the first invocation", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lambda-init-"))
+    const spec = join(dir, "petstore.yaml")
+    copyFileSync(EXAMPLE_SPEC, spec)
+    try {
+      // the spec is gone before the first invocation: only a start made at import can have read it
+      const { answers } = lambdaProcess({ API_SPEC_PATH: spec }, `(await import("node:fs")).rmSync(${JSON.stringify(spec)})`, [
+        event("POST", "/mcp", rpc(2, "tools/list"), { "mcp-protocol-version": "2025-06-18" })
+      ])
+      assert.strictEqual(answers[0]!.statusCode, 200)
+      assert.strictEqual(JSON.parse(answers[0]!.body).result.tools.length, 6)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("logs a start that fails in the init phase, and the invocations answer with its reason", () => {
+    const missing = join(tmpdir(), "no-such-dir-for-lambda", "spec.yaml")
+    const { answers, stderr } = lambdaProcess({ API_SPEC_PATH: missing }, "", [
+      event("POST", "/mcp", INIT),
+      event("GET", "/healthz")
+    ])
+    const logged = stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { level: string; message: string })
+    const initFailure = logged.find((l) => l.message.includes("init phase"))
+    assert.strictEqual(initFailure?.level, "error", stderr)
+    assert.include(initFailure!.message, "file not found")
+    assert.strictEqual(answers[0]!.statusCode, 500)
+    assert.include(JSON.parse(answers[0]!.body).error.message, "file not found")
+    assert.strictEqual(answers[1]!.statusCode, 503)
   })
 })
