@@ -15,6 +15,7 @@ import {
   type InboundSettings, inboundConfig, inboundDefaults, securityChecks, type SpecSourceSettings, specSourceConfig,
   specSourceDefaults
 } from "./Security/Settings.ts"
+import { MAX_DEPTH } from "./SpecLoader/Guard.ts"
 
 export class ConfigInvalid extends Schema.TaggedError<ConfigInvalid>()("ConfigInvalid", { message: Schema.String }) {}
 
@@ -320,12 +321,12 @@ const rangeChecks = (s: Config.Success<typeof settingsConfig>): ReadonlyArray<re
 /** Reads the `--config` file: a YAML/JSON mapping whose keys are flag or env names. */
 const readConfigFile = (path: string) =>
   Effect.tryPromise({
-    try: () => Promise.all([readFile(path, "utf8"), import("yaml")]),
+    try: () => Promise.all([readFile(path, "utf8"), import("./SpecLoader/Yaml.ts")]),
     catch: (e) => new ConfigInvalid({ message: `cannot read config file ${path}: ${(e as Error).message}` })
   }).pipe(Effect.flatMap(([text, yaml]) => {
     let doc: unknown
     try {
-      doc = yaml.parse(text)
+      doc = yaml.parseYaml(text, { duplicateKeys: "error", maxDepth: MAX_DEPTH })
     } catch (e) {
       return Effect.fail(new ConfigInvalid({ message: `config file ${path} is not valid YAML/JSON: ${(e as Error).message}` }))
     }

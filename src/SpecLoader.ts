@@ -72,17 +72,18 @@ export const sourceUrl = (source: string): string =>
 
 // The YAML parser and the Swagger 2.0 converter are loaded when a document needs them: a JSON OpenAPI 3 spec,
 // and any restart from the catalog cache, start without loading either.
-let yaml: typeof import("yaml") | undefined
+let yaml: typeof import("./SpecLoader/Yaml.ts") | undefined
 const loadYaml = Effect.promise(async () => {
-  yaml ??= await import("yaml")
+  yaml ??= await import("./SpecLoader/Yaml.ts")
 })
 
 /** Thrown by parseDocument when the text is YAML and the YAML parser is not loaded yet (see parseLoaded). */
 class NeedsYaml extends Error {}
 
-const parseYaml = (text: string, options: { readonly uniqueKeys: boolean; readonly maxAliasCount?: number }) => {
+/** YAML as specs are written: a duplicate key keeps its last value (as JSON.parse does). */
+const parseYaml = (text: string) => {
   if (yaml === undefined) throw new NeedsYaml()
-  return yaml.parse(text, options) as unknown
+  return yaml.parseYaml(text, { duplicateKeys: "last", maxDepth: MAX_DEPTH })
 }
 
 /** parseDocument, loading the YAML parser first when the text needs it; fails with the parse error. */
@@ -110,7 +111,7 @@ const parseDocument = (text: string): unknown => {
     } catch (e) {
       // JSON-looking text that JSON.parse rejects may still be YAML flow style; let YAML report if not.
       try {
-        return parseYaml(body, { uniqueKeys: false })
+        return parseYaml(body)
       } catch (yamlError) {
         if (yamlError instanceof NeedsYaml) throw yamlError
         throw new Error(`invalid JSON: ${(e as Error).message}`)
@@ -118,13 +119,10 @@ const parseDocument = (text: string): unknown => {
     }
   }
   try {
-    return parseYaml(body, { uniqueKeys: false, maxAliasCount: 10_000 })
+    return parseYaml(body)
   } catch (e) {
     if (e instanceof NeedsYaml) throw e
-    const message = (e as Error).message
-    throw new Error(/Maximum call stack/.test(message)
-      ? "invalid YAML: the document is nested too deeply"
-      : `invalid YAML: ${message.split("\n")[0]}`)
+    throw new Error(`invalid YAML: ${(e as Error).message}`)
   }
 }
 

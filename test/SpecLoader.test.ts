@@ -185,7 +185,7 @@ layer(TestLayer)("SpecLoader", (it) => {
         const loaded = yield* load(fixture("multi/openapi.yaml"))
         const brokenUrl = pathToFileURL(fixture("multi/broken.yaml")).href
         assert.include(loaded.refs.failures.get(brokenUrl) ?? "", "invalid YAML")
-        assert.include(loaded.refs.failures.get(brokenUrl) ?? "", "line 3")
+        assert.include(loaded.refs.failures.get(brokenUrl) ?? "", "missed comma between flow collection entries at line 4")
         const mapped = mapSpec(loaded, OPTIONS)
         assert.deepStrictEqual(byOperation(mapped.tools, "useGood").inputSchema.properties, { label: { type: "string" } })
         const broken = mapped.skipped.find((p) => p.location.startsWith("paths./broken.post"))

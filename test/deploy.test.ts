@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { existsSync, readFileSync } from "node:fs"
 import { resolve } from "node:path"
-import { parse } from "yaml"
+import { load as parse } from "js-yaml"
 import { OPTIONS } from "../src/AppConfig/Options.ts"
 import { ROOT } from "./support/processes.ts"
 

@@ -1,8 +1,9 @@
 /**
  * Bounds on what a spec may make the loader do: files only from ALLOWED_SPEC_DIRS (when set) and no larger
  * than SPEC_MAX_BYTES; documents nested no deeper than MAX_DEPTH (a hostile document must not overflow
- * the stack of the code that walks it). YAML alias expansion is capped by the parser (`maxAliasCount`),
- * which stops "billion laughs" documents at once; remote documents go through the SSRF guard.
+ * the stack of the code that walks it). YAML alias expansion is capped as the document is parsed
+ * (SpecLoader/Yaml.ts), which stops "billion laughs" documents at once; remote documents go through the SSRF
+ * guard.
  */
 import { Effect } from "effect"
 import { realpath, stat } from "node:fs/promises"

@@ -238,7 +238,7 @@ describe("spec files and hostile documents", () => {
       writeFileSync(file, yaml)
       const started = Date.now()
       const e = yield* loadError(file, secure())
-      assert.include(e.message, "invalid YAML: Excessive alias count indicates a resource exhaustion attack")
+      assert.include(e.message, "invalid YAML: its aliases (*name) expand it to more than 1000000 collections")
       assert.isBelow(Date.now() - started, 2000)
     }))
 
@@ -249,7 +249,7 @@ describe("spec files and hostile documents", () => {
       writeFileSync(join(dir, "deep.yaml"), `openapi: 3.0.3\npaths: {}\nx: ${"[".repeat(100_000)}${"]".repeat(100_000)}\n`)
       writeFileSync(join(dir, "300.json"), `{"openapi":"3.0.3","paths":{},"x":${"{\"a\":".repeat(300)}1${"}".repeat(300)}}`)
       assert.include((yield* loadError(join(dir, "deep.json"), secure())).message, "the document is nested more than 256 levels deep")
-      assert.include((yield* loadError(join(dir, "deep.yaml"), secure())).message, "invalid YAML: the document is nested too deeply")
+      assert.include((yield* loadError(join(dir, "deep.yaml"), secure())).message, "invalid YAML: the document is nested more than 256 levels deep at line 3")
       assert.include((yield* loadError(join(dir, "300.json"), secure())).message, "nested more than 256 levels deep")
     }))
 

@@ -1,0 +1,62 @@
+/**
+ * YAML into plain JSON values, with js-yaml and its YAML 1.2 core schema: no custom tags, no timestamps, no
+ * merge keys (`<<` is an ordinary key, as YAML 1.2 has it), one document per text, nesting capped (`maxDepth`).
+ * Loaded only when a text is YAML (a JSON spec, and a restart from the catalog cache, do without it); it imports
+ * nothing of the application, so loading it loads js-yaml and no more.
+ *
+ * js-yaml gives an aliased node (`*name`) as the very object of its anchor instead of a copy, so a "billion
+ * laughs" document parses small but would expand without end in whatever walks it later; each document is
+ * walked once here, and refused when its aliases would make it more than `maxNodes` collections (far more than
+ * any document without aliases has) or deeper than `maxDepth`.
+ */
+import { loadAll, YAMLException } from "js-yaml"
+
+/** Collections a document may expand to through its aliases: the larger of this and twice its length. */
+const MIN_NODE_BUDGET = 1_000_000
+
+const describe = (e: unknown, maxDepth: number): string => {
+  if (e instanceof YAMLException) {
+    const where = e.mark === undefined ? "" : ` at line ${e.mark.line + 1}, column ${e.mark.column + 1}`
+    return e.reason.startsWith("nesting exceeded maxDepth")
+      ? `the document is nested more than ${maxDepth} levels deep${where}`
+      : `${e.reason}${where}`
+  }
+  const message = e instanceof Error ? e.message : String(e)
+  return /Maximum call stack/.test(message) ? "the document is nested too deeply" : message.split("\n")[0]!
+}
+
+/** Throws when walking `doc` would visit more than `maxNodes` collections or go deeper than `maxDepth`. */
+const checkExpansion = (doc: unknown, maxNodes: number, maxDepth: number): void => {
+  let nodes = 0
+  const walk = (value: unknown, depth: number): void => {
+    if (typeof value !== "object" || value === null) return
+    if (depth > maxDepth) throw new Error(`through its aliases (*name) the document nests more than ${maxDepth} levels deep`)
+    if (++nodes > maxNodes) {
+      throw new Error(`its aliases (*name) expand it to more than ${maxNodes} collections, as a resource exhaustion ("billion laughs") attack would`)
+    }
+    if (Array.isArray(value)) for (const item of value) walk(item, depth + 1)
+    else for (const key in value) walk((value as Record<string, unknown>)[key], depth + 1)
+  }
+  walk(doc, 1)
+}
+
+/**
+ * Parses one YAML document (null when the text holds none: empty, or only comments). Duplicate keys either
+ * keep the last value (as JSON.parse does; specs in the wild have them) or are an error. Throws an Error whose
+ * message says what is wrong and where (line and column), without the parser's source snippet.
+ */
+export const parseYaml = (
+  text: string,
+  options: { readonly duplicateKeys: "last" | "error"; readonly maxDepth: number }
+): unknown => {
+  let docs: Array<unknown>
+  try {
+    docs = loadAll(text, { json: options.duplicateKeys === "last", maxDepth: options.maxDepth })
+  } catch (e) {
+    throw new Error(describe(e, options.maxDepth))
+  }
+  if (docs.length > 1) throw new Error(`the text holds ${docs.length} YAML documents (separated by '---'); expected one`)
+  const doc = docs[0] ?? null
+  checkExpansion(doc, Math.max(MIN_NODE_BUDGET, 2 * text.length), options.maxDepth)
+  return doc
+}
