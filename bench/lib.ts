@@ -369,13 +369,13 @@ export interface ColdStart {
 
 export const coldStart = (
   specPath: string,
-  options: { nodeArgs?: ReadonlyArray<string>; serverArgs?: ReadonlyArray<string>; timeoutMs?: number } = {}
+  options: { nodeArgs?: ReadonlyArray<string>; serverArgs?: ReadonlyArray<string>; timeoutMs?: number; cli?: string } = {}
 ): Promise<ColdStart> =>
   new Promise((res, rej) => {
     const t0 = performance.now()
     const child = spawn(
       process.execPath,
-      [...(options.nodeArgs ?? []), CLI, "--spec", specPath, "--base-url", "http://127.0.0.1:9", ...(options.serverArgs ?? [])],
+      [...(options.nodeArgs ?? []), options.cli ?? CLI, "--spec", specPath, "--base-url", "http://127.0.0.1:9", ...(options.serverArgs ?? [])],
       { stdio: ["pipe", "pipe", "pipe"], env: serverEnv(), cwd: ROOT }
     )
     track(child.pid)
