@@ -102,6 +102,19 @@ layer(TestLayer)("SpecLoader", (it) => {
         assert.deepStrictEqual(mapped.skipped, [])
       }))
 
+    it.effect("converts the other paths of a Swagger 2.0 document one of whose paths does not convert", () =>
+      Effect.gen(function*() {
+        const loaded = yield* load(fixture("swagger-one-bad-path.json"))
+        assert.deepStrictEqual([...loaded.pathProblems.keys()], ["/bad"])
+        assert.include(loaded.pathProblems.get("/bad"), "cannot convert this Swagger 2.0 path to OpenAPI 3")
+        // the good path is converted from the document as written, not from what the failed attempt left
+        const mapped = mapSpec(loaded, OPTIONS)
+        const tool = byOperation(mapped.tools, "makeThing")
+        assert.strictEqual(tool.baseUrl, "http://127.0.0.1:9/v1")
+        assert.deepStrictEqual(tool.inputSchema.properties, { label: { type: "string" } })
+        assert.isTrue(mapped.skipped.some((p) => p.location.startsWith("paths./bad")))
+      }))
+
     it.effect("turns Swagger 2.0 host, basePath and schemes into a server URL", () =>
       Effect.gen(function*() {
         const loaded = yield* load(spec("go-openapi_petstore_swagger.json"))
