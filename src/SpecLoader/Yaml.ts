@@ -21,8 +21,8 @@ const describe = (e: unknown, maxDepth: number): string => {
       ? `the document is nested more than ${maxDepth} levels deep${where}`
       : `${e.reason}${where}`
   }
-  const message = e instanceof Error ? e.message : String(e)
-  return /Maximum call stack/.test(message) ? "the document is nested too deeply" : message.split("\n")[0]!
+  // (not a stack overflow: the parser and the walk below both stop at `maxDepth`)
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0]!
 }
 
 /** Throws when walking `doc` would visit more than `maxNodes` collections or go deeper than `maxDepth`. */
