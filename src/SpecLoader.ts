@@ -8,6 +8,7 @@ import { Context, Effect, FileSystem, Layer, Schema } from "effect"
 import { cached } from "./ResponseCache.ts"
 import { fetchGuarded, SpecSourcePolicy } from "./Security/SsrfGuard.ts"
 import { checkFile, MAX_DEPTH } from "./SpecLoader/Guard.ts"
+import { parseJsonBytes } from "./SpecLoader/JsonText.ts"
 import { isAbsolute, resolve as resolvePath } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { isObject, type Json, type JsonObject, RefResolver, splitRef } from "./SpecLoader/Refs.ts"
@@ -65,8 +66,7 @@ const upgradeSwagger = (
   }
 }
 
-const asText = (data: Uint8Array | string): string =>
-  typeof data === "string" ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8")
+const asText = (data: Uint8Array): string => Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8")
 
 /** Resolves a user-given source to an absolute URL. */
 export const sourceUrl = (source: string): string =>
@@ -90,15 +90,18 @@ const parseYaml = (text: string) => {
   return yaml.parseYaml(text, { duplicateKeys: "last", maxDepth: MAX_DEPTH })
 }
 
-/** parseDocument, loading the YAML parser first when the text needs it; fails with the parse error. */
-const parseLoaded = (text: string): Effect.Effect<unknown, Error> =>
+/** A document as read: JSON bytes through their one-byte text (SpecLoader/JsonText.ts), else parseDocument. */
+const parseData = (data: Uint8Array): unknown => parseJsonBytes(data) ?? parseDocument(asText(data))
+
+/** parseData, loading the YAML parser first when the text needs it; fails with the parse error. */
+const parseLoaded = (data: Uint8Array): Effect.Effect<unknown, Error> =>
   Effect.suspend(() => {
     try {
-      return Effect.succeed(parseDocument(text))
+      return Effect.succeed(parseData(data))
     } catch (e) {
       if (!(e instanceof NeedsYaml)) return Effect.fail(e as Error)
     }
-    return Effect.flatMap(loadYaml, () => Effect.try({ try: () => parseDocument(text), catch: (e) => e as Error }))
+    return Effect.flatMap(loadYaml, () => Effect.try({ try: () => parseData(data), catch: (e) => e as Error }))
   })
 
 /**
@@ -171,21 +174,19 @@ const versionOf = (doc: JsonObject): LoadedSpec["version"] | undefined => {
 export class SpecLoader extends Context.Service<SpecLoader, {
   /** Loads and normalises a spec with everything it references. */
   readonly load: (source: string) => Effect.Effect<LoadedSpec, SpecLoadError>
-  /** Reads a spec's own document without parsing it: a file's bytes, or a fetched document's text. */
-  readonly read: (source: string) => Effect.Effect<{ readonly url: string; readonly data: Uint8Array | string }, SpecLoadError>
+  /** Reads a spec's own document without parsing it: the bytes of the file or of the fetched document. */
+  readonly read: (source: string) => Effect.Effect<{ readonly url: string; readonly data: Uint8Array }, SpecLoadError>
   /** `load`, with the spec's own document already read (by `read`). */
-  readonly loadText: (source: string, url: string, data: Uint8Array | string) => Effect.Effect<LoadedSpec, SpecLoadError>
+  readonly loadText: (source: string, url: string, data: Uint8Array) => Effect.Effect<LoadedSpec, SpecLoadError>
 }>()("openapi-mcp/SpecLoader") {
   static readonly layerNoDeps = Layer.effect(SpecLoader, Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     // Where specs may come from (SSRF guard, allowed directories, size cap); secure unless provided
     const policy = yield* SpecSourcePolicy
 
-    /** A document as read: a file's bytes, or a fetched document's text. */
-    const readRaw = (url: string): Effect.Effect<Uint8Array | string, string> =>
+    /** A document's bytes, from a file or fetched. */
+    const readRaw = (url: string): Effect.Effect<Uint8Array, string> =>
       url.startsWith("file:") ? readBytes(url) : fetchCached(url)
-
-    const readText = (url: string): Effect.Effect<string, string> => Effect.map(readRaw(url), asText)
 
     const readBytes = (url: string): Effect.Effect<Uint8Array, string> =>
       checkFile(url, policy).pipe(Effect.andThen(fs.readFile(fileURLToPath(url)).pipe(
@@ -210,9 +211,9 @@ export class SpecLoader extends Context.Service<SpecLoader, {
       return { url, data }
     })
 
-    const loadText = Effect.fn("SpecLoader.parse")(function*(source: string, url: string, data: Uint8Array | string) {
+    const loadText = Effect.fn("SpecLoader.parse")(function*(source: string, url: string, data: Uint8Array) {
       const fail = (message: string) => Effect.fail(new SpecLoadError({ source, message }))
-      const parsedOrError = yield* Effect.result(parseLoaded(asText(data)))
+      const parsedOrError = yield* Effect.result(parseLoaded(data))
       if (parsedOrError._tag === "Failure") return yield* fail(parsedOrError.failure.message)
       const parsed = parsedOrError.success
       if (!isObject(parsed)) return yield* fail("not an OpenAPI document: the file is not a JSON/YAML mapping")
@@ -246,9 +247,9 @@ export class SpecLoader extends Context.Service<SpecLoader, {
             failures.set(docUrl, `remote reference to ${docUrl} is not followed (only files beside the spec are)`)
             return Effect.void
           }
-          return readText(docUrl).pipe(
+          return readRaw(docUrl).pipe(
             // a parse error is a defect here, reported below as "cannot parse" (not "cannot read")
-            Effect.flatMap((t) => Effect.orDie(parseLoaded(t))),
+            Effect.flatMap((raw) => Effect.orDie(parseLoaded(raw))),
             Effect.map((doc) => {
               documents.set(docUrl, doc as Json)
               externalRefs(doc as Json, docUrl, frontier)
@@ -264,7 +265,7 @@ export class SpecLoader extends Context.Service<SpecLoader, {
       if (version === "2.0") {
         const { upgrade } = yield* Effect.promise(() => import("@scalar/openapi-upgrader"))
         try {
-          ;({ document, pathProblems } = upgradeSwagger(upgrade, parsed, () => parseDocument(asText(data)) as JsonObject))
+          ;({ document, pathProblems } = upgradeSwagger(upgrade, parsed, () => parseData(data) as JsonObject))
           documents.set(url, document)
         } catch (e) {
           return yield* fail(`cannot convert this Swagger 2.0 document to OpenAPI 3: ${(e as Error).message}`)

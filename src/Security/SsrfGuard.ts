@@ -182,12 +182,12 @@ export const checkUrl = (raw: string, policy: SpecSourcePolicy): Effect.Effect<{
   })
 
 /** One GET of the pinned address with the URL's host name (Host header, TLS SNI and certificate check). */
-const getPinned = (url: URL, pinned: ResolvedAddress, maxBytes: number): Effect.Effect<string, string> =>
-  Effect.callback<string, string>((resume) => {
+const getPinned = (url: URL, pinned: ResolvedAddress, maxBytes: number): Effect.Effect<Uint8Array, string> =>
+  Effect.callback<Uint8Array, string>((resume) => {
     // loaded here, not imported: an ESM import of node:http also loads Node's bundled undici (tens of ms at start)
     const send = url.protocol === "https:" ? process.getBuiltinModule("node:https").request : process.getBuiltinModule("node:http").request
     let done = false
-    const finish = (effect: Effect.Effect<string, string>) => {
+    const finish = (effect: Effect.Effect<Uint8Array, string>) => {
       if (done) return
       done = true
       resume(effect)
@@ -227,7 +227,7 @@ const getPinned = (url: URL, pinned: ResolvedAddress, maxBytes: number): Effect.
           chunks.push(chunk)
         }
       })
-      res.on("end", () => finish(Effect.succeed(Buffer.concat(chunks).toString("utf8"))))
+      res.on("end", () => finish(Effect.succeed(Buffer.concat(chunks))))
       res.on("error", (e) => finish(Effect.fail((e as NodeJS.ErrnoException).code ?? "the connection broke")))
     })
     req.on("error", (e) => finish(Effect.fail((e as NodeJS.ErrnoException).code ?? "connection failed")))
@@ -236,7 +236,7 @@ const getPinned = (url: URL, pinned: ResolvedAddress, maxBytes: number): Effect.
   })
 
 /** Fetches a document under the policy: checked, pinned, no redirects, size-capped, time-limited. */
-export const fetchGuarded = (raw: string, policy: SpecSourcePolicy): Effect.Effect<string, string> =>
+export const fetchGuarded = (raw: string, policy: SpecSourcePolicy): Effect.Effect<Uint8Array, string> =>
   checkUrl(raw, policy).pipe(
     Effect.flatMap(({ url, pinned }) => getPinned(url, pinned, policy.maxBytes)),
     Effect.timeoutOrElse({

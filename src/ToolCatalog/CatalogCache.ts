@@ -53,7 +53,7 @@ const buildId = () =>
     () => `${import.meta.url}:unknown`
   )
 
-export const entryKey = (text: Uint8Array | string, url: string, options: MappingOptions): Effect.Effect<string> =>
+export const entryKey = (text: Uint8Array, url: string, options: MappingOptions): Effect.Effect<string> =>
   Effect.promise(() => buildId()).pipe(Effect.map((build) =>
     createHash("sha256")
       .update(build).update("\u0000")

@@ -6,6 +6,7 @@ import { join } from "node:path"
 import { cacheDirFor, type CatalogEntry, entryKey, readEntry, writeEntry } from "../../src/ToolCatalog/CatalogCache.ts"
 
 const options = { baseUrl: undefined, includeTags: [], excludeTags: [], includeOperations: [], excludeOperations: [], toolNameMaxLength: 64, descriptionMaxLength: 1024 }
+const bytes = (text: string) => new TextEncoder().encode(text)
 
 describe("catalog cache", () => {
   it("finds its directory: off, an explicit one, or the user's cache directory", () => {
@@ -16,17 +17,17 @@ describe("catalog cache", () => {
   })
 
   it.effect("keys an entry by the spec's bytes, its URL and the mapping settings", () => Effect.gen(function*() {
-    const base = yield* entryKey(new TextEncoder().encode("{}"), "file:///a.json", options)
+    const base = yield* entryKey(bytes("{}"), "file:///a.json", options)
     assert.match(base, /^[0-9a-f]{64}$/)
-    assert.strictEqual(yield* entryKey("{}", "file:///a.json", options), base) // text and bytes hash alike
-    assert.notStrictEqual(yield* entryKey("{ }", "file:///a.json", options), base)
-    assert.notStrictEqual(yield* entryKey("{}", "file:///b.json", options), base)
-    assert.notStrictEqual(yield* entryKey("{}", "file:///a.json", { ...options, includeTags: ["pets"] }), base)
+    assert.strictEqual(yield* entryKey(bytes("{}"), "file:///a.json", options), base)
+    assert.notStrictEqual(yield* entryKey(bytes("{ }"), "file:///a.json", options), base)
+    assert.notStrictEqual(yield* entryKey(bytes("{}"), "file:///b.json", options), base)
+    assert.notStrictEqual(yield* entryKey(bytes("{}"), "file:///a.json", { ...options, includeTags: ["pets"] }), base)
   }))
 
   it.effect("reads back what it wrote (owner-only file), and ignores a corrupt or foreign entry", () => Effect.gen(function*() {
     const dir = join(mkdtempSync(join(tmpdir(), "catalog-test-")), "nested")
-    const key = yield* entryKey("spec text", "file:///s.yaml", options)
+    const key = yield* entryKey(bytes("spec text"), "file:///s.yaml", options)
     const entry: CatalogEntry = {
       key, specVersion: "3.0", title: "T", version: "1", tagDescriptions: { pets: "Pets" }, tools: [], skipped: [],
       operations: 0, filteredOut: 0
@@ -48,7 +49,7 @@ describe("catalog cache", () => {
     const dir = mkdtempSync(join(tmpdir(), "catalog-prune-"))
     const keys: Array<string> = []
     for (let i = 0; i < 5; i++) {
-      const key = yield* entryKey(`spec ${i}`, "file:///s.yaml", options)
+      const key = yield* entryKey(bytes(`spec ${i}`), "file:///s.yaml", options)
       keys.push(key)
       const entry: CatalogEntry = {
         key, specVersion: "3.0", title: undefined, version: undefined, tagDescriptions: {}, tools: [], skipped: [], operations: 0, filteredOut: 0
