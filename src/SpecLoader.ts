@@ -9,6 +9,7 @@ import { cached } from "./ResponseCache.ts"
 import { fetchGuarded, SpecSourcePolicy } from "./Security/SsrfGuard.ts"
 import { checkFile, MAX_DEPTH } from "./SpecLoader/Guard.ts"
 import { parseJsonBytes } from "./SpecLoader/JsonText.ts"
+import { takePrefetched } from "./SpecLoader/Prefetch.ts"
 import { isAbsolute, resolve as resolvePath } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { isObject, type Json, type JsonObject, RefResolver, splitRef } from "./SpecLoader/Refs.ts"
@@ -188,10 +189,18 @@ export class SpecLoader extends Context.Service<SpecLoader, {
     const readRaw = (url: string): Effect.Effect<Uint8Array, string> =>
       url.startsWith("file:") ? readBytes(url) : fetchCached(url)
 
-    const readBytes = (url: string): Effect.Effect<Uint8Array, string> =>
-      checkFile(url, policy).pipe(Effect.andThen(fs.readFile(fileURLToPath(url)).pipe(
-        Effect.mapError((e) => e.reason._tag === "NotFound" ? "file not found" : e.message)
-      )))
+    /** A file's bytes, under the policy; the main spec's were usually read already (SpecLoader/Prefetch.ts). */
+    const readBytes = (url: string): Effect.Effect<Uint8Array, string> => {
+      const path = fileURLToPath(url)
+      return checkFile(url, policy).pipe(
+        Effect.andThen(Effect.promise(() => takePrefetched(path))),
+        Effect.flatMap((prefetched) =>
+          prefetched !== undefined ? Effect.succeed(prefetched) : fs.readFile(path).pipe(
+            Effect.mapError((e) => e.reason._tag === "NotFound" ? "file not found" : e.message)
+          )
+        )
+      )
+    }
 
     /**
      * Documents fetched over HTTP(S) through the SSRF guard (checked, DNS pinned, no redirects, size-capped),

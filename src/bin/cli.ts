@@ -3,6 +3,8 @@
  * The `openapi-mcp-server` command. Checks the Node.js version before loading anything that needs a newer
  * one, so an old Node gets one clear line instead of a stack trace.
  */
+import { prefetchSpec } from "../SpecLoader/Prefetch.ts"
+
 const [major = 0, minor = 0] = process.versions.node.split(".").map(Number)
 if (major < 22 || (major === 22 && minor < 19)) {
   process.stderr.write(
@@ -13,5 +15,6 @@ if (major < 22 || (major === 22 && minor < 19)) {
 // Node's on-disk compile cache makes every start after the first one faster. (Required, not imported: the
 // ESM facade of node:module would load its every lazy part, source maps included.)
 process.getBuiltinModule("node:module").enableCompileCache?.()
+// the spec file is read while the modules below load
+prefetchSpec(process.argv.slice(2), process.env)
 await import("./run.ts")
-export {}
