@@ -1,6 +1,6 @@
 /**
  * The tool catalog of a single-file spec, kept on disk between starts (CATALOG_CACHE_DIR). An entry is
- * found by a SHA-256 of the spec's text, its URL, the mapping settings and the build of this server, so a
+ * found by a SHA-256 of the spec's bytes, its URL, the mapping settings and the build of this server, so a
  * changed spec, setting or server never reuses an old catalog. A restart with a hit skips parsing and
  * mapping the spec (most of the start-up of a big one, and most of its memory). Reading and writing are
  * best effort: a missing, unreadable or corrupt entry means the catalog is built as without the cache. The
@@ -53,13 +53,13 @@ const buildId = () =>
     () => `${import.meta.url}:unknown`
   )
 
-export const entryKey = (text: Uint8Array, url: string, options: MappingOptions): Effect.Effect<string> =>
+export const entryKey = (bytes: Uint8Array, url: string, options: MappingOptions): Effect.Effect<string> =>
   Effect.promise(() => buildId()).pipe(Effect.map((build) =>
     createHash("sha256")
       .update(build).update("\u0000")
       .update(url).update("\u0000")
       .update(JSON.stringify(options)).update("\u0000")
-      .update(text)
+      .update(bytes)
       .digest("hex")))
 
 const fileOf = (dir: string, key: string) => join(dir, `catalog-${key.slice(0, 32)}.json`)
