@@ -17,4 +17,8 @@ if (major < 22 || (major === 22 && minor < 19)) {
 process.getBuiltinModule("node:module").enableCompileCache?.()
 // the spec file is read while the modules below load
 prefetchSpec(process.argv.slice(2), process.env)
+// The MCP SDK's zod schemas parse without generating code (zod's `jitless`, set before zod loads): generating a
+// parser costs 2-3 ms on the first message of each kind, and a tool call, the message that repeats, is checked
+// without zod (McpServer/Dispatch.ts).
+;(globalThis as { __zod_globalConfig?: object }).__zod_globalConfig = { jitless: true }
 await import("./run.ts")
