@@ -2,6 +2,10 @@
  * MCP over this process's stdin/stdout: one JSON-RPC message per line. Like the SDK's stdio transport, but a
  * line is only JSON-parsed here: the SDK's also runs every message through its zod union schema before the
  * protocol layer classifies (and validates) it again, which costs more than the parse on every call.
+ *
+ * Answers that are ready while other requests are still being worked on are written together, once per turn
+ * of the event loop: one write to the pipe, and one wake-up of the client, for all the answers whose upstream
+ * responses arrived together. The answer to the only open request is written at once, as before.
  */
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
@@ -19,6 +23,10 @@ export class StdioTransport implements Transport {
   private readonly output: Writable
   private pending: Buffer | undefined
   private closed = false
+  /** Requests received and not answered yet (a hint: a request answered by no one keeps it up). */
+  private open = 0
+  /** Lines waiting for this turn's write, and the promise that write settles. */
+  private batch: { text: string; readonly written: Promise<void>; readonly resolve: () => void } | undefined
 
   constructor(input: Readable = process.stdin, output: Writable = process.stdout) {
     this.input = input
@@ -54,6 +62,7 @@ export class StdioTransport implements Transport {
       this.onerror?.(new Error("an incoming line is not a JSON-RPC 2.0 message"))
       return
     }
+    if ("id" in message && "method" in message) this.open++
     this.onmessage?.(message as JSONRPCMessage)
   }
 
@@ -62,13 +71,39 @@ export class StdioTransport implements Transport {
   async start(): Promise<void> {
     this.input.on("data", this.onData)
     this.input.on("error", this.onError)
+    // a process that exits in the same turn as an answer still writes it (pipe writes are synchronous on Linux)
+    process.on("exit", this.flush)
   }
 
   send(message: JSONRPCMessage): Promise<void> {
+    const line = `${JSON.stringify(message)}\n`
+    if ("id" in message && !("method" in message) && this.open > 0) this.open--
+    const batch = this.batch
+    if (batch !== undefined) {
+      batch.text += line
+      if (this.open === 0) this.flush()
+      return batch.written
+    }
+    if (this.open === 0) return this.write(line)
+    let resolve!: () => void
+    const written = new Promise<void>((r) => (resolve = r))
+    this.batch = { text: line, written, resolve }
+    setImmediate(this.flush)
+    return written
+  }
+
+  private write(text: string): Promise<void> {
     return new Promise((resolve) => {
-      if (this.output.write(`${JSON.stringify(message)}\n`)) resolve()
+      if (this.output.write(text)) resolve()
       else this.output.once("drain", resolve)
     })
+  }
+
+  private readonly flush = () => {
+    const batch = this.batch
+    if (batch === undefined) return
+    this.batch = undefined
+    void this.write(batch.text).then(batch.resolve)
   }
 
   async close(): Promise<void> {
@@ -78,6 +113,8 @@ export class StdioTransport implements Transport {
     this.input.off("error", this.onError)
     if (this.input.listenerCount("data") === 0) this.input.pause()
     this.pending = undefined
+    this.flush()
+    process.off("exit", this.flush)
     this.onclose?.()
   }
 }
