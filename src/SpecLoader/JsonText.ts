@@ -11,16 +11,28 @@ import { isAscii } from "node:buffer"
 /** Below this many bytes, a stretch with non-ASCII bytes is searched byte by byte rather than halved again. */
 const STRETCH = 64
 
-/** The escaped text may be this much longer than the bytes (a mostly non-ASCII text is decoded as it is). */
+/**
+ * Where the search stops and the text is decoded as it is: the escaped text would be more than a tenth longer,
+ * or there are more runs of non-ASCII bytes than one per 16 KB (finding each costs more than decoding).
+ */
 const MAX_EXTRA = 0.1
+const BYTES_PER_RUN = 16_384
 
 const BACKSLASH = 0x5c
 
+const escapeChar = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
+
 const escape = (text: string): string => {
   let out = ""
-  for (let i = 0; i < text.length; i++) out += `\\u${text.charCodeAt(i).toString(16).padStart(4, "0")}`
+  for (let i = 0; i < text.length; i++) out += escapeChar(text[i]!)
   return out
 }
+
+/**
+ * JSON text (as JSON.stringify writes it) with every non-ASCII character escaped: the same JSON, which
+ * parseJsonBytes reads without searching it for non-ASCII bytes.
+ */
+export const asciiJson = (json: string): string => json.replace(/[\u0080-\uffff]/g, escapeChar)
 
 /**
  * The document in `bytes` when they are JSON (UTF-8, a byte order mark allowed), parsed from its ASCII text;
@@ -45,8 +57,8 @@ export const parseJsonBytes = (bytes: Uint8Array): unknown => {
 /**
  * `buf` from `start` as ASCII text, each non-ASCII character written as `\uXXXX`. Undefined when one follows
  * a backslash (invalid JSON that the escape would make valid), or when there are so many that decoding the
- * UTF-8 is faster. Text outside strings needs no care: a non-ASCII character there is a syntax error,
- * escaped or not.
+ * UTF-8 is faster (MAX_EXTRA, BYTES_PER_RUN). Text outside strings needs no care: a non-ASCII character
+ * there is a syntax error, escaped or not.
  */
 const asciiText = (buf: Buffer, start: number): string | undefined => {
   if (isAscii(buf)) return buf.toString("latin1")
@@ -85,7 +97,7 @@ const asciiText = (buf: Buffer, start: number): string | undefined => {
       escapes.push(replacement)
       extra += replacement.length - (i - runFrom)
       done = i
-      if (extra > MAX_EXTRA * buf.length) {
+      if (extra > MAX_EXTRA * buf.length || escapes.length > 16 + buf.length / BYTES_PER_RUN) {
         usable = false
         return
       }

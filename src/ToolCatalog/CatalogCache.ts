@@ -12,6 +12,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/p
 import { homedir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { asciiJson, parseJsonBytes } from "../SpecLoader/JsonText.ts"
 import type { Problem, Tool } from "../domain/Tool.ts"
 import type { MappingOptions } from "./Mapping.ts"
 
@@ -68,8 +69,9 @@ const fileOf = (dir: string, key: string) => join(dir, `catalog-${key.slice(0, 3
 export const readEntry = (dir: string, key: string): Effect.Effect<CatalogEntry | undefined> =>
   Effect.promise(async () => {
     try {
-      // decoded at once: readFile with an encoding decodes chunk by chunk, a few ms slower on a large catalog
-      const entry = JSON.parse((await readFile(fileOf(dir, key))).toString("utf8")) as CatalogEntry
+      // parsed from the bytes as a one-byte text (SpecLoader/JsonText.ts); a corrupt entry throws below
+      const bytes = await readFile(fileOf(dir, key))
+      const entry = (parseJsonBytes(bytes) ?? JSON.parse(bytes.toString("utf8"))) as CatalogEntry
       return entry.key === key && Array.isArray(entry.tools) ? entry : undefined
     } catch {
       return undefined
@@ -95,7 +97,8 @@ export const writeEntry = (dir: string, entry: CatalogEntry, keep = MAX_ENTRIES)
     const temp = `${file}.${process.pid}.${Date.now()}.tmp`
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 })
-      await writeFile(temp, JSON.stringify(entry), { mode: 0o600 })
+      // ASCII only, so that reading it back needs no search for non-ASCII bytes
+      await writeFile(temp, asciiJson(JSON.stringify(entry)), { mode: 0o600 })
       await rename(temp, file)
       await prune(dir, keep).catch(() => undefined)
       return true

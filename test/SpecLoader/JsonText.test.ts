@@ -52,8 +52,13 @@ describe("parseJsonBytes", () => {
     const ascii = ["a", "Z", " ", "0", "\\n", "\\\"", "/"]
     const other = ["é", "ß", "€", "中", "😀", "\u{10ffff}", "\u00a0", "\u2028", "é€"]
     const pick = (pool: ReadonlyArray<string>) => pool[Math.floor(next() * pool.length)]
-    const text = (n: number) => Array.from({ length: n }, () => pick(next() < 0.02 ? other : ascii)).join("")
-    const entries = Array.from({ length: 3000 }, (_, i) => `"${text(3)}${i}": ["${text(Math.floor(next() * 40))}", ${i}]`)
+    // one non-ASCII piece in about one string in a hundred, as in real specs
+    const text = (n: number) => {
+      const chars = Array.from({ length: n }, () => pick(ascii))
+      if (n > 0 && next() < 0.01) chars[Math.floor(next() * n)] = pick(other)
+      return chars.join("")
+    }
+    const entries = Array.from({ length: 3000 }, (_, i) => `"${text(3)}${i}": ["${text(Math.floor(next() * 400))}", ${i}]`)
     const b = bytes(`{${entries.join(",\n")}}`)
     const doc = parseJsonBytes(b)
     assert.isDefined(doc)
@@ -76,7 +81,10 @@ describe("parseJsonBytes", () => {
     assert.isUndefined(parseJsonBytes(b))
   })
 
-  it("leaves a mostly non-ASCII text to the plain decode", () => {
+  it("leaves a mostly non-ASCII text, or one with non-ASCII characters all over, to the plain decode", () => {
     assert.isUndefined(parseJsonBytes(bytes(`{"名前": "日本語の説明"}`)))
+    const spread = bytes(`[${Array.from({ length: 500 }, (_, i) => `"item ${i} … ${"x".repeat(100)}"`).join(",")}]`)
+    assert.isUndefined(parseJsonBytes(spread))
+    assert.deepStrictEqual(plain(spread), JSON.parse(Buffer.from(spread).toString("utf8")))
   })
 })

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { cacheDirFor, type CatalogEntry, entryKey, readEntry, writeEntry } from "../../src/ToolCatalog/CatalogCache.ts"
@@ -25,18 +25,20 @@ describe("catalog cache", () => {
     assert.notStrictEqual(yield* entryKey(bytes("{}"), "file:///a.json", { ...options, includeTags: ["pets"] }), base)
   }))
 
-  it.effect("reads back what it wrote (owner-only file), and ignores a corrupt or foreign entry", () => Effect.gen(function*() {
+  it.effect("reads back what it wrote (owner-only, ASCII-only file), and ignores a corrupt or foreign entry", () => Effect.gen(function*() {
     const dir = join(mkdtempSync(join(tmpdir(), "catalog-test-")), "nested")
     const key = yield* entryKey(bytes("spec text"), "file:///s.yaml", options)
     const entry: CatalogEntry = {
-      key, specVersion: "3.0", title: "T", version: "1", tagDescriptions: { pets: "Pets" }, tools: [], skipped: [],
-      operations: 0, filteredOut: 0
+      key, specVersion: "3.0", title: "Café ☕ 😀", version: "1", tagDescriptions: { pets: "Pets – “all” of them…" }, tools: [],
+      skipped: [], operations: 0, filteredOut: 0
     }
     assert.isUndefined(yield* readEntry(dir, key))
     assert.isTrue(yield* writeEntry(dir, entry))
     assert.deepStrictEqual(yield* readEntry(dir, key), entry)
     const [file] = readdirSync(dir)
     assert.strictEqual(statSync(join(dir, file!)).mode & 0o777, 0o600)
+    // written as ASCII (non-ASCII characters escaped), so that it is read back as a one-byte text at once
+    assert.isTrue(readFileSync(join(dir, file!)).every((b) => b < 0x80))
     writeFileSync(join(dir, file!), "{ not json")
     assert.isUndefined(yield* readEntry(dir, key))
     writeFileSync(join(dir, file!), JSON.stringify({ ...entry, key: "0".repeat(64) }))
