@@ -23,7 +23,7 @@ export class StdioTransport implements Transport {
   private readonly output: Writable
   private pending: Buffer | undefined
   private closed = false
-  /** Requests received and not answered yet (a hint: a request answered by no one keeps it up). */
+  /** Requests received and not answered yet or cancelled (a hint: it only decides when answers are written). */
   private open = 0
   /** Lines waiting for this turn's write, and the promise that write settles. */
   private batch: { text: string; readonly written: Promise<void>; readonly resolve: () => void } | undefined
@@ -62,7 +62,12 @@ export class StdioTransport implements Transport {
       this.onerror?.(new Error("an incoming line is not a JSON-RPC 2.0 message"))
       return
     }
-    if ("id" in message && "method" in message) this.open++
+    if ("method" in message) {
+      if ("id" in message) this.open++
+      // a cancelled request gets no answer (MCP); a cancel that comes after the answer only makes a later
+      // answer go out on its own
+      else if (message.method === "notifications/cancelled" && this.open > 0) this.open--
+    }
     this.onmessage?.(message as JSONRPCMessage)
   }
 

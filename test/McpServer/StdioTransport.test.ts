@@ -69,11 +69,18 @@ describe("StdioTransport", () => {
     assert.strictEqual(writes.length, 2)
     await fifth // written at the end of the event loop's turn, request 6 still open
     assert.deepStrictEqual(writes.slice(2).map(ids), [[5]])
+    void transport.send(answer(6))
 
-    input.write(request(7))
+    // a cancelled request gets no answer: it no longer holds the next one back
+    input.write(request(7) + request(8) + `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7}}\n`)
     await new Promise((r) => setImmediate(r))
-    void transport.send(answer(7))
+    void transport.send(answer(8))
+    assert.deepStrictEqual(writes.slice(3).map(ids), [[6], [8]])
+
+    input.write(request(9) + request(10))
+    await new Promise((r) => setImmediate(r))
+    void transport.send(answer(9))
     await transport.close() // an answer still held back is written when the transport closes
-    assert.deepStrictEqual(writes.slice(3).map(ids), [[7]])
+    assert.deepStrictEqual(writes.slice(5).map(ids), [[9]])
   })
 })
