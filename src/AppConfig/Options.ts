@@ -20,6 +20,9 @@ export interface OptionSpec {
 
 const o = (spec: OptionSpec): OptionSpec => spec
 
+/** SPEC_MAX_BYTES' default (here, not in Security/Settings.ts, for SpecLoader/Prefetch.ts, which loads no Effect). */
+export const DEFAULT_SPEC_MAX_BYTES = 33_554_432
+
 export const OPTIONS: ReadonlyArray<OptionSpec> = [
   // Spec and upstream
   o({ flag: "spec", aliases: ["spec-path", "spec-url"], env: ["API_SPEC_URL", "API_SPEC_PATH"], kind: "string", group: "Spec", help: "OpenAPI/Swagger document: file path or http(s) URL, JSON or YAML (required; give it again to serve more specs)" }),
@@ -43,7 +46,7 @@ export const OPTIONS: ReadonlyArray<OptionSpec> = [
   o({ flag: "allow-insecure-http", env: ["ALLOW_INSECURE_HTTP"], kind: "boolean", defaultText: "false", group: "Spec", help: "Allow http:// spec URLs (default: https only)" }),
   o({ flag: "allow-private-networks", env: ["ALLOW_PRIVATE_NETWORKS"], kind: "boolean", defaultText: "false", group: "Spec", help: "Allow spec URLs that resolve to loopback, private, link-local or other non-public addresses" }),
   o({ flag: "allowed-spec-dirs", env: ["ALLOWED_SPEC_DIRS"], kind: "string", group: "Spec", help: "Comma list of directories spec files (and their $ref files) must lie in (default: anywhere)" }),
-  o({ flag: "spec-max-bytes", env: ["SPEC_MAX_BYTES"], kind: "string", defaultText: "33554432", group: "Spec", help: "Largest spec document (each file or URL) read, in bytes" }),
+  o({ flag: "spec-max-bytes", env: ["SPEC_MAX_BYTES"], kind: "string", defaultText: String(DEFAULT_SPEC_MAX_BYTES), group: "Spec", help: "Largest spec document (each file or URL) read, in bytes" }),
   // Transport
   o({ flag: "transport", env: ["SERVER_TRANSPORT"], kind: "string", defaultText: "stdio", values: ["stdio", "http"], group: "Transport", help: "stdio, or Streamable HTTP on /mcp" }),
   o({ flag: "host", env: ["SERVER_HOST"], kind: "string", defaultText: "127.0.0.1", group: "Transport", help: "HTTP bind address" }),

@@ -4,6 +4,7 @@
  * AppConfig; kept here beside the code that enforces them.
  */
 import { Config, Option, type Redacted } from "effect"
+import { DEFAULT_SPEC_MAX_BYTES } from "../AppConfig/Options.ts"
 
 export interface SpecSourceSettings {
   /** http:// spec URLs (and their `$ref` files) are allowed. */
@@ -45,8 +46,6 @@ const list = (key: string) =>
 const text = (key: string) => Config.String(key).pipe(Config.option)
 const int = (key: string, dflt: number) => Config.Int(key).pipe(Config.withDefault(dflt))
 const flag = (key: string) => Config.Boolean(key).pipe(Config.withDefault(false))
-
-export const DEFAULT_SPEC_MAX_BYTES = 33_554_432
 
 export const specSourceConfig = Config.all({
   allowInsecureHttp: flag("ALLOW_INSECURE_HTTP"),

@@ -22,15 +22,9 @@ const BACKSLASH = 0x5c
 
 const escapeChar = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
 
-const escape = (text: string): string => {
-  let out = ""
-  for (let i = 0; i < text.length; i++) out += escapeChar(text[i]!)
-  return out
-}
-
 /**
- * JSON text (as JSON.stringify writes it) with every non-ASCII character escaped: the same JSON, which
- * parseJsonBytes reads without searching it for non-ASCII bytes.
+ * The text with every non-ASCII character written as `\uXXXX`. For JSON text as JSON.stringify writes it
+ * (no raw backslash before such a character), the same JSON, which parseJsonBytes reads without searching.
  */
 export const asciiJson = (json: string): string => json.replace(/[\u0080-\uffff]/g, escapeChar)
 
@@ -91,8 +85,8 @@ const asciiText = (buf: Buffer, start: number): string | undefined => {
         return
       }
       // a run between ASCII bytes decodes the same on its own as in the whole text (an ASCII byte ends any
-      // malformed sequence, which becomes U+FFFD either way)
-      const replacement = escape(buf.toString("utf8", runFrom, i))
+      // malformed sequence, which becomes U+FFFD either way), and to non-ASCII characters only
+      const replacement = asciiJson(buf.toString("utf8", runFrom, i))
       runs.push(runFrom, i)
       escapes.push(replacement)
       extra += replacement.length - (i - runFrom)

@@ -9,8 +9,10 @@
  * otherwise it reads the file itself. Only regular files up to the default size cap are read, and the bytes
  * are kept only until the loader reads its first file.
  *
- * Imports nothing: the entry point loads it before the version check and the rest of the server.
+ * Imports only the option table (which imports nothing): the entry point loads it before the version check and
+ * the rest of the server.
  */
+import { DEFAULT_SPEC_MAX_BYTES, OPTIONS } from "../AppConfig/Options.ts"
 
 interface Prefetch {
   readonly path: string
@@ -23,11 +25,8 @@ interface Prefetch {
 
 let pending: Prefetch | undefined
 
-const SPEC_FLAGS = ["--spec", "--spec-path", "--spec-url"]
-/** As AppConfig reads them: the first one set and not empty. */
-const SPEC_ENV = ["API_SPEC_URL", "API_SPEC_PATH"]
-/** SPEC_MAX_BYTES' default: a larger file is left to the loader. */
-const MAX_BYTES = 33_554_432
+const SPEC = OPTIONS.find((option) => option.flag === "spec")!
+const SPEC_FLAGS = [SPEC.flag, ...(SPEC.aliases ?? [])].map((flag) => `--${flag}`)
 
 /** What the first `--spec` flag names, else the environment; undefined when neither does. */
 export const specArgument = (
@@ -42,11 +41,13 @@ export const specArgument = (
       if (arg.startsWith(`${flag}=`)) return arg.slice(flag.length + 1)
     }
   }
-  return SPEC_ENV.map((name) => env[name]).find((value) => value !== undefined && value !== "")
+  // as AppConfig reads them: the first one set and not empty
+  return SPEC.env.map((name) => env[name]).find((value) => value !== undefined && value !== "")
 }
 
 /**
- * Starts reading the spec file `argv` and `env` name, if it is a local regular file of at most MAX_BYTES.
+ * Starts reading the spec file `argv` and `env` name, if it is a local regular file of at most
+ * DEFAULT_SPEC_MAX_BYTES (a larger one is left to the loader).
  * Returns when the read ends (the entry point does not wait for it).
  */
 export const prefetchSpec = (
@@ -66,7 +67,7 @@ export const prefetchSpec = (
     // non-blocking, so that opening a named pipe cannot hang the start
     fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
     info = fs.fstatSync(fd)
-    if (!info.isFile() || info.size > MAX_BYTES) throw new Error("not prefetched")
+    if (!info.isFile() || info.size > DEFAULT_SPEC_MAX_BYTES) throw new Error("not prefetched")
   } catch {
     if (fd !== undefined) fs.closeSync(fd)
     return Promise.resolve() // the loader reports what is wrong
