@@ -302,12 +302,12 @@ export const connectStdio = async (
 /** The built CLI serving Streamable HTTP on a free 127.0.0.1 port, connected with the SDK client. */
 export const connectHttp = async (
   serverArgs: ReadonlyArray<string>,
-  options: { nodeArgs?: ReadonlyArray<string>; env?: Record<string, string> } = {}
+  options: { nodeArgs?: ReadonlyArray<string>; env?: Record<string, string>; cli?: string } = {}
 ): Promise<McpConnection & { readonly base: string }> => {
   const port = await freePort()
   const child = spawn(
     process.execPath,
-    [...(options.nodeArgs ?? []), CLI, ...serverArgs, "--transport", "http", "--host", "127.0.0.1", "--port", String(port)],
+    [...(options.nodeArgs ?? []), options.cli ?? CLI, ...serverArgs, "--transport", "http", "--host", "127.0.0.1", "--port", String(port)],
     { stdio: ["ignore", "ignore", "pipe"], env: serverEnv(options.env), cwd: ROOT }
   )
   track(child.pid)

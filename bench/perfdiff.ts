@@ -6,7 +6,7 @@
  * falls on both alike. Needs the Debian package `linux-perf`.
  *
  *   npm run build && node bench/perfdiff.ts [--rounds 8] [--concurrency 8] [--a="<server args>"] [--b="<server args>"]
- *     [--a-env K=V,…] [--b-env K=V,…] [--a-cli <cli.js>] [--b-cli <cli.js>] [--top 40]   (KEEP_PERF=1 keeps perf.data)
+ *     [--a-env K=V,…] [--b-env K=V,…] [--a-cli <cli.js>] [--b-cli <cli.js>] [--top 40] [--http]   (KEEP_PERF=1 keeps perf.data)
  *
  * By default A is the plain server and B the same with every call traced to a local OTLP sink. `--a-cli` and
  * `--b-cli` run another build (default: this one's bundle, or BENCH_CLI), to compare two commits; `{sink}` in
@@ -18,7 +18,7 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { parseArgs } from "node:util"
-import { closedLoop, connectStdio, EXAMPLE_SPEC, installCleanup, startUpstream } from "./lib.ts"
+import { closedLoop, connectHttp, connectStdio, EXAMPLE_SPEC, installCleanup, startUpstream } from "./lib.ts"
 
 const { values: flags } = parseArgs({
   options: {
@@ -30,7 +30,8 @@ const { values: flags } = parseArgs({
     "b-env": { type: "string", default: "" },
     "a-cli": { type: "string" },
     "b-cli": { type: "string" },
-    top: { type: "string", default: "40" }
+    top: { type: "string", default: "40" },
+    http: { type: "boolean", default: false }
   }
 })
 
@@ -76,7 +77,7 @@ try {
   // --perf-basic-prof also turns on V8's log: into the scratch directory, not isolate-*.log files in the work tree
   const nodeArgs = (name: string) => ["--perf-basic-prof", `--logfile=${join(dir, `${name}-v8.log`)}`, "--no-logfile-per-isolate"]
   const conns = await Promise.all(configs.map(([name, args, vars, cli]) =>
-      connectStdio([...base, ...args], { nodeArgs: nodeArgs(name), env: vars, ...(cli !== undefined ? { cli: resolve(cli) } : {}) })
+      (flags.http ? connectHttp : connectStdio)([...base, ...args], { nodeArgs: nodeArgs(name), env: vars, ...(cli !== undefined ? { cli: resolve(cli) } : {}) })
     )
   )
   const perCall: Record<string, { calls: number; sym: Map<string, number>; dso: Map<string, number> }> = {}

@@ -8,6 +8,8 @@
  * - Cold start (stdio, raw JSON-RPC: spawn → initialize → tools/list answered), tools/list bytes and peak
  *   RSS on the bundled spec and on the GitHub REST spec (1,223 operations; by default and, when the server
  *   has discovery mode, also with `--tool-mode all`); with a catalog cache, as a first start and a restart.
+ * - The same calls through bench/floor.ts (`stdio, Node floor` and `http, Node floor`), the least any Node.js
+ *   MCP server can do per call: what of a cell's cost the platform sets (wake-ups, socket writes, the client).
  * - With a response cache in the server, `stdio, cache hit` cells as well; with tracing, `stdio, traced`
  *   cells (spans to a local OTLP sink, metrics served) and what they cost against plain stdio, also measured
  *   by alternating the two servers in short blocks (see TracingAb).
@@ -69,6 +71,7 @@ const { values: flags } = (() => {
         "cold-runs": { type: "string" },
         "no-cold": { type: "boolean", default: false },
         "no-load": { type: "boolean", default: false },
+        "no-floor": { type: "boolean", default: false },
         out: { type: "string" },
         help: { type: "boolean", default: false }
       }
@@ -90,6 +93,7 @@ if (flags.help) {
   --workload NAME      getPet (default), listPets, getInventory
   --cold-runs N        cold starts per spec
   --no-cold, --no-load skip the cold-start or the tool-call part
+  --no-floor           skip the Node floor cells (bench/floor.ts: the least a Node.js MCP server does per call)
   --out DIR            results directory (default bench/results)
   BENCH_GITHUB_SPEC    path of the large spec (default ../shared/specs/github_api.github.com.json)
   BENCH_CLI            the server's cli.js (default dist/bin/cli.js), e.g. another build to compare
@@ -138,13 +142,16 @@ if (workload === undefined) usageError(`--workload must be one of ${Object.keys(
 
 /**
  * direct: undici to the upstream; stdio/http: through the server, cache off; stdio-cache: cache hits;
- * stdio-telemetry: stdio with every call traced (spans exported to a local OTLP sink) and metrics served.
+ * stdio-telemetry: stdio with every call traced (spans exported to a local OTLP sink) and metrics served;
+ * stdio-floor/http-floor: bench/floor.ts, the least a Node.js MCP server can do for the same call.
  */
-type Path = "direct" | "stdio" | "http" | "stdio-cache" | "stdio-telemetry"
+type Path = "direct" | "stdio" | "stdio-floor" | "http" | "http-floor" | "stdio-cache" | "stdio-telemetry"
 const LABEL: Record<Path, string> = {
   direct: "direct",
   stdio: "stdio",
+  "stdio-floor": "stdio, Node floor",
   http: "http",
+  "http-floor": "http, Node floor",
   "stdio-cache": "stdio, cache hit",
   "stdio-telemetry": "stdio, traced"
 }
@@ -206,6 +213,9 @@ const gitInfo = () => {
   }
 }
 
+/** The bench's minimal MCP server (see its header), run like the CLI. */
+const FLOOR = resolve(ROOT, "bench/floor.ts")
+
 const T0 = performance.now()
 const log = (s: string) => process.stderr.write(`[${((performance.now() - T0) / 1000).toFixed(1).padStart(5)} s] ${s}\n`)
 
@@ -249,7 +259,7 @@ const main = async () => {
   const features = serverFeatures()
   const perCellS = (settings.cellMs + settings.warmMs) / 1000
   log(
-    `bench (${mode}): ${settings.concurrency.length * (3 + (features.cache ? 1 : 0) + (features.telemetry ? 1 : 0))} cells × ≤${fmt(perCellS)} s, ${settings.coldRuns} cold start(s) per spec; ` +
+    `bench (${mode}): ${settings.concurrency.length * (3 + (flags["no-floor"] ? 0 : 2) + (features.cache ? 1 : 0) + (features.telemetry ? 1 : 0))} cells × ≤${fmt(perCellS)} s, ${settings.coldRuns} cold start(s) per spec; ` +
       `workload ${workload.tool} ${JSON.stringify(workload.args)}`
   )
 
@@ -283,8 +293,9 @@ const main = async () => {
   const loadMemory: Record<string, { peakRssMiB: number | undefined; rssMiB: number | undefined }> = {}
   // the proxy path is measured with the response cache off; cache hits get their own cells
   const cacheOff = features.cacheNone ? ["--cache-backend", "none"] : []
+  const floor = !flags["no-floor"]
   const paths: Array<Path> = [
-    "direct", "stdio", "http",
+    "direct", "stdio", ...(floor ? ["stdio-floor" as const] : []), "http", ...(floor ? ["http-floor" as const] : []),
     ...(features.cache ? ["stdio-cache" as const] : []),
     ...(features.telemetry ? ["stdio-telemetry" as const] : [])
   ]
@@ -308,6 +319,8 @@ const main = async () => {
       await Promise.all([
         connectStdio([...serverArgs, ...cacheOff]).then((c) => (conns.stdio = c)),
         connectHttp([...serverArgs, ...cacheOff]).then((c) => (conns.http = c)),
+        floor ? connectStdio([...serverArgs, "--path", workload.path], { cli: FLOOR }).then((c) => (conns["stdio-floor"] = c)) : undefined,
+        floor ? connectHttp([...serverArgs, "--path", workload.path], { cli: FLOOR }).then((c) => (conns["http-floor"] = c)) : undefined,
         paths.includes("stdio-cache")
           ? connectStdio([...serverArgs, "--cache-backend", "memory"]).then((c) => (conns["stdio-cache"] = c))
           : undefined,
@@ -583,6 +596,11 @@ const report = (
         `JIT warm-up per server process before the first cell). *direct*: the same request with ` +
         `a keep-alive undici Agent; *stdio* / *http*: the MCP SDK client through the built server ` +
         `(\`${meta.serverArgs}\`)` +
+        (cells.some((c) => c.path.endsWith("-floor"))
+          ? `; *Node floor*: the same client through \`bench/floor.ts\`, the least a Node.js MCP server can do per call ` +
+            `(parse the message, one undici request, write the body back as text; nothing checked, mapped or measured): ` +
+            `what of a cell's cost any Node.js server pays on this machine`
+          : "") +
         (cells.some((c) => c.path === "stdio-cache") ? `; *stdio, cache hit*: the same over stdio with \`--cache-backend memory\`` : "") +
         (cells.some((c) => c.path === "stdio-telemetry")
           ? `; *stdio, traced*: the stdio server with tracing on (every call sampled, spans batched to a local OTLP/HTTP sink in its own process) ` +
@@ -686,7 +704,8 @@ const report = (
   if (checked.length > 0) {
     out.push(
       "", `## Against the targets`, "",
-      `The performance issue's targets, checked on this run (✓ met, ✗ not; ratios and CPU move ±20-30 % between runs on a shared machine).`,
+      `The performance issue's targets, checked on this run (✓ met, ✗ not; ratios and CPU move ±20-30 % between runs on a shared machine). ` +
+        `In brackets: the Node floor's figure in the same run (bench/floor.ts); a target beyond it is beyond any Node.js server here.`,
       "",
       markdownTable(["target", "measured"], checked),
       ""
@@ -703,12 +722,15 @@ const againstTargets = (
   tracingAb: TracingAb | undefined
 ): Array<[string, string]> => {
   const mark = (ok: boolean) => (ok ? "✓" : "✗")
+  // with the Node floor's figure for the same C in brackets, where the run has one
   const perC = (path: Path, value: (c: Cell) => number | undefined, ok: (v: number) => boolean, onlyC?: ReadonlyArray<number>) =>
     cells
       .filter((c) => c.path === path && (onlyC === undefined || onlyC.includes(c.concurrency)))
       .flatMap((c) => {
         const v = value(c)
-        return v === undefined ? [] : [`C=${c.concurrency} ${fmt(v)} ${mark(ok(v))}`]
+        const floor = cells.find((f) => f.path === `${path}-floor` && f.concurrency === c.concurrency)
+        const atFloor = floor === undefined ? undefined : value(floor)
+        return v === undefined ? [] : [`C=${c.concurrency} ${fmt(v)} ${mark(ok(v))}${atFloor === undefined ? "" : ` (floor ${fmt(atFloor)})`}`]
       })
       .join(", ")
   const tracedShare = (c: Cell) => {

@@ -19,5 +19,8 @@ describe("npm run bench", () => {
     })
     assert.strictEqual(r.code, 0, r.out.slice(-3000))
     assert.include(r.out, "smoke: ok")
+    // the reference rows: the bare Node.js MCP server of bench/floor.ts, over both transports
+    assert.match(r.out, /stdio, Node floor\s+C=1 /)
+    assert.match(r.out, /http, Node floor\s+C=64 /)
   }, 180_000)
 })
