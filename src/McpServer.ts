@@ -4,12 +4,11 @@
  * answer is precomputed. Also runs the stdio transport, where stdout carries MCP messages and nothing else.
  */
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
-import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js"
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv"
 import type { jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js"
 import {
   type CallToolRequest, type CallToolResult, ErrorCode, GetPromptRequestSchema, ListPromptsRequestSchema,
-  ListResourcesRequestSchema, ListToolsRequestSchema, McpError, ReadResourceRequestSchema, type ServerNotification, type ServerRequest
+  ListResourcesRequestSchema, ListToolsRequestSchema, McpError, ReadResourceRequestSchema, type ServerNotification
 } from "@modelcontextprotocol/sdk/types.js"
 import { Cause, Context, Effect, Exit, Layer, Metric } from "effect"
 import { AppConfig } from "./AppConfig.ts"
@@ -18,7 +17,7 @@ import { buildPrompts, buildResources, RESOURCE_SCHEME } from "./Prompts.ts"
 import { circuitBreakerState, serveRequest, serveToolCall, specOperations, ToolTelemetry, unknownToolTelemetry } from "./Telemetry.ts"
 import { type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
 import { usable } from "./ToolCatalog/Mapping.ts"
-import { dispatchPlainRequests, inFlightCalls, setToolCallHandler } from "./McpServer/Dispatch.ts"
+import { dispatchPlainRequests, inFlightCalls, setToolCallHandler, type ToolCallExtra } from "./McpServer/Dispatch.ts"
 import { StdioTransport } from "./McpServer/StdioTransport.ts"
 import { originOf } from "./Upstream.ts"
 
@@ -151,7 +150,6 @@ export class McpServer extends Context.Service<McpServer, {
           jsonSchemaValidator: sharedValidator
         }
       )
-      dispatchPlainRequests(server)
       const inFlight = inFlightCalls(server)
       const promoted: Array<ListedTool> = []
       const listed = new Set(discovery.listing.map((t) => t.name))
@@ -167,10 +165,7 @@ export class McpServer extends Context.Service<McpServer, {
         runSync(serveRequest("tools/list", {
           meta: request.params?._meta, headers: extra.requestInfo?.headers, requestId: extra.requestId, sessionId: extra.sessionId
         }, Effect.succeed(promoted.length === 0 ? listResult : { tools: [...discovery.listing, ...promoted] as Array<never> }))))
-      const callTool = async (
-        request: CallToolRequest,
-        extra: RequestHandlerExtra<ServerRequest, ServerNotification>
-      ): Promise<CallToolResult> => {
+      const callTool = async (request: CallToolRequest, extra: ToolCallExtra): Promise<CallToolResult> => {
         if (config.confirmDestructive) {
           const refusal = await confirmDestructive(server, request.params.name, request.params.arguments, extra.requestId)
           if (refusal !== undefined) return refusal
@@ -204,6 +199,7 @@ export class McpServer extends Context.Service<McpServer, {
         }
       }
       setToolCallHandler(server, callTool)
+      dispatchPlainRequests(server, inFlight === undefined ? undefined : { handle: callTool, inFlight })
       if (config.prompts) {
         server.setRequestHandler(ListPromptsRequestSchema, () => ({ prompts: promptsOf().prompts as Array<never> }))
         server.setRequestHandler(GetPromptRequestSchema, (request) => {

@@ -3,14 +3,15 @@
  * with up to three zod parses of the whole message (result? error? request?) before dispatching it: about
  * 7 % of a tool call's server CPU. A message that is plainly a well-formed request (the same rules as the
  * SDK's JSONRPCRequestSchema, checked by hand) goes straight to the Protocol's request dispatch, and a plain
- * tools/call request skips the second parse by CallToolRequestSchema; anything else (responses,
- * notifications, task metadata, malformed messages) takes the SDK's own path unchanged.
+ * tools/call request skips the second parse by CallToolRequestSchema and, once the server's tool calls
+ * can be cancelled without it (InFlightCalls), the request dispatch too (`answerToolCall`); anything else
+ * (responses, notifications, task metadata, malformed messages) takes the SDK's own path unchanged.
  */
 import type { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import { Protocol, type RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import {
-  type CallToolRequest, CallToolRequestSchema, type CallToolResult, type JSONRPCMessage, type JSONRPCRequest,
+  type CallToolRequest, CallToolRequestSchema, type CallToolResult, ErrorCode, type JSONRPCMessage, type JSONRPCRequest,
   type MessageExtraInfo, type RequestId, type ServerNotification, type ServerRequest
 } from "@modelcontextprotocol/sdk/types.js"
 import type { Exit, Fiber } from "effect"
@@ -52,10 +53,19 @@ export const isPlainToolCall = (request: unknown): request is CallToolRequest =>
   return (args === undefined || isPlainObject(args)) && isPlainMeta(params["_meta"])
 }
 
-type ToolCallHandler = (
-  request: CallToolRequest,
-  extra: RequestHandlerExtra<ServerRequest, ServerNotification>
-) => Promise<CallToolResult>
+/**
+ * What a tool call's handler gets of the SDK's request context: over the Protocol's dispatch all of it; when
+ * answered directly (`answerToolCall`), no abort signal (its cancellation goes through InFlightCalls).
+ */
+export interface ToolCallExtra {
+  readonly requestId: RequestId
+  readonly sessionId?: string | undefined
+  readonly requestInfo?: MessageExtraInfo["requestInfo"]
+  readonly sendNotification: (notification: ServerNotification) => Promise<void>
+  readonly signal?: AbortSignal | undefined
+}
+
+type ToolCallHandler = (request: CallToolRequest, extra: ToolCallExtra) => Promise<CallToolResult>
 
 /**
  * Registers the tools/call handler. On the Protocol base: the SDK Server's own registration parses every
@@ -73,10 +83,14 @@ export const setToolCallHandler = (server: Server, handle: ToolCallHandler): voi
 }
 
 /**
- * From each `connect` of `server` on: plain requests go to the Protocol's request dispatch directly. Does
- * nothing if the SDK's internals are not what this was written against (the SDK's path stays).
+ * From each `connect` of `server` on: plain requests go to the Protocol's request dispatch directly, and with
+ * `toolCalls`, plain tool calls to their handler directly. Does nothing if the SDK's internals are not what
+ * this was written against (the SDK's path stays).
  */
-export const dispatchPlainRequests = (server: Server): void => {
+export const dispatchPlainRequests = (
+  server: Server,
+  toolCalls?: { readonly handle: ToolCallHandler; readonly inFlight: InFlightCalls }
+): void => {
   const connect = server.connect.bind(server)
   server.connect = async (transport: Transport) => {
     await connect(transport)
@@ -84,16 +98,64 @@ export const dispatchPlainRequests = (server: Server): void => {
     const onrequest = (server as unknown as { _onrequest?: (request: JSONRPCRequest, extra?: MessageExtraInfo) => void })._onrequest
     if (sdkPath === undefined || typeof onrequest !== "function") return
     transport.onmessage = (message: JSONRPCMessage, extra?: MessageExtraInfo) => {
-      if (isPlainRequest(message)) onrequest.call(server, message, extra)
-      else sdkPath(message, extra)
+      if (!isPlainRequest(message)) sdkPath(message, extra)
+      else if (toolCalls !== undefined && isPlainToolCall(message)) {
+        answerToolCall(server, transport, toolCalls, message as CallToolRequest & JSONRPCRequest, extra)
+      } else onrequest.call(server, message, extra)
     }
   }
+}
+
+/**
+ * A plain tool call answered without the Protocol's request dispatch, which for every request makes an
+ * AbortController, parses the params once more with zod (for task metadata, which a plain call has none of),
+ * builds a context with closures a tool call does not use, and chains three promises before the handler
+ * runs. The answer is the same: the handler's result, or its error as the Protocol writes it (an McpError's
+ * code, message and data; else InternalError). As in the Protocol, a call that the client cancelled, or
+ * whose connection closed, gets no answer, and sends no more progress notifications.
+ */
+const answerToolCall = (
+  server: Server,
+  transport: Transport,
+  { handle, inFlight }: { readonly handle: ToolCallHandler; readonly inFlight: InFlightCalls },
+  request: CallToolRequest & JSONRPCRequest,
+  info: MessageExtraInfo | undefined
+): void => {
+  const id = request.id
+  const call = inFlight.open(id)
+  const extra: ToolCallExtra = {
+    requestId: id,
+    sessionId: transport.sessionId,
+    requestInfo: info?.requestInfo,
+    sendNotification: (notification) =>
+      call.cancelled ? Promise.resolve() : server.notification(notification, { relatedRequestId: id })
+  }
+  handle(request, extra).then(
+    (result): JSONRPCMessage => ({ jsonrpc: "2.0", id, result }),
+    (error: { code?: unknown; message?: unknown; data?: unknown } | null | undefined): JSONRPCMessage => ({
+      jsonrpc: "2.0",
+      id,
+      error: {
+        code: Number.isSafeInteger(error?.code) ? error!.code as number : ErrorCode.InternalError,
+        message: typeof error?.message === "string" ? error.message : "Internal error",
+        ...(error?.data !== undefined ? { data: error.data } : {})
+      }
+    })
+  ).then((answer) => {
+    call.close()
+    return call.cancelled ? undefined : transport.send(answer)
+  }).catch((error: unknown) => server.onerror?.(new Error(`Failed to send response: ${String(error)}`)))
 }
 
 /** Tool calls in flight on one SDK server, by request id. */
 export interface InFlightCalls {
   /** The call's exit once its fiber ends; until then, a cancel naming `id`, or the connection closing, interrupts it. */
   readonly run: <A, E>(id: RequestId, fiber: Fiber.Fiber<A, E>) => Promise<Exit.Exit<A, E>>
+  /**
+   * A request answered outside the Protocol, from its arrival until `close` (at its answer): `cancelled` once
+   * a cancel named it or the connection closed (where the Protocol aborts its own requests' signals).
+   */
+  readonly open: (id: RequestId) => { readonly cancelled: boolean; readonly close: () => void }
 }
 
 /**
@@ -109,17 +171,34 @@ export const inFlightCalls = (server: Server): InFlightCalls | undefined => {
   const close = sdk._onclose
   if (typeof cancel !== "function" || typeof close !== "function") return undefined
   const fibers = new Map<RequestId, Fiber.Fiber<unknown, unknown>>()
+  const opened = new Map<RequestId, { cancelled: boolean; readonly close: () => void }>()
   sdk._oncancel = (notification) => {
     const id = notification.params?.requestId
-    if (id !== undefined) fibers.get(id)?.interruptUnsafe()
+    if (id !== undefined) {
+      const request = opened.get(id)
+      if (request !== undefined) request.cancelled = true
+      fibers.get(id)?.interruptUnsafe()
+    }
     return cancel.call(server, notification)
   }
   sdk._onclose = () => {
+    for (const request of opened.values()) request.cancelled = true
+    opened.clear()
     for (const fiber of fibers.values()) fiber.interruptUnsafe()
     fibers.clear()
     close.call(server)
   }
   return {
+    open: (id) => {
+      const request = {
+        cancelled: false,
+        close: () => {
+          if (opened.get(id) === request) opened.delete(id)
+        }
+      }
+      opened.set(id, request)
+      return request
+    },
     run: <A, E>(id: RequestId, fiber: Fiber.Fiber<A, E>) =>
       new Promise<Exit.Exit<A, E>>((resolve) => {
         fibers.set(id, fiber as Fiber.Fiber<unknown, unknown>)

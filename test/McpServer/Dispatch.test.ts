@@ -5,9 +5,13 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js"
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
-import { type CallToolRequest, CallToolRequestSchema, isJSONRPCRequest, type JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
+import {
+  type CallToolRequest, CallToolRequestSchema, ErrorCode, isJSONRPCRequest, type JSONRPCMessage, McpError
+} from "@modelcontextprotocol/sdk/types.js"
 import { assert, describe, it } from "@effect/vitest"
-import { dispatchPlainRequests, isPlainRequest, isPlainToolCall, setToolCallHandler } from "../../src/McpServer/Dispatch.ts"
+import {
+  dispatchPlainRequests, inFlightCalls, isPlainRequest, isPlainToolCall, setToolCallHandler, type ToolCallExtra
+} from "../../src/McpServer/Dispatch.ts"
 
 const call = (params: unknown, extra: Record<string, unknown> = {}) => ({ jsonrpc: "2.0", id: 7, method: "tools/call", params, ...extra })
 
@@ -102,5 +106,74 @@ describe("dispatch", () => {
     assert.match(answer.error!.message, /arguments/)
     assert.strictEqual(seen.length, 1)
     await client.close()
+  })
+})
+
+describe("tool calls answered without the Protocol's dispatch", () => {
+  /** A server whose plain tool calls go straight to `handle`, and the raw client end of its transport. */
+  const direct = async (handle: (request: CallToolRequest, extra: ToolCallExtra) => Promise<{ content: Array<{ type: "text"; text: string }> }>) => {
+    const server = new Server({ name: "t", version: "1" }, { capabilities: { tools: {} } })
+    const inFlight = inFlightCalls(server)
+    assert.isDefined(inFlight, "the SDK's cancel and close handlers are where this was written against")
+    setToolCallHandler(server, handle)
+    dispatchPlainRequests(server, { handle, inFlight: inFlight! })
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
+    const received: Array<JSONRPCMessage> = []
+    clientSide.onmessage = (m) => void received.push(m)
+    await server.connect(serverSide)
+    await clientSide.start()
+    const send = (m: unknown) => clientSide.send(m as JSONRPCMessage)
+    const answerTo = async (id: number) => {
+      for (let i = 0; i < 100; i++) {
+        const found = received.find((m) => (m as { id?: unknown }).id === id)
+        if (found !== undefined) return found as { result?: { content: Array<{ text: string }> }; error?: { code: number; message: string; data?: unknown } }
+        await new Promise((r) => setTimeout(r, 5))
+      }
+      return undefined
+    }
+    return { send, received, answerTo }
+  }
+
+  it("answers as the Protocol does: the result, an McpError's code and data, or an internal error", async () => {
+    const extras: Array<ToolCallExtra> = []
+    const { send, answerTo } = await direct(async (request, extra) => {
+      extras.push(extra)
+      if (request.params.name === "invalid") throw new McpError(ErrorCode.InvalidParams, "petId must be a number", { argument: "petId" })
+      if (request.params.name === "broken") throw new Error("boom")
+      return { content: [{ type: "text", text: `called ${request.params.name}` }] }
+    })
+    await send(call({ name: "getPet", arguments: { petId: 1 } }, { id: 1 }))
+    await send(call({ name: "invalid" }, { id: 2 }))
+    await send(call({ name: "broken" }, { id: 3 }))
+    assert.deepStrictEqual((await answerTo(1))?.result?.content, [{ type: "text", text: "called getPet" }])
+    assert.deepStrictEqual((await answerTo(2))?.error, { code: ErrorCode.InvalidParams, message: "MCP error -32602: petId must be a number", data: { argument: "petId" } })
+    assert.deepStrictEqual((await answerTo(3))?.error, { code: ErrorCode.InternalError, message: "boom" })
+    // the direct path (the Protocol's would have given an abort signal), with the request's id
+    assert.deepStrictEqual(extras.map((e) => [e.requestId, e.signal]), [[1, undefined], [2, undefined], [3, undefined]])
+  })
+
+  it("gives a cancelled call no answer and stops its notifications; other calls go on", async () => {
+    let release: () => void = () => {}
+    const held = new Promise<void>((r) => (release = r))
+    const progress = (extra: ToolCallExtra, n: number) =>
+      extra.sendNotification({ method: "notifications/progress", params: { progressToken: "p", progress: n } })
+    const { send, received, answerTo } = await direct(async (request, extra) => {
+      if (request.params.name === "slow") {
+        await progress(extra, 1)
+        await held
+        await progress(extra, 2)
+      }
+      return { content: [{ type: "text", text: `called ${request.params.name}` }] }
+    })
+    await send(call({ name: "slow", _meta: { progressToken: "p" } }, { id: 5 }))
+    for (let i = 0; i < 100 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 5))
+    await send({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 5, reason: "changed my mind" } })
+    release()
+    await send(call({ name: "fast" }, { id: 6 }))
+    assert.deepStrictEqual((await answerTo(6))?.result?.content, [{ type: "text", text: "called fast" }])
+    await new Promise((r) => setTimeout(r, 50))
+    assert.isUndefined(received.find((m) => (m as { id?: unknown }).id === 5))
+    const notes = received.filter((m) => (m as { method?: string }).method === "notifications/progress")
+    assert.deepStrictEqual(notes.map((m) => (m as { params: { progress: number } }).params.progress), [1])
   })
 })
