@@ -223,26 +223,23 @@ export class Invoker extends Context.Service<Invoker, {
             : writes
             ? Effect.tap(send(request), (res) => res.status >= 200 && res.status < 300 ? cache.invalidate(request) : Effect.void)
             : send(request)
-        return auth.apply(built, tool).pipe(
-          Effect.flatMap((request) => {
-            const started = clock.currentTimeMillisUnsafe()
-            // a 401 gets one renewal of the credential (fresh token, rotated secret) and one more try
-            const exchange = Effect.flatMap(exchangeOf(request), (res) =>
-              res.status !== 401 ? Effect.succeed(res) : auth.refresh(request, tool).pipe(Effect.flatMap((renewed) =>
-                renewed ? auth.apply(built, tool).pipe(Effect.flatMap(exchangeOf)) : Effect.succeed(res)
-              )))
-            return exchange.pipe(
-              Effect.flatMap((res) => answer(fiber, tool, res, started)),
-              Effect.catchTag("UpstreamError", (e) =>
-                Effect.logWarning(`upstream call failed: ${e.reason._tag}`).pipe(
-                  Effect.annotateLogs({ tool: name, operation: tool.operationId, attempts: e.attempts }),
-                  Effect.andThen(Effect.sync(() => describeUpstreamError(tool, e, maxResponseBytes, clock.currentTimeMillisUnsafe())))
-                ))
-            )
-          }),
-          // the credential could not be had, at first or when renewed after a 401
-          Effect.catchTag("AuthError", (e) => authFailed(tool, e))
-        )
+        // (catchTag data-first: its data-last form costs a closure over `arguments` on every call)
+        const called = Effect.flatMap(auth.apply(built, tool), (request): Effect.Effect<CallToolResult, AuthError> => {
+          const started = clock.currentTimeMillisUnsafe()
+          // a 401 gets one renewal of the credential (fresh token, rotated secret) and one more try
+          const exchange = Effect.flatMap(exchangeOf(request), (res) =>
+            res.status !== 401 ? Effect.succeed(res) : auth.refresh(request, tool).pipe(Effect.flatMap((renewed) =>
+              renewed ? auth.apply(built, tool).pipe(Effect.flatMap(exchangeOf)) : Effect.succeed(res)
+            )))
+          const answered: Effect.Effect<CallToolResult, UpstreamError | AuthError> = Effect.flatMap(exchange, (res) => answer(fiber, tool, res, started))
+          return Effect.catchTag(answered, "UpstreamError", (e) =>
+            Effect.logWarning(`upstream call failed: ${e.reason._tag}`).pipe(
+              Effect.annotateLogs({ tool: name, operation: tool.operationId, attempts: e.attempts }),
+              Effect.andThen(Effect.sync(() => describeUpstreamError(tool, e, maxResponseBytes, clock.currentTimeMillisUnsafe())))
+            ))
+        })
+        // the credential could not be had, at first or when renewed after a 401
+        return Effect.catchTag(called, "AuthError", (e) => authFailed(tool, e))
       })
 
     return Invoker.of({ call })

@@ -13,6 +13,7 @@ import {
 import { Cause, Context, Effect, Exit, Layer, Metric } from "effect"
 import { AppConfig } from "./AppConfig.ts"
 import { CALL, DESCRIBE, Discovery, SEARCH } from "./Discovery.ts"
+import type { UnknownTool } from "./Invoker.ts"
 import { buildPrompts, buildResources, RESOURCE_SCHEME } from "./Prompts.ts"
 import { circuitBreakerState, serveRequest, serveToolCall, specOperations, ToolTelemetry, unknownToolTelemetry } from "./Telemetry.ts"
 import { type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
@@ -30,6 +31,9 @@ export const PACKAGE_VERSION = "0.1.0"
  */
 let ajv: AjvJsonSchemaValidator | undefined
 const sharedValidator: jsonSchemaValidator = { getValidator: (schema) => (ajv ??= new AjvJsonSchemaValidator()).getValidator(schema) }
+
+/** A tools/call naming no tool is the client's mistake: the protocol error InvalidParams, not a tool result. */
+const unknownTool = (e: UnknownTool) => Effect.die(new McpError(ErrorCode.InvalidParams, `Unknown tool: ${e.name}`))
 
 export class McpServer extends Context.Service<McpServer, {
   /** A new SDK server wired to the catalog and its tool surface (Discovery), ready to connect to one transport. */
@@ -175,10 +179,7 @@ export class McpServer extends Context.Service<McpServer, {
           const call = serveToolCall(
             telemetryFor(request.params.name, request.params.arguments),
             { meta: request.params._meta, headers: extra.requestInfo?.headers, requestId: extra.requestId, sessionId: extra.sessionId },
-            discovery.call(request.params.name, request.params.arguments).pipe(
-              Effect.catchTag("UnknownTool", (e) =>
-                Effect.die(new McpError(ErrorCode.InvalidParams, `Unknown tool: ${e.name}`)))
-            )
+            Effect.catchTag(discovery.call(request.params.name, request.params.arguments), "UnknownTool", unknownTool)
           )
           const exit = inFlight !== undefined
             ? await inFlight.run(extra.requestId, runFork(call))

@@ -126,7 +126,7 @@ describe("tool calls answered without the Protocol's dispatch", () => {
     const answerTo = async (id: number) => {
       for (let i = 0; i < 100; i++) {
         const found = received.find((m) => (m as { id?: unknown }).id === id)
-        if (found !== undefined) return found as { result?: { content: Array<{ text: string }> }; error?: { code: number; message: string; data?: unknown } }
+        if (found !== undefined) return found as { result?: { content: Array<{ type: string; text: string }> }; error?: { code: number; message: string; data?: unknown } }
         await new Promise((r) => setTimeout(r, 5))
       }
       return undefined
@@ -174,6 +174,6 @@ describe("tool calls answered without the Protocol's dispatch", () => {
     await new Promise((r) => setTimeout(r, 50))
     assert.isUndefined(received.find((m) => (m as { id?: unknown }).id === 5))
     const notes = received.filter((m) => (m as { method?: string }).method === "notifications/progress")
-    assert.deepStrictEqual(notes.map((m) => (m as { params: { progress: number } }).params.progress), [1])
+    assert.deepStrictEqual(notes.map((m) => (m as unknown as { params: { progress: number } }).params.progress), [1])
   })
 })
