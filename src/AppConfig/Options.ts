@@ -3,6 +3,7 @@
  * One table drives `--help`, argv parsing and the README, so they cannot drift apart.
  * Precedence (lowest first): defaults < config file < environment < flags.
  */
+import { DEFAULT_SPEC_MAX_BYTES, SPEC_OPTION } from "./SpecOption.ts"
 
 export interface OptionSpec {
   /** Long flag without the leading dashes. */
@@ -20,12 +21,9 @@ export interface OptionSpec {
 
 const o = (spec: OptionSpec): OptionSpec => spec
 
-/** SPEC_MAX_BYTES' default (here, not in Security/Settings.ts, for SpecLoader/Prefetch.ts, which loads no Effect). */
-export const DEFAULT_SPEC_MAX_BYTES = 33_554_432
-
 export const OPTIONS: ReadonlyArray<OptionSpec> = [
   // Spec and upstream
-  o({ flag: "spec", aliases: ["spec-path", "spec-url"], env: ["API_SPEC_URL", "API_SPEC_PATH"], kind: "string", group: "Spec", help: "OpenAPI/Swagger document: file path or http(s) URL, JSON or YAML (required; give it again to serve more specs)" }),
+  o({ ...SPEC_OPTION, kind: "string", group: "Spec", help: "OpenAPI/Swagger document: file path or http(s) URL, JSON or YAML (required; give it again to serve more specs)" }),
   o({ flag: "base-url", aliases: ["api-url"], env: ["API_BASE_URL"], kind: "string", defaultText: "the spec's first servers URL", group: "Spec", help: "Base URL of the upstream API for every call" }),
   o({ flag: "name", aliases: ["api-name"], env: ["API_NAME"], kind: "string", defaultText: "spec info.title", group: "Spec", help: "Server name announced to MCP clients" }),
   o({ flag: "include-tags", env: ["INCLUDE_TAGS"], kind: "string", group: "Spec", help: "Comma list: keep only operations having one of these tags" }),

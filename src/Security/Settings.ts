@@ -4,7 +4,7 @@
  * AppConfig; kept here beside the code that enforces them.
  */
 import { Config, Option, type Redacted } from "effect"
-import { DEFAULT_SPEC_MAX_BYTES } from "../AppConfig/Options.ts"
+import { DEFAULT_SPEC_MAX_BYTES } from "../AppConfig/SpecOption.ts"
 
 export interface SpecSourceSettings {
   /** http:// spec URLs (and their `$ref` files) are allowed. */

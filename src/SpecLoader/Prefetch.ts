@@ -9,10 +9,10 @@
  * otherwise it reads the file itself. Only regular files up to the default size cap are read, and the bytes
  * are kept only until the loader reads its first file.
  *
- * Imports only the option table (which imports nothing): the entry point loads it before the version check and
- * the rest of the server.
+ * Imports only the spec option's names (AppConfig/SpecOption.ts, which imports nothing): the entry point loads
+ * it before the version check and the rest of the server.
  */
-import { DEFAULT_SPEC_MAX_BYTES, OPTIONS } from "../AppConfig/Options.ts"
+import { DEFAULT_SPEC_MAX_BYTES, SPEC_OPTION } from "../AppConfig/SpecOption.ts"
 
 interface Prefetch {
   readonly path: string
@@ -25,8 +25,7 @@ interface Prefetch {
 
 let pending: Prefetch | undefined
 
-const SPEC = OPTIONS.find((option) => option.flag === "spec")!
-const SPEC_FLAGS = [SPEC.flag, ...(SPEC.aliases ?? [])].map((flag) => `--${flag}`)
+const SPEC_FLAGS = [SPEC_OPTION.flag, ...SPEC_OPTION.aliases].map((flag) => `--${flag}`)
 
 /** What the first `--spec` flag names, else the environment; undefined when neither does. */
 export const specArgument = (
@@ -42,7 +41,7 @@ export const specArgument = (
     }
   }
   // as AppConfig reads them: the first one set and not empty
-  return SPEC.env.map((name) => env[name]).find((value) => value !== undefined && value !== "")
+  return SPEC_OPTION.env.map((name) => env[name]).find((value) => value !== undefined && value !== "")
 }
 
 /**
