@@ -231,7 +231,8 @@ export class Invoker extends Context.Service<Invoker, {
             res.status !== 401 ? Effect.succeed(res) : auth.refresh(request, tool).pipe(Effect.flatMap((renewed) =>
               renewed ? auth.apply(built, tool).pipe(Effect.flatMap(exchangeOf)) : Effect.succeed(res)
             )))
-          const answered: Effect.Effect<CallToolResult, UpstreamError | AuthError> = Effect.flatMap(exchange, (res) => answer(fiber, tool, res, started))
+          const answered: Effect.Effect<CallToolResult, UpstreamError | AuthError> =
+            Effect.flatMap(exchange, (res) => answer(fiber, tool, res, started))
           return Effect.catchTag(answered, "UpstreamError", (e) =>
             Effect.logWarning(`upstream call failed: ${e.reason._tag}`).pipe(
               Effect.annotateLogs({ tool: name, operation: tool.operationId, attempts: e.attempts }),
