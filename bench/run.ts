@@ -15,7 +15,7 @@
  *   by alternating the two servers in short blocks (see TracingAb).
  *
  * Writes bench/results/<time>-<mode>.{json,md} (and latest.{json,md}) and prints the tables.
- * Modes: default (full, ≈7 min), --quick (≈1 min), --smoke (≈15 s; exits 1 on any error, for CI).
+ * Modes: default (full, ≈8 min), --quick (≈1 min), --smoke (≈15 s; exits 1 on any error, for CI).
  * All traffic stays on 127.0.0.1; every loop is bounded in calls and time; every child is stopped by PID.
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
@@ -86,7 +86,7 @@ if (flags.help) {
 
   --quick              ≈1 min: 2.5 s per cell, 3 cold starts per spec
   --smoke              ≈15 s: 0.3 s per cell, 1 cold start per spec; exit code 1 on any error (for CI)
-  (default: full)      ≈7 min: 15 s per cell, 5 cold starts per spec, tracing A/B 16 rounds × 3 servers × 1.5 s
+  (default: full)      ≈8 min: 15 s per cell, 5 cold starts per spec, tracing A/B 16 rounds × 3 servers × 1.5 s
   --seconds N          measured seconds per cell (after warm-up)
   --max-calls N        most calls per cell
   --concurrency LIST   comma list of closed-loop concurrencies (default 1,8,64)
