@@ -86,7 +86,7 @@ if (flags.help) {
 
   --quick              ≈1 min: 2.5 s per cell, 3 cold starts per spec
   --smoke              ≈15 s: 0.3 s per cell, 1 cold start per spec; exit code 1 on any error (for CI)
-  (default: full)      ≈8 min: 15 s per cell, 5 cold starts per spec, tracing A/B 16 rounds × 3 servers × 1.5 s
+  (default: full)      ≈8 min: 15 s per cell, 5 cold starts per spec, tracing A/B 16 rounds × 4 servers × 1.5 s
   --seconds N          measured seconds per cell (after warm-up)
   --max-calls N        most calls per cell
   --concurrency LIST   comma list of closed-loop concurrencies (default 1,8,64)
@@ -103,7 +103,7 @@ if (flags.help) {
 
 const MODES = {
   // jitMs: one warm-up per server process (JIT tiering) before any cell; warmMs: per cell, not measured
-  // abRounds × abBlockMs: the interleaved tracing A/B (each round one block per server: untraced, traced, twin)
+  // abRounds × abBlockMs: the interleaved tracing A/B (each round one block per server: untraced, traced, twin, and the stdio floor)
   smoke: { cellMs: 300, warmMs: 50, jitMs: 200, maxCalls: 20_000, coldRuns: 1, abRounds: 2, abBlockMs: 100 },
   quick: { cellMs: 2_500, warmMs: 300, jitMs: 1_500, maxCalls: 100_000, coldRuns: 3, abRounds: 6, abBlockMs: 500 },
   full: { cellMs: 15_000, warmMs: 1_000, jitMs: 4_000, maxCalls: 500_000, coldRuns: 5, abRounds: 16, abBlockMs: 1_500 }
@@ -186,7 +186,8 @@ interface Cell {
  * in short blocks at one concurrency, the order reversed every round, so the machine's drift (±20-30 % over
  * minutes here) falls on both alike; per round the traced share of calls/s and the extra server CPU per call,
  * reported as medians. A second untraced server (the twin) takes its turns too: what separates it from the
- * first is the method's own noise.
+ * first is the method's own noise. With the floor cells on, the stdio Node floor takes its turns as well: the
+ * untraced server's CPU per call and calls/s against the floor's, less noisy than their separate cells.
  */
 interface TracingAb {
   readonly concurrency: number
@@ -201,6 +202,9 @@ interface TracingAb {
   /** per round: the twin's calls/s ÷ the untraced server's, and its CPU minus the untraced server's (ms per call) */
   readonly twinShares: ReadonlyArray<number>
   readonly twinCpuDeltaMs: ReadonlyArray<number>
+  /** per round, when the floor took turns: the untraced server's CPU per call ÷ the floor's, and its calls/s ÷ the floor's */
+  readonly floorCpuRatios?: ReadonlyArray<number>
+  readonly floorShares?: ReadonlyArray<number>
 }
 
 const gitInfo = () => {
@@ -417,14 +421,15 @@ const main = async () => {
         const twin = await connectStdio([...serverArgs, ...cacheOff])
         try {
           await closedLoop({ concurrency: 8, maxCalls: settings.maxCalls, maxMs: settings.jitMs, call: () => mcpCall(twin.client) })
-          tracingAb = await alternate(conns.stdio, conns["stdio-telemetry"], twin, 8)
+          tracingAb = await alternate({ untraced: conns.stdio, traced: conns["stdio-telemetry"], twin, floor: conns["stdio-floor"] }, 8)
         } finally {
           await twin.close()
         }
         log(
           `  tracing A/B at C=8 (${tracingAb.rounds} rounds): traced share of calls/s ${fmt(median(tracingAb.shares), 2)}, ` +
             `server CPU ${signed(median(tracingAb.cpuDeltaMs))} ms/call; untraced twin: share ${fmt(median(tracingAb.twinShares), 2)}, ` +
-            `CPU ${signed(median(tracingAb.twinCpuDeltaMs))} ms/call`
+            `CPU ${signed(median(tracingAb.twinCpuDeltaMs))} ms/call` +
+            (tracingAb.floorCpuRatios === undefined ? "" : `; untraced server ÷ Node floor: CPU ${fmt(median(tracingAb.floorCpuRatios), 2)}×`)
         )
       }
       for (const [name, conn] of Object.entries(conns)) {
@@ -485,9 +490,7 @@ const signed = (n: number) => `${n >= 0 ? "+" : ""}${fmt(n)}`
 
 /** The interleaved tracing A/B (see TracingAb) between connected stdio servers. */
 const alternate = async (
-  untraced: McpConnection,
-  traced: McpConnection,
-  twin: McpConnection,
+  servers: { readonly untraced: McpConnection; readonly traced: McpConnection; readonly twin: McpConnection; readonly floor: McpConnection | undefined },
   concurrency: number
 ): Promise<TracingAb> => {
   const { abRounds: rounds, abBlockMs: blockMs } = MODES[mode]
@@ -501,23 +504,31 @@ const alternate = async (
     }
   }
   type Block = Awaited<ReturnType<typeof block>>
-  const rows: Array<{ untraced: Block; traced: Block; twin: Block }> = []
+  type Name = "untraced" | "traced" | "twin" | "floor"
+  const names: Array<Name> = ["untraced", "traced", "twin", ...(servers.floor !== undefined ? ["floor" as const] : [])]
+  const rows: Array<Partial<Record<Name, Block>>> = []
   for (let round = 0; round < rounds; round++) {
     // the order reverses every round, so a steady drift favours none of them
-    const order = round % 2 === 0 ? ["untraced", "traced", "twin"] as const : ["twin", "traced", "untraced"] as const
-    const row: Partial<Record<(typeof order)[number], Block>> = {}
-    for (const name of order) row[name] = await block({ untraced, traced, twin }[name])
-    rows.push(row as { untraced: Block; traced: Block; twin: Block })
+    const row: Partial<Record<Name, Block>> = {}
+    for (const name of round % 2 === 0 ? names : [...names].reverse()) row[name] = await block(servers[name]!)
+    rows.push(row)
   }
+  const of = (name: Name) => rows.map((r) => r[name]!)
+  const [untraced, traced, twin] = [of("untraced"), of("traced"), of("twin")]
+  const floor = servers.floor !== undefined ? of("floor") : undefined
   return {
     concurrency,
     rounds,
     blockSeconds: blockMs / 1000,
-    shares: rows.map((r) => r.traced.callsPerSecond / r.untraced.callsPerSecond),
-    cpuDeltaMs: rows.map((r) => r.traced.cpuMsPerCall - r.untraced.cpuMsPerCall),
-    untracedCpuMs: rows.map((r) => r.untraced.cpuMsPerCall),
-    twinShares: rows.map((r) => r.twin.callsPerSecond / r.untraced.callsPerSecond),
-    twinCpuDeltaMs: rows.map((r) => r.twin.cpuMsPerCall - r.untraced.cpuMsPerCall)
+    shares: traced.map((t, i) => t.callsPerSecond / untraced[i]!.callsPerSecond),
+    cpuDeltaMs: traced.map((t, i) => t.cpuMsPerCall - untraced[i]!.cpuMsPerCall),
+    untracedCpuMs: untraced.map((u) => u.cpuMsPerCall),
+    twinShares: twin.map((t, i) => t.callsPerSecond / untraced[i]!.callsPerSecond),
+    twinCpuDeltaMs: twin.map((t, i) => t.cpuMsPerCall - untraced[i]!.cpuMsPerCall),
+    ...(floor === undefined ? {} : {
+      floorCpuRatios: untraced.map((u, i) => u.cpuMsPerCall / floor[i]!.cpuMsPerCall),
+      floorShares: untraced.map((u, i) => u.callsPerSecond / floor[i]!.callsPerSecond)
+    })
   }
 }
 
@@ -653,7 +664,10 @@ const report = (
           `rounds: ${range(tracingAb.shares, 2)}; server CPU per call ${range(tracingAb.cpuDeltaMs)} ms more than ` +
           `untraced (${fmt(median(tracingAb.untracedCpuMs))} ms). The method's own noise: a second untraced server ` +
           `taking its turns the same way had a share of ${range(tracingAb.twinShares, 2)} and ` +
-          `${range(tracingAb.twinCpuDeltaMs)} ms of CPU per call more.`
+          `${range(tracingAb.twinCpuDeltaMs)} ms of CPU per call more.` +
+          (tracingAb.floorCpuRatios === undefined || tracingAb.floorShares === undefined ? "" :
+            ` The stdio Node floor took its turns too: the untraced server used ${range(tracingAb.floorCpuRatios, 2)} times ` +
+            `its CPU per call and ran at ${range(tracingAb.floorShares, 2)} of its calls/s.`)
       )
     }
     const mem = Object.entries(loadMemory).map(([k, v]) => `${k} ${fmt(v.peakRssMiB, 0)} MiB`).join(", ")
