@@ -125,6 +125,8 @@ const settings = {
   /** per-call timeout: a stuck call is an error, never a hang */
   callTimeoutMs: 10_000
 }
+/** The Node floor's cells (bench/floor.ts) run beside the server's. */
+const withFloor = !flags["no-floor"]
 
 interface Workload {
   readonly tool: string
@@ -263,7 +265,7 @@ const main = async () => {
   const features = serverFeatures()
   const perCellS = (settings.cellMs + settings.warmMs) / 1000
   log(
-    `bench (${mode}): ${settings.concurrency.length * (3 + (flags["no-floor"] ? 0 : 2) + (features.cache ? 1 : 0) + (features.telemetry ? 1 : 0))} cells × ≤${fmt(perCellS)} s, ${settings.coldRuns} cold start(s) per spec; ` +
+    `bench (${mode}): ${settings.concurrency.length * (3 + (withFloor ? 2 : 0) + (features.cache ? 1 : 0) + (features.telemetry ? 1 : 0))} cells × ≤${fmt(perCellS)} s, ${settings.coldRuns} cold start(s) per spec; ` +
       `workload ${workload.tool} ${JSON.stringify(workload.args)}`
   )
 
@@ -297,9 +299,8 @@ const main = async () => {
   const loadMemory: Record<string, { peakRssMiB: number | undefined; rssMiB: number | undefined }> = {}
   // the proxy path is measured with the response cache off; cache hits get their own cells
   const cacheOff = features.cacheNone ? ["--cache-backend", "none"] : []
-  const floor = !flags["no-floor"]
   const paths: Array<Path> = [
-    "direct", "stdio", ...(floor ? ["stdio-floor" as const] : []), "http", ...(floor ? ["http-floor" as const] : []),
+    "direct", "stdio", ...(withFloor ? ["stdio-floor" as const] : []), "http", ...(withFloor ? ["http-floor" as const] : []),
     ...(features.cache ? ["stdio-cache" as const] : []),
     ...(features.telemetry ? ["stdio-telemetry" as const] : [])
   ]
@@ -323,8 +324,8 @@ const main = async () => {
       await Promise.all([
         connectStdio([...serverArgs, ...cacheOff]).then((c) => (conns.stdio = c)),
         connectHttp([...serverArgs, ...cacheOff]).then((c) => (conns.http = c)),
-        floor ? connectStdio([...serverArgs, "--path", workload.path], { cli: FLOOR }).then((c) => (conns["stdio-floor"] = c)) : undefined,
-        floor ? connectHttp([...serverArgs, "--path", workload.path], { cli: FLOOR }).then((c) => (conns["http-floor"] = c)) : undefined,
+        withFloor ? connectStdio([...serverArgs, "--path", workload.path], { cli: FLOOR }).then((c) => (conns["stdio-floor"] = c)) : undefined,
+        withFloor ? connectHttp([...serverArgs, "--path", workload.path], { cli: FLOOR }).then((c) => (conns["http-floor"] = c)) : undefined,
         paths.includes("stdio-cache")
           ? connectStdio([...serverArgs, "--cache-backend", "memory"]).then((c) => (conns["stdio-cache"] = c))
           : undefined,

@@ -98,6 +98,7 @@ export const takePrefetched = async (path: string): Promise<Uint8Array | undefin
   pending = undefined
   if (taken === undefined || taken.path !== path) return undefined
   const bytes = await taken.bytes
+  // stat once the read has ended (not the loader's check before it), so a write during the read is seen too
   try {
     const now = await process.getBuiltinModule("node:fs/promises").stat(path)
     const same = now.dev === taken.dev && now.ino === taken.ino && now.size === taken.size && now.mtimeMs === taken.mtimeMs
