@@ -51,6 +51,11 @@ const explain = (e: ErrorObject, args: unknown, tool: Tool): string => {
   switch (e.keyword) {
     case "required":
       return `'${at}' is required`
+    case "dependentRequired": {
+      // top level: the required fields of an optional request body (ToolCatalog/Mapping.ts)
+      const inside = at === "" ? "" : `${at}.`
+      return `'${inside}${String(e.params["missingProperty"])}' is required when '${inside}${String(e.params["property"])}' is given${at === "" ? " (both go in the request body)" : ""}`
+    }
     case "additionalProperties": {
       const known = e.instancePath === "" ? Object.keys(tool.inputSchema.properties) : []
       const lower = at.toLowerCase()

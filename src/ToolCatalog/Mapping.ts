@@ -7,7 +7,7 @@ import { isObject, type Json, type JsonObject, MappingProblem, readablePointer }
 import type {
   BodyBinding, BodyField, BodyKind, HttpMethod, ParamBinding, ParamLocation, Problem, Tool
 } from "../domain/Tool.ts"
-import { objectShape, type Schema, type SchemaContext, toJsonSchema } from "./Schema.ts"
+import { note, objectShape, type Schema, type SchemaContext, toJsonSchema } from "./Schema.ts"
 import { securityOf } from "../Auth/Requirements.ts"
 
 export interface MappingOptions {
@@ -420,12 +420,14 @@ const operationDetail = (input: OperationInput): ToolDetail => {
     })
   }
 
-  const body = mapBody(input, ctx, usedArgs, properties, required, claim)
+  const dependentRequired: Record<string, Array<string>> = {}
+  const body = mapBody(input, ctx, usedArgs, properties, required, dependentRequired, claim)
   return {
     inputSchema: {
       type: "object",
       properties,
       ...(required.length > 0 ? { required } : {}),
+      ...(Object.keys(dependentRequired).length > 0 ? { dependentRequired } : {}),
       additionalProperties: false
     },
     params,
@@ -440,6 +442,7 @@ const mapBody = (
   usedArgs: Set<string>,
   properties: Record<string, Schema>,
   required: Array<string>,
+  dependentRequired: Record<string, Array<string>>,
   claim: (wire: string, suffix: string) => string
 ): BodyBinding | undefined => {
   const { spec, op, where, itemUrl } = input
@@ -475,13 +478,32 @@ const mapBody = (
     const clashes = shape?.properties.some(([name]) => usedArgs.has(argName(name))) ?? true
     if (shape && shape.properties.length > 0 && !clashes) {
       const fields: Array<BodyField> = []
+      const needed: Array<string> = []
       for (const [name, sub, subUrl] of shape.properties) {
         const converted = toJsonSchema(sub, subUrl, ctx, `${mw}.properties.${name}`)
         const arg = claim(name, "body")
         properties[arg] = converted
-        if (bodyRequired && shape.required.has(name)) required.push(arg)
+        if (shape.required.has(name)) needed.push(arg)
         fields.push({ arg, name })
         if ((kind === "multipart" || kind === "form") && isFile(converted)) fileFields.push(name)
+      }
+      if (bodyRequired) required.push(...needed)
+      else if (needed.length > 0) {
+        // an optional body (many specs leave `required` off a body they need) is sent once any of its fields
+        // is given, and then it needs its required fields: each field brings them (JSON Schema's
+        // dependentRequired, checked before the call), and their descriptions say so for the model
+        for (const { arg } of fields) {
+          const others = needed.filter((n) => n !== arg)
+          if (others.length > 0) dependentRequired[arg] = others
+        }
+        for (const arg of needed) {
+          const schema = properties[arg]!
+          const described = typeof schema === "boolean" ? undefined : schema["description"]
+          properties[arg] = {
+            ...(typeof schema === "boolean" ? {} : schema),
+            description: note(typeof described === "string" ? described : undefined, "required when any request body field is given")
+          }
+        }
       }
       return { mediaType: chosen.mt, kind, required: bodyRequired, fields, arg: undefined, fileFields, partTypes }
     }

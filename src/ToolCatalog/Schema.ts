@@ -80,7 +80,8 @@ export const toJsonSchema = (node: Json | undefined, url: string, ctx: SchemaCon
   return convertObject(node, url, ctx, where)
 }
 
-const note = (description: string | undefined, text: string): string =>
+/** A description with a note in brackets after it (or only the note). */
+export const note = (description: string | undefined, text: string): string =>
   description ? `${description} (${text})` : `(${text})`
 
 const convertObject = (node: JsonObject, url: string, ctx: SchemaContext, where: string): Schema => {

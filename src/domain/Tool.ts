@@ -45,6 +45,8 @@ export interface JsonSchemaObject {
   readonly type: "object"
   readonly properties: Record<string, unknown>
   readonly required?: ReadonlyArray<string>
+  /** Arguments that need others when given: the required fields of an optional, flattened request body. */
+  readonly dependentRequired?: Readonly<Record<string, ReadonlyArray<string>>>
   readonly additionalProperties: false
 }
 

@@ -50,6 +50,18 @@ describe("Validation", () => {
     assert.deepStrictEqual(validate(petTool(), {}), ["'petId' is required"])
   })
 
+  it("names the body field an optional body needs once another of its fields is given", () => {
+    const tool = makeTool({
+      type: "object",
+      properties: { petId: { type: "integer" }, name: { type: "string" }, tag: { type: "string" } },
+      required: ["petId"],
+      dependentRequired: { tag: ["name"] },
+      additionalProperties: false
+    })
+    assert.deepStrictEqual(validate(tool, { petId: 1 }), [])
+    assert.deepStrictEqual(validate(tool, { petId: 1, tag: "dog" }), ["'name' is required when 'tag' is given (both go in the request body)"])
+  })
+
   it("names the argument, the expected type and the value got for a wrong type", () => {
     assert.deepStrictEqual(validate(petTool(), { petId: "abc" }), ["'petId' must be of type integer (got \"abc\")"])
     assert.deepStrictEqual(validate(petTool(), { petId: 1.5 }), ["'petId' must be of type integer (got 1.5)"])

@@ -357,6 +357,32 @@ layer(TestLayer)("mapSpec", (it) => {
         assert.deepStrictEqual(createPet.body?.fields?.map((f) => f.name), ["name", "tag", "status", "owner", "details"])
       }))
 
+    it.effect("an optional body's required fields are required together once any body field is given (Twilio)", () =>
+      Effect.gen(function*() {
+        // Twilio's spec leaves `required` off every request body, though its bodies have required fields
+        const result = yield* loadAndMap(spec("apisguru_twilio.com_twilio_verify_v2.json"))
+        const verify = byOperation(result.tools, "CreateVerification")
+        assert.deepStrictEqual(verify.inputSchema.required, ["ServiceSid"])
+        const dependent = verify.inputSchema.dependentRequired ?? {}
+        assert.deepStrictEqual(dependent["To"], ["Channel"])
+        assert.deepStrictEqual(dependent["Channel"], ["To"])
+        assert.sameMembers([...dependent["Locale"] ?? []], ["To", "Channel"])
+        assert.isUndefined(dependent["ServiceSid"])
+        assert.match(String(prop(verify, "To")["description"]), /\(required when any request body field is given\)$/)
+        assert.notMatch(String(prop(verify, "Locale")["description"]), /required when/)
+
+        const validate = validatorFor(verify)
+        const sid = "VA" + "0".repeat(32)
+        assert.isTrue(validate({ ServiceSid: sid }), "no body field: no body, nothing more needed")
+        assert.isTrue(validate({ ServiceSid: sid, To: "+15017122661", Channel: "sms" }))
+        assert.isFalse(validate({ ServiceSid: sid, Locale: "en" }))
+        assert.isFalse(validate({ ServiceSid: sid, To: "+15017122661" }))
+
+        // a body the spec marks required keeps its required fields plain required
+        const inputs = yield* loadAndMap(fixture("inputs.yaml"))
+        assert.isUndefined(byOperation(inputs.tools, "createPet").inputSchema.dependentRequired)
+      }))
+
     it.effect("keeps the body as one 'body' argument when a body property clashes with a parameter", () =>
       Effect.gen(function*() {
         const result = yield* loadAndMap(fixture("inputs.yaml"))
