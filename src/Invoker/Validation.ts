@@ -51,11 +51,6 @@ const explain = (e: ErrorObject, args: unknown, tool: Tool): string => {
   switch (e.keyword) {
     case "required":
       return `'${at}' is required`
-    case "dependentRequired": {
-      // top level: the required fields of an optional request body (ToolCatalog/Mapping.ts)
-      const inside = at === "" ? "" : `${at}.`
-      return `'${inside}${String(e.params["missingProperty"])}' is required when '${inside}${String(e.params["property"])}' is given${at === "" ? " (both go in the request body)" : ""}`
-    }
     case "additionalProperties": {
       const known = e.instancePath === "" ? Object.keys(tool.inputSchema.properties) : []
       const lower = at.toLowerCase()
@@ -78,7 +73,20 @@ export const validate = (tool: Tool, args: Record<string, unknown>): ReadonlyArr
   const v = validatorFor(tool)
   if (v(args)) return []
   const errors = v.errors ?? []
+  // the required fields of an optional request body (ToolCatalog/Mapping.ts; only there, at the top level):
+  // one line per missing field, naming the body fields given
+  const givenFor = new Map<string, Array<string>>()
+  for (const e of errors) {
+    if (e.keyword !== "dependentRequired") continue
+    const missing = String(e.params["missingProperty"])
+    givenFor.set(missing, [...givenFor.get(missing) ?? [], `'${String(e.params["property"])}'`])
+  }
+  const bodyMessages = [...givenFor].map(([missing, given]) =>
+    `'${missing}' is required when any request body field is given (given: ${given.join(", ")})`
+  )
   // anyOf branches each add errors; keep the summary line and skip the branch noise when it repeats
-  const messages = errors.filter((e) => e.keyword !== "anyOf" || errors.length === 1).map((e) => explain(e, args, tool))
-  return [...new Set(messages)].slice(0, 20)
+  const messages = errors
+    .filter((e) => e.keyword !== "dependentRequired" && (e.keyword !== "anyOf" || errors.length === 1))
+    .map((e) => explain(e, args, tool))
+  return [...new Set([...messages, ...bodyMessages])].slice(0, 20)
 }

@@ -53,13 +53,21 @@ describe("Validation", () => {
   it("names the body field an optional body needs once another of its fields is given", () => {
     const tool = makeTool({
       type: "object",
-      properties: { petId: { type: "integer" }, name: { type: "string" }, tag: { type: "string" } },
+      properties: { petId: { type: "integer" }, name: { type: "string" }, kind: { type: "string" }, tag: { type: "string" } },
       required: ["petId"],
-      dependentRequired: { tag: ["name"] },
+      dependentRequired: { name: ["kind"], kind: ["name"], tag: ["name", "kind"] },
       additionalProperties: false
     })
     assert.deepStrictEqual(validate(tool, { petId: 1 }), [])
-    assert.deepStrictEqual(validate(tool, { petId: 1, tag: "dog" }), ["'name' is required when 'tag' is given (both go in the request body)"])
+    assert.deepStrictEqual(validate(tool, { petId: 1, tag: "dog" }), [
+      "'name' is required when any request body field is given (given: 'tag')",
+      "'kind' is required when any request body field is given (given: 'tag')"
+    ])
+    // one line per missing field, however many body fields were given
+    assert.deepStrictEqual(validate(tool, { petId: "x", kind: "cat", tag: "dog" }), [
+      "'petId' must be of type integer (got \"x\")",
+      "'name' is required when any request body field is given (given: 'kind', 'tag')"
+    ])
   })
 
   it("names the argument, the expected type and the value got for a wrong type", () => {
