@@ -7,7 +7,7 @@ import { isObject, type Json, type JsonObject, MappingProblem, readablePointer }
 import type {
   BodyBinding, BodyField, BodyKind, HttpMethod, ParamBinding, ParamLocation, Problem, Tool
 } from "../domain/Tool.ts"
-import { note, objectShape, type Schema, type SchemaContext, toJsonSchema } from "./Schema.ts"
+import { fittingExamples, note, objectShape, type Schema, type SchemaContext, toJsonSchema } from "./Schema.ts"
 import { securityOf } from "../Auth/Requirements.ts"
 
 export interface MappingOptions {
@@ -405,7 +405,10 @@ const operationDetail = (input: OperationInput): ToolDetail => {
       const desc = str(node["description"])
       if (desc) schema["description"] = desc
       if (node["deprecated"] === true) schema["deprecated"] = true
-      if (node["example"] !== undefined && schema["examples"] === undefined) schema["examples"] = [node["example"]]
+      if (node["example"] !== undefined && schema["examples"] === undefined) {
+        const examples = fittingExamples([node["example"]], schema["type"])
+        if (examples.length > 0) schema["examples"] = examples
+      }
     }
     const arg = claim(p.name, p.in)
     properties[arg] = schema

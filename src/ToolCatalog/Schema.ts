@@ -80,6 +80,23 @@ export const toJsonSchema = (node: Json | undefined, url: string, ctx: SchemaCon
   return convertObject(node, url, ctx, where)
 }
 
+const typeOf = (value: unknown): string =>
+  value === null ? "null" : Array.isArray(value) ? "array" : typeof value === "number" && Number.isInteger(value) ? "integer" : typeof value
+
+/**
+ * The examples whose JSON type is the schema's (`type`: a name, a list of names, or absent). Some specs give an
+ * example of another type, often the value as sent (Twitter's array `ids` has the example "1,2,3"): shown to a
+ * model, it teaches the wrong argument, so it is left out.
+ */
+export const fittingExamples = (examples: ReadonlyArray<unknown>, type: unknown): Array<unknown> => {
+  if (type === undefined) return [...examples]
+  const types: ReadonlyArray<unknown> = Array.isArray(type) ? type : [type]
+  return examples.filter((e) => {
+    const t = typeOf(e)
+    return types.includes(t) || (t === "integer" && types.includes("number"))
+  })
+}
+
 /** A description with a note in brackets after it (or only the note). */
 export const note = (description: string | undefined, text: string): string =>
   description ? `${description} (${text})` : `(${text})`
@@ -124,8 +141,8 @@ const convertObject = (node: JsonObject, url: string, ctx: SchemaContext, where:
       if (typeof v === "number") out[ex] = v
     }
   }
-  if (Array.isArray(node["examples"])) out["examples"] = node["examples"]
-  else if (node["example"] !== undefined) out["examples"] = [node["example"]]
+  const examples = fittingExamples(Array.isArray(node["examples"]) ? node["examples"] : node["example"] !== undefined ? [node["example"]] : [], out["type"])
+  if (examples.length > 0) out["examples"] = examples
 
   if (isObject(node["properties"])) {
     const props: Record<string, Schema> = {}

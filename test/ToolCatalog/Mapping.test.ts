@@ -325,6 +325,11 @@ layer(TestLayer)("mapSpec", (it) => {
       })
       assert.deepStrictEqual(convert({ type: "string", deprecated: false, pattern: "^[a-z]+$" }), { type: "string", pattern: "^[a-z]+$" })
       assert.deepStrictEqual(convert({ type: "string", deprecated: true, pattern: "([" }), { type: "string", deprecated: true })
+      // examples: only those of the schema's type (an integer is a number too)
+      assert.deepStrictEqual(convert({ type: "number", example: 3 }), { type: "number", examples: [3] })
+      assert.deepStrictEqual(convert({ type: "integer", example: "3" }), { type: "integer" })
+      assert.deepStrictEqual(convert({ type: "string", nullable: true, examples: ["a", null, 1] }), { type: ["string", "null"], examples: ["a", null] })
+      assert.deepStrictEqual(convert({ example: { a: 1 } }), { examples: [{ a: 1 }] })
     })
 
     it.effect("leaves readOnly properties out, makes nullable a type union and oneOf an anyOf", () =>
@@ -381,6 +386,22 @@ layer(TestLayer)("mapSpec", (it) => {
         // a body the spec marks required keeps its required fields plain required
         const inputs = yield* loadAndMap(fixture("inputs.yaml"))
         assert.isUndefined(byOperation(inputs.tools, "createPet").inputSchema.dependentRequired)
+      }))
+
+    it.effect("leaves out an example whose type is not the schema's (Twitter's array ids, Decentraland's string authChain)", () =>
+      Effect.gen(function*() {
+        const twitter = yield* loadAndMap(spec("apisguru_twitter.com_current.json"))
+        const byId = byOperation(twitter.tools, "findUsersById")
+        // the spec's example is the value as sent ("2244994945,6253282,12"), not the array the argument is
+        assert.strictEqual(prop(byId, "ids")["type"], "array")
+        assert.isUndefined(prop(byId, "ids")["examples"])
+        // an example of the right type stays
+        assert.isArray((prop(byId, "user.fields")["examples"] as Array<unknown>)[0])
+
+        const dcl = yield* loadAndMap(spec("decentraland-catalyst_api.yaml"))
+        const post = byOperation(dcl.tools, "postEntity")
+        assert.isUndefined(prop(post, "authChain")["examples"])
+        assert.deepStrictEqual(prop(post, "entityId")["examples"], ["QmY4GFuf2jR3ocfuXuFLgvUrGEpjo84Byg44Pv2wduuinW"])
       }))
 
     it.effect("keeps the body as one 'body' argument when a body property clashes with a parameter", () =>
