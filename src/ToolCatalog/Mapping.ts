@@ -411,8 +411,9 @@ const operationDetail = (input: OperationInput): ToolDetail => {
       }
     }
     const arg = claim(p.name, p.in)
-    properties[arg] = schema
-    if (p.in === "path" || node["required"] === true) required.push(arg)
+    const isRequired = p.in === "path" || node["required"] === true
+    properties[arg] = isRequired && !json ? nonEmptyList(schema) : schema
+    if (isRequired) required.push(arg)
     const defaultStyle = p.in === "query" || p.in === "cookie" ? "form" : "simple"
     const style = typeof node["style"] === "string" ? node["style"] : defaultStyle
     params.push({
@@ -437,6 +438,16 @@ const operationDetail = (input: OperationInput): ToolDetail => {
     body,
     security: securityOf(spec, op)
   }
+}
+
+/**
+ * A required list sent as text (a parameter, a form or multipart field) needs an item: `[]` puts nothing on
+ * the wire, as if the argument were left out, and the API would answer that it is missing.
+ */
+const nonEmptyList = (schema: Schema): Schema => {
+  if (typeof schema === "boolean" || schema["minItems"] !== undefined) return schema
+  const type = schema["type"]
+  return type === "array" || (Array.isArray(type) && type.includes("array")) ? { ...schema, minItems: 1 } : schema
 }
 
 const mapBody = (
@@ -490,6 +501,7 @@ const mapBody = (
         fields.push({ arg, name })
         if ((kind === "multipart" || kind === "form") && isFile(converted)) fileFields.push(name)
       }
+      if (kind !== "json") for (const arg of needed) properties[arg] = nonEmptyList(properties[arg]!)
       if (bodyRequired) required.push(...needed)
       else if (needed.length > 0) {
         // an optional body (many specs leave `required` off a body they need) is sent once any of its fields

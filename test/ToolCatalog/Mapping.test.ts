@@ -404,6 +404,37 @@ layer(TestLayer)("mapSpec", (it) => {
         assert.deepStrictEqual(prop(post, "entityId")["examples"], ["QmY4GFuf2jR3ocfuXuFLgvUrGEpjo84Byg44Pv2wduuinW"])
       }))
 
+    it("a required list sent as text needs an item ([] would send nothing); a JSON one may be empty", () => {
+      const op = (content: string) => ({
+        operationId: content.replace(/\W/g, "_"),
+        parameters: [
+          { name: "tags", in: "query", required: true, schema: { type: "array", items: { type: "string" } } },
+          { name: "few", in: "query", required: true, schema: { type: "array", minItems: 2, items: { type: "string" } } },
+          { name: "maybe", in: "query", schema: { type: "array", items: { type: "string" } } },
+          { name: "filter", in: "query", required: true, content: { "application/json": { schema: { type: "array" } } } }
+        ],
+        requestBody: {
+          content: { [content]: { schema: { type: "object", required: ["events"], properties: { events: { type: "array", items: { type: "string" } } } } } }
+        },
+        responses: { "200": { description: "ok" } }
+      })
+      const result = mapSpec(inMemory({
+        openapi: "3.0.3",
+        info: { title: "t", version: "1" },
+        servers: [{ url: "https://x.example.com" }],
+        paths: { "/a": { post: op("application/x-www-form-urlencoded") }, "/b": { post: op("application/json") } }
+      }), OPTIONS)
+      const [form, json] = [byOperation(result.tools, "application_x_www_form_urlencoded"), byOperation(result.tools, "application_json")]
+      assert.strictEqual(prop(form, "tags")["minItems"], 1)
+      assert.strictEqual(prop(form, "few")["minItems"], 2)
+      assert.isUndefined(prop(form, "maybe")["minItems"])
+      assert.isUndefined(prop(form, "filter")["minItems"], "a JSON-encoded parameter sends [] as text")
+      assert.strictEqual(prop(form, "events")["minItems"], 1)
+      assert.isUndefined(prop(json, "events")["minItems"])
+      assert.isFalse(validatorFor(form)({ tags: [], few: ["a", "b"], filter: [] }))
+      assert.isTrue(validatorFor(form)({ tags: ["a"], few: ["a", "b"], filter: [], maybe: [] }))
+    })
+
     it.effect("keeps the body as one 'body' argument when a body property clashes with a parameter", () =>
       Effect.gen(function*() {
         const result = yield* loadAndMap(fixture("inputs.yaml"))
