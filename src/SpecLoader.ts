@@ -10,6 +10,7 @@ import { fetchGuarded, SpecSourcePolicy } from "./Security/SsrfGuard.ts"
 import { checkFile, MAX_DEPTH } from "./SpecLoader/Guard.ts"
 import { parseJsonBytes } from "./SpecLoader/JsonText.ts"
 import { takePrefetched } from "./SpecLoader/Prefetch.ts"
+import { inlineBodyParameters } from "./SpecLoader/Swagger2.ts"
 import { isAbsolute, resolve as resolvePath } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { isObject, type Json, type JsonObject, RefResolver, splitRef } from "./SpecLoader/Refs.ts"
@@ -47,16 +48,19 @@ const upgradeSwagger = (
   fresh: () => JsonObject
 ): { readonly document: JsonObject; readonly pathProblems: Map<string, string> } => {
   const pathProblems = new Map<string, string>()
-  const convert = (d: JsonObject) => upgrade(structuredClone(d) as never, "3.0") as unknown as JsonObject
+  const convert = (d: JsonObject) => {
+    inlineBodyParameters(d)
+    return upgrade(d as never, "3.0") as unknown as JsonObject
+  }
   try {
-    return { document: upgrade(doc as never, "3.0") as unknown as JsonObject, pathProblems }
+    return { document: convert(doc), pathProblems }
   } catch {
     const { paths, ...rest } = fresh()
-    const base = convert({ ...rest, paths: {} })
+    const base = convert(structuredClone({ ...rest, paths: {} }))
     const converted: Record<string, Json> = {}
     for (const [path, item] of Object.entries(isObject(paths) ? paths : {})) {
       try {
-        const one = convert({ ...rest, paths: { [path]: item } })
+        const one = convert(structuredClone({ ...rest, paths: { [path]: item } }))
         converted[path] = (one["paths"] as JsonObject)[path]!
       } catch (e) {
         pathProblems.set(path, `cannot convert this Swagger 2.0 path to OpenAPI 3: ${(e as Error).message}`)

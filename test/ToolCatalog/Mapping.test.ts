@@ -435,6 +435,29 @@ layer(TestLayer)("mapSpec", (it) => {
       assert.isTrue(validatorFor(form)({ tags: ["a"], few: ["a", "b"], filter: [], maybe: [] }))
     })
 
+    it.effect("Swagger 2.0: a body shared through `parameters` or declared on the path item reaches its operations", () =>
+      Effect.gen(function*() {
+        const result = yield* loadAndMap(fixture("swagger2-bodies.yaml"))
+        assert.deepStrictEqual(result.skipped, [])
+        const create = byOperation(result.tools, "createPet")
+        assert.deepStrictEqual(Object.keys(create.inputSchema.properties), ["name", "tag"])
+        assert.deepStrictEqual(create.inputSchema.required, ["name"])
+        assert.strictEqual(create.body?.mediaType, "application/json")
+        const replace = byOperation(result.tools, "replacePet")
+        assert.deepStrictEqual(Object.keys(replace.inputSchema.properties), ["id", "name"])
+        assert.deepStrictEqual(replace.inputSchema.required, ["id", "name"])
+        // its own form field wins over the path item's body: the two exclude each other
+        const patch = byOperation(result.tools, "patchPet")
+        assert.deepStrictEqual(Object.keys(patch.inputSchema.properties), ["id", "tag"])
+        assert.strictEqual(patch.body?.mediaType, "application/x-www-form-urlencoded")
+
+        // Kubernetes declares every body on the path item
+        const k8s = yield* loadAndMap(spec("kubernetes-canary_swagger.json"), { baseUrl: "http://127.0.0.1:9" })
+        const binding = byOperation(k8s.tools, "createCoreV1NamespacedBinding")
+        assert.includeMembers(Object.keys(binding.inputSchema.properties), ["namespace", "target", "metadata"])
+        assert.include([...binding.inputSchema.required ?? []], "target")
+      }))
+
     it.effect("keeps the body as one 'body' argument when a body property clashes with a parameter", () =>
       Effect.gen(function*() {
         const result = yield* loadAndMap(fixture("inputs.yaml"))
