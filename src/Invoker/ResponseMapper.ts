@@ -127,11 +127,25 @@ const statusLine = (status: number) => {
 
 export const mapResponse = (tool: Tool, res: UpstreamResponse, maxBytes: number, now: number): CallToolResult => {
   const mt = mediaTypeOf(res.headers)
-  const ok = res.status >= 200 && res.status < 300
-  if (!ok) {
+  const redirect = res.status >= 300 && res.status < 400
+  if (redirect && tool.redirects === true) {
+    // a documented 3xx is the answer: for a redirect, where the resource is (not followed: it may be another
+    // origin, which must not get the credential)
+    const location = res.headers["location"]
+    return {
+      content: [{
+        type: "text",
+        text: location
+          ? `${statusLine(res.status)}: the API answers with the address ${location} (a redirect, not followed)`
+          : `${statusLine(res.status)}: no content`
+      }],
+      structuredContent: { status: res.status, ...(location ? { location } : {}) }
+    }
+  }
+  if (res.status < 200 || res.status >= 300) {
     const excerpt = res.body.byteLength === 0 ? "" : cappedText(res, ERROR_EXCERPT).text
     const retryAfter = retryAfterSeconds(res.headers, now)
-    const location = res.status >= 300 && res.status < 400 && res.headers["location"] ? ` (redirect to ${res.headers["location"]}, not followed)` : ""
+    const location = redirect && res.headers["location"] ? ` (redirect to ${res.headers["location"]}, not followed)` : ""
     const lines = [
       `${tool.operationId} failed: ${statusLine(res.status)} from ${tool.method} ${tool.path}${location}.`,
       ...(retryAfter !== undefined ? [`The API asks to retry after ${retryAfter} seconds.`] : []),

@@ -321,7 +321,9 @@ const operationHead = (input: OperationInput): Omit<ToolHead, "name" | "spec"> =
     throw new MappingProblem(where, "no base URL: the spec has no absolute 'servers' URL; pass --base-url (API_BASE_URL)")
   }
   const summary = str(op["summary"])
+  const responses = isObject(op["responses"]) ? Object.keys(op["responses"]) : []
   return {
+    ...(responses.some((code) => /^3/.test(code)) ? { redirects: true } : {}),
     operationId: input.operationId,
     method: upper,
     path,
@@ -556,7 +558,8 @@ const describe = (input: OperationInput, summary: string | undefined, method: Ht
 const successDescription = (input: OperationInput): string | undefined => {
   const responses = input.op["responses"]
   if (!isObject(responses)) return undefined
-  const code = Object.keys(responses).find((c) => /^2/.test(c))
+  // the success response, else the redirect that is the answer (GitHub's downloads)
+  const code = Object.keys(responses).find((c) => /^2/.test(c)) ?? Object.keys(responses).find((c) => /^3/.test(c))
   if (code === undefined) return undefined
   const r = responses[code]
   const d = isObject(r) ? str(r["description"]) : undefined

@@ -80,6 +80,12 @@ export interface Tool {
    * all apply (AND). `[]`: explicitly no credential; undefined: the spec says nothing.
    */
   readonly security?: ReadonlyArray<SecurityRequirement> | undefined
+  /**
+   * The operation documents a 3xx response: a redirect (GitHub's downloads answer 302 with the file's address,
+   * a renamed repository 301 with its new one) or 304 Not Modified. Such a status is then its answer, not a
+   * failure. Absent: a 3xx is an error.
+   */
+  readonly redirects?: true
 }
 
 /** A security scheme from `components.securitySchemes`, as far as a call needs it. */

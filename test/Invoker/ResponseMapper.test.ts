@@ -207,6 +207,18 @@ describe("ResponseMapper", () => {
       assert.include(text, "https://login.example.com/")
       assert.include(text, "not followed")
     })
+
+    it("answers with the address when the operation documents the redirect (GitHub's downloads), not as an error", () => {
+      const download: Tool = { ...tool, redirects: true }
+      const location = "https://codeload.example.com/me/repo/legacy.tar.gz/main?token=short-lived"
+      const result = mapResponse(download, response(302, { location }), CAP, NOW)
+      assert.isUndefined(result.isError)
+      assert.include(textOf(result), `HTTP 302 Found: the API answers with the address ${location}`)
+      assert.deepStrictEqual(result.structuredContent, { status: 302, location })
+      assert.deepStrictEqual(mapResponse(download, response(304, {}), CAP, NOW).structuredContent, { status: 304 })
+      // an undocumented status is still an error
+      assert.isTrue(mapResponse(download, response(404, {}), CAP, NOW).isError)
+    })
   })
 
   describe("retryAfterSeconds", () => {

@@ -458,6 +458,16 @@ layer(TestLayer)("mapSpec", (it) => {
         assert.include([...binding.inputSchema.required ?? []], "target")
       }))
 
+    it.effect("marks an operation that documents a redirect as its answer (GitHub's downloads)", () =>
+      Effect.gen(function*() {
+        const github = yield* loadAndMap(spec("github_api.github.com.json"))
+        const tarball = byOperation(github.tools, "repos/download-tarball-archive")
+        assert.isTrue(tarball.redirects)
+        assert.include(tarball.description, "GET /repos/{owner}/{repo}/tarball/{ref} → 302")
+        assert.isTrue(byOperation(github.tools, "repos/get").redirects, "301 for a renamed repository")
+        assert.isUndefined(byOperation(github.tools, "issues/create").redirects)
+      }))
+
     it.effect("keeps the body as one 'body' argument when a body property clashes with a parameter", () =>
       Effect.gen(function*() {
         const result = yield* loadAndMap(fixture("inputs.yaml"))

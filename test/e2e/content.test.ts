@@ -112,6 +112,36 @@ describe("long calls and binary answers", () => {
   })
 })
 
+describe("redirects", () => {
+  it("answers a redirect the operation documents with its address, an undocumented one as an error; neither is followed", async () => {
+    let followed = 0
+    const server = createServer((req, res) => {
+      if (req.url === "/elsewhere") {
+        followed++
+        return void res.writeHead(200).end("followed")
+      }
+      res.writeHead(302, { location: `http://127.0.0.1:${(server.address() as { port: number }).port}/elsewhere` }).end()
+    })
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+    const mcp = await connectStdio(["--spec", fixture("content.yaml"), "--base-url", base])
+    try {
+      const archive = await mcp.client.callTool({ name: "getArchive", arguments: {} })
+      assert.isUndefined(archive.isError)
+      assert.deepStrictEqual(archive.structuredContent, { status: 302, location: `${base}/elsewhere` })
+      assert.include(textOf(archive), `the API answers with the address ${base}/elsewhere`)
+      const moved = await mcp.client.callTool({ name: "getMoved", arguments: {} })
+      assert.isTrue(moved.isError)
+      assert.include(textOf(moved), `HTTP 302 Found from GET /moved (redirect to ${base}/elsewhere, not followed)`)
+      assert.strictEqual(followed, 0)
+    } finally {
+      await mcp.close()
+      server.closeAllConnections()
+      server.close()
+    }
+  })
+})
+
 describe("an endless answer", () => {
   it("reads a body only up to what it can use, then stops the download and says the answer was cut", async () => {
     let closedEarly = false
