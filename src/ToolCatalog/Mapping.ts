@@ -408,7 +408,7 @@ const operationDetail = (input: OperationInput): ToolDetail => {
       if (desc) schema["description"] = desc
       if (node["deprecated"] === true) schema["deprecated"] = true
       if (node["example"] !== undefined && schema["examples"] === undefined) {
-        const examples = fittingExamples([node["example"]], schema["type"])
+        const examples = fittingExamples([node["example"]], schema)
         if (examples.length > 0) schema["examples"] = examples
       }
     }

@@ -84,16 +84,21 @@ const typeOf = (value: unknown): string =>
   value === null ? "null" : Array.isArray(value) ? "array" : typeof value === "number" && Number.isInteger(value) ? "integer" : typeof value
 
 /**
- * The examples whose JSON type is the schema's (`type`: a name, a list of names, or absent). Some specs give an
- * example of another type, often the value as sent (Twitter's array `ids` has the example "1,2,3"): shown to a
- * model, it teaches the wrong argument, so it is left out.
+ * The examples that fit the schema's `type`, `enum` and `pattern` (as converted here). Some specs give an
+ * example that does not: the value as sent (Twitter's array `ids` has the example "1,2,3"), or quoted
+ * (GitHub's `vcs`, of enum git/…, has "\"git\""). Shown to a model, it teaches a wrong argument, so it is
+ * left out.
  */
-export const fittingExamples = (examples: ReadonlyArray<unknown>, type: unknown): Array<unknown> => {
-  if (type === undefined) return [...examples]
-  const types: ReadonlyArray<unknown> = Array.isArray(type) ? type : [type]
+export const fittingExamples = (examples: ReadonlyArray<unknown>, schema: Readonly<Record<string, unknown>>): Array<unknown> => {
+  const type = schema["type"]
+  const types: ReadonlyArray<unknown> | undefined = type === undefined ? undefined : Array.isArray(type) ? type : [type]
+  const values = Array.isArray(schema["enum"]) ? schema["enum"] : undefined
+  const pattern = validPattern(schema["pattern"]) ? new RegExp(schema["pattern"], "u") : undefined
   return examples.filter((e) => {
     const t = typeOf(e)
-    return types.includes(t) || (t === "integer" && types.includes("number"))
+    if (types !== undefined && !types.includes(t) && !(t === "integer" && types.includes("number"))) return false
+    if (values !== undefined && !values.some((v) => v === e || (typeof v === "object" && JSON.stringify(v) === JSON.stringify(e)))) return false
+    return pattern === undefined || typeof e !== "string" || pattern.test(e)
   })
 }
 
@@ -141,7 +146,7 @@ const convertObject = (node: JsonObject, url: string, ctx: SchemaContext, where:
       if (typeof v === "number") out[ex] = v
     }
   }
-  const examples = fittingExamples(Array.isArray(node["examples"]) ? node["examples"] : node["example"] !== undefined ? [node["example"]] : [], out["type"])
+  const examples = fittingExamples(Array.isArray(node["examples"]) ? node["examples"] : node["example"] !== undefined ? [node["example"]] : [], out)
   if (examples.length > 0) out["examples"] = examples
 
   if (isObject(node["properties"])) {

@@ -330,6 +330,12 @@ layer(TestLayer)("mapSpec", (it) => {
       assert.deepStrictEqual(convert({ type: "integer", example: "3" }), { type: "integer" })
       assert.deepStrictEqual(convert({ type: "string", nullable: true, examples: ["a", null, 1] }), { type: ["string", "null"], examples: ["a", null] })
       assert.deepStrictEqual(convert({ example: { a: 1 } }), { examples: [{ a: 1 }] })
+      // …and in its enum, and matching its pattern
+      assert.deepStrictEqual(convert({ type: "string", enum: ["git", "svn"], example: "\"git\"" }), { type: "string", enum: ["git", "svn"] })
+      assert.deepStrictEqual(convert({ type: "string", enum: ["git", "svn"], example: "svn" }), { type: "string", enum: ["git", "svn"], examples: ["svn"] })
+      assert.deepStrictEqual(convert({ type: "string", pattern: "^sha256:[a-f0-9]{4}$", examples: ["sha256:abcd", "sha256:…"] }), {
+        type: "string", pattern: "^sha256:[a-f0-9]{4}$", examples: ["sha256:abcd"]
+      })
     })
 
     it.effect("leaves readOnly properties out, makes nullable a type union and oneOf an anyOf", () =>
