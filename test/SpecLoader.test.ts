@@ -178,9 +178,25 @@ layer(TestLayer)("SpecLoader", (it) => {
         assert.strictEqual(loaded.refs.failures.size, 0, [...loaded.refs.failures.values()].slice(0, 3).join("; "))
         const mapped = mapSpec(loaded, OPTIONS)
         assert.strictEqual(mapped.operations, 659)
-        assert.strictEqual(mapped.tools.length, 659)
-        assert.deepStrictEqual(mapped.skipped, [])
-        for (const tool of mapped.tools) assert.strictEqual(tool.baseUrl, "https://api.digitalocean.com")
+        assert.strictEqual(mapped.tools.length, 657)
+        // two operations name servers that cannot be called: a placeholder host, and no host at all
+        assert.deepStrictEqual(mapped.skipped.map((p) => p.location), ["paths./api/v1/chat/completions.post", "paths./<upload_url>.put"])
+        assert.include(mapped.skipped[0]!.message, "server URL 'https://{your-agent-url}' has no host or an unresolved variable")
+        // the operations' own servers are used (the inference API has its own host)
+        const hosts = new Set(mapped.tools.map((t) => t.baseUrl))
+        assert.deepStrictEqual([...hosts].sort(), ["https://api.digitalocean.com", "https://inference.do-ai.run"])
+        assert.strictEqual(mapped.tools.find((t) => t.name === "inference_create_chat_completion")?.baseUrl, "https://inference.do-ai.run")
+        // every operation is a `$ref` to its own file: followed, with its operationId, parameters and body
+        assert.deepStrictEqual(mapped.tools.filter((t) => /^(get|post|put|patch|delete|head)_v2_/.test(t.name)).map((t) => t.name), [])
+        const bandwidth = mapped.tools.find((t) => t.name === "monitoring_get_dropletBandwidthMetrics")!
+        assert.sameMembers([...bandwidth.inputSchema.required ?? []], ["host_id", "interface", "direction", "start", "end"])
+        assert.include(bandwidth.description, "Get Droplet Bandwidth Metrics")
+        const create = mapped.tools.find((t) => t.name === "droplets_create")!
+        assert.strictEqual(create.body?.mediaType, "application/json")
+        // a `properties` map that is itself a `$ref` (to a set of attributes in another file)
+        const addDroplets = mapped.tools.find((t) => t.name === "loadBalancers_add_droplets")!
+        assert.deepStrictEqual(addDroplets.inputSchema.required, ["lb_id", "droplet_ids"])
+        assert.strictEqual((addDroplets.inputSchema.properties["droplet_ids"] as { type: string }).type, "array")
       }), 60_000)
 
     it.effect("does not fetch a remote $ref from a spec read from a file, and says so", () =>

@@ -226,10 +226,23 @@ export const mapSpec = (spec: LoadedSpec, options: MappingOptions, lazy = false)
       continue
     }
     for (const method of METHODS) {
-      const op = pathItem[method]
-      if (op === undefined) continue
+      const rawOp = pathItem[method]
+      if (rawOp === undefined) continue
       operations++
       const where = readablePointer(["paths", path, method])
+      // OpenAPI has no `$ref` for an operation, but specs use one (DigitalOcean keeps each operation in its own
+      // file): followed, and the operation's own references are then relative to its file
+      let op: Json
+      let opUrl = itemUrl
+      try {
+        const d = refs.deref(rawOp, itemUrl, where)
+        op = d.value
+        opUrl = d.url
+      } catch (e) {
+        if (!(e instanceof MappingProblem)) throw e
+        skipped.push({ location: e.pointer, message: e.detail })
+        continue
+      }
       if (!isObject(op)) {
         skipped.push({ location: where, message: "operation is not an object" })
         continue
@@ -245,7 +258,7 @@ export const mapSpec = (spec: LoadedSpec, options: MappingOptions, lazy = false)
         filteredOut++
         continue
       }
-      drafts.push({ baseName, input: { spec, options, path, method, pathItem, itemUrl, op, operationId, tags, where } })
+      drafts.push({ baseName, input: { spec, options, path, method, pathItem, itemUrl, op, opUrl, operationId, tags, where } })
     }
   }
 
@@ -298,6 +311,8 @@ interface OperationInput {
   readonly pathItem: JsonObject
   readonly itemUrl: string
   readonly op: JsonObject
+  /** The URL of the operation's document, which its own `$ref`s are relative to (the path item's, unless it was a `$ref`). */
+  readonly opUrl: string
   readonly operationId: string
   readonly tags: ReadonlyArray<string>
   readonly where: string
@@ -319,6 +334,11 @@ const operationHead = (input: OperationInput): Omit<ToolHead, "name" | "spec"> =
     server(spec.document["servers"], spec.url)
   if (baseUrl === undefined) {
     throw new MappingProblem(where, "no base URL: the spec has no absolute 'servers' URL; pass --base-url (API_BASE_URL)")
+  }
+  // a server URL with no host, or a variable whose default is a placeholder (DigitalOcean's agent inference
+  // has `https://{agent_url}`, default "{your-agent-url}"), cannot be called: said now, not at every call
+  if (options.baseUrl === undefined && (!URL.canParse(baseUrl) || new URL(baseUrl).hostname === "" || /[{}]/.test(baseUrl))) {
+    throw new MappingProblem(where, `no usable base URL: the spec's server URL '${baseUrl}' has no host or an unresolved variable; pass --base-url (API_BASE_URL)`)
   }
   const summary = str(op["summary"])
   const responses = isObject(op["responses"]) ? Object.keys(op["responses"]) : []
@@ -343,7 +363,7 @@ const operationHead = (input: OperationInput): Omit<ToolHead, "name" | "spec"> =
 
 /** The input schema and where each argument goes: the schemas resolved and converted. Throws MappingProblem. */
 const operationDetail = (input: OperationInput): ToolDetail => {
-  const { spec, path, pathItem, itemUrl, op, where } = input
+  const { spec, path, pathItem, itemUrl, op, opUrl, where } = input
   const ctx: SchemaContext = { refs: spec.refs, stack: [], expansions: 0 }
 
   // Parameters: path-level first, operation-level overriding by (in, name).
@@ -366,7 +386,7 @@ const operationDetail = (input: OperationInput): ToolDetail => {
     })
   }
   gather(pathItem["parameters"], itemUrl, readablePointer(["paths", path]))
-  gather(op["parameters"], itemUrl, where)
+  gather(op["parameters"], opUrl, where)
 
   // Every {placeholder} in the path needs a value even when the spec forgot to declare it.
   for (const m of path.matchAll(/\{([^}]+)\}/g)) {
@@ -461,10 +481,10 @@ const mapBody = (
   dependentRequired: Record<string, Array<string>>,
   claim: (wire: string, suffix: string) => string
 ): BodyBinding | undefined => {
-  const { spec, op, where, itemUrl } = input
+  const { spec, op, where, opUrl } = input
   if (op["requestBody"] === undefined) return undefined
   const w = `${where}.requestBody`
-  const { value: rb, url } = spec.refs.deref(op["requestBody"], itemUrl, w)
+  const { value: rb, url } = spec.refs.deref(op["requestBody"], opUrl, w)
   if (!isObject(rb) || !isObject(rb["content"])) return undefined
   const entries = Object.entries(rb["content"])
   if (entries.length === 0) return undefined

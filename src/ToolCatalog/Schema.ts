@@ -149,15 +149,16 @@ const convertObject = (node: JsonObject, url: string, ctx: SchemaContext, where:
   const examples = fittingExamples(Array.isArray(node["examples"]) ? node["examples"] : node["example"] !== undefined ? [node["example"]] : [], out)
   if (examples.length > 0) out["examples"] = examples
 
-  if (isObject(node["properties"])) {
+  const properties = propertiesOf(node, url, ctx, where)
+  if (properties !== undefined) {
     const props: Record<string, Schema> = {}
     const dropped = new Set<string>()
-    for (const [name, sub] of Object.entries(node["properties"])) {
-      if (isReadOnly(sub, url, ctx, where)) {
+    for (const [name, sub] of Object.entries(properties.map)) {
+      if (isReadOnly(sub, properties.url, ctx, where)) {
         dropped.add(name)
         continue
       }
-      props[name] = toJsonSchema(sub, url, ctx, where)
+      props[name] = toJsonSchema(sub, properties.url, ctx, where)
     }
     out["properties"] = props
     if (Array.isArray(node["required"])) {
@@ -197,6 +198,18 @@ const convertObject = (node: JsonObject, url: string, ctx: SchemaContext, where:
     out["not"] = toJsonSchema(node["not"], url, ctx, where)
   }
   return out
+}
+
+/**
+ * A schema's `properties` and the URL their `$ref`s are relative to. The map itself may be a `$ref` (not in
+ * JSON Schema, but DigitalOcean shares property sets that way: `properties: {$ref: 'attributes.yml#/ids'}`).
+ */
+const propertiesOf = (node: JsonObject, url: string, ctx: SchemaContext, where: string): { readonly map: JsonObject; readonly url: string } | undefined => {
+  const props = node["properties"]
+  if (!isObject(props)) return undefined
+  if (typeof props["$ref"] !== "string") return { map: props, url }
+  const target = ctx.refs.resolve(props["$ref"], url, where)
+  return isObject(target.value) ? { map: target.value, url: target.url } : undefined
 }
 
 /** True when a property schema is `readOnly` (servers reject such input), looking through one `$ref`. */
@@ -239,10 +252,11 @@ export const objectShape = (
     if (value["oneOf"] !== undefined || value["anyOf"] !== undefined || value["not"] !== undefined) return false
     if (value["type"] !== undefined && value["type"] !== "object") return false
     let any = false
-    if (isObject(value["properties"])) {
-      for (const [name, sub] of Object.entries(value["properties"])) {
-        if (isReadOnly(sub, at, ctx, where)) continue
-        properties.push([name, sub, at])
+    const own = propertiesOf(value, at, ctx, where)
+    if (own !== undefined) {
+      for (const [name, sub] of Object.entries(own.map)) {
+        if (isReadOnly(sub, own.url, ctx, where)) continue
+        properties.push([name, sub, own.url])
         any = true
       }
       if (Array.isArray(value["required"])) for (const r of value["required"]) if (typeof r === "string") required.add(r)

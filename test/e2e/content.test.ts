@@ -124,7 +124,7 @@ describe("redirects", () => {
     })
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
     const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
-    const mcp = await connectStdio(["--spec", fixture("content.yaml"), "--base-url", base])
+    const mcp = await connectStdio(["--spec", fixture("redirects.yaml"), "--base-url", base])
     try {
       const archive = await mcp.client.callTool({ name: "getArchive", arguments: {} })
       assert.isUndefined(archive.isError)
