@@ -197,6 +197,9 @@ layer(TestLayer)("SpecLoader", (it) => {
         const addDroplets = mapped.tools.find((t) => t.name === "loadBalancers_add_droplets")!
         assert.deepStrictEqual(addDroplets.inputSchema.required, ["lb_id", "droplet_ids"])
         assert.strictEqual((addDroplets.inputSchema.properties["droplet_ids"] as { type: string }).type, "array")
+        // `required` beside an `allOf` names properties its parts declare
+        const updateDefault = mapped.tools.find((t) => t.name === "projects_update_default")!
+        assert.sameMembers([...updateDefault.inputSchema.required ?? []], ["name", "description", "purpose", "environment", "is_default"])
       }), 60_000)
 
     it.effect("does not fetch a remote $ref from a spec read from a file, and says so", () =>

@@ -259,8 +259,9 @@ export const objectShape = (
         properties.push([name, sub, own.url])
         any = true
       }
-      if (Array.isArray(value["required"])) for (const r of value["required"]) if (typeof r === "string") required.add(r)
     }
+    // (also beside an allOf, naming properties its parts declare: DigitalOcean's update bodies)
+    if (Array.isArray(value["required"])) for (const r of value["required"]) if (typeof r === "string") required.add(r)
     if (Array.isArray(value["allOf"])) {
       for (const part of value["allOf"]) {
         if (!visit(part, at, depth + 1)) return false
