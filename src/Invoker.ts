@@ -10,7 +10,7 @@ import { Auth, type AuthError } from "./Auth.ts"
 import type { Tool } from "./domain/Tool.ts"
 import { BuildError, buildRequest, type OutgoingRequest } from "./Invoker/RequestBuilder.ts"
 import { mapResponse } from "./Invoker/ResponseMapper.ts"
-import { validate } from "./Invoker/Validation.ts"
+import { coerceTextArguments, validate } from "./Invoker/Validation.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
 import { problemOf } from "./ToolCatalog/Mapping.ts"
 import { type CacheInfo, ResponseCache, type Sent } from "./ResponseCache.ts"
@@ -198,7 +198,7 @@ export class Invoker extends Context.Service<Invoker, {
         if (rawArgs !== undefined && rawArgs !== null && (typeof rawArgs !== "object" || Array.isArray(rawArgs))) {
           return Effect.succeed(toolError(`Invalid arguments for ${name}: arguments must be a JSON object.`, { error: "invalid_arguments" }))
         }
-        const args = (rawArgs ?? {}) as Record<string, unknown>
+        const args = coerceTextArguments(tool, (rawArgs ?? {}) as Record<string, unknown>)
         const problems = validate(tool, args)
         if (problems.length > 0) {
           return Effect.succeed(toolError(

@@ -76,6 +76,22 @@ describe("Invoker", () => {
     }).pipe(Effect.provide(layer))
   })
 
+  it.effect("takes a number quoted or not where it goes on the wire as text; a JSON body keeps its types", () => {
+    const { layer, seen } = makeLayer(() => json({ id: 7 }))
+    return Effect.gen(function*() {
+      const invoker = yield* Invoker
+      // the integer path and query parameters as strings, the string array's items as numbers
+      assert.isUndefined((yield* invoker.call("getPet", { petId: "7" })).isError)
+      assert.isUndefined((yield* invoker.call("listPets", { limit: "5", tags: [1, 2] })).isError)
+      assert.deepStrictEqual(seen.map((r) => r.path), ["/v1/pets/7", "/v1/pets?tags=1,2&limit=5"])
+      // what does not read as the type is still refused, and so is a wrong type in the JSON body
+      assert.include(textOf(yield* invoker.call("getPet", { petId: "seven" })), "'petId' must be of type integer (got \"seven\")")
+      assert.include(textOf(yield* invoker.call("listPets", { limit: "0" })), "'limit' must be >= 1")
+      assert.include(textOf(yield* invoker.call("createPet", { name: 7 })), "'name' must be of type string (got 7)")
+      assert.strictEqual(seen.length, 2)
+    }).pipe(Effect.provide(layer))
+  })
+
   it.effect("fails an unknown tool with UnknownTool", () => {
     const { layer } = makeLayer(() => json({}))
     return Effect.gen(function*() {

@@ -68,6 +68,59 @@ const explain = (e: ErrorObject, args: unknown, tool: Tool): string => {
   }
 }
 
+const typesOf = (schema: unknown): ReadonlyArray<unknown> | undefined => {
+  const type = typeof schema === "object" && schema !== null ? (schema as { type?: unknown }).type : undefined
+  return type === undefined ? undefined : Array.isArray(type) ? type : [type]
+}
+
+const INTEGER = /^-?\d+$/
+const NUMBER = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/
+
+/** The value as the schema's scalar type when it reads as one, else the value itself. */
+const coerceScalar = (value: unknown, types: ReadonlyArray<unknown> | undefined): unknown => {
+  if (types === undefined) return value
+  const kind = typeof value
+  if (kind === "string") {
+    const text = value as string
+    if (types.includes("string")) return value
+    if (types.includes("integer") && INTEGER.test(text)) return Number(text)
+    if (types.includes("number") && NUMBER.test(text)) return Number(text)
+    if (types.includes("boolean") && (text === "true" || text === "false")) return text === "true"
+    return value
+  }
+  if ((kind === "number" || kind === "boolean") && types.includes("string") && !types.includes(kind) &&
+    !(kind === "number" && (types.includes("integer") || types.includes("number")))) {
+    return String(value)
+  }
+  return value
+}
+
+/**
+ * Parameters and form fields go on the wire as text, so `7` given for a string parameter, or `"7"` for an
+ * integer one, makes the same request: it is converted rather than refused (models often quote numbers or
+ * leave ids unquoted; each refusal costs them a turn). JSON bodies keep their types: there they matter.
+ * Returns `args` itself when nothing was converted.
+ */
+export const coerceTextArguments = (tool: Tool, args: Record<string, unknown>): Record<string, unknown> => {
+  let out: Record<string, unknown> | undefined
+  const visit = (arg: string) => {
+    const value = args[arg]
+    if (value === undefined || value === null) return
+    const schema = tool.inputSchema.properties[arg]
+    let converted: unknown
+    if (Array.isArray(value)) {
+      const items = typeof schema === "object" && schema !== null ? (schema as { items?: unknown }).items : undefined
+      const types = typesOf(items)
+      const mapped = value.map((v) => coerceScalar(v, types))
+      converted = mapped.some((v, i) => v !== value[i]) ? mapped : value
+    } else converted = coerceScalar(value, typesOf(schema))
+    if (converted !== value) (out ??= { ...args })[arg] = converted
+  }
+  for (const p of tool.params) if (!p.json) visit(p.arg)
+  if (tool.body?.kind === "form" && tool.body.fields !== undefined) for (const f of tool.body.fields) visit(f.arg)
+  return out ?? args
+}
+
 /** Validates arguments; returns a readable list of problems, empty when valid. */
 export const validate = (tool: Tool, args: Record<string, unknown>): ReadonlyArray<string> => {
   const v = validatorFor(tool)

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { JsonSchemaObject, Tool } from "../../src/domain/Tool.ts"
-import { validate, validatorFor } from "../../src/Invoker/Validation.ts"
+import { coerceTextArguments, validate, validatorFor } from "../../src/Invoker/Validation.ts"
 
 const makeTool = (inputSchema: JsonSchemaObject, partial: Partial<Tool> = {}): Tool => ({
   name: "update_pet",
@@ -48,6 +48,30 @@ describe("Validation", () => {
 
   it("names a missing required argument", () => {
     assert.deepStrictEqual(validate(petTool(), {}), ["'petId' is required"])
+  })
+
+  it("converts what goes on the wire as text to the declared scalar type, and nothing else", () => {
+    const param = (arg: string, json = false) => ({ arg, name: arg, in: "query" as const, style: "form", explode: true, allowReserved: false, json })
+    const tool = makeTool({
+      type: "object",
+      properties: {
+        id: { type: "string" }, n: { type: "integer" }, x: { type: "number" }, on: { type: "boolean" }, maybe: { type: ["string", "null"] },
+        filter: { type: "object" }, count: { type: "integer" }, label: { type: "string" }
+      },
+      additionalProperties: false
+    }, {
+      params: [param("id"), param("n"), param("x"), param("on"), param("maybe"), param("filter", true)],
+      body: { mediaType: "application/x-www-form-urlencoded", kind: "form", required: false, fields: [{ arg: "count", name: "count" }, { arg: "label", name: "label" }], arg: undefined, fileFields: [], partTypes: {} }
+    })
+    const args = { id: 42, n: "-3", x: "2.5e1", on: "false", maybe: true, filter: "{}", count: "9", label: false }
+    assert.deepStrictEqual(coerceTextArguments(tool, args), { id: "42", n: -3, x: 25, on: false, maybe: "true", filter: "{}", count: 9, label: "false" })
+    // what does not read as the type is left for validation to refuse; nothing to convert: the same object
+    assert.deepStrictEqual(coerceTextArguments(tool, { n: "3.5", on: "yes" }), { n: "3.5", on: "yes" })
+    const plain = { id: "a", n: 1 }
+    assert.strictEqual(coerceTextArguments(tool, plain), plain)
+    // a JSON body's fields keep their types
+    const json = makeTool(tool.inputSchema, { body: { ...tool.body!, kind: "json", mediaType: "application/json" } })
+    assert.deepStrictEqual(coerceTextArguments(json, { count: "9" }), { count: "9" })
   })
 
   it("names the body field an optional body needs once another of its fields is given", () => {
