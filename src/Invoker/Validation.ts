@@ -135,7 +135,7 @@ export const validate = (tool: Tool, args: Record<string, unknown>): ReadonlyArr
     givenFor.set(missing, [...givenFor.get(missing) ?? [], `'${String(e.params["property"])}'`])
   }
   const bodyMessages = [...givenFor].map(([missing, given]) =>
-    `'${missing}' is required when any request body field is given (given: ${given.join(", ")})`
+    `'${missing}' is required when any request body field is given (given: ${given.slice(0, 5).join(", ")}${given.length > 5 ? ` and ${given.length - 5} more` : ""})`
   )
   // anyOf branches each add errors; keep the summary line and skip the branch noise when it repeats
   const messages = errors

@@ -87,7 +87,16 @@ describe("Validation", () => {
       "'name' is required when any request body field is given (given: 'tag')",
       "'kind' is required when any request body field is given (given: 'tag')"
     ])
-    // one line per missing field, however many body fields were given
+    // one line per missing field, however many body fields were given (five named at most)
+    const wide = makeTool({
+      type: "object",
+      properties: Object.fromEntries(["need", "a", "b", "c", "d", "e", "f", "g"].map((k) => [k, { type: "string" }])),
+      dependentRequired: Object.fromEntries(["a", "b", "c", "d", "e", "f", "g"].map((k) => [k, ["need"]])),
+      additionalProperties: false
+    })
+    assert.deepStrictEqual(validate(wide, { a: "", b: "", c: "", d: "", e: "", f: "", g: "" }), [
+      "'need' is required when any request body field is given (given: 'a', 'b', 'c', 'd', 'e' and 2 more)"
+    ])
     assert.deepStrictEqual(validate(tool, { petId: "x", kind: "cat", tag: "dog" }), [
       "'petId' must be of type integer (got \"x\")",
       "'name' is required when any request body field is given (given: 'kind', 'tag')"
