@@ -200,6 +200,10 @@ layer(TestLayer)("SpecLoader", (it) => {
         // `required` beside an `allOf` names properties its parts declare
         const updateDefault = mapped.tools.find((t) => t.name === "projects_update_default")!
         assert.sameMembers([...updateDefault.inputSchema.required ?? []], ["name", "description", "purpose", "environment", "is_default"])
+        // a required field the spec never describes is still an argument the call can send
+        const check = mapped.tools.find((t) => t.name === "uptime_create_check")!
+        assert.include([...check.inputSchema.required ?? []], "method")
+        assert.deepStrictEqual(check.inputSchema.properties["method"], { description: "Required by the API; its spec does not describe this field" })
       }), 60_000)
 
     it.effect("does not fetch a remote $ref from a spec read from a file, and says so", () =>

@@ -236,6 +236,7 @@ export const objectShape = (
 ): { readonly properties: Array<readonly [string, Json, string]>; readonly required: Set<string> } | undefined => {
   const properties: Array<readonly [string, Json, string]> = []
   const required = new Set<string>()
+  const readOnly = new Set<string>()
   const seen = new Set<string>()
   const visit = (n: Json | undefined, u: string, depth: number): boolean => {
     if (depth > 8 || !isObject(n)) return false
@@ -255,7 +256,10 @@ export const objectShape = (
     const own = propertiesOf(value, at, ctx, where)
     if (own !== undefined) {
       for (const [name, sub] of Object.entries(own.map)) {
-        if (isReadOnly(sub, own.url, ctx, where)) continue
+        if (isReadOnly(sub, own.url, ctx, where)) {
+          readOnly.add(name)
+          continue
+        }
         properties.push([name, sub, own.url])
         any = true
       }
@@ -273,6 +277,13 @@ export const objectShape = (
   if (!visit(node, url, 0)) return undefined
   // a property listed twice (allOf parts overlapping) keeps its last definition
   const byName = new Map(properties.map((p) => [p[0], p] as const))
+  // a required property the schema never describes (DigitalOcean's uptime check requires `method`) is still
+  // one the API wants: an argument of any type, said so, rather than one the call could never send
+  for (const name of required) {
+    if (!byName.has(name) && !readOnly.has(name)) {
+      byName.set(name, [name, { description: "Required by the API; its spec does not describe this field" }, url])
+    }
+  }
   return { properties: [...byName.values()], required: new Set([...required].filter((r) => byName.has(r))) }
 }
 
