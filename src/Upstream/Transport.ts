@@ -48,6 +48,13 @@ const flatHeaders = (raw: IncomingHttpHeaders): Record<string, string> => {
 }
 
 /**
+ * Compressed answers are asked for (a big JSON answer is several times smaller on the wire) and decompressed
+ * by undici's interceptor before the body is collected, so the size limit below counts decompressed bytes (a
+ * small compressed bomb is cut like any other long answer). Errors' bodies too: their excerpts are shown.
+ */
+const ACCEPT_ENCODING = "gzip, deflate, br"
+
+/**
  * `maxBodyBytes`: the most of a response body kept in memory; past it the request is aborted and the answer
  * is what came so far, marked `bodyCut` (an API that sends gigabytes cannot exhaust the server's memory).
  */
@@ -69,7 +76,7 @@ const undiciSend = (dispatcher: Dispatcher, maxBodyBytes: number): Send => (requ
       origin: request.origin,
       path: request.path,
       method: request.method as Dispatcher.HttpMethod,
-      headers: request.headers,
+      headers: request.headers["accept-encoding"] === undefined ? { ...request.headers, "accept-encoding": ACCEPT_ENCODING } : request.headers,
       body: request.body ?? null
     }, {
       onRequestStart(c) {
@@ -118,10 +125,11 @@ const lazySend = (
 ) => {
   let sends: { readonly plain: Send; readonly guarded: Send } | undefined
   const agents: Array<Agent> = []
-  const sendOver = (agent: Agent) => (agents.push(agent), undiciSend(agent, maxBodyBytes))
   let loading: Promise<NonNullable<typeof sends>> | undefined
   const load = () =>
     loading ??= import("undici").then((undici) => {
+      const decompress = undici.interceptors.decompress({ skipErrorResponses: false })
+      const sendOver = (agent: Agent) => (agents.push(agent), undiciSend(agent.compose(decompress), maxBodyBytes))
       const plain = sendOver(makeAgent(undici, undefined))
       return (sends = { plain, guarded: guard ? sendOver(makeAgent(undici, guardedLookup)) : plain })
     })

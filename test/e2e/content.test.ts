@@ -4,6 +4,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { createServer } from "node:http"
+import { brotliCompressSync, gzipSync } from "node:zlib"
 import { startExampleApi } from "../../src/demo/ExampleApi.ts"
 import { CLI, connectStdio, EXAMPLE_SPEC, fixture, textOf } from "../support/processes.ts"
 
@@ -134,6 +135,41 @@ describe("redirects", () => {
       assert.isTrue(moved.isError)
       assert.include(textOf(moved), `HTTP 302 Found from GET /moved (redirect to ${base}/elsewhere, not followed)`)
       assert.strictEqual(followed, 0)
+    } finally {
+      await mcp.close()
+      server.closeAllConnections()
+      server.close()
+    }
+  })
+})
+
+describe("compressed answers", () => {
+  it("asks for compression and reads gzip and brotli answers, errors too; a compressed bomb is cut like a long answer", async () => {
+    const seen: Array<string | undefined> = []
+    const server = createServer((req, res) => {
+      seen.push(req.headers["accept-encoding"])
+      if (req.url === "/image") {
+        // (getImage) 40 MiB of zeros in about 40 KiB of gzip
+        return void res.writeHead(200, { "content-type": "text/plain", "content-encoding": "gzip" }).end(gzipSync(Buffer.alloc(40 * 1024 * 1024)))
+      }
+      const body = JSON.stringify({ items: Array.from({ length: 50 }, (_, i) => ({ id: i, name: `pet ${i}` })) })
+      const brotli = seen.length === 2
+      res.writeHead(brotli ? 503 : 200, { "content-type": "application/json", "content-encoding": brotli ? "br" : "gzip" })
+      res.end(brotli ? brotliCompressSync(body) : gzipSync(body))
+    })
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+    const mcp = await connectStdio(["--spec", fixture("content.yaml"), "--base-url", base, "--retry-max-attempts", "1", "--max-response-bytes", "4096", "--cache-backend", "none"])
+    try {
+      const ok = await mcp.client.callTool({ name: "getSlow", arguments: {} })
+      assert.strictEqual((ok.structuredContent as { items: Array<unknown> }).items.length, 50)
+      const failed = await mcp.client.callTool({ name: "getSlow", arguments: {} })
+      assert.isTrue(failed.isError)
+      assert.include(textOf(failed), "HTTP 503")
+      assert.include(textOf(failed), "{\"items\":[{\"id\":0,\"name\":\"pet 0\"}")
+      const bomb = await mcp.client.callTool({ name: "getImage", arguments: {} })
+      assert.include(textOf(bomb), "[truncated: showing 4096 of more than")
+      assert.deepStrictEqual(seen, ["gzip, deflate, br", "gzip, deflate, br", "gzip, deflate, br"])
     } finally {
       await mcp.close()
       server.closeAllConnections()
