@@ -488,12 +488,16 @@ const mapBody = (
   if (!isObject(rb) || !isObject(rb["content"])) return undefined
   const entries = Object.entries(rb["content"])
   if (entries.length === 0) return undefined
+  // by kind, then a concrete media type before a range (`application/*+json`, which is no Content-Type)
+  const rank = (mt: string, kind: BodyKind | undefined) => (kind ? KIND_ORDER.indexOf(kind) : 9) * 2 + (mt.includes("*") ? 1 : 0)
   const ranked = entries
     .map(([mt, media]) => ({ mt, media, kind: mediaKind(mt) }))
-    .sort((a, b) => (a.kind ? KIND_ORDER.indexOf(a.kind) : 9) - (b.kind ? KIND_ORDER.indexOf(b.kind) : 9))
+    .sort((a, b) => rank(a.mt, a.kind) - rank(b.mt, b.kind))
   const chosen = ranked[0]!
   // An unknown media type is sent as text when given a string, else as JSON.
   const kind: BodyKind = chosen.kind ?? "text"
+  // a range left as the only choice is sent as its kind's plain type (a binary body takes its file's type)
+  const sentAs = !chosen.mt.includes("*") || kind === "binary" ? chosen.mt : kind === "json" ? "application/json" : kind === "text" ? "text/plain" : chosen.mt
   const media = isObject(chosen.media) ? chosen.media : {}
   const schemaNode = media["schema"]
   const bodyRequired = rb["required"] === true
@@ -542,7 +546,7 @@ const mapBody = (
           }
         }
       }
-      return { mediaType: chosen.mt, kind, required: bodyRequired, fields, arg: undefined, fileFields, partTypes }
+      return { mediaType: sentAs, kind, required: bodyRequired, fields, arg: undefined, fileFields, partTypes }
     }
   }
 
@@ -560,7 +564,7 @@ const mapBody = (
   schema["description"] = desc ? `${desc} (${hint})` : hint
   properties[arg] = schema
   if (bodyRequired) required.push(arg)
-  return { mediaType: chosen.mt, kind, required: bodyRequired, fields: undefined, arg, fileFields, partTypes }
+  return { mediaType: sentAs, kind, required: bodyRequired, fields: undefined, arg, fileFields, partTypes }
 }
 
 const describe = (input: OperationInput, summary: string | undefined, method: HttpMethod): string => {

@@ -474,6 +474,26 @@ layer(TestLayer)("mapSpec", (it) => {
         assert.isUndefined(byOperation(github.tools, "issues/create").redirects)
       }))
 
+    it("sends a body as a concrete media type, never a range such as application/*+json", () => {
+      const op = (types: Array<string>) => ({
+        operationId: `op_${types.length}`,
+        requestBody: { content: Object.fromEntries(types.map((t) => [t, { schema: { type: "object", properties: { q: { type: "string" } } } }])) },
+        responses: { "200": { description: "ok" } }
+      })
+      const result = mapSpec(inMemory({
+        openapi: "3.0.3",
+        info: { title: "t", version: "1" },
+        servers: [{ url: "https://x.example.com" }],
+        paths: {
+          // facecheck lists the range first
+          "/a": { post: op(["application/*+json", "application/json", "text/json"]) },
+          "/b": { post: op(["*/*"]) },
+          "/c": { post: op(["text/*", "application/octet-stream", "image/*", "video/*"]) }
+        }
+      }), OPTIONS)
+      assert.deepStrictEqual(result.tools.map((t) => t.body?.mediaType), ["application/json", "application/json", "text/plain"])
+    })
+
     it.effect("keeps the body as one 'body' argument when a body property clashes with a parameter", () =>
       Effect.gen(function*() {
         const result = yield* loadAndMap(fixture("inputs.yaml"))

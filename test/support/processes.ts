@@ -109,7 +109,9 @@ export const connectStdio = async (args: ReadonlyArray<string>, env: Record<stri
   let stderr = ""
   transport.stderr?.on("data", (d: Buffer) => (stderr += d.toString()))
   const client = new Client({ name: "test-client", version: "1.0.0" })
-  await client.connect(transport)
+  await client.connect(transport).catch((e: Error) => {
+    throw new Error(`${e.message}; the server said: ${stderr.trim() || "nothing"}`)
+  })
   return { client, transport, stderr: () => stderr, close: () => client.close() }
 }
 
