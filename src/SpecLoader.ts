@@ -10,7 +10,7 @@ import { fetchGuarded, SpecSourcePolicy } from "./Security/SsrfGuard.ts"
 import { checkFile, MAX_DEPTH } from "./SpecLoader/Guard.ts"
 import { parseJsonBytes } from "./SpecLoader/JsonText.ts"
 import { takePrefetched } from "./SpecLoader/Prefetch.ts"
-import { inlineBodyParameters } from "./SpecLoader/Swagger2.ts"
+import { inlineBodyParameters, requireFormBodies } from "./SpecLoader/Swagger2.ts"
 import { isAbsolute, resolve as resolvePath } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { isObject, type Json, type JsonObject, RefResolver, splitRef } from "./SpecLoader/Refs.ts"
@@ -49,8 +49,10 @@ const upgradeSwagger = (
 ): { readonly document: JsonObject; readonly pathProblems: Map<string, string> } => {
   const pathProblems = new Map<string, string>()
   const convert = (d: JsonObject) => {
-    inlineBodyParameters(d)
-    return upgrade(d as never, "3.0") as unknown as JsonObject
+    const requiredForms = inlineBodyParameters(d)
+    const converted = upgrade(d as never, "3.0") as unknown as JsonObject
+    requireFormBodies(converted, requiredForms)
+    return converted
   }
   try {
     return { document: convert(doc), pathProblems }

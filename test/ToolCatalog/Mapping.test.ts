@@ -454,8 +454,15 @@ layer(TestLayer)("mapSpec", (it) => {
         assert.deepStrictEqual(replace.inputSchema.required, ["id", "name"])
         // its own form field wins over the path item's body: the two exclude each other
         const patch = byOperation(result.tools, "patchPet")
-        assert.deepStrictEqual(Object.keys(patch.inputSchema.properties), ["id", "tag"])
+        assert.deepStrictEqual(Object.keys(patch.inputSchema.properties), ["id", "tag", "note"])
         assert.strictEqual(patch.body?.mediaType, "application/x-www-form-urlencoded")
+        // a required form field makes the body required (the converter leaves it optional)
+        assert.deepStrictEqual(patch.inputSchema.required, ["id", "note"])
+        assert.isUndefined(patch.inputSchema.dependentRequired)
+
+        // Slack's form fields
+        const slack = yield* loadAndMap(spec("slack_web_openapi_v2.json"))
+        assert.deepStrictEqual(byOperation(slack.tools, "chat_postMessage").inputSchema.required, ["token", "channel"])
 
         // Kubernetes declares every body on the path item
         const k8s = yield* loadAndMap(spec("kubernetes-canary_swagger.json"), { baseUrl: "http://127.0.0.1:9" })
