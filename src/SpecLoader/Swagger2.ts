@@ -33,12 +33,11 @@ export const inlineBodyParameters = (doc: JsonObject): ReadonlyArray<readonly [s
     return target !== undefined && isBodyLike(target) ? structuredClone(target) : p
   }
   const paths = isObject(doc["paths"]) ? doc["paths"] : {}
-  for (const [name, item] of Object.entries(paths)) {
+  for (const [path, item] of Object.entries(paths)) {
     if (!isObject(item)) continue
-    const path = item as Mutable
     const shared = Array.isArray(item["parameters"]) ? (item["parameters"] as ReadonlyArray<Json>).map(inline) : []
     const sharedBodies = shared.filter(isBodyLike)
-    if (sharedBodies.length > 0) path["parameters"] = shared.filter((p) => !isBodyLike(p))
+    if (sharedBodies.length > 0) (item as Mutable)["parameters"] = shared.filter((p) => !isBodyLike(p))
     for (const method of METHODS) {
       const op = item[method]
       if (!isObject(op)) continue
@@ -50,7 +49,7 @@ export const inlineBodyParameters = (doc: JsonObject): ReadonlyArray<readonly [s
           : !ownBodies.some((o) => o["in"] === "body" || o["name"] === p["name"])
       )
       if (own.length > 0 || inherited.length > 0) (op as Mutable)["parameters"] = [...own, ...inherited.map((p) => structuredClone(p))]
-      if ([...ownBodies, ...inherited].some((p) => p["in"] === "formData" && p["required"] === true)) requiredForms.push([name, method])
+      if ([...ownBodies, ...inherited].some((p) => p["in"] === "formData" && p["required"] === true)) requiredForms.push([path, method])
     }
   }
   return requiredForms
