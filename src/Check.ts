@@ -1,7 +1,8 @@
 /**
  * `openapi-mcp-server check`: loads a spec exactly as `serve` would and reports what an agent will get:
  * operations and tools, skipped operations with reasons, renamed tools, cut schemas, unsupported media
- * types, file fields, union bodies, descriptions that read like instructions to a model, and the
+ * types, file fields, union bodies, optional bodies with required fields, required fields without a schema,
+ * descriptions that read like instructions to a model, and the
  * `tools/list` token bill per tool mode. Exit code 1 when the spec does not load or operations are
  * skipped, so it works as a CI gate.
  */
@@ -13,6 +14,7 @@ import { SpecLoader } from "./SpecLoader.ts"
 import { isObject } from "./SpecLoader/Refs.ts"
 import { estimateTokens, mappingOptions, toListed } from "./ToolCatalog.ts"
 import { fitName, mapSpec, mediaKind, sanitizeName } from "./ToolCatalog/Mapping.ts"
+import { UNDESCRIBED_FIELD } from "./ToolCatalog/Schema.ts"
 
 export interface Finding {
   readonly kind: string
@@ -74,6 +76,16 @@ const toolFindings = (tool: Tool, maxName: number) => {
     }
     if (body.kind === "binary" || body.fileFields.length > 0) {
       notes.push({ kind: "binary-fields", subject: tool.name, detail: body.kind === "binary" ? `${body.mediaType} body (base64 or data: URI)` : `file fields: ${body.fileFields.join(", ")}` })
+    }
+    const dependent = tool.inputSchema.dependentRequired
+    if (dependent !== undefined) {
+      const needed = [...new Set(Object.values(dependent).flat())]
+      notes.push({ kind: "optional-body-with-required-fields", subject: tool.name, detail: `the spec leaves the body optional; when sent it needs ${needed.join(", ")}` })
+    }
+    for (const [arg, schema] of Object.entries(tool.inputSchema.properties)) {
+      if (isObject(schema as never) && (schema as { description?: unknown }).description === UNDESCRIBED_FIELD) {
+        warnings.push({ kind: "undescribed-required-field", subject: tool.name, detail: `body field '${arg}' is required but has no schema: any value is accepted` })
+      }
     }
     const bodySchema = body.arg !== undefined ? tool.inputSchema.properties[body.arg] : undefined
     if (isObject(bodySchema as never) && Array.isArray((bodySchema as Record<string, unknown>)["anyOf"])) {

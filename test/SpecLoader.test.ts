@@ -8,6 +8,7 @@ import { createServer, type Server } from "node:http"
 import { dirname, extname, join, normalize, relative, resolve } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { SpecSourcePolicy } from "../src/Security/SsrfGuard.ts"
+import { UNDESCRIBED_FIELD } from "../src/ToolCatalog/Schema.ts"
 import { SpecLoader } from "../src/SpecLoader.ts"
 import { isObject } from "../src/SpecLoader/Refs.ts"
 import { mapSpec } from "../src/ToolCatalog/Mapping.ts"
@@ -203,7 +204,7 @@ layer(TestLayer)("SpecLoader", (it) => {
         // a required field the spec never describes is still an argument the call can send
         const check = mapped.tools.find((t) => t.name === "uptime_create_check")!
         assert.include([...check.inputSchema.required ?? []], "method")
-        assert.deepStrictEqual(check.inputSchema.properties["method"], { description: "Required by the API; its spec does not describe this field" })
+        assert.deepStrictEqual(check.inputSchema.properties["method"], { description: UNDESCRIBED_FIELD })
       }), 60_000)
 
     it.effect("does not fetch a remote $ref from a spec read from a file, and says so", () =>

@@ -200,6 +200,9 @@ const convertObject = (node: JsonObject, url: string, ctx: SchemaContext, where:
   return out
 }
 
+/** The description of a body field a schema requires but never describes (the `check` report looks for it). */
+export const UNDESCRIBED_FIELD = "Required by the API; its spec does not describe this field"
+
 /**
  * A schema's `properties` and the URL their `$ref`s are relative to. The map itself may be a `$ref` (not in
  * JSON Schema, but DigitalOcean shares property sets that way: `properties: {$ref: 'attributes.yml#/ids'}`).
@@ -281,7 +284,7 @@ export const objectShape = (
   // one the API wants: an argument of any type, said so, rather than one the call could never send
   for (const name of required) {
     if (!byName.has(name) && !readOnly.has(name)) {
-      byName.set(name, [name, { description: "Required by the API; its spec does not describe this field" }, url])
+      byName.set(name, [name, { description: UNDESCRIBED_FIELD }, url])
     }
   }
   return { properties: [...byName.values()], required: new Set([...required].filter((r) => byName.has(r))) }

@@ -44,6 +44,16 @@ describe("check", () => {
     assert.deepInclude(report.notes.map((n) => [n.kind, n.subject]), ["schema-cut", "putTree"])
   })
 
+  it("notes optional bodies with required fields and warns of required fields without a schema", async () => {
+    const twilio = await json(["--spec", spec("apisguru_twilio.com_twilio_verify_v2.json")])
+    const verify = twilio.report.notes.find((n) => n.kind === "optional-body-with-required-fields" && n.subject === "CreateVerification")
+    assert.strictEqual(verify?.detail, "the spec leaves the body optional; when sent it needs Channel, To")
+    const digitalOcean = await json(["--spec", spec("digitalocean_multifile/specification/DigitalOcean-public.v2.yaml")])
+    assert.deepInclude(digitalOcean.report.warnings, {
+      kind: "undescribed-required-field", subject: "uptime_create_check", detail: "body field 'method' is required but has no schema: any value is accepted"
+    })
+  })
+
   it("reports truncated names on a real spec", async () => {
     const { report } = await json(["--spec", spec("apisguru_hubapi.com_automation.json")])
     assert.strictEqual(report.warnings.filter((w) => w.kind === "name-truncated").length, 8)
