@@ -143,6 +143,12 @@ export interface Settings {
     readonly maxConnections: number
     readonly maxKeepalive: number
     readonly maxQueue: number
+    /** HTTP(S)_PROXY and NO_PROXY, for upstream calls and token endpoints (the proxy URLs may hold a password). */
+    readonly proxy: {
+      readonly http: Option.Option<Redacted.Redacted<string>>
+      readonly https: Option.Option<Redacted.Redacted<string>>
+      readonly noProxy: string
+    }
   }
   /** Overall deadline of one tool call, retries included. */
   readonly callTimeoutMs: number
@@ -238,7 +244,12 @@ const settingsConfig = Config.all({
     connectTimeoutMs: seconds("HTTP_CONNECT_TIMEOUT", 5),
     maxConnections: int("HTTP_MAX_CONNECTIONS", 100),
     maxKeepalive: int("HTTP_MAX_KEEPALIVE", 20),
-    maxQueue: int("HTTP_MAX_QUEUE", 100)
+    maxQueue: int("HTTP_MAX_QUEUE", 100),
+    proxy: Config.all({
+      http: secret("HTTP_PROXY"),
+      https: secret("HTTPS_PROXY"),
+      noProxy: Config.String("NO_PROXY").pipe(Config.withDefault(""))
+    })
   }),
   callTimeout: seconds("CALL_TIMEOUT", 60),
   retry: Config.all({
@@ -286,6 +297,9 @@ const isHttpUrl = (u: Option.Option<string>) => {
 const tracesUrl = (t: { readonly endpoint: Option.Option<string>; readonly tracesEndpoint: Option.Option<string> }) =>
   Option.isSome(t.tracesEndpoint) ? t.tracesEndpoint : Option.map(t.endpoint, (base) => `${base.replace(/\/+$/, "")}/v1/traces`)
 
+const isProxyUrl = (value: Option.Option<Redacted.Redacted<string>>): boolean =>
+  Option.isNone(value) || (URL.canParse(Redacted.value(value.value)) && /^https?:$/.test(new URL(Redacted.value(value.value)).protocol))
+
 /** Range checks the types alone cannot express: [env key, value, ok, what is allowed]. */
 const rangeChecks = (s: Config.Success<typeof settingsConfig>): ReadonlyArray<readonly [string, unknown, boolean, string]> => [
   ["TOOL_NAME_MAX_LENGTH", s.toolNameMaxLength, s.toolNameMaxLength >= 16 && s.toolNameMaxLength <= 128, "a whole number from 16 to 128"],
@@ -299,6 +313,8 @@ const rangeChecks = (s: Config.Success<typeof settingsConfig>): ReadonlyArray<re
   ["HTTP_MAX_CONNECTIONS", s.http.maxConnections, s.http.maxConnections >= 1, "a whole number of at least 1"],
   ["HTTP_MAX_KEEPALIVE", s.http.maxKeepalive, s.http.maxKeepalive >= 0, "a whole number of at least 0"],
   ["HTTP_MAX_QUEUE", s.http.maxQueue, s.http.maxQueue >= 0, "a whole number of at least 0"],
+  ["HTTP_PROXY", undefined, isProxyUrl(s.http.proxy.http), "an http(s) URL such as http://proxy.example.com:3128"],
+  ["HTTPS_PROXY", undefined, isProxyUrl(s.http.proxy.https), "an http(s) URL such as http://proxy.example.com:3128"],
   ["CALL_TIMEOUT", s.callTimeout, s.callTimeout > 0, "a positive number of seconds"],
   ["RETRY_MAX_ATTEMPTS", s.retry.maxAttempts, s.retry.maxAttempts >= 1 && s.retry.maxAttempts <= 20, "a whole number from 1 to 20"],
   ["RETRY_BASE_DELAY_MS", s.retry.baseDelayMs, s.retry.baseDelayMs >= 1, "a whole number of milliseconds, at least 1"],
@@ -478,7 +494,10 @@ export const defaults: Settings = {
   },
   specSource: specSourceDefaults,
   inbound: inboundDefaults,
-  http: { timeoutMs: 30_000, connectTimeoutMs: 5_000, maxConnections: 100, maxKeepalive: 20, maxQueue: 100 },
+  http: {
+    timeoutMs: 30_000, connectTimeoutMs: 5_000, maxConnections: 100, maxKeepalive: 20, maxQueue: 100,
+    proxy: { http: Option.none(), https: Option.none(), noProxy: "" }
+  },
   callTimeoutMs: 60_000,
   retry: { maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 10_000 },
   breaker: { failureThreshold: 5, resetTimeoutMs: 30_000 },

@@ -3,9 +3,9 @@
  * dispatch API (no stream or promise per request: the answer is collected in a handler). Upstream's tests
  * put a scripted fake in its place.
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Option, Redacted } from "effect"
 import type { IncomingHttpHeaders } from "node:http"
-import type { Agent, Dispatcher } from "undici"
+import type { Dispatcher } from "undici"
 import { AppConfig } from "../AppConfig.ts"
 import { guardedLookup } from "../Security/SsrfGuard.ts"
 
@@ -118,18 +118,18 @@ const undiciSend = (dispatcher: Dispatcher, maxBodyBytes: number): Send => (requ
  * (SsrfGuard.guardedLookup); without, every request goes through the one Agent.
  */
 const lazySend = (
-  makeAgent: (undici: typeof import("undici"), lookup: typeof guardedLookup | undefined) => Agent,
+  makeAgent: (undici: typeof import("undici"), lookup: typeof guardedLookup | undefined) => Dispatcher,
   guard: boolean,
   maxBodyBytes: number,
   preloadMs: number
 ) => {
   let sends: { readonly plain: Send; readonly guarded: Send } | undefined
-  const agents: Array<Agent> = []
+  const agents: Array<Dispatcher> = []
   let loading: Promise<NonNullable<typeof sends>> | undefined
   const load = () =>
     loading ??= import("undici").then((undici) => {
       const decompress = undici.interceptors.decompress({ skipErrorResponses: false })
-      const sendOver = (agent: Agent) => (agents.push(agent), undiciSend(agent.compose(decompress), maxBodyBytes))
+      const sendOver = (agent: Dispatcher) => (agents.push(agent), undiciSend(agent.compose(decompress), maxBodyBytes))
       const plain = sendOver(makeAgent(undici, undefined))
       return (sends = { plain, guarded: guard ? sendOver(makeAgent(undici, guardedLookup)) : plain })
     })
@@ -154,6 +154,23 @@ const lazySend = (
   return { send: lazy, close }
 }
 
+/** Loopback addresses are never sent through a proxy (local sidecars, test servers). */
+const ALWAYS_DIRECT = "localhost,127.0.0.1,::1"
+
+/**
+ * undici's options for HTTP(S)_PROXY and NO_PROXY, or undefined without a proxy; `shown` is the proxy's
+ * origin without its credentials, for the log.
+ */
+const proxySettings = (proxy: AppConfig["Service"]["http"]["proxy"]) => {
+  const http = Option.getOrUndefined(Option.map(proxy.http, Redacted.value))
+  const https = Option.getOrUndefined(Option.map(proxy.https, Redacted.value))
+  if (http === undefined && https === undefined) return undefined
+  const noProxy = proxy.noProxy.trim() === "" ? ALWAYS_DIRECT : `${proxy.noProxy},${ALWAYS_DIRECT}`
+  const shown = [...new Set([https, http].filter((u) => u !== undefined).map((u) => new URL(u).origin))].join(", ")
+  // as undici reads them: HTTPS_PROXY for https targets, else HTTP_PROXY; HTTP_PROXY alone for http ones
+  return { ...(http !== undefined ? { httpProxy: http } : {}), ...(https !== undefined ? { httpsProxy: https } : {}), noProxy, shown }
+}
+
 export class UpstreamTransport extends Context.Service<UpstreamTransport, { readonly send: Send }>()("openapi-mcp/UpstreamTransport") {
   /**
    * Keep-alive Agents (a pool per origin) sized from HTTP_MAX_CONNECTIONS / HTTP_CONNECT_TIMEOUT, closed with
@@ -165,17 +182,29 @@ export class UpstreamTransport extends Context.Service<UpstreamTransport, { read
    */
   static readonly layer = Layer.effect(UpstreamTransport, Effect.gen(function*() {
     const config = yield* AppConfig
+    const proxy = proxySettings(config.http.proxy)
+    if (proxy !== undefined) {
+      // token endpoints (OAuth2, Cognito) are reached with fetch, whose dispatcher is this process's global one
+      const undici = yield* Effect.promise(() => import("undici"))
+      undici.setGlobalDispatcher(new undici.EnvHttpProxyAgent(proxy))
+      yield* Effect.logInfo(`calls go through the proxy ${proxy.shown} (direct: ${proxy.noProxy})`)
+    }
     const { send } = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        lazySend((undici, lookup) =>
-          new undici.Agent({
+        lazySend((undici, lookup) => {
+          const options = {
             connections: config.http.maxConnections,
             pipelining: 1,
             keepAliveTimeout: 30_000,
             headersTimeout: 0,
             bodyTimeout: 0,
             connect: { timeout: config.http.connectTimeoutMs, ...(lookup !== undefined ? { lookup } : {}) }
-          }), !config.specSource.allowPrivateNetworks, Math.max(config.maxResponseBytes, config.cache.maxEntryBytes) + 1, 1000)
+          }
+          // connections checked by the SSRF guard go direct: through a proxy, the proxy would choose the address
+          return proxy !== undefined && lookup === undefined
+            ? new undici.EnvHttpProxyAgent({ ...options, ...proxy, connectTimeout: config.http.connectTimeoutMs })
+            : new undici.Agent(options)
+        }, !config.specSource.allowPrivateNetworks, Math.max(config.maxResponseBytes, config.cache.maxEntryBytes) + 1, 1000)
       ),
       (lazy) => Effect.promise(lazy.close)
     )
