@@ -168,7 +168,8 @@ const proxySettings = (proxy: AppConfig["Service"]["http"]["proxy"]) => {
   const noProxy = proxy.noProxy.trim() === "" ? ALWAYS_DIRECT : `${proxy.noProxy},${ALWAYS_DIRECT}`
   const shown = [...new Set([https, http].filter((u) => u !== undefined).map((u) => new URL(u).origin))].join(", ")
   // as undici reads them: HTTPS_PROXY for https targets, else HTTP_PROXY; HTTP_PROXY alone for http ones
-  return { ...(http !== undefined ? { httpProxy: http } : {}), ...(https !== undefined ? { httpsProxy: https } : {}), noProxy, shown }
+  const options = { ...(http !== undefined ? { httpProxy: http } : {}), ...(https !== undefined ? { httpsProxy: https } : {}), noProxy }
+  return { options, shown }
 }
 
 export class UpstreamTransport extends Context.Service<UpstreamTransport, { readonly send: Send }>()("openapi-mcp/UpstreamTransport") {
@@ -186,8 +187,8 @@ export class UpstreamTransport extends Context.Service<UpstreamTransport, { read
     if (proxy !== undefined) {
       // token endpoints (OAuth2, Cognito) are reached with fetch, whose dispatcher is this process's global one
       const undici = yield* Effect.promise(() => import("undici"))
-      undici.setGlobalDispatcher(new undici.EnvHttpProxyAgent(proxy))
-      yield* Effect.logInfo(`calls go through the proxy ${proxy.shown} (direct: ${proxy.noProxy})`)
+      undici.setGlobalDispatcher(new undici.EnvHttpProxyAgent(proxy.options))
+      yield* Effect.logInfo(`calls go through the proxy ${proxy.shown} (direct: ${proxy.options.noProxy})`)
     }
     const { send } = yield* Effect.acquireRelease(
       Effect.sync(() =>
@@ -202,7 +203,7 @@ export class UpstreamTransport extends Context.Service<UpstreamTransport, { read
           }
           // connections checked by the SSRF guard go direct: through a proxy, the proxy would choose the address
           return proxy !== undefined && lookup === undefined
-            ? new undici.EnvHttpProxyAgent({ ...options, ...proxy, connectTimeout: config.http.connectTimeoutMs })
+            ? new undici.EnvHttpProxyAgent({ ...options, ...proxy.options, connectTimeout: config.http.connectTimeoutMs })
             : new undici.Agent(options)
         }, !config.specSource.allowPrivateNetworks, Math.max(config.maxResponseBytes, config.cache.maxEntryBytes) + 1, 1000)
       ),
