@@ -178,9 +178,13 @@ const buildBody = (tool: Tool, args: Record<string, unknown>): OutgoingBody | un
         if (v === undefined || v === null) continue
         const partType = b.partTypes[k]
         if (files.has(k)) {
-          const file = decodeFile(v, k)
-          const type = file.mediaType ?? (partType && !partType.includes("*") && !partType.includes(",") ? partType : "application/octet-stream")
-          form.append(k, new Blob([file.bytes as Uint8Array<ArrayBuffer>], { type }), k)
+          // a list of files is one part per file, all with the field's name
+          const list = Array.isArray(v) ? v : [v]
+          list.forEach((item, i) => {
+            const file = decodeFile(item, Array.isArray(v) ? `${k}[${i}]` : k)
+            const type = file.mediaType ?? (partType && !partType.includes("*") && !partType.includes(",") ? partType : "application/octet-stream")
+            form.append(k, new Blob([file.bytes as Uint8Array<ArrayBuffer>], { type }), k)
+          })
         } else if (Array.isArray(v) && v.every((x) => typeof x !== "object" || x === null)) {
           for (const item of v) form.append(k, scalar(item))
         } else if (typeof v === "object" && partType !== undefined) {

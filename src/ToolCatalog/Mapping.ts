@@ -510,8 +510,10 @@ const mapBody = (
   }
 
   const fileFields: Array<string> = []
-  const isFile = (s: Schema): boolean =>
-    typeof s === "object" && (s["contentEncoding"] === "base64" || s["format"] === "binary")
+  // a file, or a list of files (several parts of the same name: `files`, `attachments`)
+  const isFile = (s: Schema | undefined): boolean =>
+    typeof s === "object" &&
+    (s["contentEncoding"] === "base64" || s["format"] === "binary" || (s["type"] === "array" && isFile(s["items"] as Schema | undefined)))
 
   if (kind === "json" || kind === "form" || kind === "multipart") {
     const shape = objectShape(schemaNode, url, ctx, mw)

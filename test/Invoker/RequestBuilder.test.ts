@@ -486,6 +486,18 @@ describe("RequestBuilder", () => {
       assert.deepStrictEqual(new Uint8Array(await file.arrayBuffer()), PNG)
     })
 
+    it("turns a list of files into one file part per file under the field's name", async () => {
+      const form = formOf(buildRequest(multipartTool(), { file: [PNG_BASE64, "data:text/plain,hi"] }).body?.data)
+      const parts = form.getAll("file")
+      assert.strictEqual(parts.length, 2)
+      const [png, text] = parts as Array<File>
+      assert.instanceOf(png, Blob)
+      assert.deepStrictEqual(new Uint8Array(await png!.arrayBuffer()), PNG)
+      assert.strictEqual(text!.type, "text/plain")
+      assert.strictEqual(await text!.text(), "hi")
+      assert.throws(() => buildRequest(multipartTool(), { file: [PNG_BASE64, 7] }), "'file[1]' must be base64 text or a data: URI")
+    })
+
     it("sends text fields as strings, repeats primitive arrays and sends objects as JSON text fields", () => {
       const form = formOf(
         buildRequest(multipartTool(), { note: "hello", tags: ["a", 2], meta: { owner: "ann", ids: [1] } }).body?.data

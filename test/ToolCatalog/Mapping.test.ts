@@ -501,6 +501,12 @@ layer(TestLayer)("mapSpec", (it) => {
       assert.deepStrictEqual(result.tools.map((t) => t.body?.mediaType), ["application/json", "application/json", "text/plain"])
     })
 
+    it.effect("takes a list of files for a file field (kin's multipart `file`, an array of binaries)", () =>
+      Effect.gen(function*() {
+        const kin = yield* loadAndMap(spec("kin_refInRefInProperty/openapi.yaml"), { baseUrl: "http://127.0.0.1:9" })
+        assert.deepStrictEqual(kin.tools[0]!.body?.fileFields, ["file"])
+      }))
+
     it.effect("keeps the body as one 'body' argument when a body property clashes with a parameter", () =>
       Effect.gen(function*() {
         const result = yield* loadAndMap(fixture("inputs.yaml"))
