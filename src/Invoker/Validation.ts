@@ -5,6 +5,7 @@
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js"
 import type { Tool } from "../domain/Tool.ts"
+import { hasType, typesOf } from "../ToolCatalog/Schema.ts"
 
 /** Made at the first validation, not at start (Ajv's set-up is a few milliseconds a start does not need). */
 let ajv: Ajv2020 | undefined
@@ -68,30 +69,21 @@ const explain = (e: ErrorObject, args: unknown, tool: Tool): string => {
   }
 }
 
-const typesOf = (schema: unknown): ReadonlyArray<unknown> | undefined => {
-  const type = typeof schema === "object" && schema !== null ? (schema as { type?: unknown }).type : undefined
-  return type === undefined ? undefined : Array.isArray(type) ? type : [type]
-}
-
 const INTEGER = /^-?\d+$/
 const NUMBER = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/
 
 /** The value as the schema's scalar type when it reads as one, else the value itself. */
 const coerceScalar = (value: unknown, types: ReadonlyArray<unknown> | undefined): unknown => {
-  if (types === undefined) return value
-  const kind = typeof value
-  if (kind === "string") {
-    const text = value as string
-    if (types.includes("string")) return value
-    if (types.includes("integer") && INTEGER.test(text)) return Number(text)
-    if (types.includes("number") && NUMBER.test(text)) return Number(text)
-    if (types.includes("boolean") && (text === "true" || text === "false")) return text === "true"
+  if (types === undefined || hasType(value, types)) return value
+  if (typeof value === "string") {
+    if (types.includes("integer") && INTEGER.test(value)) return Number(value)
+    if (types.includes("number") && NUMBER.test(value)) return Number(value)
+    if (types.includes("boolean") && (value === "true" || value === "false")) return value === "true"
     return value
   }
-  if ((kind === "number" || kind === "boolean") && types.includes("string") && !types.includes(kind) &&
-    !(kind === "number" && (types.includes("integer") || types.includes("number")))) {
-    return String(value)
-  }
+  // a number is turned into text only where no number is allowed (1.5 for an integer stays for validation)
+  const numeric = types.includes("integer") || types.includes("number")
+  if (types.includes("string") && (typeof value === "boolean" || (typeof value === "number" && !numeric))) return String(value)
   return value
 }
 

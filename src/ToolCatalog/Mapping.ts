@@ -7,7 +7,7 @@ import { isObject, type Json, type JsonObject, MappingProblem, readablePointer }
 import type {
   BodyBinding, BodyField, BodyKind, HttpMethod, ParamBinding, ParamLocation, Problem, Tool
 } from "../domain/Tool.ts"
-import { fittingExamples, note, objectShape, type Schema, type SchemaContext, toJsonSchema } from "./Schema.ts"
+import { fittingExamples, note, objectShape, type Schema, type SchemaContext, toJsonSchema, typesOf } from "./Schema.ts"
 import { securityOf } from "../Auth/Requirements.ts"
 
 export interface MappingOptions {
@@ -468,8 +468,7 @@ const operationDetail = (input: OperationInput): ToolDetail => {
  */
 const nonEmptyList = (schema: Schema): Schema => {
   if (typeof schema === "boolean" || schema["minItems"] !== undefined) return schema
-  const type = schema["type"]
-  return type === "array" || (Array.isArray(type) && type.includes("array")) ? { ...schema, minItems: 1 } : schema
+  return typesOf(schema)?.includes("array") ? { ...schema, minItems: 1 } : schema
 }
 
 const mapBody = (

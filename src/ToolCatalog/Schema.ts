@@ -80,8 +80,17 @@ export const toJsonSchema = (node: Json | undefined, url: string, ctx: SchemaCon
   return convertObject(node, url, ctx, where)
 }
 
-const typeOf = (value: unknown): string =>
-  value === null ? "null" : Array.isArray(value) ? "array" : typeof value === "number" && Number.isInteger(value) ? "integer" : typeof value
+/** A converted schema's `type` as a list (one name or several), or undefined when it has none. */
+export const typesOf = (schema: unknown): ReadonlyArray<unknown> | undefined => {
+  const type = typeof schema === "object" && schema !== null ? (schema as { type?: unknown }).type : undefined
+  return type === undefined ? undefined : Array.isArray(type) ? type : [type]
+}
+
+/** Whether a JSON value is of one of `types` (an integer is a number too). */
+export const hasType = (value: unknown, types: ReadonlyArray<unknown>): boolean => {
+  const t = value === null ? "null" : Array.isArray(value) ? "array" : typeof value === "number" && Number.isInteger(value) ? "integer" : typeof value
+  return types.includes(t) || (t === "integer" && types.includes("number"))
+}
 
 /**
  * The examples that fit the schema's `type`, `enum` and `pattern` (as converted here). Some specs give an
@@ -90,13 +99,11 @@ const typeOf = (value: unknown): string =>
  * left out.
  */
 export const fittingExamples = (examples: ReadonlyArray<unknown>, schema: Readonly<Record<string, unknown>>): Array<unknown> => {
-  const type = schema["type"]
-  const types: ReadonlyArray<unknown> | undefined = type === undefined ? undefined : Array.isArray(type) ? type : [type]
+  const types = typesOf(schema)
   const values = Array.isArray(schema["enum"]) ? schema["enum"] : undefined
   const pattern = validPattern(schema["pattern"]) ? new RegExp(schema["pattern"], "u") : undefined
   return examples.filter((e) => {
-    const t = typeOf(e)
-    if (types !== undefined && !types.includes(t) && !(t === "integer" && types.includes("number"))) return false
+    if (types !== undefined && !hasType(e, types)) return false
     if (values !== undefined && !values.some((v) => v === e || (typeof v === "object" && JSON.stringify(v) === JSON.stringify(e)))) return false
     return pattern === undefined || typeof e !== "string" || pattern.test(e)
   })
