@@ -3,10 +3,9 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { createServer } from "node:http"
 import { brotliCompressSync, gzipSync } from "node:zlib"
 import { startExampleApi } from "../../src/demo/ExampleApi.ts"
-import { CLI, connectStdio, EXAMPLE_SPEC, fixture, textOf } from "../support/processes.ts"
+import { CLI, connectStdio, EXAMPLE_SPEC, fixture, startLocalServer, textOf } from "../support/processes.ts"
 
 describe("prompts and resources", () => {
   let api: Awaited<ReturnType<typeof startExampleApi>>
@@ -87,12 +86,11 @@ describe("confirmation of destructive calls", () => {
 describe("long calls and binary answers", () => {
   it("sends progress notifications while a slow call runs, and returns images as image content", async () => {
     const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3])
-    const server = createServer((req, res) => {
+    const server = await startLocalServer((req, res) => {
       if (req.url === "/image") return void res.writeHead(200, { "content-type": "image/png" }).end(png)
       setTimeout(() => res.writeHead(200, { "content-type": "application/json" }).end("{\"ok\":true}"), 2300)
     })
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
-    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+    const base = server.url
     const mcp = await connectStdio(["--spec", fixture("content.yaml"), "--base-url", base])
     try {
       const image = await mcp.client.callTool({ name: "getImage", arguments: {} })
@@ -107,8 +105,7 @@ describe("long calls and binary answers", () => {
       assert.include(progress[0]!.message ?? "", "getSlow: waiting for the API")
     } finally {
       await mcp.close()
-      server.closeAllConnections()
-      server.close()
+      await server.close()
     }
   })
 })
@@ -116,15 +113,14 @@ describe("long calls and binary answers", () => {
 describe("redirects", () => {
   it("answers a redirect the operation documents with its address, an undocumented one as an error; neither is followed", async () => {
     let followed = 0
-    const server = createServer((req, res) => {
+    const server = await startLocalServer((req, res) => {
       if (req.url === "/elsewhere") {
         followed++
         return void res.writeHead(200).end("followed")
       }
-      res.writeHead(302, { location: `http://127.0.0.1:${(server.address() as { port: number }).port}/elsewhere` }).end()
+      res.writeHead(302, { location: `http://${req.headers.host}/elsewhere` }).end()
     })
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
-    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+    const base = server.url
     const mcp = await connectStdio(["--spec", fixture("redirects.yaml"), "--base-url", base])
     try {
       const archive = await mcp.client.callTool({ name: "getArchive", arguments: {} })
@@ -137,8 +133,7 @@ describe("redirects", () => {
       assert.strictEqual(followed, 0)
     } finally {
       await mcp.close()
-      server.closeAllConnections()
-      server.close()
+      await server.close()
     }
   })
 })
@@ -146,7 +141,7 @@ describe("redirects", () => {
 describe("compressed answers", () => {
   it("asks for compression and reads gzip and brotli answers, errors too; a compressed bomb is cut like a long answer", async () => {
     const seen: Array<string | undefined> = []
-    const server = createServer((req, res) => {
+    const server = await startLocalServer((req, res) => {
       seen.push(req.headers["accept-encoding"])
       if (req.url === "/image") {
         // (getImage) 40 MiB of zeros in about 40 KiB of gzip
@@ -157,8 +152,7 @@ describe("compressed answers", () => {
       res.writeHead(brotli ? 503 : 200, { "content-type": "application/json", "content-encoding": brotli ? "br" : "gzip" })
       res.end(brotli ? brotliCompressSync(body) : gzipSync(body))
     })
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
-    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+    const base = server.url
     const mcp = await connectStdio(["--spec", fixture("content.yaml"), "--base-url", base, "--retry-max-attempts", "1", "--max-response-bytes", "4096", "--cache-backend", "none"])
     try {
       const ok = await mcp.client.callTool({ name: "getSlow", arguments: {} })
@@ -172,8 +166,7 @@ describe("compressed answers", () => {
       assert.deepStrictEqual(seen, ["gzip, deflate, br", "gzip, deflate, br", "gzip, deflate, br"])
     } finally {
       await mcp.close()
-      server.closeAllConnections()
-      server.close()
+      await server.close()
     }
   })
 })
@@ -182,7 +175,7 @@ describe("an endless answer", () => {
   it("reads a body only up to what it can use, then stops the download and says the answer was cut", async () => {
     let closedEarly = false
     const chunk = Buffer.alloc(64 * 1024, "a")
-    const server = createServer((req, res) => {
+    const server = await startLocalServer((req, res) => {
       // text that never ends: 64 KiB every few milliseconds until the client goes away
       res.writeHead(200, { "content-type": "text/plain" })
       const timer = setInterval(() => res.write(chunk), 2)
@@ -191,8 +184,7 @@ describe("an endless answer", () => {
         closedEarly = !res.writableEnded
       })
     })
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
-    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+    const base = server.url
     const mcp = await connectStdio(["--spec", fixture("content.yaml"), "--base-url", base, "--max-response-bytes", "4096", "--cache-max-entry-bytes", "65536"])
     try {
       const result = await mcp.client.callTool({ name: "getSlow", arguments: {} })
@@ -203,8 +195,7 @@ describe("an endless answer", () => {
       assert.isTrue(closedEarly)
     } finally {
       await mcp.close()
-      server.closeAllConnections()
-      server.close()
+      await server.close()
     }
   })
 })

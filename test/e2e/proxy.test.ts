@@ -1,26 +1,23 @@
 /** HTTP(S)_PROXY and NO_PROXY: upstream calls through a forward proxy (a local node:http one), loopback direct. */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { createServer, request, type Server } from "node:http"
-import { connectStdio, EXAMPLE_SPEC, runCli, textOf } from "../support/processes.ts"
-
-const listen = (server: Server) =>
-  new Promise<number>((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as { port: number }).port)))
+import { request, type RequestListener } from "node:http"
+import { connectStdio, EXAMPLE_SPEC, runCli, startLocalServer, textOf } from "../support/processes.ts"
 
 describe("a forward proxy", () => {
   const seen: Array<{ method: string; url: string; auth: string | undefined }> = []
   let upstreamCalls = 0
   let lastAuthorization: string | undefined
   // the API, and the identity provider's token endpoint
-  const upstream = createServer((req, res) => {
+  const upstreamHandler: RequestListener = (req, res) => {
     upstreamCalls++
     if (req.url === "/oauth/token") {
       return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ access_token: "t0ken", token_type: "Bearer", expires_in: 3600 }))
     }
     lastAuthorization = req.headers.authorization
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ id: 1, name: "Rex", path: req.url }))
-  })
+  }
   // forwards every request, whatever host it names, to the local upstream (no traffic leaves 127.0.0.1)
-  const proxy = createServer((req, res) => {
+  const proxyHandler: RequestListener = (req, res) => {
     seen.push({ method: req.method ?? "", url: req.url ?? "", auth: req.headers["proxy-authorization"] })
     const target = new URL(req.url ?? "/")
     const forwarded = request({ host: "127.0.0.1", port: upstreamPort, method: req.method, path: `${target.pathname}${target.search}`, headers: req.headers }, (answer) => {
@@ -28,19 +25,16 @@ describe("a forward proxy", () => {
       answer.pipe(res)
     })
     req.pipe(forwarded)
-  })
+  }
   let upstreamPort = 0
   let proxyPort = 0
+  const servers: Array<Awaited<ReturnType<typeof startLocalServer>>> = []
   beforeAll(async () => {
-    upstreamPort = await listen(upstream)
-    proxyPort = await listen(proxy)
+    servers.push(await startLocalServer(upstreamHandler), await startLocalServer(proxyHandler))
+    upstreamPort = servers[0]!.port
+    proxyPort = servers[1]!.port
   })
-  afterAll(() => {
-    for (const server of [upstream, proxy]) {
-      server.closeAllConnections()
-      server.close()
-    }
-  })
+  afterAll(() => Promise.all(servers.map((s) => s.close())))
 
   it("carries calls and token requests to named hosts, with the proxy's credentials, and never logs them", async () => {
     const mcp = await connectStdio(["--spec", EXAMPLE_SPEC, "--base-url", "http://pets.example.test:8080/v1", "--cache-backend", "none"], {

@@ -3,7 +3,8 @@
  * token endpoint and the cognito-idp InitiateAuth JSON API) and a JWKS server. Each records what it was sent.
  */
 import { Effect } from "effect"
-import { createServer, type IncomingHttpHeaders } from "node:http"
+import type { IncomingHttpHeaders } from "node:http"
+import { startLocalServer } from "./processes.ts"
 
 export interface Seen {
   readonly method: string
@@ -21,7 +22,7 @@ export interface Reply {
 /** A node:http server answering JSON with `reply`; records every request. */
 export const startJsonServer = async (reply: (r: Seen, n: number) => Reply) => {
   const seen: Array<Seen> = []
-  const server = createServer((req, res) => {
+  const server = await startLocalServer((req, res) => {
     const chunks: Array<Buffer> = []
     req.on("data", (c: Buffer) => chunks.push(c))
     req.on("end", () => {
@@ -33,16 +34,7 @@ export const startJsonServer = async (reply: (r: Seen, n: number) => Reply) => {
       )
     })
   })
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
-  const port = (server.address() as { port: number }).port
-  return {
-    url: `http://127.0.0.1:${port}`,
-    seen,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections()
-      server.close(() => r())
-    })
-  }
+  return { url: server.url, seen, close: server.close }
 }
 
 /** The same, as a scoped resource for `it.effect`. */

@@ -6,7 +6,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { type ChildProcess, spawn } from "node:child_process"
-import { createServer as createHttpServer, type IncomingHttpHeaders } from "node:http"
+import { createServer as createHttpServer, type IncomingHttpHeaders, type RequestListener } from "node:http"
 import { createServer } from "node:net"
 import { dirname, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -69,6 +69,21 @@ export interface Recorded {
   readonly body: Buffer
 }
 
+/** A node:http server on a free 127.0.0.1 port answering with `handler`; `close` ends its open connections too. */
+export const startLocalServer = async (handler: RequestListener) => {
+  const server = createHttpServer(handler)
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
+  const port = (server.address() as { port: number }).port
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    close: () => new Promise<void>((r) => {
+      server.closeAllConnections()
+      server.close(() => r())
+    })
+  }
+}
+
 /** A node:http upstream that records every request exactly and answers with `reply`. */
 export const startRecorder = async (
   reply: (r: Recorded) => { status: number; headers?: Record<string, string>; body?: string | Buffer } = () => ({
@@ -76,7 +91,7 @@ export const startRecorder = async (
   })
 ) => {
   const requests: Array<Recorded> = []
-  const server = createHttpServer((req, res) => {
+  const server = await startLocalServer((req, res) => {
     const chunks: Array<Buffer> = []
     req.on("data", (c: Buffer) => chunks.push(c))
     req.on("end", () => {
@@ -86,16 +101,7 @@ export const startRecorder = async (
       res.writeHead(out.status, out.headers ?? {}).end(out.body)
     })
   })
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
-  const port = (server.address() as { port: number }).port
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections()
-      server.close(() => r())
-    })
-  }
+  return { url: server.url, requests, close: server.close }
 }
 
 /** The built CLI over stdio, with the SDK client connected. stderr is collected. */
