@@ -8,7 +8,8 @@
  *
  *   npm run build && node test/sweep.ts <spec in ../shared/specs, or a path> [server args…]
  *
- * The server gets `--base-url <prism> --cache-backend none --tool-mode all` and the `AUTH_*` variables of
+ * The server gets `--base-url <prism> --cache-backend none --tool-mode all`, no retries and no circuit breaker
+ * (one spec's Prism 5xx must not pause the calls after it), and the `AUTH_*` variables of
  * this environment (`AUTH_SCHEME_<NAME>=x` gives a scheme a credential). Prints each call that was refused
  * (other than 401/403), then a count by outcome; PRISM_LOG=<file> keeps Prism's log.
  */
@@ -41,7 +42,7 @@ if (log !== undefined) {
   child.stderr!.pipe(out)
 }
 try {
-  const mcp = await connectStdio(["--spec", spec(file), "--base-url", url, "--cache-backend", "none", "--tool-mode", "all", ...serverArgs], env)
+  const mcp = await connectStdio(["--spec", spec(file), "--base-url", url, "--cache-backend", "none", "--tool-mode", "all", "--retry-max-attempts", "1", "--circuit-breaker-failure-threshold", "0", ...serverArgs], env)
   try {
     const { tools } = await mcp.client.listTools()
     const outcomes: Record<string, number> = {}

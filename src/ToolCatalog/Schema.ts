@@ -92,20 +92,29 @@ export const hasType = (value: unknown, types: ReadonlyArray<unknown>): boolean 
   return types.includes(t) || (t === "integer" && types.includes("number"))
 }
 
+/** The string formats whose shape is exact enough to judge an example by (RFC 4122, RFC 3339). */
+const FORMAT_SHAPES: Readonly<Record<string, RegExp>> = {
+  uuid: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
+  date: /^\d{4}-\d{2}-\d{2}$/,
+  "date-time": /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/
+}
+
 /**
- * The examples that fit the schema's `type`, `enum` and `pattern` (as converted here). Some specs give an
- * example that does not: the value as sent (Twitter's array `ids` has the example "1,2,3"), or quoted
- * (GitHub's `vcs`, of enum git/…, has "\"git\""). Shown to a model, it teaches a wrong argument, so it is
- * left out.
+ * The examples that fit the schema's `type`, `enum`, `pattern` and (for uuid, date and date-time) `format`,
+ * as converted here. Some specs give an example that does not: the value as sent (Twitter's array `ids` has
+ * the example "1,2,3"), quoted (GitHub's `vcs`, of enum git/…, has "\"git\""), or mistyped (Train Travel's
+ * uuid `trip_id` has a 7-digit first group). Shown to a model, it teaches a wrong argument, so it is left out.
  */
 export const fittingExamples = (examples: ReadonlyArray<unknown>, schema: Readonly<Record<string, unknown>>): Array<unknown> => {
   const types = typesOf(schema)
   const values = Array.isArray(schema["enum"]) ? schema["enum"] : undefined
   const pattern = validPattern(schema["pattern"]) ? new RegExp(schema["pattern"], "u") : undefined
+  const shape = typeof schema["format"] === "string" ? FORMAT_SHAPES[schema["format"]] : undefined
   return examples.filter((e) => {
     if (types !== undefined && !hasType(e, types)) return false
     if (values !== undefined && !values.some((v) => v === e || (typeof v === "object" && JSON.stringify(v) === JSON.stringify(e)))) return false
-    return pattern === undefined || typeof e !== "string" || pattern.test(e)
+    if (typeof e !== "string") return true
+    return (pattern === undefined || pattern.test(e)) && (shape === undefined || shape.test(e))
   })
 }
 

@@ -336,6 +336,15 @@ layer(TestLayer)("mapSpec", (it) => {
       assert.deepStrictEqual(convert({ type: "string", pattern: "^sha256:[a-f0-9]{4}$", examples: ["sha256:abcd", "sha256:…"] }), {
         type: "string", pattern: "^sha256:[a-f0-9]{4}$", examples: ["sha256:abcd"]
       })
+      // …and of the shape of a uuid, date or date-time format (other formats are not judged)
+      assert.deepStrictEqual(convert({ type: "string", format: "uuid", examples: ["4f4e4e1-c824-4d63-b37a-d8d698862f1d", "B2E783E1-C824-4D63-B37A-D8D698862F1D"] }), {
+        type: "string", format: "uuid", examples: ["B2E783E1-C824-4D63-B37A-D8D698862F1D"]
+      })
+      assert.deepStrictEqual(convert({ type: "string", format: "date-time", examples: ["2024-02-01T09:00:00Z", "2024-02-01T09:00:00.5+01:00", "\"2007-10-29T02:42:39.000-07:00\"", "yesterday"] }), {
+        type: "string", format: "date-time", examples: ["2024-02-01T09:00:00Z", "2024-02-01T09:00:00.5+01:00"]
+      })
+      assert.deepStrictEqual(convert({ type: "string", format: "date", example: "2024-02-01T09:00:00Z" }), { type: "string", format: "date" })
+      assert.deepStrictEqual(convert({ type: "string", format: "email", example: "someone" }), { type: "string", format: "email", examples: ["someone"] })
     })
 
     it.effect("leaves readOnly properties out, makes nullable a type union and oneOf an anyOf", () =>
@@ -394,7 +403,7 @@ layer(TestLayer)("mapSpec", (it) => {
         assert.isUndefined(byOperation(inputs.tools, "createPet").inputSchema.dependentRequired)
       }))
 
-    it.effect("leaves out an example whose type is not the schema's (Twitter's array ids, Decentraland's string authChain)", () =>
+    it.effect("leaves out an example whose type or format is not the schema's (Twitter's array ids, Decentraland's string authChain, Train Travel's uuid)", () =>
       Effect.gen(function*() {
         const twitter = yield* loadAndMap(spec("apisguru_twitter.com_current.json"))
         const byId = byOperation(twitter.tools, "findUsersById")
@@ -408,6 +417,12 @@ layer(TestLayer)("mapSpec", (it) => {
         const post = byOperation(dcl.tools, "postEntity")
         assert.isUndefined(prop(post, "authChain")["examples"])
         assert.deepStrictEqual(prop(post, "entityId")["examples"], ["QmY4GFuf2jR3ocfuXuFLgvUrGEpjo84Byg44Pv2wduuinW"])
+
+        // Train Travel's uuid trip_id has the example "4f4e4e1-…" (seven digits first): the API refuses it
+        const train = yield* loadAndMap(spec("readme_3.1_train-travel.json"))
+        const booking = byOperation(train.tools, "create-booking")
+        assert.strictEqual(prop(booking, "trip_id")["format"], "uuid")
+        assert.isUndefined(prop(booking, "trip_id")["examples"])
       }))
 
     it("a required list sent as text needs an item ([] would send nothing); a JSON one may be empty", () => {
