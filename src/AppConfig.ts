@@ -125,8 +125,9 @@ export interface Settings {
     readonly password: Option.Option<Redacted.Redacted>
     readonly token: Option.Option<Redacted.Redacted>
     readonly apiKey: Option.Option<Redacted.Redacted>
-    readonly apiKeyName: string
-    readonly apiKeyIn: "header" | "query" | "cookie"
+    /** Unset: where the operation's apiKey scheme puts a key, else the header `api_key`. */
+    readonly apiKeyName: Option.Option<string>
+    readonly apiKeyIn: Option.Option<"header" | "query" | "cookie">
     readonly oauth2: OAuth2Settings
     readonly cognito: CognitoSettings
     readonly sigv4: SigV4Settings
@@ -231,8 +232,8 @@ const settingsConfig = Config.all({
     password: secret("AUTH_PASSWORD"),
     token: secret("AUTH_TOKEN"),
     apiKey: secret("AUTH_API_KEY"),
-    apiKeyName: Config.String("AUTH_API_KEY_NAME").pipe(Config.withDefault("api_key")),
-    apiKeyIn: Config.Literals(["header", "query", "cookie"], "AUTH_API_KEY_IN").pipe(Config.withDefault("header" as const)),
+    apiKeyName: text("AUTH_API_KEY_NAME"),
+    apiKeyIn: Config.Literals(["header", "query", "cookie"], "AUTH_API_KEY_IN").pipe(Config.option),
     oauth2: oauth2Config,
     cognito: cognitoConfig,
     sigv4: sigv4Config
@@ -489,7 +490,7 @@ export const defaults: Settings = {
   shutdownGraceMs: 10_000,
   auth: {
     type: "none", username: Option.none(), password: Option.none(), token: Option.none(), apiKey: Option.none(),
-    apiKeyName: "api_key", apiKeyIn: "header", oauth2: oauth2Defaults, cognito: cognitoDefaults, sigv4: sigv4Defaults,
+    apiKeyName: Option.none(), apiKeyIn: Option.none(), oauth2: oauth2Defaults, cognito: cognitoDefaults, sigv4: sigv4Defaults,
     schemes: {}
   },
   specSource: specSourceDefaults,

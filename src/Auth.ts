@@ -31,7 +31,7 @@ export { AuthConfigError, AuthError } from "./Auth/Errors.ts"
 
 /** One way of adding a credential, and of renewing it after the upstream refused it. */
 interface Credential {
-  readonly apply: (request: OutgoingRequest) => Effect.Effect<OutgoingRequest, AuthError>
+  readonly apply: (request: OutgoingRequest, tool: Tool) => Effect.Effect<OutgoingRequest, AuthError>
   /** The upstream answered 401 to `sent`: true when renewing made sending again worthwhile. */
   readonly refresh: (sent: OutgoingRequest) => Effect.Effect<boolean>
 }
@@ -42,7 +42,29 @@ const withQuery = (r: OutgoingRequest, name: string, value: string): OutgoingReq
   ({ ...r, query: [...r.query, `${encodeStrict(name)}=${encodeStrict(value)}`] })
 const withCookie = (r: OutgoingRequest, name: string, value: string): OutgoingRequest =>
   ({ ...r, cookies: [...r.cookies, [name, encodeStrict(value)] as const] })
+const placeApiKey = (r: OutgoingRequest, place: ApiKeyPlace, value: string): OutgoingRequest =>
+  place.in === "header" ? withHeader(r, place.name, value) : place.in === "query" ? withQuery(r, place.name, value) : withCookie(r, place.name, value)
 const basic = (userColonPassword: string) => `Basic ${Buffer.from(userColonPassword).toString("base64")}`
+
+interface ApiKeyPlace {
+  readonly name: string
+  readonly in: "header" | "query" | "cookie"
+}
+
+const specPlaces = new WeakMap<Tool, ApiKeyPlace | null>()
+/**
+ * Where the operation's security requirement puts an API key: its first alternative that is one apiKey scheme
+ * (an alternative of two keys, or of a key and a token, needs credentials of its own). Null when it has none.
+ */
+const specApiKeyPlace = (tool: Tool): ApiKeyPlace | null => {
+  let place = specPlaces.get(tool)
+  if (place === undefined) {
+    const definition = tool.security?.find((alt) => alt.length === 1 && alt[0]!.definition.type === "apiKey")?.[0]!.definition
+    place = definition?.type === "apiKey" ? { name: definition.name, in: definition.in } : null
+    specPlaces.set(tool, place)
+  }
+  return place
+}
 
 /** A secret value that can be read again when the upstream refuses it (rotated file or Secrets Manager secret). */
 const rotating = (secret: Secret, setting: string) => {
@@ -130,8 +152,8 @@ export class Auth extends Context.Service<Auth, {
           Effect.logInfo(`${what}: token obtained from ${endpoint}, valid for ${Math.round(t.lifetimeMs / 1000)} s`)
         ))
 
-      const staticCredential = (place: (r: OutgoingRequest) => OutgoingRequest, secret: Rotating): Credential => ({
-        apply: (r) => Effect.succeed(place(r)),
+      const staticCredential = (place: (r: OutgoingRequest, tool: Tool) => OutgoingRequest, secret: Rotating): Credential => ({
+        apply: (r, tool) => Effect.succeed(place(r, tool)),
         refresh: () => secret.reread()
       })
 
@@ -153,13 +175,10 @@ export class Auth extends Context.Service<Auth, {
         }
         case "api_key": {
           const key = rotating(yield* needSecret(auth.apiKey, "auth-api-key", "AUTH_API_KEY"), "AUTH_API_KEY")
-          const name = auth.apiKeyName
-          const place = auth.apiKeyIn === "header"
-            ? (r: OutgoingRequest) => withHeader(r, name, key.current())
-            : auth.apiKeyIn === "query"
-            ? (r: OutgoingRequest) => withQuery(r, name, key.current())
-            : (r: OutgoingRequest) => withCookie(r, name, key.current())
-          global = staticCredential(place, key)
+          const fixed: ApiKeyPlace = { name: Option.getOrElse(auth.apiKeyName, () => "api_key"), in: Option.getOrElse(auth.apiKeyIn, () => "header" as const) }
+          // neither name nor place given: where the operation's own apiKey scheme says, else the default
+          const placeOf = Option.isSome(auth.apiKeyName) || Option.isSome(auth.apiKeyIn) ? () => fixed : (tool: Tool) => specApiKeyPlace(tool) ?? fixed
+          global = staticCredential((r, tool) => placeApiKey(r, placeOf(tool), key.current()), key)
           break
         }
         case "oauth2": {
@@ -244,7 +263,7 @@ export class Auth extends Context.Service<Auth, {
         const d = e.definition
         switch (d.type) {
           case "apiKey":
-            return d.in === "header" ? withHeader(r, d.name, value) : d.in === "query" ? withQuery(r, d.name, value) : withCookie(r, d.name, value)
+            return placeApiKey(r, d, value)
           case "http":
             return withHeader(r, "authorization",
               d.scheme === "basic" ? basic(value) : d.scheme === "bearer" ? `Bearer ${value}` : `${d.scheme[0]!.toUpperCase()}${d.scheme.slice(1)} ${value}`)
@@ -269,7 +288,7 @@ export class Auth extends Context.Service<Auth, {
                 `(or ${names.map((n) => `AUTH_SCHEME_${schemeKey(n)}`).join(" / ")})`
             ))
           }
-          return global === undefined ? Effect.succeed(request) : global.apply(request)
+          return global === undefined ? Effect.succeed(request) : global.apply(request, tool)
         })
 
       const refresh = Effect.fn("Auth.refresh")(function*(sent: OutgoingRequest, tool: Tool) {

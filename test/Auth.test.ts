@@ -326,6 +326,38 @@ describe("Auth: Amazon Cognito", () => {
     }))
 })
 
+describe("Auth: --auth-type api_key", () => {
+  it.effect("without a name or place, the key goes where the operation's apiKey scheme says, else as the api_key header", () =>
+    Effect.gen(function*() {
+      const tools = yield* securityTools
+      const auth = yield* makeAuth({ type: "api_key", apiKey: Option.some(Redacted.make("k&1")) })
+      const apply = (id: string) => auth.apply(bare(get(tools, id)), get(tools, id))
+      // mutualTLS or one apiKeyHeader scheme: the scheme's header
+      const either = yield* apply("either")
+      assert.strictEqual(either.headers["x-api-key"], "k&1")
+      assert.isUndefined(either.headers["api_key"])
+      assert.strictEqual((yield* apply("optional")).headers["x-api-key"], "k&1")
+      // two keys needed together (query and cookie): one key cannot be both, so the default place
+      const both = yield* apply("both")
+      assert.strictEqual(both.headers["api_key"], "k&1")
+      assert.deepStrictEqual([both.query, both.cookies], [[], []])
+      // no apiKey scheme (bearer, or public): the default place
+      assert.strictEqual((yield* apply("usesDefault")).headers["api_key"], "k&1")
+      assert.strictEqual((yield* apply("publicOp")).headers["api_key"], "k&1")
+    }))
+
+  it.effect("a name or place given explicitly is used for every operation", () =>
+    Effect.gen(function*() {
+      const tools = yield* securityTools
+      const named = yield* makeAuth({ type: "api_key", apiKey: Option.some(Redacted.make("k")), apiKeyName: Option.some("X-Other") })
+      const either = yield* named.apply(bare(get(tools, "either")), get(tools, "either"))
+      assert.deepStrictEqual(either.headers, { "x-other": "k" })
+      const inQuery = yield* makeAuth({ type: "api_key", apiKey: Option.some(Redacted.make("k k")), apiKeyIn: Option.some("query" as const) })
+      const out = yield* inQuery.apply(bare(get(tools, "either")), get(tools, "either"))
+      assert.deepStrictEqual([out.query, out.headers], [["api_key=k%20k"], {}])
+    }))
+})
+
 describe("Auth: spec-driven security schemes", () => {
   it.effect("sends the credentials of the first alternative whose schemes are all configured, placed as each scheme says", () =>
     Effect.gen(function*() {

@@ -48,7 +48,7 @@ const json = (body: unknown, status = 200): UpstreamResponse =>
 describe("Invoker", () => {
   it.effect("builds the request from the arguments and adds the credential", () => {
     const { layer, seen } = makeLayer(() => json({ id: 7, name: "Rex" }), {
-      auth: { ...defaults.auth, type: "api_key", apiKey: Option.some(Redacted.make("k1")), apiKeyName: "X-API-Key" }
+      auth: { ...defaults.auth, type: "api_key", apiKey: Option.some(Redacted.make("k1")), apiKeyName: Option.some("X-API-Key") }
     })
     return Effect.gen(function*() {
       const invoker = yield* Invoker
@@ -118,7 +118,7 @@ describe("Invoker", () => {
 
   it.effect("reports an unreachable upstream by origin and error code, never the full URL", () => {
     const { layer } = makeLayer(() => Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }), {
-      auth: { ...defaults.auth, type: "api_key", apiKey: Option.some(Redacted.make("sekret")), apiKeyIn: "query" },
+      auth: { ...defaults.auth, type: "api_key", apiKey: Option.some(Redacted.make("sekret")), apiKeyIn: Option.some("query" as const) },
       retry: { ...defaults.retry, maxAttempts: 1 }
     })
     return Effect.gen(function*() {

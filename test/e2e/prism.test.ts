@@ -65,6 +65,16 @@ describe("OpenAPI 3.0 petstore (readme_3.0_petstore.json) on Prism", () => {
   })
 })
 
+describe("facecheck (apisguru_facecheck.id.json) on Prism: --auth-type api_key without a key name", () => {
+  const ctx = withPrism("apisguru_facecheck.id.json", (url) => ["--base-url", url], { AUTH_TYPE: "api_key", AUTH_API_KEY: "jwt-token" })
+
+  it("sends the key in the header the spec's apiKey scheme names (Authorization), which Prism requires", async () => {
+    const { tools } = await ctx.mcp.client.listTools()
+    const info = tools.find((t) => t.name.includes("info"))!
+    ok(await ctx.mcp.client.callTool({ name: info.name, arguments: {} }))
+  })
+})
+
 describe("Swagger 2.0 petstore (go-openapi_petstore_swagger.json) on Prism", () => {
   const ctx = withPrism("go-openapi_petstore_swagger.json", (url) => ["--base-url", url], {
     AUTH_TYPE: "basic", AUTH_USERNAME: "ann", AUTH_PASSWORD: "secret"
