@@ -7,6 +7,7 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
 import type { Tool } from "../domain/Tool.ts"
 import type { UpstreamResponse } from "../Upstream.ts"
+import { closeJsonPrefix, cutList, type JsonPrefix } from "./JsonPrefix.ts"
 
 // required when first needed, not imported: an ESM import of node:http also loads Node's bundled undici (tens
 // of ms), and even requiring it costs a stdio server ~6 ms at start
@@ -32,22 +33,26 @@ const sizeOf = (res: Pick<UpstreamResponse, "body" | "bodyCut" | "headers">): { 
   return Number.isSafeInteger(declared) && declared > res.body.byteLength ? { bytes: declared, exact: true } : { bytes: res.body.byteLength, exact: false }
 }
 
-/** Decodes at most `max` bytes as text, with a note when the body was longer. */
-const cappedText = (
+const cutNote = (shown: number, size: { readonly bytes: number; readonly exact: boolean }, more = "") =>
+  size.exact
+    ? `[truncated: showing ${shown} of ${size.bytes} bytes; ${size.bytes - shown} bytes cut${more}]`
+    : `[truncated: showing ${shown} of more than ${size.bytes} bytes${more}]`
+
+/** At most `max` bytes decoded as text, and the note saying what was cut when the body was longer. */
+const capped = (
   res: Pick<UpstreamResponse, "body" | "bodyCut" | "headers">,
   max: number
-): { readonly text: string; readonly truncated: boolean } => {
+): { readonly text: string; readonly note: string | undefined } => {
   const body = res.body
-  if (body.byteLength <= max && res.bodyCut !== true) return { text: utf8.decode(body), truncated: false }
+  if (body.byteLength <= max && res.bodyCut !== true) return { text: utf8.decode(body), note: undefined }
   const shown = Math.min(max, body.byteLength)
-  const text = utf8.decode(body.subarray(0, shown)).replace(/\uFFFD$/, "")
-  const size = sizeOf(res)
-  return {
-    text: size.exact
-      ? `${text}\n\n[truncated: showing ${shown} of ${size.bytes} bytes; ${size.bytes - shown} bytes cut]`
-      : `${text}\n\n[truncated: showing ${shown} of more than ${size.bytes} bytes]`,
-    truncated: true
-  }
+  return { text: utf8.decode(body.subarray(0, shown)).replace(/\uFFFD$/, ""), note: cutNote(shown, sizeOf(res)) }
+}
+
+/** At most `max` bytes as text, the note after it when the body was longer. */
+const cappedText = (res: Pick<UpstreamResponse, "body" | "bodyCut" | "headers">, max: number): string => {
+  const { text, note } = capped(res, max)
+  return note === undefined ? text : `${text}\n\n${note}`
 }
 
 /** Seconds from a Retry-After header (delta seconds or an HTTP date), if present and sane. */
@@ -120,6 +125,24 @@ const withNextPage = (tool: Tool, result: CallToolResult, next: Record<string, u
     _meta: { ...result._meta, "openapi-mcp-server/next_page": next }
   }
 
+/** A query parameter that sets how many entries a page has. */
+const PAGE_SIZE = /^(per_?page|page_?size|limit|max_?results|max_?items|max_?records|count|top|\$top|size|page\[size\]|max)$/i
+
+/**
+ * JSON over the size cap, as the valid JSON it begins with (up to its last whole entry), never passed off as
+ * whole: no structuredContent, and a note saying what was cut and how to get whole pages instead.
+ */
+const cutJson = (tool: Tool, res: UpstreamResponse, prefix: JsonPrefix): CallToolResult => {
+  const list = cutList(prefix.value, prefix.closed)
+  const pageSize = tool.params.find((p) => p.in === "query" && PAGE_SIZE.test(p.name))
+  const kept = list === undefined ? "" : list.kept === 0 ? "none of its entries" : list.kept === 1 ? "its first entry" : `its first ${list.kept} entries`
+  const more = (list === undefined ? "" : `; the list ${list.path === "" ? "" : `'${list.path}' `}keeps ${kept}`) +
+    ", so the JSON above is valid but incomplete" +
+    (pageSize === undefined ? "" : `; call ${tool.name} again with a smaller '${pageSize.arg}' to get whole pages`)
+  const text = `${prefix.json}\n\n${cutNote(Buffer.byteLength(prefix.json) - prefix.closed, sizeOf(res), more)}`
+  return withNextPage(tool, { content: [{ type: "text", text }] }, nextPageArguments(tool, res.headers, prefix.value))
+}
+
 const statusLine = (status: number) => {
   const text = statusText(status)
   return `HTTP ${status}${text ? ` ${text}` : ""}`
@@ -143,7 +166,7 @@ export const mapResponse = (tool: Tool, res: UpstreamResponse, maxBytes: number,
     }
   }
   if (res.status < 200 || res.status >= 300) {
-    const excerpt = res.body.byteLength === 0 ? "" : cappedText(res, ERROR_EXCERPT).text
+    const excerpt = res.body.byteLength === 0 ? "" : cappedText(res, ERROR_EXCERPT)
     const retryAfter = retryAfterSeconds(res.headers, now)
     const location = redirect && res.headers["location"] ? ` (redirect to ${res.headers["location"]}, not followed)` : ""
     const lines = [
@@ -164,8 +187,8 @@ export const mapResponse = (tool: Tool, res: UpstreamResponse, maxBytes: number,
     return { content: [{ type: "text", text: `${statusLine(res.status)}: no content` }] }
   }
   if (isJson(mt) || (mt === "" && /^\s*[[{]/.test(utf8.decode(res.body.subarray(0, 64))))) {
-    const { text, truncated } = cappedText(res, maxBytes)
-    if (!truncated) {
+    const { text, note } = capped(res, maxBytes)
+    if (note === undefined) {
       try {
         const value: unknown = JSON.parse(text)
         const structured = typeof value === "object" && value !== null && !Array.isArray(value)
@@ -175,11 +198,15 @@ export const mapResponse = (tool: Tool, res: UpstreamResponse, maxBytes: number,
       } catch {
         // not JSON after all: fall through to text
       }
+    } else {
+      // valid JSON up to the last whole entry, unless that keeps less than half (one huge string, say)
+      const prefix = closeJsonPrefix(text)
+      if (prefix !== undefined && prefix.json.length - prefix.closed >= text.length / 2) return cutJson(tool, res, prefix)
     }
-    return { content: [{ type: "text", text }] }
+    return { content: [{ type: "text", text: note === undefined ? text : `${text}\n\n${note}` }] }
   }
   if (isText(mt) || mt === "") {
-    return { content: [{ type: "text", text: cappedText(res, maxBytes).text }] }
+    return { content: [{ type: "text", text: cappedText(res, maxBytes) }] }
   }
   if (res.body.byteLength > maxBytes || res.bodyCut === true) {
     const size = sizeOf(res)

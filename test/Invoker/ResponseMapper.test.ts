@@ -94,13 +94,37 @@ describe("ResponseMapper", () => {
       assert.isUndefined(result.structuredContent)
     })
 
-    it("cuts JSON over the size cap, states shown and total bytes, and gives no structuredContent", () => {
-      const body = JSON.stringify({ items: Array.from({ length: 50 }, (_, i) => ({ id: i })) })
-      const result = map(response(200, { "content-type": "application/json" }, body), 64)
+    it("cuts JSON over the size cap after its last whole entry, so it stays JSON, states the sizes, and gives no structuredContent", () => {
+      const body = JSON.stringify({ total: 50, items: Array.from({ length: 50 }, (_, i) => ({ id: i, name: `pet ${i}` })) })
+      const result = map(response(200, { "content-type": "application/json" }, body), 100)
       const text = textOf(result)
-      assert.isTrue(text.startsWith(body.slice(0, 64)))
-      assert.include(text, `showing 64 of ${body.length} bytes`)
+      const [json, note] = text.split("\n\n")
+      // 100 bytes end inside the fourth entry: the first three are kept whole
+      assert.deepStrictEqual(JSON.parse(json!), { total: 50, items: [{ id: 0, name: "pet 0" }, { id: 1, name: "pet 1" }, { id: 2, name: "pet 2" }] })
+      // the bytes shown are those of the answer (the closing "]}" added are not)
+      assert.strictEqual(note, `[truncated: showing ${json!.length - 2} of ${body.length} bytes; ${body.length - json!.length + 2} bytes cut; ` +
+        "the list 'items' keeps its first 3 entries, so the JSON above is valid but incomplete]")
       assert.isUndefined(result.structuredContent)
+      // a top-level list
+      const list = JSON.stringify(Array.from({ length: 50 }, (_, i) => ({ id: i })))
+      const cutList = textOf(map(response(200, { "content-type": "application/json" }, list), 40))
+      assert.deepStrictEqual(JSON.parse(cutList.split("\n\n")[0]!), [{ id: 0 }, { id: 1 }, { id: 2 }, { id: 3 }])
+      assert.include(cutList, "; the list keeps its first 4 entries, so")
+      // not JSON after all, or one huge value (a cut after the last whole entry would keep too little): cut as text
+      for (const body of [`{"a": ${"x".repeat(200)}`, `{"a": "${"x".repeat(200)}"}`]) {
+        const cut = textOf(map(response(200, { "content-type": "application/json" }, body), 64))
+        assert.isTrue(cut.startsWith(`{"a": ${body[6] === '"' ? '"' : ""}xxx`))
+        assert.include(cut, `[truncated: showing 64 of ${body.length} bytes; ${body.length - 64} bytes cut]`)
+      }
+    })
+
+    it("tells the model which argument gets smaller, whole pages, and still reads the next page from what it kept", () => {
+      const q = (name: string) => ({ arg: name, name, in: "query" as const, style: "form", explode: true, allowReserved: false, json: false })
+      const lister: Tool = { ...tool, name: "list_repos", params: [q("per_page"), q("cursor")] }
+      const body = JSON.stringify({ next_cursor: "c2", repos: Array.from({ length: 100 }, (_, i) => ({ id: i })) })
+      const result = mapResponse(lister, response(200, { "content-type": "application/json" }, body), 120, NOW)
+      assert.include((result.content[0] as { text: string }).text, "; call list_repos again with a smaller 'per_page' to get whole pages]")
+      assert.deepStrictEqual((result._meta as Record<string, unknown>)["openapi-mcp-server/next_page"], { cursor: "c2" })
     })
 
     it("cuts long text without splitting a multi-byte character", () => {
@@ -110,12 +134,15 @@ describe("ResponseMapper", () => {
     })
 
     it("says 'more than' for a body cut while read (or the declared size), and never passes it off as whole", () => {
-      const head = JSON.stringify({ items: Array.from({ length: 20 }, (_, i) => ({ id: i })) }).slice(0, 101)
-      const cut = { ...response(200, { "content-type": "application/json" }, head), bodyCut: true as const }
+      const head = "x".repeat(101)
+      const cut = { ...response(200, { "content-type": "text/plain" }, head), bodyCut: true as const }
       const text = textOf(map(cut, 100))
       assert.include(text, "[truncated: showing 100 of more than 101 bytes]")
       const declared = textOf(map({ ...cut, headers: { ...cut.headers, "content-length": "5000000" } }, 100))
       assert.include(declared, "showing 100 of 5000000 bytes; 4999900 bytes cut")
+      const json = JSON.stringify({ items: Array.from({ length: 20 }, (_, i) => ({ id: i })) }).slice(0, 101)
+      const cutJson = { ...response(200, { "content-type": "application/json" }, json), bodyCut: true as const }
+      assert.include(textOf(map(cutJson, 100)), "[truncated: showing 99 of more than 101 bytes; the list 'items' keeps its first 10 entries")
       // a cut body within the cap still is not whole: no structuredContent from a fragment
       const small = map({ ...cut, body: new TextEncoder().encode("{\"a\":1}") }, 100)
       assert.isUndefined(small.structuredContent)

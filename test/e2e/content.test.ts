@@ -198,4 +198,32 @@ describe("an endless answer", () => {
       await server.close()
     }
   })
+
+  it("gives an endless JSON list as valid JSON up to its last whole entry", async () => {
+    const server = await startLocalServer((_req, res) => {
+      // {"data": [ … ] } whose list never ends: 200 entries every few milliseconds until the client goes away
+      res.writeHead(200, { "content-type": "application/json" })
+      res.write("{\"object\": \"list\", \"data\": [")
+      let id = 0
+      const batch = () => Array.from({ length: 200 }, () => JSON.stringify({ id: id++, name: `entry ${id}`, note: "é \" \\" })).join(",") + ","
+      const timer = setInterval(() => res.write(batch()), 2)
+      res.once("close", () => clearInterval(timer))
+    })
+    const mcp = await connectStdio(["--spec", fixture("content.yaml"), "--base-url", server.url, "--max-response-bytes", "8192", "--cache-max-entry-bytes", "65536"])
+    try {
+      const result = await mcp.client.callTool({ name: "getSlow", arguments: {} })
+      assert.notStrictEqual(result.isError, true)
+      assert.isUndefined(result.structuredContent) // never passed off as the whole answer
+      const [json, note] = textOf(result).split("\n\n")
+      const value = JSON.parse(json!) as { object: string; data: Array<{ id: number; note: string }> }
+      assert.strictEqual(value.object, "list")
+      assert.isAbove(value.data.length, 50)
+      assert.deepStrictEqual(value.data.map((e) => e.id), value.data.map((_, i) => i))
+      assert.isTrue(value.data.every((e) => e.note === "é \" \\"))
+      assert.match(note!, new RegExp(`^\\[truncated: showing \\d+ of more than 65537 bytes; the list 'data' keeps its first ${value.data.length} entries, so the JSON above is valid but incomplete\\]$`))
+    } finally {
+      await mcp.close()
+      await server.close()
+    }
+  })
 })
