@@ -10,7 +10,7 @@ import { Auth, type AuthError } from "./Auth.ts"
 import type { Tool } from "./domain/Tool.ts"
 import { BuildError, buildRequest, type OutgoingRequest } from "./Invoker/RequestBuilder.ts"
 import { mapResponse } from "./Invoker/ResponseMapper.ts"
-import { coerceTextArguments, validate } from "./Invoker/Validation.ts"
+import { coerceTextArguments, MAX_ARGUMENT_DEPTH, nestedDeeper, validate } from "./Invoker/Validation.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
 import { problemOf } from "./ToolCatalog/Mapping.ts"
 import { type CacheInfo, ResponseCache, type Sent } from "./ResponseCache.ts"
@@ -197,6 +197,9 @@ export class Invoker extends Context.Service<Invoker, {
         if (broken !== undefined) return Effect.succeed(broken)
         if (rawArgs !== undefined && rawArgs !== null && (typeof rawArgs !== "object" || Array.isArray(rawArgs))) {
           return Effect.succeed(toolError(`Invalid arguments for ${name}: arguments must be a JSON object.`, { error: "invalid_arguments" }))
+        }
+        if (nestedDeeper(rawArgs, MAX_ARGUMENT_DEPTH)) {
+          return Effect.succeed(toolError(`Invalid arguments for ${name}: nested more than ${MAX_ARGUMENT_DEPTH} levels deep.`, { error: "invalid_arguments" }))
         }
         const args = coerceTextArguments(tool, (rawArgs ?? {}) as Record<string, unknown>)
         const problems = validate(tool, args)

@@ -76,6 +76,25 @@ describe("Invoker", () => {
     }).pipe(Effect.provide(layer))
   })
 
+  it.effect("refuses arguments nested too deep for the code that walks them, as a tool error (not a crash)", () => {
+    const { layer, seen } = makeLayer(() => json({ id: 1 }, 201))
+    const nested = (depth: number) => {
+      let v: unknown = "x"
+      for (let i = 0; i < depth; i++) v = [v]
+      return v
+    }
+    return Effect.gen(function*() {
+      const invoker = yield* Invoker
+      const deep = yield* invoker.call("createPet", { name: "Rex", tags: nested(50_000) })
+      assert.isTrue(deep.isError)
+      assert.strictEqual(textOf(deep), "Invalid arguments for createPet: nested more than 64 levels deep.")
+      // within the limit, the usual validation answers
+      const shallow = yield* invoker.call("createPet", { name: "Rex", tags: nested(63) })
+      assert.include(textOf(shallow), "'tags[0]' must be of type string")
+      assert.strictEqual(seen.length, 0)
+    }).pipe(Effect.provide(layer))
+  })
+
   it.effect("takes a number quoted or not where it goes on the wire as text; a JSON body keeps its types", () => {
     const { layer, seen } = makeLayer(() => json({ id: 7 }))
     return Effect.gen(function*() {

@@ -114,6 +114,19 @@ export const coerceTextArguments = (tool: Tool, args: Record<string, unknown>): 
 }
 
 /** Validates arguments; returns a readable list of problems, empty when valid. */
+/** Deepest nesting of arguments taken; deeper ones would overflow the stack of the code that walks them. */
+export const MAX_ARGUMENT_DEPTH = 64
+
+/** Whether `value` has objects or arrays nested more than `levels` deep (it looks no deeper than that). */
+export const nestedDeeper = (value: unknown, levels: number): boolean => {
+  if (typeof value !== "object" || value === null) return false
+  if (levels === 0) return true
+  for (const v of Array.isArray(value) ? value : Object.values(value)) {
+    if (nestedDeeper(v, levels - 1)) return true
+  }
+  return false
+}
+
 export const validate = (tool: Tool, args: Record<string, unknown>): ReadonlyArray<string> => {
   const v = validatorFor(tool)
   if (v(args)) return []
