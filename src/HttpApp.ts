@@ -5,6 +5,7 @@
  * answers 200 while the process is up; `/metrics` is the Prometheus scrape endpoint. `/mcp` is guarded by
  * Security/Inbound.ts (Origin allow-list, optional bearer token or OAuth JWT, body size, session limits and
  * idle expiry); `/.well-known/oauth-protected-resource` serves the RFC 9728 metadata in OAuth mode.
+ * `/sse` and `/messages` serve the older HTTP+SSE transport (HttpApp/LegacySse.ts), under the same guard.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
@@ -21,6 +22,7 @@ import { Secrets } from "./Auth/Secrets.ts"
 import { type Admission, makeInboundGuard, SessionLimits, sweepIdleSessions, writeDenial, writeError } from "./Security/Inbound.ts"
 import { Telemetry } from "./Telemetry.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
+import { LEGACY_MESSAGES_PATH, LEGACY_STREAM_PATH, LegacySseTransport } from "./HttpApp/LegacySse.ts"
 import { HttpSessionTransport } from "./HttpApp/SessionTransport.ts"
 
 /**
@@ -30,8 +32,8 @@ import { HttpSessionTransport } from "./HttpApp/SessionTransport.ts"
  */
 class Drain extends Context.Service<Drain, {
   readonly draining: boolean
-  /** The sessions' transports, closed at shutdown once the calls in flight are done. */
-  readonly sessions: Map<string, HttpSessionTransport>
+  /** The sessions' transports (Streamable HTTP and legacy SSE), closed at shutdown once the calls in flight are done. */
+  readonly sessions: Map<string, HttpSessionTransport | LegacySseTransport>
   /** A call began / ended: a shutdown waits for the calls in flight. */
   readonly begin: () => void
   readonly end: () => void
@@ -44,7 +46,7 @@ class Drain extends Context.Service<Drain, {
     const catalog = yield* ToolCatalog
     const cache = yield* ResponseCache
     const state = { draining: false, inFlight: 0 }
-    const sessions = new Map<string, HttpSessionTransport>()
+    const sessions = new Map<string, HttpSessionTransport | LegacySseTransport>()
     const closeSessions = Effect.promise(() => Promise.allSettled([...sessions.values()].map((t) => t.close()))).pipe(Effect.asVoid)
     // whatever happens, no session outlives the server
     yield* Effect.addFinalizer(() => closeSessions)
@@ -88,6 +90,15 @@ class Drain extends Context.Service<Drain, {
   }))
 }
 
+/** The MCP endpoints: Streamable HTTP, and the legacy HTTP+SSE transport's stream and messages. */
+type Endpoint = "mcp" | "stream" | "messages"
+
+const endpointOf = (url: string): Endpoint | undefined => {
+  const query = url.indexOf("?")
+  const path = query < 0 ? url : url.slice(0, query)
+  return path === "/mcp" ? "mcp" : path === LEGACY_STREAM_PATH ? "stream" : path === LEGACY_MESSAGES_PATH ? "messages" : undefined
+}
+
 /**
  * `/mcp` on Node's own request and response (Effect's HTTP server only sees the other routes: on this path
  * its request and response wrapping would cost more than the rest of a call). One session transport and SDK
@@ -119,6 +130,12 @@ const makeMcpHandler = Effect.gen(function*() {
     transport.handle(req, res, body)
   }
 
+  /** The Streamable HTTP session with this id, if open. */
+  const streamableSession = (id: string) => {
+    const transport = sessions.get(id)
+    return transport instanceof HttpSessionTransport ? transport : undefined
+  }
+
   /** --stateless: a fresh SDK server per POST, no session; GET and DELETE have nothing to do. */
   const stateless = (req: IncomingMessage, res: ServerResponse, body: unknown) => {
     if (req.method !== "POST") {
@@ -134,7 +151,7 @@ const makeMcpHandler = Effect.gen(function*() {
     if (config.stateless) return stateless(req, res, body)
     const sessionId = req.headers["mcp-session-id"]
     if (typeof sessionId === "string") {
-      let transport = sessions.get(sessionId)
+      let transport = streamableSession(sessionId)
       const owner = limits.ownerOf(sessionId)
       // a session opened with one OAuth identity is not usable with another
       if (owner !== undefined && owner.startsWith("sub:") && owner !== client) transport = undefined
@@ -164,11 +181,54 @@ const makeMcpHandler = Effect.gen(function*() {
     return mcp.create().connect(created).then(() => serve(created, req, res, body, undefined))
   }
 
-  const afterAdmission = (req: IncomingMessage, res: ServerResponse, admission: Admission) => {
+  /** `GET /sse` (legacy HTTP+SSE transport): a new session whose event stream this response is. */
+  const legacyStream = (req: IncomingMessage, res: ServerResponse, client: string) => {
+    if (req.method !== "GET") return writeError(res, 405, -32000, "Method not allowed: GET /sse opens the event stream; messages go to /messages", { allow: "GET" })
+    if (config.stateless) {
+      return writeError(res, 404, -32000, "Not found: the legacy SSE transport needs sessions, and this server is stateless (--stateless); use Streamable HTTP at /mcp")
+    }
+    if (drain.draining) return writeError(res, 503, -32000, "The server is shutting down: connect to another instance")
+    const refused = limits.refuse(client)
+    if (refused !== undefined) return writeDenial(res, refused)
+    const id = randomUUID()
+    const transport = new LegacySseTransport(id, res, {
+      begin: drain.begin,
+      end: drain.end,
+      onsessionclosed: () => {
+        sessions.delete(id)
+        limits.closed(id)
+      }
+    })
+    sessions.set(id, transport)
+    limits.opened(id, client, clock.currentTimeMillisUnsafe())
+    limits.begin(id, clock.currentTimeMillisUnsafe()) // an open stream keeps the session from idling out
+    return mcp.create().connect(transport)
+  }
+
+  /** `POST /messages?sessionId=…` (legacy HTTP+SSE transport): a message for that session. */
+  const legacyMessage = (req: IncomingMessage, res: ServerResponse, client: string, body: unknown) => {
+    const id = new URL(req.url ?? "", "http://localhost").searchParams.get("sessionId") ?? ""
+    const transport = sessions.get(id)
+    const owner = limits.ownerOf(id)
+    if (!(transport instanceof LegacySseTransport) || (owner !== undefined && owner.startsWith("sub:") && owner !== client)) {
+      return writeError(res, 404, -32001, "Session not found: its event stream is closed or it never existed; open a new one with GET /sse")
+    }
+    transport.handlePost(req, res, body)
+  }
+
+  const afterAdmission = (req: IncomingMessage, res: ServerResponse, admission: Admission, endpoint: Endpoint) => {
     if (admission._tag === "Denied") return writeDenial(res, admission.denial)
-    if (req.method !== "POST") return routed(req, res, admission.client, undefined)
+    if (endpoint === "stream") return legacyStream(req, res, admission.client)
+    if (req.method !== "POST") {
+      if (endpoint === "messages") return writeError(res, 405, -32000, "Method not allowed: POST messages here", { allow: "POST" })
+      return routed(req, res, admission.client, undefined)
+    }
     return guard.readJson(req).then((read) =>
-      read._tag === "Denied" ? writeDenial(res, read.denial) : routed(req, res, admission.client, read.body)
+      read._tag === "Denied"
+        ? writeDenial(res, read.denial)
+        : endpoint === "messages"
+        ? legacyMessage(req, res, admission.client, read.body)
+        : routed(req, res, admission.client, read.body)
     )
   }
 
@@ -179,10 +239,12 @@ const makeMcpHandler = Effect.gen(function*() {
     else res.destroy()
   }
 
-  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+  const handle = (req: IncomingMessage, res: ServerResponse, endpoint: Endpoint): void => {
     try {
       const admission = guard.admit(req)
-      const done = admission instanceof Promise ? admission.then((a) => afterAdmission(req, res, a)) : afterAdmission(req, res, admission)
+      const done = admission instanceof Promise
+        ? admission.then((a) => afterAdmission(req, res, a, endpoint))
+        : afterAdmission(req, res, admission, endpoint)
       if (done instanceof Promise) done.catch(failed(res))
     } catch (e) {
       failed(res)(e)
@@ -223,7 +285,7 @@ export const HttpApp = {
   layer: Layer.unwrap(Effect.gen(function*() {
     const config = yield* AppConfig
     // `/mcp` is answered before Effect's request handling (see makeMcpHandler); the rest goes to the router
-    let mcpHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined
+    let mcpHandler: ((req: IncomingMessage, res: ServerResponse, endpoint: Endpoint) => void) | undefined
     const createMcpServer = () => {
       const server = createServer()
       const emit = server.emit.bind(server) as (event: string, ...args: Array<unknown>) => boolean
@@ -231,9 +293,9 @@ export const HttpApp = {
         if (event === "request") {
           const req = args[0] as IncomingMessage
           const res = args[1] as ServerResponse
-          const url = req.url ?? ""
-          if (mcpHandler !== undefined && (url === "/mcp" || url.startsWith("/mcp?"))) {
-            mcpHandler(req, res)
+          const endpoint = endpointOf(req.url ?? "")
+          if (mcpHandler !== undefined && endpoint !== undefined) {
+            mcpHandler(req, res, endpoint)
             return true
           }
           // listening, but the routes are not installed yet: say so instead of leaving the request hanging

@@ -18,12 +18,12 @@ import { type ResponseLike, writeError } from "../Security/Inbound.ts"
 /** What the transport reads of a request: Node's IncomingMessage, or the Lambda handler's event. */
 export type RequestLike = Pick<IncomingMessage, "method" | "headers">
 
-const MAX_BATCH = 100
+export const MAX_BATCH = 100
 
 type Kind = "request" | "notification" | "response" | undefined
 
 /** What a message is, by its shape (the protocol layer validates it further). */
-const kindOf = (m: unknown): Kind => {
+export const kindOf = (m: unknown): Kind => {
   if (typeof m !== "object" || m === null || Array.isArray(m) || (m as { jsonrpc?: unknown }).jsonrpc !== "2.0") return undefined
   const { id, method } = m as { id?: unknown; method?: unknown }
   const hasId = typeof id === "string" || typeof id === "number"
@@ -44,14 +44,21 @@ interface Exchange {
   done: boolean
 }
 
-const SSE_HEADERS = {
+export const SSE_HEADERS = {
   "content-type": "text/event-stream",
   "cache-control": "no-cache, no-transform",
   connection: "keep-alive",
   "x-accel-buffering": "no"
 }
 
-const event = (message: JSONRPCMessage) => `event: message\ndata: ${JSON.stringify(message)}\n\n`
+/** A `: keepalive` comment on an open event stream every `ms` (15 s), so proxies do not cut it as idle, until it closes. */
+export const keepAlive = (res: ResponseLike, ms = 15_000): void => {
+  const timer = setInterval(() => res.write(": keepalive\n\n"), ms)
+  timer.unref()
+  res.once("close", () => clearInterval(timer))
+}
+
+export const event = (message: JSONRPCMessage) => `event: message\ndata: ${JSON.stringify(message)}\n\n`
 
 export interface SessionOptions {
   /** How often an open event stream gets a `: keepalive` comment, so proxies do not cut it as idle (15 s). */
@@ -182,9 +189,7 @@ export class HttpSessionTransport implements Transport {
   /** Starts an event stream on `res`, with a keep-alive comment every `keepAliveMs` until it closes. */
   private openStream(res: ResponseLike) {
     res.writeHead(200, this.headers(SSE_HEADERS))
-    const timer = setInterval(() => res.write(": keepalive\n\n"), this.options.keepAliveMs ?? 15_000)
-    timer.unref()
-    res.once("close", () => clearInterval(timer))
+    keepAlive(res, this.options.keepAliveMs)
   }
 
   /** Turns a POST's answer into an event stream, with the answers held so far as its first events. */
