@@ -347,7 +347,7 @@ export class Upstream extends Context.Service<Upstream, {
             send(wire, (result) => {
               if (result instanceof Error) return settle(Effect.fail(transportFailure(result)))
               if (!RETRYABLE_STATUS.has(result.status)) return settle(Effect.succeed(result))
-              const after = retryAfterSeconds(result.headers, clock.currentTimeMillisUnsafe())
+              const after = retryAfterSeconds(result.headers, clock.currentTimeMillisUnsafe(), result.status)
               settle(Effect.fail(new UpstreamStatus({ response: result, ...(after !== undefined ? { retryAfterMs: after * 1000 } : {}) })))
             }))
 

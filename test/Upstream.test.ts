@@ -112,6 +112,18 @@ describe("retries", () => {
     }).pipe(Effect.provide(layer))
   })
 
+  it.effect("without Retry-After, waits until a 429's rate limit resets (RateLimit-Reset)", () => {
+    const { layer, arrivals } = fake([status(429, { "ratelimit-limit": "10", "ratelimit-remaining": "0", "ratelimit-reset": "4" }), status(200)])
+    return Effect.gen(function*() {
+      const fiber = yield* run((yield* Upstream).execute(request("GET"), policy()))
+      yield* TestClock.adjust("3999 millis")
+      assert.strictEqual(arrivals.length, 1)
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual((yield* Fiber.join(fiber)).status, 200)
+      assert.strictEqual(arrivals[1]!.at - arrivals[0]!.at, 4000)
+    }).pipe(Effect.provide(layer))
+  })
+
   it.effect("does not wait for a Retry-After past the deadline: answers at once with the 429", () => {
     const { layer, arrivals } = fake([status(429, { "retry-after": "120" }), status(200)])
     return Effect.gen(function*() {

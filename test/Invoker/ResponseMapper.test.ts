@@ -226,6 +226,20 @@ describe("ResponseMapper", () => {
       assert.include(textOf(result), "retry after 90 seconds")
     })
 
+    it("says when the API's rate limit is used up and when it resets (GitHub's 403 without Retry-After)", () => {
+      const reset = String(NOW / 1000 + 1800)
+      const result = map(response(403, { "x-ratelimit-limit": "60", "x-ratelimit-remaining": "0", "x-ratelimit-reset": reset }, "{\"message\":\"API rate limit exceeded\"}"))
+      assert.isTrue(result.isError)
+      assert.deepStrictEqual(result.structuredContent, { status: 403, retry_after_seconds: 1800 })
+      assert.include(textOf(result), "HTTP 403 Forbidden from GET /pets/{petId}.\nThe API's rate limit is used up; it resets in 1800 seconds.")
+      // a 429 without any header: used up, no time known
+      const bare = map(response(429, {}))
+      assert.include(textOf(bare), "The API's rate limit is used up.")
+      assert.deepStrictEqual(bare.structuredContent, { status: 429 })
+      // a 403 with calls left is a plain refusal
+      assert.notInclude(textOf(map(response(403, { "x-ratelimit-remaining": "59", "x-ratelimit-reset": reset }))), "rate limit")
+    })
+
     it("says a redirect was not followed, with its target", () => {
       const result = map(response(302, { location: "https://login.example.com/" }))
       assert.isTrue(result.isError)
@@ -250,14 +264,32 @@ describe("ResponseMapper", () => {
 
   describe("retryAfterSeconds", () => {
     it("reads delta seconds and HTTP dates relative to now", () => {
-      assert.strictEqual(retryAfterSeconds({ "retry-after": " 5 " }, NOW), 5)
-      assert.strictEqual(retryAfterSeconds({ "retry-after": "Wed, 21 Oct 2015 07:28:01 GMT" }, NOW - 500), 2)
+      assert.strictEqual(retryAfterSeconds({ "retry-after": " 5 " }, NOW, 503), 5)
+      assert.strictEqual(retryAfterSeconds({ "retry-after": "Wed, 21 Oct 2015 07:28:01 GMT" }, NOW - 500, 429), 2)
     })
 
     it("gives 0 for a date in the past and nothing for a missing or unreadable header", () => {
-      assert.strictEqual(retryAfterSeconds({ "retry-after": "Wed, 21 Oct 2015 07:00:00 GMT" }, NOW), 0)
-      assert.isUndefined(retryAfterSeconds({}, NOW))
-      assert.isUndefined(retryAfterSeconds({ "retry-after": "soon" }, NOW))
+      assert.strictEqual(retryAfterSeconds({ "retry-after": "Wed, 21 Oct 2015 07:00:00 GMT" }, NOW, 429), 0)
+      assert.isUndefined(retryAfterSeconds({}, NOW, 429))
+      assert.isUndefined(retryAfterSeconds({ "retry-after": "soon" }, NOW, 503))
+    })
+
+    it("without Retry-After, reads when a used-up rate limit resets: delta seconds, Unix seconds or milliseconds", () => {
+      const epoch = NOW / 1000
+      // GitHub: 403 (or 429) with x-ratelimit-remaining 0 and the reset as Unix seconds
+      assert.strictEqual(retryAfterSeconds({ "x-ratelimit-remaining": "0", "x-ratelimit-reset": String(epoch + 523) }, NOW, 403), 523)
+      assert.strictEqual(retryAfterSeconds({ "x-rate-limit-remaining": "0", "x-rate-limit-reset": String(NOW + 4500) }, NOW, 429), 5)
+      // IETF drafts: RateLimit-Reset in delta seconds, or reset=/t= in the RateLimit header
+      assert.strictEqual(retryAfterSeconds({ "ratelimit-remaining": "0", "ratelimit-reset": "30" }, NOW, 403), 30)
+      assert.strictEqual(retryAfterSeconds({ ratelimit: "limit=100, remaining=0, reset=50" }, NOW, 403), 50)
+      assert.strictEqual(retryAfterSeconds({ ratelimit: "\"default\";r=0;t=7" }, NOW, 400), 7)
+      assert.strictEqual(retryAfterSeconds({ "x-ratelimit-reset-after": "1.2" }, NOW, 429), 2)
+      // a reset in the past is now
+      assert.strictEqual(retryAfterSeconds({ "x-ratelimit-remaining": "0", "x-ratelimit-reset": String(epoch - 10) }, NOW, 403), 0)
+      // not rate-limited: calls are left, so the reset says nothing about this answer
+      assert.isUndefined(retryAfterSeconds({ "x-ratelimit-remaining": "10", "x-ratelimit-reset": String(epoch + 60) }, NOW, 403))
+      assert.isUndefined(retryAfterSeconds({ ratelimit: "limit=100, remaining=0.5, reset=50" }, NOW, 503))
+      assert.isUndefined(retryAfterSeconds({ "x-ratelimit-reset": String(epoch + 60) }, NOW, 503))
     })
   })
 })
