@@ -12,7 +12,7 @@ import { Protocol, type RequestHandlerExtra } from "@modelcontextprotocol/sdk/sh
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import {
   type CallToolRequest, CallToolRequestSchema, type CallToolResult, ErrorCode, type JSONRPCMessage, type JSONRPCRequest,
-  type MessageExtraInfo, type RequestId, type ServerNotification, type ServerRequest
+  JSONRPCRequestSchema, McpError, type MessageExtraInfo, type RequestId, type ServerNotification, type ServerRequest
 } from "@modelcontextprotocol/sdk/types.js"
 import type { Exit, Fiber } from "effect"
 
@@ -97,12 +97,52 @@ export const dispatchPlainRequests = (
     const sdkPath = transport.onmessage
     const onrequest = (server as unknown as { _onrequest?: (request: JSONRPCRequest, extra?: MessageExtraInfo) => void })._onrequest
     if (sdkPath === undefined || typeof onrequest !== "function") return
+    explainInvalidParams(server)
     transport.onmessage = (message: JSONRPCMessage, extra?: MessageExtraInfo) => {
-      if (!isPlainRequest(message)) sdkPath(message, extra)
-      else if (toolCalls !== undefined && isPlainToolCall(message)) {
+      if (!isPlainRequest(message)) {
+        const refusal = malformedRequest(message)
+        if (refusal !== undefined) void transport.send(refusal).catch(() => undefined)
+        else sdkPath(message, extra)
+      } else if (toolCalls !== undefined && isPlainToolCall(message)) {
         answerToolCall(server, transport, toolCalls, message as CallToolRequest & JSONRPCRequest, extra)
       } else onrequest.call(server, message, extra)
     }
+  }
+}
+
+/** A zod error's issues as one line: `params.name: Invalid input: expected string, received number`. */
+const issuesOf = (error: { readonly issues: ReadonlyArray<{ readonly path: ReadonlyArray<PropertyKey>; readonly message: string }> }) =>
+  error.issues.slice(0, 3).map((i) => `${i.path.length > 0 ? `${i.path.map(String).join(".")}: ` : ""}${i.message}`).join("; ")
+
+const isZodError = (e: unknown): e is Parameters<typeof issuesOf>[0] =>
+  typeof e === "object" && e !== null && /^\$?ZodError$/.test(String((e as { name?: unknown }).name)) && Array.isArray((e as { issues?: unknown }).issues)
+
+/**
+ * A message with a method and an id that is not a request the SDK can read (`params` not an object, say):
+ * the SDK would drop it without an answer, leaving the client waiting, so it gets an Invalid Request error.
+ */
+const malformedRequest = (message: unknown): JSONRPCMessage | undefined => {
+  if (!isPlainObject(message) || typeof message["method"] !== "string" || !isId(message["id"])) return undefined
+  const parsed = JSONRPCRequestSchema.safeParse(message)
+  if (parsed.success) return undefined
+  return { jsonrpc: "2.0", id: message["id"] as RequestId, error: { code: ErrorCode.InvalidRequest, message: `Invalid Request: ${issuesOf(parsed.error)}` } }
+}
+
+const explained = new WeakSet<object>()
+/**
+ * Params the SDK's schema for a method refuses come back as Invalid params (-32602) with the issues on one
+ * line, not as an internal error (-32603) whose message is the schema error's JSON.
+ */
+const explainInvalidParams = (server: Server): void => {
+  type Handler = (request: JSONRPCRequest, extra: unknown) => Promise<unknown>
+  const handlers = (server as unknown as { _requestHandlers?: Map<string, Handler> })._requestHandlers
+  if (handlers === undefined || explained.has(handlers)) return
+  explained.add(handlers)
+  for (const [method, handler] of handlers) {
+    handlers.set(method, (request, extra) =>
+      Promise.resolve().then(() => handler(request, extra)).catch((e: unknown) => {
+        throw isZodError(e) ? new McpError(ErrorCode.InvalidParams, `Invalid params for ${method}: ${issuesOf(e)}`) : e
+      }))
   }
 }
 

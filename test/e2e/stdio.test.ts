@@ -88,15 +88,15 @@ describe("stdio transport", () => {
 })
 
 /** Raw process: every stdout line must be a JSON-RPC message; EOF and signals end it cleanly. */
-const rawSession = (args: Array<string>, input: string, end: "eof" | "SIGTERM" | "SIGINT") =>
+const rawSession = (args: Array<string>, input: string, end: "eof" | "SIGTERM" | "SIGINT", answers = 2) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ["pipe", "pipe", "pipe"] })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d: Buffer) => {
       stdout += d.toString()
-      // once both answers are in, end the session the chosen way
-      if (stdout.split("\n").filter((l) => l.trim() !== "").length >= 2) {
+      // once the answers are in, end the session the chosen way
+      if (stdout.split("\n").filter((l) => l.trim() !== "").length >= answers) {
         if (end === "eof") child.stdin.end()
         else child.kill(end)
       }
@@ -111,6 +111,25 @@ const INIT = JSON.stringify({
   params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } }
 })
 const LIST = JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" })
+
+describe("malformed requests", () => {
+  it("are answered with a short JSON-RPC error (a request the SDK cannot read would get none, and the client would wait)", async () => {
+    const requests = [
+      { jsonrpc: "2.0", id: 2, method: "tools/call", params: null },
+      { jsonrpc: "2.0", id: 3, method: "tools/call", params: { name: 5 } },
+      { jsonrpc: "2.0", id: 4, method: "prompts/get", params: { name: "getItem", arguments: { id: { nested: 1 } } } }
+    ]
+    const r = await rawSession(["--spec", fixture("wire.yaml")], [INIT, ...requests.map((m) => JSON.stringify(m))].join("\n") + "\n", "eof", 4)
+    assert.strictEqual(r.code, 0, r.stderr)
+    const byId = new Map(r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { id: number; error?: { code: number; message: string } }).map((m) => [m.id, m.error]))
+    assert.deepStrictEqual(byId.get(2), { code: -32600, message: "Invalid Request: params: Invalid input: expected object, received null" })
+    assert.strictEqual(byId.get(3)?.code, -32602)
+    assert.include(byId.get(3)?.message, "Invalid params for tools/call: params.name: Invalid input: expected string, received number")
+    assert.strictEqual(byId.get(4)?.code, -32602)
+    assert.include(byId.get(4)?.message, "Invalid params for prompts/get: params.arguments.id:")
+    for (const error of byId.values()) assert.notInclude(error?.message ?? "", "\n")
+  })
+})
 
 describe("stdio process hygiene", () => {
   for (const end of ["eof", "SIGTERM", "SIGINT"] as const) {
