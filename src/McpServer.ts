@@ -15,6 +15,7 @@ import { AppConfig } from "./AppConfig.ts"
 import { CALL, DESCRIBE, Discovery, SEARCH } from "./Discovery.ts"
 import type { UnknownTool } from "./Invoker.ts"
 import { buildPrompts, buildResources, RESOURCE_SCHEME } from "./Prompts.ts"
+import { closeNames } from "./ToolCatalog/Search.ts"
 import { circuitBreakerState, serveRequest, serveToolCall, specOperations, ToolTelemetry, unknownToolTelemetry } from "./Telemetry.ts"
 import { type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
 import { usable } from "./ToolCatalog/Mapping.ts"
@@ -32,8 +33,15 @@ export const PACKAGE_VERSION = "0.1.0"
 let ajv: AjvJsonSchemaValidator | undefined
 const sharedValidator: jsonSchemaValidator = { getValidator: (schema) => (ajv ??= new AjvJsonSchemaValidator()).getValidator(schema) }
 
-/** A tools/call naming no tool is the client's mistake: the protocol error InvalidParams, not a tool result. */
-const unknownTool = (e: UnknownTool) => Effect.die(new McpError(ErrorCode.InvalidParams, `Unknown tool: ${e.name}`))
+/**
+ * A tools/call naming no tool is the client's mistake: the protocol error InvalidParams, not a tool result,
+ * naming the tools it may have meant.
+ */
+const unknownTool = (names: () => ReadonlyArray<string>) => (e: UnknownTool) => {
+  const close = closeNames(e.name, names())
+  const shown = e.name.length > 100 ? `${e.name.slice(0, 100)}…` : e.name
+  return Effect.die(new McpError(ErrorCode.InvalidParams, `Unknown tool: ${shown}${close.length > 0 ? ` (did you mean ${close.join(", ")}?)` : ""}`))
+}
 
 export class McpServer extends Context.Service<McpServer, {
   /** A new SDK server wired to the catalog and its tool surface (Discovery), ready to connect to one transport. */
@@ -52,6 +60,7 @@ export class McpServer extends Context.Service<McpServer, {
     const runFork = Effect.runForkWith(context)
     const runSync = Effect.runSyncWith(context)
     const listResult = { tools: discovery.listing as Array<never> }
+    const unknownToolOf = unknownTool(() => [...new Set([...discovery.listing.map((t) => t.name), ...catalog.tools.map((t) => t.name)])])
     // metric label sets and span names: per discovery meta-tool now, per catalog tool at its first call
     const telemetry = new Map<string, ToolTelemetry>()
     for (const t of discovery.listing) {
@@ -179,7 +188,7 @@ export class McpServer extends Context.Service<McpServer, {
           const call = serveToolCall(
             telemetryFor(request.params.name, request.params.arguments),
             { meta: request.params._meta, headers: extra.requestInfo?.headers, requestId: extra.requestId, sessionId: extra.sessionId },
-            Effect.catchTag(discovery.call(request.params.name, request.params.arguments), "UnknownTool", unknownTool)
+            Effect.catchTag(discovery.call(request.params.name, request.params.arguments), "UnknownTool", unknownToolOf)
           )
           const exit = inFlight !== undefined
             ? await inFlight.run(extra.requestId, runFork(call))

@@ -115,3 +115,33 @@ const searchOver = (docs: ReadonlyArray<Doc>): SearchIndex => {
   }
   return { search }
 }
+
+const normalized = (name: string) => name.toLowerCase().replace(/[^a-z0-9]/g, "")
+
+/** Whether two strings are at most `max` insertions, deletions or substitutions apart. */
+const withinEdits = (a: string, b: string, max: number): boolean => {
+  if (Math.abs(a.length - b.length) > max) return false
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    let best = i
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+      best = Math.min(best, row[j]!)
+    }
+    if (best > max) return false
+    previous = row
+  }
+  return previous[b.length]! <= max
+}
+
+/**
+ * The names a mistyped tool name may have meant: those equal to it but for case and separators
+ * (`get_pet` for `getPet`), else those at most two edits from it; three at most.
+ */
+export const closeNames = (name: string, names: ReadonlyArray<string>): Array<string> => {
+  const wanted = normalized(name)
+  if (wanted.length === 0 || name.length > 128) return []
+  const same = names.filter((n) => normalized(n) === wanted)
+  return (same.length > 0 ? same : names.filter((n) => withinEdits(normalized(n), wanted, 2))).slice(0, 3)
+}

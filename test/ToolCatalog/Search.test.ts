@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { mapSpec } from "../../src/ToolCatalog/Mapping.ts"
-import { buildIndex, indexBuilder, words } from "../../src/ToolCatalog/Search.ts"
+import { buildIndex, closeNames, indexBuilder, words } from "../../src/ToolCatalog/Search.ts"
 import { spec } from "../support/processes.ts"
 import { loadSpec, MAPPING, SpecLoaderTest } from "../support/specs.ts"
 
@@ -46,4 +46,21 @@ describe("operation search", () => {
       assert.deepStrictEqual(names(builder.index()), names(whole))
     }
   }))
+})
+
+describe("closeNames", () => {
+  const names = ["getPet", "listPets", "createPet", "repos_list_for_org", "repos_list_for_user", "repos/get"]
+  it("finds the same name but for case and separators, else names at most two edits away", () => {
+    assert.deepStrictEqual(closeNames("get_pet", names), ["getPet"])
+    assert.deepStrictEqual(closeNames("GETPET", names), ["getPet"])
+    assert.deepStrictEqual(closeNames("repos-get", names), ["repos/get"])
+    assert.deepStrictEqual(closeNames("listPet", names), ["listPets"])
+    assert.deepStrictEqual(closeNames("repos_list_for_orgs", names), ["repos_list_for_org"])
+    assert.deepStrictEqual(closeNames("repos_list_for_usr", names), ["repos_list_for_user"])
+  })
+  it("finds nothing for a name unlike any, an empty one or a huge one", () => {
+    assert.deepStrictEqual(closeNames("deleteEverything", names), [])
+    assert.deepStrictEqual(closeNames("--", names), [])
+    assert.deepStrictEqual(closeNames("getPet".repeat(100), names), [])
+  })
 })

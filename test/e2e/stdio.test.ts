@@ -71,6 +71,12 @@ describe("stdio transport", () => {
     const error = await mcp.client.callTool({ name: "nope", arguments: {} }).then(() => undefined, (e: unknown) => e)
     assert.instanceOf(error, McpError)
     assert.include((error as Error).message, "Unknown tool: nope")
+    assert.notInclude((error as Error).message, "did you mean")
+    // a near miss names what it may have meant
+    const typo = await mcp.client.callTool({ name: "get_pet", arguments: {} }).then(() => undefined, (e: unknown) => e)
+    assert.include((typo as Error).message, "Unknown tool: get_pet (did you mean getPet?)")
+    const edit = await mcp.client.callTool({ name: "listPet", arguments: {} }).then(() => undefined, (e: unknown) => e)
+    assert.include((edit as Error).message, "(did you mean listPets?)")
   })
 
   it("logs JSON lines on stderr with tool, operation, status and duration, and never the API key", async () => {
