@@ -115,6 +115,11 @@ export class Auth extends Context.Service<Auth, {
    * rotated secret). True when applying and sending again may succeed.
    */
   readonly refresh: (sent: OutgoingRequest, tool: Tool) => Effect.Effect<boolean>
+  /**
+   * For a 401 or 403 the API gave the tool's call: which credential was sent (by setting, never its value),
+   * or what the operation needs when none was, so the user learns what to configure.
+   */
+  readonly refused: (tool: Tool, status: number) => string
 }>()("openapi-mcp/Auth") {
   /** Builds the credentials from the settings; fails with AuthConfigError on missing settings or unreadable secrets. */
   static readonly make = (
@@ -300,7 +305,24 @@ export class Auth extends Context.Service<Auth, {
         return global === undefined ? false : yield* global.refresh(sent)
       })
 
-      return Auth.of({ apply, refresh })
+      const refused = (tool: Tool, status: number): string => {
+        const alternative = chosen(tool)
+        const sent = alternative !== undefined
+          ? `the credential${alternative.length > 1 ? "s" : ""} configured for ${alternative.map((e) => `${e.scheme} (AUTH_SCHEME_${schemeKey(e.scheme)})`).join(" and ")}`
+          : global !== undefined ? `the --auth-type ${auth.type} credential` : undefined
+        const needs = tool.security !== undefined && tool.security.some((alt) => alt.length > 0)
+          ? `This operation needs ${describeRequirements(tool.security.filter((alt) => alt.length > 0))}`
+          : undefined
+        if (sent === undefined) {
+          return needs !== undefined
+            ? `${needs}; no credential for it is configured (AUTH_SCHEME_<NAME> for a scheme, or --auth-type).`
+            : "No credential is configured; if the API needs one, set --auth-type (or AUTH_SCHEME_<NAME> for a scheme of the spec)."
+        }
+        return `The API refused ${sent}: ${status === 401 ? "it may be wrong or expired" : "it may lack a permission for this operation"}.` +
+          (needs !== undefined ? ` ${needs}.` : "")
+      }
+
+      return Auth.of({ apply, refresh, refused })
     })
 
   /** Needs AppConfig, Secrets, an HttpClient (token endpoints) and AwsCredentials. */
@@ -312,7 +334,11 @@ export class Auth extends Context.Service<Auth, {
     const own = new Map<string, Auth["Service"]>()
     for (const [name, settings] of catalog.specCredentials) own.set(name, yield* Auth.make(settings))
     const pick = (tool: Tool) => (tool.spec !== undefined ? own.get(tool.spec) : undefined) ?? main
-    return Auth.of({ apply: (request, tool) => pick(tool).apply(request, tool), refresh: (sent, tool) => pick(tool).refresh(sent, tool) })
+    return Auth.of({
+      apply: (request, tool) => pick(tool).apply(request, tool),
+      refresh: (sent, tool) => pick(tool).refresh(sent, tool),
+      refused: (tool, status) => pick(tool).refused(tool, status)
+    })
   }))
 
   /** Live: secrets from env/files/Secrets Manager, token endpoints over fetch, the AWS credential chain. */

@@ -9,7 +9,7 @@ import { AppConfig, type OperationOverride, type Settings } from "./AppConfig.ts
 import { Auth, type AuthError } from "./Auth.ts"
 import type { Tool } from "./domain/Tool.ts"
 import { BuildError, buildRequest, type OutgoingRequest } from "./Invoker/RequestBuilder.ts"
-import { mapResponse } from "./Invoker/ResponseMapper.ts"
+import { mapResponse, rateLimited } from "./Invoker/ResponseMapper.ts"
 import { coerceTextArguments, MAX_ARGUMENT_DEPTH, nestedDeeper, validate } from "./Invoker/Validation.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
 import { problemOf } from "./ToolCatalog/Mapping.ts"
@@ -173,9 +173,12 @@ export class Invoker extends Context.Service<Invoker, {
       const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
       const result = () => {
         const mapped = mapResponse(tool, res, maxResponseBytes, now)
-        if (mapped.isError && res.attempts > 1) {
+        if (mapped.isError) {
+          // a refused credential: say which was sent, or what the operation needs
+          const refusal = (res.status === 401 || res.status === 403) && !rateLimited(res.status, res.headers) ? `\n${auth.refused(tool, res.status)}` : ""
+          const note = `${refusal}${attemptsNote(res.attempts)}`
           const [first, ...rest] = mapped.content
-          if (first?.type === "text") return { ...mapped, content: [{ ...first, text: `${first.text}${attemptsNote(res.attempts)}` }, ...rest] }
+          if (note !== "" && first?.type === "text") return { ...mapped, content: [{ ...first, text: `${first.text}${note}` }, ...rest] }
         }
         return withCacheInfo(mapped, res.cache)
       }

@@ -358,6 +358,27 @@ describe("Auth: --auth-type api_key", () => {
     }))
 })
 
+describe("Auth: what a refusal (401/403) is told", () => {
+  it.effect("names the credential sent, by its setting, or what the operation needs when none was; never a value", () =>
+    Effect.gen(function*() {
+      const tools = yield* securityTools
+      const none = yield* makeAuth({})
+      assert.strictEqual(none.refused(get(tools, "basicOp"), 401),
+        "This operation needs basicAuth (HTTP basic); no credential for it is configured (AUTH_SCHEME_<NAME> for a scheme, or --auth-type).")
+      assert.strictEqual(none.refused(get(tools, "publicOp"), 401),
+        "No credential is configured; if the API needs one, set --auth-type (or AUTH_SCHEME_<NAME> for a scheme of the spec).")
+      const bearer = yield* makeAuth({ type: "bearer", token: Option.some(Redacted.make("s3cret-token")) })
+      const oauth = bearer.refused(get(tools, "oauthOp"), 403)
+      assert.strictEqual(oauth, "The API refused the --auth-type bearer credential: it may lack a permission for this operation. This operation needs oauth (oauth2, scopes read).")
+      assert.strictEqual(bearer.refused(get(tools, "usesDefault"), 401),
+        "The API refused the --auth-type bearer credential: it may be wrong or expired. This operation needs bearerAuth (HTTP bearer).")
+      const schemes = yield* makeAuth({ schemes: { APIKEYQUERY: "q-secret", APIKEYCOOKIE: "c-secret" } })
+      const both = schemes.refused(get(tools, "both"), 401)
+      assert.include(both, "The API refused the credentials configured for apiKeyQuery (AUTH_SCHEME_APIKEYQUERY) and apiKeyCookie (AUTH_SCHEME_APIKEYCOOKIE)")
+      for (const text of [oauth, both]) for (const secret of ["s3cret-token", "q-secret", "c-secret"]) assert.notInclude(text, secret)
+    }))
+})
+
 describe("Auth: spec-driven security schemes", () => {
   it.effect("sends the credentials of the first alternative whose schemes are all configured, placed as each scheme says", () =>
     Effect.gen(function*() {

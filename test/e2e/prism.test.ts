@@ -62,6 +62,9 @@ describe("OpenAPI 3.0 petstore (readme_3.0_petstore.json) on Prism", () => {
     const result = await ctx.mcp.client.callTool({ name: "findPetsByStatus", arguments: { status: ["available"] } })
     assert.isTrue(result.isError)
     assert.include(textOf(result), "HTTP 401")
+    // the user learns what was sent (by setting, not value) and what the operation needs
+    assert.include(textOf(result), "The API refused the --auth-type api_key credential: it may be wrong or expired. This operation needs petstore_auth (oauth2")
+    assert.notInclude(textOf(result), "special-key")
   })
 })
 
