@@ -9,12 +9,13 @@ import { AppConfig, type OperationOverride, type Settings } from "./AppConfig.ts
 import { Auth, type AuthError } from "./Auth.ts"
 import type { Tool } from "./domain/Tool.ts"
 import { BuildError, buildRequest, type OutgoingRequest } from "./Invoker/RequestBuilder.ts"
-import { mapResponse, rateLimited } from "./Invoker/ResponseMapper.ts"
+import { mapResponse } from "./Invoker/ResponseMapper.ts"
 import { coerceTextArguments, MAX_ARGUMENT_DEPTH, nestedDeeper, validate } from "./Invoker/Validation.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
 import { problemOf } from "./ToolCatalog/Mapping.ts"
 import { type CacheInfo, ResponseCache, type Sent } from "./ResponseCache.ts"
 import { type CallPolicy, originOf, Upstream, type UpstreamError } from "./Upstream.ts"
+import { rateLimited } from "./Upstream/RetryAfter.ts"
 
 export class UnknownTool extends Schema.TaggedError<UnknownTool>()("UnknownTool", { name: Schema.String }) {}
 

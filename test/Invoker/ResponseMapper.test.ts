@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
 import type { Tool } from "../../src/domain/Tool.ts"
-import { mapResponse, retryAfterSeconds } from "../../src/Invoker/ResponseMapper.ts"
+import { mapResponse } from "../../src/Invoker/ResponseMapper.ts"
+import { retryAfterSeconds } from "../../src/Upstream/RetryAfter.ts"
 import type { UpstreamResponse } from "../../src/Upstream.ts"
 
 const BASE = "https://internal.upstream.example.com/v1"
