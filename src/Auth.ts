@@ -20,6 +20,7 @@ import { cognitoClientCredentials, cognitoRegion, hostedTokenUrl, idpEndpoint, p
 import { AuthConfigError, type AuthError, missing } from "./Auth/Errors.ts"
 import { clientCredentials, endpointOf } from "./Auth/OAuth2.ts"
 import { type Secret, Secrets } from "./Auth/Secrets.ts"
+import { describeRequirements } from "./Auth/Requirements.ts"
 import { schemeKey } from "./Auth/Settings.ts"
 import { AwsCredentials, loadSigner, signRequest } from "./Auth/SigV4.ts"
 import { makeTokenSource, type Token } from "./Auth/Token.ts"
@@ -91,21 +92,6 @@ const bearerFromTokens = (fetch: Effect.Effect<Token, AuthError>): Effect.Effect
     apply: (r) => Effect.map(source.get, (token) => withHeader(r, "authorization", `Bearer ${Redacted.value(token)}`)),
     refresh: (sent) => source.refused((sent.headers["authorization"] ?? "").replace(/^Bearer /, ""))
   }))
-
-const describeEntry = (e: SecurityRequirementEntry): string => {
-  const d = e.definition
-  const what = d.type === "apiKey"
-    ? `API key in ${d.in} '${d.name}'`
-    : d.type === "http"
-    ? `HTTP ${d.scheme}`
-    : d.type === "unsupported"
-    ? `unusable: ${d.detail}`
-    : d.type
-  return `${e.scheme} (${what}${e.scopes.length > 0 ? `, scopes ${e.scopes.join(" ")}` : ""})`
-}
-
-const describeRequirements = (security: ReadonlyArray<SecurityRequirement>): string =>
-  security.map((alt) => alt.map(describeEntry).join(" + ")).join(" | ")
 
 export class Auth extends Context.Service<Auth, {
   /** Returns the request with the credential the tool's operation needs. */

@@ -2,12 +2,14 @@
  * `openapi-mcp-server check`: loads a spec exactly as `serve` would and reports what an agent will get:
  * operations and tools, skipped operations with reasons, renamed tools, cut schemas, unsupported media
  * types, file fields, union bodies, optional bodies with required fields, required fields without a schema,
- * descriptions that read like instructions to a model, and the
- * `tools/list` token bill per tool mode. Exit code 1 when the spec does not load or operations are
+ * descriptions that read like instructions to a model, the `tools/list` token bill per tool mode, and
+ * which credentials the operations ask for and which this configuration gives. Exit code 1 when the spec does not load or operations are
  * skipped, so it works as a CI gate.
  */
 import { Effect, Option } from "effect"
 import type { Settings } from "./AppConfig.ts"
+import { describeScheme } from "./Auth/Requirements.ts"
+import { schemeKey } from "./Auth/Settings.ts"
 import { metaTools } from "./Discovery.ts"
 import type { Tool } from "./domain/Tool.ts"
 import { SpecLoader } from "./SpecLoader.ts"
@@ -31,6 +33,56 @@ export interface CheckReport {
   readonly warnings: ReadonlyArray<Finding>
   readonly notes: ReadonlyArray<Finding>
   readonly tokens: { readonly all: number; readonly discover: number; readonly budget: number; readonly autoMode: "all" | "discover" }
+  readonly security: SecuritySummary
+}
+
+/** Which credentials the operations ask for, and which of them this configuration gives (never a value). */
+export interface SecuritySummary {
+  readonly schemes: ReadonlyArray<{
+    readonly scheme: string
+    readonly kind: string
+    /** Operations with the scheme in one of their security alternatives. */
+    readonly operations: number
+    readonly scopes: ReadonlyArray<string>
+    /** The variable that gives it a credential (or `security_schemes.<name>` in the config file). */
+    readonly setting: string
+    readonly configured: boolean
+  }>
+  /** Operations that declare no security requirement, or an empty alternative (credential optional). */
+  readonly open: number
+  /** --auth-type: sent to every operation that gets no scheme credential. */
+  readonly authType: Settings["auth"]["type"]
+}
+
+/** What each scheme's credential is: the key, user:password, a token. */
+const credentialOf = (kind: string): string =>
+  kind.startsWith("API key") ? "the key" : kind === "HTTP basic" ? "user:password" : kind.startsWith("unusable") || kind === "mutualTLS" ? "cannot be sent" : "a token"
+
+const securitySummary = (tools: ReadonlyArray<Tool>, auth: Settings["auth"]): SecuritySummary => {
+  const schemes = new Map<string, { kind: string; operations: number; scopes: Set<string> }>()
+  let open = 0
+  for (const tool of tools) {
+    const security = tool.security ?? []
+    if (security.length === 0 || security.some((alt) => alt.length === 0)) open++
+    const seen = new Set<string>()
+    for (const entry of security.flat()) {
+      const s = schemes.get(entry.scheme) ?? { kind: describeScheme(entry.definition), operations: 0, scopes: new Set<string>() }
+      schemes.set(entry.scheme, s)
+      for (const scope of entry.scopes) s.scopes.add(scope)
+      if (!seen.has(entry.scheme)) {
+        seen.add(entry.scheme)
+        s.operations++
+      }
+    }
+  }
+  return {
+    schemes: [...schemes].map(([scheme, s]) => ({
+      scheme, kind: s.kind, operations: s.operations, scopes: [...s.scopes].sort(),
+      setting: `AUTH_SCHEME_${schemeKey(scheme)}`, configured: Object.hasOwn(auth.schemes, schemeKey(scheme))
+    })),
+    open,
+    authType: auth.type
+  }
 }
 
 /** Phrases that address a model rather than describe an API: a prompt-injection risk in tool descriptions. */
@@ -143,7 +195,8 @@ export const buildReport = (settings: Settings) =>
       errors,
       warnings,
       notes,
-      tokens: { all, discover, budget: settings.toolBudgetTokens, autoMode: all <= settings.toolBudgetTokens ? "all" : "discover" }
+      tokens: { all, discover, budget: settings.toolBudgetTokens, autoMode: all <= settings.toolBudgetTokens ? "all" : "discover" },
+      security: securitySummary(tools, settings.auth)
     } satisfies CheckReport
   })
 
@@ -167,6 +220,19 @@ export const formatText = (r: CheckReport): string => {
     `tools/list size: ~${n(r.tokens.all)} tokens with every operation listed; ~${n(r.tokens.discover)} tokens in discovery mode;` +
       ` auto mode (budget ${n(r.tokens.budget)}) lists ${r.tokens.autoMode === "all" ? "every operation" : "the discovery meta-tools"}`
   ]
+  const sec = r.security
+  if (sec.schemes.length > 0 || sec.authType !== "none") {
+    lines.push("", "Authentication (credentials are never shown):")
+    for (const s of sec.schemes) {
+      lines.push(`  - ${s.scheme} (${s.kind}${s.scopes.length > 0 ? `; scopes ${s.scopes.join(" ")}` : ""}): ${n(s.operations)} operation${s.operations === 1 ? "" : "s"}; ` +
+        (credentialOf(s.kind) === "cannot be sent" ? "this server cannot send it"
+          : `${s.setting} (${credentialOf(s.kind)}) ${s.configured ? "is set" : "is not set"}`))
+    }
+    if (sec.open > 0) lines.push(`  - ${n(sec.open)} operation${sec.open === 1 ? "" : "s"} need no credential`)
+    lines.push(sec.authType === "none"
+      ? "  --auth-type: none (operations whose scheme has no credential are sent without one)"
+      : `  --auth-type ${sec.authType}: sent to every operation that gets no scheme credential`)
+  }
   if (r.errors.length > 0) lines.push("", `Errors (${r.errors.length}):`, ...group(r.errors))
   if (r.warnings.length > 0) lines.push("", `Warnings (${r.warnings.length}):`, ...group(r.warnings))
   if (r.notes.length > 0) lines.push("", `Notes (${r.notes.length}):`, ...group(r.notes))

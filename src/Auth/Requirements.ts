@@ -3,7 +3,7 @@
  * scheme name resolved in `components.securitySchemes`. Never throws: a scheme that cannot be used becomes
  * `unsupported` with why, so the operation stays callable through its other alternatives.
  */
-import type { SecurityRequirement, SecurityScheme } from "../domain/Tool.ts"
+import type { SecurityRequirement, SecurityRequirementEntry, SecurityScheme } from "../domain/Tool.ts"
 import type { LoadedSpec } from "../SpecLoader.ts"
 import { isObject, type Json, type JsonObject } from "../SpecLoader/Refs.ts"
 
@@ -57,3 +57,14 @@ export const securityOf = (spec: LoadedSpec, op: JsonObject): ReadonlyArray<Secu
   op["security"] !== undefined ? requirementsOf(spec, op["security"]) : spec.document["security"] !== undefined
   ? requirementsOf(spec, spec.document["security"])
   : undefined
+
+/** What a scheme is, for people: `API key in header 'X-API-Key'`, `HTTP bearer`, `oauth2`. */
+export const describeScheme = (d: SecurityScheme): string =>
+  d.type === "apiKey" ? `API key in ${d.in} '${d.name}'` : d.type === "http" ? `HTTP ${d.scheme}` : d.type === "unsupported" ? `unusable: ${d.detail}` : d.type
+
+const describeEntry = (e: SecurityRequirementEntry): string =>
+  `${e.scheme} (${describeScheme(e.definition)}${e.scopes.length > 0 ? `, scopes ${e.scopes.join(" ")}` : ""})`
+
+/** An operation's requirements for people: alternatives joined by `|`, the schemes of one by `+`. */
+export const describeRequirements = (security: ReadonlyArray<SecurityRequirement>): string =>
+  security.map((alt) => alt.map(describeEntry).join(" + ")).join(" | ")

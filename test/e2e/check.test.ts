@@ -10,6 +10,11 @@ interface Report {
   notes: Array<{ kind: string; subject: string; detail: string }>
   tokens: { all: number; discover: number; autoMode: string }
   spec: { files: number; version: string }
+  security: {
+    schemes: Array<{ scheme: string; kind: string; operations: number; scopes: Array<string>; setting: string; configured: boolean }>
+    open: number
+    authType: string
+  }
 }
 
 const json = async (args: Array<string>) => {
@@ -24,6 +29,28 @@ describe("check", () => {
     assert.include(r.stdout, "Operations: 6; tools: 6")
     assert.include(r.stdout, "auto mode (budget 20,000) lists every operation")
     assert.include(r.stdout, "Result: OK")
+  })
+
+  it("says which credentials the operations ask for and which this configuration gives, never a value", async () => {
+    const r = await runCli(["check", "--format", "json", "--spec", spec("readme_3.0_petstore.json")], { AUTH_SCHEME_API_KEY: "secret-key-value" })
+    assert.strictEqual(r.code, 0, r.stderr)
+    const { security } = JSON.parse(r.stdout) as Report
+    assert.deepStrictEqual(security, {
+      schemes: [
+        { scheme: "petstore_auth", kind: "oauth2", operations: 7, scopes: ["read:pets", "write:pets"], setting: "AUTH_SCHEME_PETSTORE_AUTH", configured: false },
+        { scheme: "api_key", kind: "API key in header 'api_key'", operations: 2, scopes: [], setting: "AUTH_SCHEME_API_KEY", configured: true }
+      ],
+      open: 11,
+      authType: "none"
+    })
+    assert.notInclude(r.stdout, "secret-key-value")
+    const text = await runCli(["check", "--spec", spec("readme_3.0_petstore.json"), "--auth-type", "bearer", "--auth-token", "tok-value"])
+    assert.include(text.stdout, "  - petstore_auth (oauth2; scopes read:pets write:pets): 7 operations; AUTH_SCHEME_PETSTORE_AUTH (a token) is not set")
+    assert.include(text.stdout, "  - 11 operations need no credential")
+    assert.include(text.stdout, "  --auth-type bearer: sent to every operation that gets no scheme credential")
+    assert.notInclude(text.stdout, "tok-value")
+    // a spec without security and no --auth-type: no section
+    assert.notInclude((await runCli(["check", "--spec", fixture("content.yaml")])).stdout, "Authentication")
   })
 
   it("fails (exit 1) on skipped operations, naming where and why", async () => {
