@@ -46,8 +46,8 @@ export const stop = (child: ChildProcess): Promise<void> =>
     }, 5000).unref()
   })
 
-/** Prism serving a spec as a mock upstream. Returns its base URL. */
-export const startPrism = async (specPath: string): Promise<{ url: string; child: ChildProcess }> => {
+/** Prism serving a spec on a free port; `log` is what it has printed so far (its VALIDATOR lines say what it refused). */
+export const startPrism = async (specPath: string): Promise<{ url: string; child: ChildProcess; log: () => string }> => {
   const port = await freePort()
   const child = spawn(process.execPath, [resolve(ROOT, "node_modules/@stoplight/prism-cli/dist/index.js"), "mock", "-h", "127.0.0.1", "-p", String(port), specPath], {
     stdio: ["ignore", "pipe", "pipe"]
@@ -59,7 +59,7 @@ export const startPrism = async (specPath: string): Promise<{ url: string; child
     if (child.exitCode !== null) throw new Error(`prism exited: ${out}`)
     return out.includes("Prism is listening")
   }, `prism on ${specPath}`, 150_000) // the 13 MB GitHub spec takes Prism ~20 s alone, more on a busy machine
-  return { url: `http://127.0.0.1:${port}`, child }
+  return { url: `http://127.0.0.1:${port}`, child, log: () => out }
 }
 
 export interface Recorded {
