@@ -1,55 +1,11 @@
-/**
- * Every operation of real specs called once, with the plainest arguments its tool's schema accepts (the
- * required ones: examples, defaults, enum values, values of their type and format), through the built server
- * over stdio, against Prism, which checks each request against the spec: a path, parameter, body or content
- * type built wrong shows up as a refusal in its log. Prism's own limits (answers it cannot serialize, specs
- * that document only a 401) are not refusals of the request, so the check is its log, not the status.
- */
-import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import type { ChildProcess } from "node:child_process"
-import { minimalArguments } from "../support/minimalArguments.ts"
-import { connectStdio, spec, startPrism, stop, textOf } from "../support/processes.ts"
+/** Every operation of five real specs against Prism (test/support/everyOperation.ts). */
+import { everyOperation } from "../support/everyOperation.ts"
 
-const SPECS: ReadonlyArray<readonly [file: string, operations: number, credentials: Record<string, string>]> = [
-  ["kubernetes-canary_swagger.json", 531, { AUTH_SCHEME_BEARERTOKEN: "token" }],
-  ["slack_web_openapi_v2.json", 174, { AUTH_SCHEME_SLACKAUTH: "xoxb-token" }],
-  ["clickmeter_swagger.yaml", 108, { AUTH_SCHEME_API_KEY: "key" }],
-  ["apisguru_twilio.com_twilio_verify_v2.json", 53, { AUTH_SCHEME_ACCOUNTSID_AUTHTOKEN: "AC123:secret" }],
-  ["decentraland-catalyst_api.yaml", 42, {}],
-  ["apisguru_hubapi.com_automation.json", 16, { AUTH_SCHEME_DEVELOPER_HAPIKEY: "key", AUTH_SCHEME_PRIVATE_APPS_LEGACY: "key", AUTH_SCHEME_OAUTH2_LEGACY: "token" }]
-]
-
-for (const [file, operations, credentials] of SPECS) {
-  describe(`every operation of ${file} against Prism`, () => {
-    const ctx = {} as { prism: Awaited<ReturnType<typeof startPrism>>; mcp: Awaited<ReturnType<typeof connectStdio>> }
-    beforeAll(async () => {
-      ctx.prism = await startPrism(spec(file))
-      ctx.mcp = await connectStdio([
-        "--spec", spec(file), "--base-url", ctx.prism.url, "--tool-mode", "all", "--cache-backend", "none",
-        "--retry-max-attempts", "1", "--circuit-breaker-failure-threshold", "0"
-      ], credentials)
-    })
-    afterAll(async () => {
-      await ctx.mcp?.close()
-      if (ctx.prism) await stop(ctx.prism.child as ChildProcess)
-    })
-
-    it(`sends ${operations} requests that Prism finds valid, with the credentials in their places`, async () => {
-      const { tools } = await ctx.mcp.client.listTools()
-      assert.strictEqual(tools.length, operations)
-      const failures: Array<string> = []
-      for (const tool of tools) {
-        const args = minimalArguments(tool.inputSchema as Record<string, unknown>)
-        const result = await ctx.mcp.client.callTool({ name: tool.name, arguments: args })
-        const text = textOf(result)
-        // our own validator accepts them, and every call reaches the API (an HTTP answer, whatever its status)
-        if (result.isError === true && !/ failed: HTTP \d{3} /.test(text)) failures.push(`${tool.name} ${JSON.stringify(args)}: ${text.slice(0, 300)}`)
-      }
-      assert.deepStrictEqual(failures, [])
-      // what Prism refused, from its log: a request that did not match the spec, or a missing credential
-      // (Prism also checks its own made-up answers against the spec: those lines say "Violation: response")
-      const refusals = ctx.prism.log().split("\n").filter((l) => /did not pass the validation rules|Invalid security scheme used|Violation: request/.test(l))
-      assert.deepStrictEqual(refusals, [])
-    }, 120_000)
-  })
-}
+everyOperation("kubernetes-canary_swagger.json", 531, { AUTH_SCHEME_BEARERTOKEN: "token" })
+everyOperation("slack_web_openapi_v2.json", 174, { AUTH_SCHEME_SLACKAUTH: "xoxb-token" })
+everyOperation("clickmeter_swagger.yaml", 108, { AUTH_SCHEME_API_KEY: "key" })
+everyOperation("apisguru_twilio.com_twilio_verify_v2.json", 53, { AUTH_SCHEME_ACCOUNTSID_AUTHTOKEN: "AC123:secret" })
+everyOperation("decentraland-catalyst_api.yaml", 42, {})
+everyOperation("apisguru_hubapi.com_automation.json", 16, {
+  AUTH_SCHEME_DEVELOPER_HAPIKEY: "key", AUTH_SCHEME_PRIVATE_APPS_LEGACY: "key", AUTH_SCHEME_OAUTH2_LEGACY: "token"
+})

@@ -49,6 +49,18 @@ const bound = (s: Schema, fallback: number): number => {
   return min ?? (max !== undefined ? Math.min(max, fallback) : fallback)
 }
 
+/** A schema with `allOf` as one schema: the parts' properties and required names (their own parts too). */
+const merged = (s: Schema): Schema => {
+  const parts = (s["allOf"] as Array<Schema>).map((p) => Array.isArray(p["allOf"]) ? merged(p) : p)
+  return {
+    ...s,
+    allOf: undefined,
+    type: s["type"] ?? parts.map(typeOf).find((t) => t !== undefined),
+    properties: Object.assign({}, s["properties"], ...parts.map((p) => p["properties"] ?? {})),
+    required: [...(s["required"] as Array<string> | undefined ?? []), ...parts.flatMap((p) => (p["required"] as Array<string> | undefined) ?? [])]
+  }
+}
+
 export const minimalValue = (s: Schema): unknown => {
   if (s["const"] !== undefined) return s["const"]
   if (Array.isArray(s["examples"]) && s["examples"].length > 0) return s["examples"][0]
@@ -57,18 +69,16 @@ export const minimalValue = (s: Schema): unknown => {
   for (const key of ["anyOf", "oneOf"]) {
     const alternatives = s[key]
     if (Array.isArray(alternatives) && alternatives.length > 0) {
-      const first = (alternatives as Array<Schema>).find((a) => a["type"] !== "null") ?? alternatives[0]
-      return minimalValue({ ...s, [key]: undefined, ...first as Schema })
+      const first = ((alternatives as Array<Schema>).find((a) => a["type"] !== "null") ?? alternatives[0]) as Schema
+      // the alternative within its parent: the parent's properties and required names, and its own
+      return minimalValue({
+        ...s, [key]: undefined, ...first,
+        properties: { ...s["properties"] as Schema | undefined, ...first["properties"] as Schema | undefined },
+        required: [...(s["required"] as Array<string> | undefined ?? []), ...(first["required"] as Array<string> | undefined ?? [])]
+      })
     }
   }
-  if (Array.isArray(s["allOf"])) {
-    const parts = s["allOf"] as Array<Schema>
-    return minimalValue({
-      ...s, allOf: undefined, type: s["type"] ?? parts.map(typeOf).find((t) => t !== undefined),
-      properties: Object.assign({}, s["properties"], ...parts.map((p) => p["properties"] ?? {})),
-      required: [...(s["required"] as Array<string> | undefined ?? []), ...parts.flatMap((p) => (p["required"] as Array<string> | undefined) ?? [])]
-    })
-  }
+  if (Array.isArray(s["allOf"])) return minimalValue(merged(s))
   switch (typeOf(s)) {
     case "object": {
       const properties = (s["properties"] ?? {}) as Record<string, Schema>
