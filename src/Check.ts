@@ -3,8 +3,8 @@
  * operations and tools, skipped operations with reasons, renamed tools, cut schemas, unsupported media
  * types, file fields, union bodies, optional bodies with required fields, required fields without a schema,
  * descriptions that read like instructions to a model, the `tools/list` token bill per tool mode, and
- * which credentials the operations ask for and which this configuration gives. Exit code 1 when the spec does not load or operations are
- * skipped, so it works as a CI gate.
+ * which credentials the operations ask for and which this configuration gives. Exit code 1 when the spec
+ * does not load or operations are skipped, so it works as a CI gate.
  */
 import { Effect, Option } from "effect"
 import type { Settings } from "./AppConfig.ts"
