@@ -68,9 +68,11 @@ const additionalSpecs = (
       const name = typeof e["name"] === "string" && e["name"].trim() !== "" ? e["name"].trim() : undefined
       let auth: Settings["auth"] | undefined
       const authKeys = Object.keys(e).filter((k) => k.startsWith("auth_"))
-      if (authKeys.length > 0) {
+      if (authKeys.length > 0 || e["headers"] !== undefined) {
+        // its own credentials and headers (the main spec's must not go to another API)
         const env: Record<string, string> = { API_SPEC_URL: spec }
         for (const k of authKeys) env[k.toUpperCase()] = String(e[k])
+        if (e["headers"] !== undefined) env["API_HEADERS"] = typeof e["headers"] === "string" ? e["headers"] : JSON.stringify(e["headers"])
         const own: Result.Result<Settings, ConfigInvalid> = yield* Effect.result(AppConfig.load({}, env))
         if (own._tag === "Failure") {
           problems.push(`${where} (${name ?? spec}) skipped: ${own.failure.message}`)
@@ -82,6 +84,45 @@ const additionalSpecs = (
     }
     return { specs, problems }
   })
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+/** Set by the connection or the body, never by a setting. */
+const RESERVED_HEADERS = new Set(["host", "content-length", "transfer-encoding", "connection", "content-type", "accept-encoding"])
+
+/**
+ * API_HEADERS: a JSON object (`{"Notion-Version": "2022-06-28"}`) or `Name: value` pairs separated by commas.
+ * Returns the headers, or a message naming the problem (never a value: they may be secrets).
+ */
+export const parseHeaders = (raw: string | undefined): Record<string, string> | string => {
+  if (raw === undefined || raw.trim() === "") return {}
+  let entries: Array<[string, unknown]>
+  if (/^\s*[[{]/.test(raw)) {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(raw)
+    } catch {
+      return "API_HEADERS (--headers) is not valid JSON: give a JSON object of header names to values, or Name: value pairs separated by commas"
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return "API_HEADERS (--headers) must be a JSON object of header names to values"
+    entries = Object.entries(parsed)
+  } else {
+    entries = []
+    for (const [i, pair] of raw.split(",").entries()) {
+      if (pair.trim() === "") continue
+      const colon = pair.indexOf(":")
+      if (colon <= 0) return `API_HEADERS (--headers): item ${i + 1} of the list is not a Name: value pair`
+      entries.push([pair.slice(0, colon).trim(), pair.slice(colon + 1).trim()])
+    }
+  }
+  const out: Record<string, string> = {}
+  for (const [name, value] of entries) {
+    if (!TOKEN.test(name)) return `API_HEADERS (--headers): ${JSON.stringify(name.slice(0, 60))} is not a valid header name`
+    if (RESERVED_HEADERS.has(name.toLowerCase())) return `API_HEADERS (--headers): ${name} is set by the connection or the request body, not by a setting`
+    if (typeof value !== "string" || /[\r\n\0]/.test(value)) return `API_HEADERS (--headers): the value of ${name} must be text on one line`
+    out[name] = value
+  }
+  return out
+}
 
 export type AuthType = "none" | "basic" | "bearer" | "api_key" | "oauth2" | "cognito" | "sigv4"
 
@@ -133,6 +174,8 @@ export interface Settings {
     readonly sigv4: SigV4Settings
     /** Spec security scheme credentials: `schemeKey(name)` → reference (`env:`, `file:`, `secretsmanager:` or literal). */
     readonly schemes: Readonly<Record<string, string>>
+    /** Headers sent with every request (API_HEADERS): name → value or reference, like scheme credentials. */
+    readonly headers: Readonly<Record<string, string>>
   }
   /** Where specs may come from and how large they may be (SSRF guard). */
   readonly specSource: SpecSourceSettings
@@ -369,7 +412,9 @@ const readConfigFile = (path: string) =>
       if (canonical === undefined) {
         return Effect.fail(new ConfigInvalid({ message: `config file ${path}: unknown setting '${key}' (use a flag name such as 'base-url' or an env name such as 'API_BASE_URL'; see --help)` }))
       }
-      out[canonical] = Array.isArray(value) ? value.map(String).join(",") : String(value)
+      out[canonical] = Array.isArray(value) ? value.map(String).join(",")
+        : typeof value === "object" && value !== null ? JSON.stringify(value) // headers: a mapping
+        : String(value)
     }
     return Effect.succeed({ settings: out, operations, securitySchemes })
   }))
@@ -434,10 +479,12 @@ export class AppConfig extends Context.Service<AppConfig, Settings>()("openapi-m
       }
       const schemes = schemeReferences(file.securitySchemes, env, configPath ?? "")
       if (typeof schemes === "string") return yield* new ConfigInvalid({ message: schemes })
+      const headers = parseHeaders(merged["API_HEADERS"])
+      if (typeof headers === "string") return yield* new ConfigInvalid({ message: headers })
       const more = yield* additionalSpecs(merged["ADDITIONAL_SPECS"])
       return {
         ...settings,
-        auth: { ...settings.auth, schemes },
+        auth: { ...settings.auth, schemes, headers },
         http: {
           ...settings.http,
           timeoutMs: Math.round(settings.http.timeoutMs * 1000),
@@ -491,7 +538,8 @@ export const defaults: Settings = {
   auth: {
     type: "none", username: Option.none(), password: Option.none(), token: Option.none(), apiKey: Option.none(),
     apiKeyName: Option.none(), apiKeyIn: Option.none(), oauth2: oauth2Defaults, cognito: cognitoDefaults, sigv4: sigv4Defaults,
-    schemes: {}
+    schemes: {},
+    headers: {}
   },
   specSource: specSourceDefaults,
   inbound: inboundDefaults,

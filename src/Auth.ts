@@ -242,6 +242,19 @@ export class Auth extends Context.Service<Auth, {
         yield* Effect.logInfo(`credentials configured for security schemes: ${[...schemes.keys()].join(", ")}`)
       }
 
+      // Headers for every request (API_HEADERS), resolved once; sent before the credential, which wins a clash
+      const fixed: Array<readonly [string, string]> = []
+      for (const [name, reference] of Object.entries(auth.headers)) {
+        const secret = yield* secrets.resolve(reference, `header ${name} (API_HEADERS)`).pipe(Effect.mapError((e) => configError(e.message)))
+        fixed.push([name.toLowerCase(), Redacted.value(secret.value)])
+      }
+      if (fixed.length > 0) yield* Effect.logInfo(`headers sent with every request: ${Object.keys(auth.headers).join(", ")}`)
+      const withFixed = (r: OutgoingRequest): OutgoingRequest => {
+        const headers = { ...r.headers }
+        for (const [name, value] of fixed) headers[name] = value
+        return { ...r, headers }
+      }
+
       const usable = (e: SecurityRequirementEntry) =>
         e.definition.type !== "unsupported" && e.definition.type !== "mutualTLS" && schemes.has(schemeKey(e.scheme))
 
@@ -265,8 +278,9 @@ export class Auth extends Context.Service<Auth, {
       }
 
       // on every tool call: a suspended function rather than a generator, which cost more than the rest
-      const apply = (request: OutgoingRequest, tool: Tool): Effect.Effect<OutgoingRequest, AuthError> =>
+      const apply = (original: OutgoingRequest, tool: Tool): Effect.Effect<OutgoingRequest, AuthError> =>
         Effect.suspend(() => {
+          const request = fixed.length === 0 ? original : withFixed(original)
           const alternative = chosen(tool)
           if (alternative !== undefined) return Effect.succeed(alternative.reduce(place, request))
           const security = tool.security

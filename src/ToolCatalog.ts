@@ -83,13 +83,15 @@ export const exceedsBudget = (tools: ReadonlyArray<Tool>, budget: number): boole
 export const mappingOptions = (
   config: Settings,
   baseUrl: string | undefined,
-  namePrefix?: string
+  namePrefix?: string,
+  headers: Settings["auth"]["headers"] = config.auth.headers
 ): MappingOptions => ({
   baseUrl,
   ...config.filters,
   toolNameMaxLength: config.toolNameMaxLength,
   descriptionMaxLength: config.descriptionMaxLength,
-  ...(namePrefix !== undefined ? { namePrefix } : {})
+  ...(namePrefix !== undefined ? { namePrefix } : {}),
+  ...(Object.keys(headers).length > 0 ? { fixedHeaders: Object.keys(headers).map((h) => h.toLowerCase()) } : {})
 })
 
 /**
@@ -117,9 +119,11 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>, lazy: boolean
     for (const entry of config.additionalSpecs) {
       const read = yield* Effect.result(loader.read(entry.spec))
       const baseUrl = Option.getOrUndefined(entry.baseUrl)
+      // the headers its requests get: its own, or with no settings of its own, the main spec's
+      const headers = (entry.auth ?? config.auth).headers
       const key = cacheDir === undefined || read._tag === "Failure"
         ? undefined
-        : yield* entryKey(read.success.data, read.success.url, { ...mappingOptions(config, baseUrl), namePrefix: entry.name ?? "" })
+        : yield* entryKey(read.success.data, read.success.url, { ...mappingOptions(config, baseUrl, undefined, headers), namePrefix: entry.name ?? "" })
       const cached = cacheDir === undefined || key === undefined ? undefined : yield* readEntry(cacheDir, key)
       let name = cached === undefined ? "" : nameFor(entry, cached.title ?? "")
       let mapped: Pick<MappingResult, "tools" | "skipped">
@@ -138,7 +142,7 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>, lazy: boolean
         const info = isObject(spec.document["info"]) ? spec.document["info"] : {}
         const title = typeof info["title"] === "string" ? info["title"] : spec.source.replace(/^.*\//, "").replace(/\.[a-z]+$/i, "")
         name = nameFor(entry, title)
-        const result = mapSpec(spec, mappingOptions(config, baseUrl, name), lazy)
+        const result = mapSpec(spec, mappingOptions(config, baseUrl, name, headers), lazy)
         mapped = result
         if (cacheDir !== undefined && key !== undefined && spec.files === 1) {
           pending.push({

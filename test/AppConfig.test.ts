@@ -89,6 +89,46 @@ describe("AppConfig", () => {
   })
 })
 
+describe("headers for every request (API_HEADERS, --headers)", () => {
+  it.effect("reads a JSON object, Name: value pairs, or a mapping in the config file", () => Effect.gen(function*() {
+    const json = yield* load(["--spec", "a.yaml", "--headers", '{"Notion-Version": "2022-06-28", "X-Tenant": "env:T"}'])
+    assert.deepStrictEqual(json.auth.headers, { "Notion-Version": "2022-06-28", "X-Tenant": "env:T" })
+    const pairs = yield* load(["--spec", "a.yaml"], { API_HEADERS: "X-A: 1, X-B:two:parts" })
+    assert.deepStrictEqual(pairs.auth.headers, { "X-A": "1", "X-B": "two:parts" })
+    const dir = mkdtempSync(join(tmpdir(), "cfg-"))
+    const file = join(dir, "c.yaml")
+    writeFileSync(file, "spec: a.yaml\nheaders:\n  Stripe-Version: '2024-06-20'\n")
+    assert.deepStrictEqual((yield* load(["--config", file])).auth.headers, { "Stripe-Version": "2024-06-20" })
+    assert.deepStrictEqual((yield* load(["--spec", "a.yaml"])).auth.headers, {})
+  }))
+
+  it.effect("refuses bad names, reserved names and values on two lines, without showing a value", () => Effect.gen(function*() {
+    const cases: Array<[string, string]> = [
+      ["{not json", "not valid JSON"],
+      ['["X-A"]', "must be a JSON object"],
+      ["X-A: 1, secret-without-name", "item 2 of the list is not a Name: value pair"],
+      ['{"Bad Name": "v"}', "is not a valid header name"],
+      ['{"Host": "evil.example"}', "Host is set by the connection"],
+      ['{"X-A": "line\\nbreak-secret"}', "must be text on one line"],
+      ['{"X-A": 5}', "must be text on one line"]
+    ]
+    for (const [value, message] of cases) {
+      const e = yield* Effect.flip(load(["--spec", "a.yaml", "--headers", value]))
+      assert.include(e.message, message, value)
+      assert.notInclude(e.message, "secret")
+      assert.notInclude(e.message, "evil.example")
+    }
+  }))
+
+  it.effect("go with an additional spec's own credentials; one without settings of its own uses the main spec's", () => Effect.gen(function*() {
+    const s = yield* load(["--spec", "a.yaml", "--headers", "X-Main: m"], {
+      ADDITIONAL_SPECS: JSON.stringify([{ spec_path: "b.yaml", headers: { "X-B": "b" } }, { spec_path: "c.yaml" }])
+    })
+    assert.deepStrictEqual(s.additionalSpecs[0]!.auth?.headers, { "X-B": "b" })
+    assert.isUndefined(s.additionalSpecs[1]!.auth)
+  }))
+})
+
 describe("README", () => {
   it("documents every flag and environment variable", async () => {
     const { readFileSync } = await import("node:fs")

@@ -358,6 +358,21 @@ describe("Auth: --auth-type api_key", () => {
     }))
 })
 
+describe("Auth: headers for every request", () => {
+  it.effect("adds them (references resolved) to every request; the credential wins a clash", () =>
+    Effect.gen(function*() {
+      const tools = yield* securityTools
+      const auth = yield* makeAuth({
+        type: "bearer", token: Option.some(Redacted.make("tok")),
+        headers: { "X-Tenant": "env:TENANT", "Notion-Version": "2022-06-28", Authorization: "Bearer static" }
+      }, { TENANT: "t-1" })
+      const out = yield* auth.apply(bare(get(tools, "publicOp")), get(tools, "publicOp"))
+      assert.deepStrictEqual(out.headers, { "x-tenant": "t-1", "notion-version": "2022-06-28", authorization: "Bearer tok" })
+      const missingRef = yield* Effect.flip(makeAuth({ headers: { "X-Tenant": "env:NOPE" } }))
+      assert.include(missingRef.message, "header X-Tenant (API_HEADERS)")
+    }))
+})
+
 describe("Auth: what a refusal (401/403) is told", () => {
   it.effect("names the credential sent, by its setting, or what the operation needs when none was; never a value", () =>
     Effect.gen(function*() {

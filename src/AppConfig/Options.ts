@@ -68,6 +68,7 @@ export const OPTIONS: ReadonlyArray<OptionSpec> = [
   o({ flag: "auth-username", env: ["AUTH_USERNAME"], kind: "string", group: "Auth", help: "basic: user name" }),
   o({ flag: "auth-password", env: ["AUTH_PASSWORD"], kind: "string", secret: true, group: "Auth", help: "basic: password" }),
   o({ flag: "auth-token", env: ["AUTH_TOKEN"], kind: "string", secret: true, group: "Auth", help: "bearer: token sent as 'Authorization: Bearer <token>'" }),
+  o({ flag: "headers", env: ["API_HEADERS"], kind: "string", secret: true, group: "Auth", help: "Headers sent with every upstream request: a JSON object {\"Name\": \"value\"} or Name: value pairs separated by commas; values may be env:/file:/secretsmanager: references" }),
   o({ flag: "auth-api-key", env: ["AUTH_API_KEY"], kind: "string", secret: true, group: "Auth", help: "api_key: the key" }),
   o({ flag: "auth-api-key-name", env: ["AUTH_API_KEY_NAME"], kind: "string", defaultText: "the operation's apiKey scheme's, else api_key", group: "Auth", help: "api_key: header, query parameter or cookie name" }),
   o({ flag: "auth-api-key-in", env: ["AUTH_API_KEY_IN"], kind: "string", defaultText: "the operation's apiKey scheme's, else header", values: ["header", "query", "cookie"], group: "Auth", help: "api_key: where the key goes" }),

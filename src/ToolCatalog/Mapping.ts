@@ -20,6 +20,8 @@ export interface MappingOptions {
   readonly descriptionMaxLength: number
   /** Namespace of an additional spec: its tools are named `<prefix>_<name>` and carry `spec: <prefix>`. */
   readonly namePrefix?: string
+  /** Header parameters the operator sets for every request (API_HEADERS), lower-cased: not arguments. */
+  readonly fixedHeaders?: ReadonlyArray<string>
 }
 
 export interface MappingResult {
@@ -365,6 +367,7 @@ const operationHead = (input: OperationInput): Omit<ToolHead, "name" | "spec"> =
 const operationDetail = (input: OperationInput): ToolDetail => {
   const { spec, path, pathItem, itemUrl, op, opUrl, where } = input
   const ctx: SchemaContext = { refs: spec.refs, stack: [], expansions: 0 }
+  const fixedHeaders = input.options.fixedHeaders
 
   // Parameters: path-level first, operation-level overriding by (in, name).
   const collected = new Map<string, RawParam>()
@@ -381,7 +384,7 @@ const operationDetail = (input: OperationInput): ToolDetail => {
       if (loc !== "path" && loc !== "query" && loc !== "header" && loc !== "cookie") {
         throw new MappingProblem(w, `parameter '${name}' has unsupported location 'in: ${String(loc)}'`)
       }
-      if (loc === "header" && IGNORED_HEADERS.has(name.toLowerCase())) return
+      if (loc === "header" && (IGNORED_HEADERS.has(name.toLowerCase()) || fixedHeaders?.includes(name.toLowerCase()))) return
       collected.set(`${loc}:${name}`, { name, in: loc, node: value, url: pUrl, where: w })
     })
   }

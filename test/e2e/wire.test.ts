@@ -135,3 +135,31 @@ describe("auth placements reach the upstream", () => {
     })
   }
 })
+
+describe("headers for every request (API_HEADERS)", () => {
+  it("sends them on every call, takes them out of the tools' arguments, and never shows their values", async () => {
+    const upstream = await startRecorder()
+    const mcp = await connectStdio(["--spec", WIRE, "--base-url", `${upstream.url}/api`, "--headers", '{"X-Trace": "fixed-trace", "X-Tenant": "env:TENANT_KEY"}'], {
+      TENANT_KEY: "tenant-secret-7"
+    })
+    try {
+      const { tools } = await mcp.client.listTools()
+      // the spec's X-Trace header parameter is the operator's now: not an argument
+      assert.notProperty(tools.find((t) => t.name === "styles")!.inputSchema.properties, "X-Trace")
+      const styles = await mcp.client.callTool({ name: "styles", arguments: { id: "1", label: ["a"], matrix: ["b"] } })
+      assert.isUndefined(styles.isError, textOf(styles))
+      const secure = await mcp.client.callTool({ name: "secure", arguments: {} })
+      assert.isUndefined(secure.isError, textOf(secure))
+      for (const r of upstream.requests) {
+        assert.strictEqual(r.headers["x-trace"], "fixed-trace")
+        assert.strictEqual(r.headers["x-tenant"], "tenant-secret-7")
+      }
+      assert.include(mcp.stderr(), "headers sent with every request: X-Trace, X-Tenant")
+      assert.notInclude(mcp.stderr(), "tenant-secret-7")
+      assert.notInclude(JSON.stringify(tools), "tenant-secret-7")
+    } finally {
+      await mcp.close()
+      await upstream.close()
+    }
+  })
+})
