@@ -52,6 +52,8 @@ export interface SecuritySummary {
   readonly open: number
   /** --auth-type: sent to every operation that gets no scheme credential. */
   readonly authType: Settings["auth"]["type"]
+  /** Names of the headers sent with every request (API_HEADERS). */
+  readonly headers: ReadonlyArray<string>
 }
 
 /** What each scheme's credential is: the key, user:password, a token. */
@@ -81,7 +83,8 @@ const securitySummary = (tools: ReadonlyArray<Tool>, auth: Settings["auth"]): Se
       setting: `AUTH_SCHEME_${schemeKey(scheme)}`, configured: Object.hasOwn(auth.schemes, schemeKey(scheme))
     })),
     open,
-    authType: auth.type
+    authType: auth.type,
+    headers: Object.keys(auth.headers)
   }
 }
 
@@ -221,7 +224,7 @@ export const formatText = (r: CheckReport): string => {
       ` auto mode (budget ${n(r.tokens.budget)}) lists ${r.tokens.autoMode === "all" ? "every operation" : "the discovery meta-tools"}`
   ]
   const sec = r.security
-  if (sec.schemes.length > 0 || sec.authType !== "none") {
+  if (sec.schemes.length > 0 || sec.authType !== "none" || sec.headers.length > 0) {
     lines.push("", "Authentication (credentials are never shown):")
     for (const s of sec.schemes) {
       lines.push(`  - ${s.scheme} (${s.kind}${s.scopes.length > 0 ? `; scopes ${s.scopes.join(" ")}` : ""}): ${n(s.operations)} operation${s.operations === 1 ? "" : "s"}; ` +
@@ -232,6 +235,7 @@ export const formatText = (r: CheckReport): string => {
     lines.push(sec.authType === "none"
       ? "  --auth-type: none (operations whose scheme has no credential are sent without one)"
       : `  --auth-type ${sec.authType}: sent to every operation that gets no scheme credential`)
+    if (sec.headers.length > 0) lines.push(`  headers sent with every request (API_HEADERS): ${sec.headers.join(", ")}`)
   }
   if (r.errors.length > 0) lines.push("", `Errors (${r.errors.length}):`, ...group(r.errors))
   if (r.warnings.length > 0) lines.push("", `Warnings (${r.warnings.length}):`, ...group(r.warnings))

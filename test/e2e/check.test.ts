@@ -14,6 +14,7 @@ interface Report {
     schemes: Array<{ scheme: string; kind: string; operations: number; scopes: Array<string>; setting: string; configured: boolean }>
     open: number
     authType: string
+    headers: Array<string>
   }
 }
 
@@ -41,14 +42,17 @@ describe("check", () => {
         { scheme: "api_key", kind: "API key in header 'api_key'", operations: 2, scopes: [], setting: "AUTH_SCHEME_API_KEY", configured: true }
       ],
       open: 11,
-      authType: "none"
+      authType: "none",
+      headers: []
     })
     assert.notInclude(r.stdout, "secret-key-value")
-    const text = await runCli(["check", "--spec", spec("readme_3.0_petstore.json"), "--auth-type", "bearer", "--auth-token", "tok-value"])
+    const text = await runCli(["check", "--spec", spec("readme_3.0_petstore.json"), "--auth-type", "bearer", "--auth-token", "tok-value", "--headers", "X-Tenant: tenant-value"])
     assert.include(text.stdout, "  - petstore_auth (oauth2; scopes read:pets write:pets): 7 operations; AUTH_SCHEME_PETSTORE_AUTH (a token) is not set")
     assert.include(text.stdout, "  - 11 operations need no credential")
     assert.include(text.stdout, "  --auth-type bearer: sent to every operation that gets no scheme credential")
+    assert.include(text.stdout, "  headers sent with every request (API_HEADERS): X-Tenant")
     assert.notInclude(text.stdout, "tok-value")
+    assert.notInclude(text.stdout, "tenant-value")
     // a spec without security and no --auth-type: no section
     assert.notInclude((await runCli(["check", "--spec", fixture("content.yaml")])).stdout, "Authentication")
   })
