@@ -8,13 +8,14 @@ import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv
 import type { jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js"
 import {
   type CallToolRequest, type CallToolResult, ErrorCode, GetPromptRequestSchema, ListPromptsRequestSchema,
-  ListResourcesRequestSchema, ListToolsRequestSchema, McpError, ReadResourceRequestSchema, type ServerNotification
+  ListResourcesRequestSchema, ListResourceTemplatesRequestSchema, ListToolsRequestSchema, McpError, ReadResourceRequestSchema,
+  type ServerNotification
 } from "@modelcontextprotocol/sdk/types.js"
 import { Cause, Context, Effect, Exit, Layer, Metric } from "effect"
 import { AppConfig } from "./AppConfig.ts"
 import { CALL, DESCRIBE, Discovery, SEARCH } from "./Discovery.ts"
 import type { UnknownTool } from "./Invoker.ts"
-import { buildPrompts, buildResources, RESOURCE_SCHEME } from "./Prompts.ts"
+import { buildPrompts, buildResources, buildResourceTemplates, fromTemplate, RESOURCE_SCHEME, type TemplateEntry } from "./Prompts.ts"
 import { circuitBreakerState, serveRequest, serveToolCall, specOperations, ToolTelemetry, unknownToolTelemetry } from "./Telemetry.ts"
 import { type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
 import { usable } from "./ToolCatalog/Mapping.ts"
@@ -96,6 +97,8 @@ export class McpServer extends Context.Service<McpServer, {
     let resources: ReturnType<typeof buildResources> | undefined
     const promptsOf = () => prompts ??= buildPrompts(usable(catalog.tools), catalog.tagDescriptions)
     const resourcesOf = () => resources ??= buildResources(usable(catalog.tools))
+    let templates: ReadonlyArray<TemplateEntry> | undefined
+    const templatesOf = () => templates ??= buildResourceTemplates(usable(catalog.tools))
 
     /**
      * With --confirm-destructive, a destructive operation (DELETE), called directly or through
@@ -220,11 +223,15 @@ export class McpServer extends Context.Service<McpServer, {
       }
       if (config.resources) {
         server.setRequestHandler(ListResourcesRequestSchema, () => ({ resources: resourcesOf() as Array<never> }))
+        server.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({ resourceTemplates: templatesOf().map((e) => e.template) as Array<never> }))
         server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
           const uri = request.params.uri
-          const name = uri.startsWith(RESOURCE_SCHEME) ? uri.slice(RESOURCE_SCHEME.length) : ""
-          if (!resourcesOf().some((r) => r.uri === uri)) throw new McpError(ErrorCode.InvalidParams, `Unknown resource: ${uri}`)
-          const result = await runPromise(discovery.call(name, {}).pipe(Effect.orDie), { signal: extra.signal })
+          const templated = fromTemplate(templatesOf(), uri)
+          const target = resourcesOf().some((r) => r.uri === uri)
+            ? { name: uri.slice(RESOURCE_SCHEME.length), args: {} }
+            : templated === undefined ? undefined : { name: templated.tool.name, args: templated.args }
+          if (target === undefined) throw new McpError(ErrorCode.InvalidParams, `Unknown resource: ${uri.length > 200 ? `${uri.slice(0, 200)}…` : uri}`)
+          const result = await runPromise(discovery.call(target.name, target.args).pipe(Effect.orDie), { signal: extra.signal })
           const text = result.content.map((c) => c.type === "text" ? c.text : "").join("\n")
           if (result.isError) throw new McpError(ErrorCode.InternalError, text)
           return { contents: [{ uri, mimeType: result.structuredContent ? "application/json" : "text/plain", text }] }

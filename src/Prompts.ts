@@ -2,9 +2,11 @@
  * MCP prompts and resources derived from the catalog, built once at start:
  * - one prompt per operation (how to call it, with its arguments filled in when given),
  * - one prompt per tag (what that group of operations does, and which tools it has),
- * - with `--resources`, every GET operation without required arguments as a readable resource.
+ * - with `--resources`, every GET operation without required arguments as a readable resource, and every GET
+ *   operation whose required arguments are its path parameters as a resource template
+ *   (`openapi-operation://getPet/{petId}`).
  */
-import type { GetPromptResult, Prompt, Resource } from "@modelcontextprotocol/sdk/types.js"
+import type { GetPromptResult, Prompt, Resource, ResourceTemplate } from "@modelcontextprotocol/sdk/types.js"
 import type { Tool } from "./domain/Tool.ts"
 
 export const RESOURCE_SCHEME = "openapi-operation://"
@@ -91,3 +93,44 @@ export const buildResources = (tools: ReadonlyArray<Tool>): ReadonlyArray<Resour
       description: `${t.method} ${t.path}${t.title ? `: ${t.title}` : ""}`,
       mimeType: "application/json"
     }))
+
+export interface TemplateEntry {
+  readonly template: ResourceTemplate
+  readonly tool: Tool
+  /** The tool's arguments that the template's segments fill, in order. */
+  readonly args: ReadonlyArray<string>
+}
+
+/** GET operations whose required arguments are exactly their path parameters, one URI segment each. */
+export const buildResourceTemplates = (tools: ReadonlyArray<Tool>): ReadonlyArray<TemplateEntry> =>
+  tools.flatMap((t) => {
+    const required = t.inputSchema.required ?? []
+    const args = t.params.filter((p) => p.in === "path").map((p) => p.arg)
+    if (t.method !== "GET" || args.length === 0 || required.length !== args.length || !required.every((r) => args.includes(r))) return []
+    // RFC 6570 variable names: letters, digits and _ (the segments are read by position)
+    const vars = args.map((a, i) => `{${a.replace(/[^A-Za-z0-9_]/g, "_") || `arg${i}`}}`)
+    return [{
+      tool: t,
+      args,
+      template: {
+        uriTemplate: `${RESOURCE_SCHEME}${t.name}/${vars.join("/")}`,
+        name: t.name,
+        ...(t.title ? { title: t.title } : {}),
+        description: `${t.method} ${t.path}${t.title ? `: ${t.title}` : ""}`,
+        mimeType: "application/json"
+      }
+    }]
+  })
+
+/** The tool and arguments a URI made from one of the templates names, if any (segments percent-decoded). */
+export const fromTemplate = (entries: ReadonlyArray<TemplateEntry>, uri: string): { readonly tool: Tool; readonly args: Record<string, string> } | undefined => {
+  if (!uri.startsWith(RESOURCE_SCHEME)) return undefined
+  const [name, ...values] = uri.slice(RESOURCE_SCHEME.length).split("/")
+  const entry = entries.find((e) => e.tool.name === name && e.args.length === values.length)
+  if (entry === undefined || values.some((v) => v === "")) return undefined
+  try {
+    return { tool: entry.tool, args: Object.fromEntries(entry.args.map((a, i) => [a, decodeURIComponent(values[i]!)])) }
+  } catch {
+    return undefined // a malformed escape
+  }
+}

@@ -38,6 +38,21 @@ describe("prompts and resources", () => {
     const read = await mcp.client.readResource({ uri: "openapi-operation://getInventory" })
     assert.deepStrictEqual(JSON.parse((read.contents[0] as { text: string }).text), { available: 1, pending: 1, sold: 1 })
   })
+
+  it("exposes GET operations whose required arguments are path parameters as resource templates", async () => {
+    const { resourceTemplates } = await mcp.client.listResourceTemplates()
+    assert.deepStrictEqual(resourceTemplates.map((t) => t.uriTemplate), ["openapi-operation://getPet/{petId}"])
+    const pet = await mcp.client.readResource({ uri: "openapi-operation://getPet/1" })
+    assert.strictEqual(pet.contents[0]!.uri, "openapi-operation://getPet/1")
+    assert.strictEqual(JSON.parse((pet.contents[0] as { text: string }).text).id, 1)
+    // a pet that is not there, a segment too many, an argument refused: errors naming why
+    const missing = await mcp.client.readResource({ uri: "openapi-operation://getPet/999" }).then(() => "", (e: Error) => e.message)
+    assert.include(missing, "HTTP 404")
+    const extra = await mcp.client.readResource({ uri: "openapi-operation://getPet/1/2" }).then(() => "", (e: Error) => e.message)
+    assert.include(extra, "Unknown resource: openapi-operation://getPet/1/2")
+    const dots = await mcp.client.readResource({ uri: "openapi-operation://getPet/%2E%2E" }).then(() => "", (e: Error) => e.message)
+    assert.include(dots, "petId")
+  })
 })
 
 describe("confirmation of destructive calls", () => {
