@@ -7,7 +7,7 @@ import { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv"
 import type { jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js"
 import {
-  type CallToolRequest, type CallToolResult, ErrorCode, GetPromptRequestSchema, ListPromptsRequestSchema,
+  type CallToolRequest, type CallToolResult, CompleteRequestSchema, ErrorCode, GetPromptRequestSchema, ListPromptsRequestSchema,
   ListResourcesRequestSchema, ListResourceTemplatesRequestSchema, ListToolsRequestSchema, McpError, ReadResourceRequestSchema,
   type ServerNotification
 } from "@modelcontextprotocol/sdk/types.js"
@@ -159,7 +159,7 @@ export class McpServer extends Context.Service<McpServer, {
           capabilities: {
             // in discovery mode, described operations join this connection's tool list
             tools: { listChanged: discovery.mode === "discover" },
-            ...(config.prompts ? { prompts: { listChanged: false } } : {}),
+            ...(config.prompts ? { prompts: { listChanged: false }, completions: {} } : {}),
             ...(config.resources ? { resources: { listChanged: false } } : {})
           },
           instructions,
@@ -219,6 +219,12 @@ export class McpServer extends Context.Service<McpServer, {
           const found = promptsOf().get(request.params.name, request.params.arguments ?? {})
           if (found === undefined) throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`)
           return found
+        })
+        // values for a prompt's arguments, as the user types them (from the argument's enum or examples)
+        server.setRequestHandler(CompleteRequestSchema, (request) => {
+          const { ref, argument } = request.params
+          const values = ref.type === "ref/prompt" ? promptsOf().complete(ref.name, argument.name, argument.value) : []
+          return { completion: { values: values.slice(0, 100), total: values.length, hasMore: values.length > 100 } }
         })
       }
       if (config.resources) {

@@ -1,6 +1,7 @@
 /**
  * MCP prompts and resources derived from the catalog, built once at start:
- * - one prompt per operation (how to call it, with its arguments filled in when given),
+ * - one prompt per operation (how to call it, with its arguments filled in when given; its arguments'
+ *   allowed values offered as completions),
  * - one prompt per tag (what that group of operations does, and which tools it has),
  * - with `--resources`, every GET operation without required arguments as a readable resource, and every GET
  *   operation whose required arguments are its path parameters as a resource template
@@ -15,6 +16,8 @@ export interface PromptCatalog {
   readonly prompts: ReadonlyArray<Prompt>
   /** The prompt's messages, or undefined for an unknown name. */
   readonly get: (name: string, args: Readonly<Record<string, string>>) => GetPromptResult | undefined
+  /** Values for a prompt's argument that begin with `prefix`: its enum (of the list's items), else its examples. */
+  readonly complete: (name: string, argument: string, prefix: string) => ReadonlyArray<string>
 }
 
 const argumentLines = (tool: Tool): Array<string> => {
@@ -79,7 +82,17 @@ export const buildPrompts = (
     }
     return undefined
   }
-  return { prompts, get }
+
+  const complete = (name: string, argument: string, prefix: string): ReadonlyArray<string> => {
+    const raw = byName.get(name)?.inputSchema.properties[argument]
+    const schema = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>
+    const items = (typeof schema["items"] === "object" && schema["items"] !== null ? schema["items"] : {}) as Record<string, unknown>
+    const values = [schema["enum"], items["enum"], schema["examples"]].find(Array.isArray) as Array<unknown> | undefined ??
+      (schema["type"] === "boolean" ? [true, false] : [])
+    const wanted = prefix.toLowerCase()
+    return [...new Set(values.map((v) => typeof v === "string" ? v : JSON.stringify(v)))].filter((v) => v.toLowerCase().startsWith(wanted))
+  }
+  return { prompts, get, complete }
 }
 
 /** GET operations with no required arguments, as resources read by calling them. */

@@ -41,6 +41,15 @@ describe("OpenAPI 3.0 petstore (readme_3.0_petstore.json) on Prism", () => {
     assert.isString(pet.structuredContent?.["name"])
   })
 
+  it("completes a prompt's argument from its enum as the user types", async () => {
+    const complete = (name: string, value: string) =>
+      ctx.mcp.client.complete({ ref: { type: "ref/prompt", name: "findPetsByStatus" }, argument: { name, value } }).then((r) => r.completion.values)
+    assert.deepStrictEqual(await complete("status", ""), ["available", "pending", "sold"])
+    assert.deepStrictEqual(await complete("status", "P"), ["pending"])
+    assert.deepStrictEqual(await complete("status", "x"), [])
+    assert.deepStrictEqual(await complete("nope", ""), [])
+  })
+
   it("reads the inventory map", async () => {
     const inv = ok(await ctx.mcp.client.callTool({ name: "getInventory", arguments: {} }))
     assert.isObject(inv.structuredContent)
