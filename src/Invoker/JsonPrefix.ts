@@ -20,14 +20,17 @@ export interface JsonPrefix {
   readonly value: unknown
   /** How many containers were open at the cut and closed here. */
   readonly closed: number
+  /** The keys and indexes from the top to the innermost of them (one fewer than `closed`). */
+  readonly path: ReadonlyArray<string | number>
 }
 
 /**
  * The JSON prefix of a cut-off JSON text, or undefined when not even one value is complete, or the text is
- * found not to be JSON (the scan follows the nesting, quotes and scalars, not every rule of the grammar). Of the containers open where the text stops (say the answer object, its `items` list and the
- * entry being cut), it cuts after the last whole member of the outermost one whose cut keeps at least
- * three quarters of the text: after the last whole entry of `items`, not in the middle of an entry, and not
- * before `items` began.
+ * found not to be JSON (the scan follows the nesting, quotes and scalars, not every rule of the grammar). Of
+ * the containers open where the text stops (say the answer object, its `items` list and the entry being
+ * cut), it cuts after the last whole member of the outermost one whose cut keeps at least three quarters of
+ * the text: after the last whole entry of `items`, not in the middle of an entry, and not before `items`
+ * began.
  */
 export const closeJsonPrefix = (text: string): JsonPrefix | undefined => {
   // closers of the open containers, innermost first; for each open object, whether a member's value is being read
@@ -37,13 +40,22 @@ export const closeJsonPrefix = (text: string): JsonPrefix | undefined => {
   const lastEnd: Array<number> = []
   const lastClosers: Array<string> = []
   const lastEmpty: Array<boolean> = []
+  // per depth, the member in progress: a list's index, or where an object's key is in the text (read at the end)
+  const at: Array<number> = []
+  const keyEnd: Array<number> = []
   const n = text.length
   let i = 0
-  /** A value ended just before `end`: a place to cut, unless it was an object's key. */
-  const valueEnded = (end: number) => {
+  /** A value ended just before `end` (it began at `start`): a place to cut, unless it was an object's key. */
+  const valueEnded = (end: number, start = end) => {
     if (closers.charCodeAt(0) === CLOSE_OBJECT) {
-      if (!inValue[inValue.length - 1]) return
+      if (!inValue[inValue.length - 1]) {
+        at[closers.length] = start
+        keyEnd[closers.length] = end
+        return
+      }
       inValue[inValue.length - 1] = false
+    } else if (closers.length > 0) {
+      at[closers.length]!++
     }
     lastEnd[closers.length] = end
     lastClosers[closers.length] = closers
@@ -61,11 +73,14 @@ export const closeJsonPrefix = (text: string): JsonPrefix | undefined => {
         j = text.indexOf("\"", j + 1)
       }
       if (j < 0) break // cut inside the string
+      const start = i
       i = j + 1
-      valueEnded(i)
+      valueEnded(i, start)
     } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
       closers = (c === OPEN_OBJECT ? "}" : "]") + closers
       if (c === OPEN_OBJECT) inValue.push(false)
+      at[closers.length] = 0
+      keyEnd[closers.length] = c === OPEN_OBJECT ? 0 : -1 // -1: a list
       i++
       // cut here, the new container is empty
       lastEnd[closers.length] = i
@@ -94,7 +109,7 @@ export const closeJsonPrefix = (text: string): JsonPrefix | undefined => {
     }
   }
   const open = closers.length
-  if (open === 0) return lastEnd[0] === undefined ? undefined : parsed(text.slice(0, lastEnd[0]), 0)
+  if (open === 0) return lastEnd[0] === undefined ? undefined : parsed(text.slice(0, lastEnd[0]), 0, [])
   // the outermost cut losing at most a quarter; else the innermost that does not end in an empty container
   // (which would read as an entry with nothing in it); else the innermost
   let depth = 1
@@ -104,37 +119,32 @@ export const closeJsonPrefix = (text: string): JsonPrefix | undefined => {
     if (lastEmpty[depth]) depth = open
   }
   const end = lastEnd[depth]!
-  return parsed(text.slice(0, end) + lastClosers[depth]!, depth)
+  const path: Array<string | number> = []
+  for (let d = 1; d < depth; d++) path.push(keyEnd[d] === -1 ? at[d]! : JSON.parse(text.slice(at[d], keyEnd[d])) as string)
+  return parsed(text.slice(0, end) + lastClosers[depth]!, depth, path)
 }
 
-const parsed = (json: string, closed: number): JsonPrefix | undefined => {
+const parsed = (json: string, closed: number, path: ReadonlyArray<string | number>): JsonPrefix | undefined => {
   try {
-    return { json, value: JSON.parse(json), closed }
+    return { json, value: JSON.parse(json), closed, path }
   } catch {
     return undefined // not JSON after all (the scan only checks the structure)
   }
 }
 
 /**
- * Where a closed prefix was cut, for the note: the innermost list on the path the cut ran along (the last
- * entry of each container still open) and how many entries it kept, e.g. `items` and 412.
+ * Where a closed prefix was cut, for the note: the innermost list among the containers it closed (`path` leads
+ * from the top to the innermost) and how many entries it kept, e.g. `items` and 412.
  */
-export const cutList = (value: unknown, closed: number): { readonly path: string; readonly kept: number } | undefined => {
+export const cutList = (prefix: Pick<JsonPrefix, "value" | "path">): { readonly path: string; readonly kept: number } | undefined => {
   let found: { path: string; kept: number } | undefined
-  let path = ""
-  let v = value
-  for (let depth = 0; depth < closed && typeof v === "object" && v !== null; depth++) {
-    if (Array.isArray(v)) {
-      found = { path, kept: v.length }
-      path = `${path}[${v.length - 1}]`
-      v = v[v.length - 1]
-    } else {
-      const keys = Object.keys(v)
-      const last = keys[keys.length - 1]
-      if (last === undefined) break
-      path = path === "" ? last : `${path}.${last}`
-      v = (v as Record<string, unknown>)[last]
-    }
+  let shown = ""
+  let v = prefix.value
+  for (const key of [...prefix.path, undefined]) {
+    if (Array.isArray(v)) found = { path: shown, kept: v.length }
+    if (key === undefined || typeof v !== "object" || v === null) break
+    shown = typeof key === "number" ? `${shown}[${key}]` : shown === "" ? key : `${shown}.${key}`
+    v = (v as Record<string | number, unknown>)[key]
   }
   return found
 }

@@ -125,7 +125,7 @@ const PAGE_SIZE = /^(per_?page|page_?size|limit|max_?results|max_?items|max_?rec
  * whole: no structuredContent, and a note saying what was cut and how to get whole pages instead.
  */
 const cutJson = (tool: Tool, res: UpstreamResponse, prefix: JsonPrefix): CallToolResult => {
-  const list = cutList(prefix.value, prefix.closed)
+  const list = cutList(prefix)
   const pageSize = tool.params.find((p) => p.in === "query" && PAGE_SIZE.test(p.name))
   const kept = list === undefined ? "" : list.kept === 0 ? "none of its entries" : list.kept === 1 ? "its first entry" : `its first ${list.kept} entries`
   const more = (list === undefined ? "" : `; the list ${list.path === "" ? "" : `'${list.path}' `}keeps ${kept}`) +

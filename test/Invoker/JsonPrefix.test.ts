@@ -54,7 +54,7 @@ describe("closeJsonPrefix", () => {
     const text = JSON.stringify(document).slice(0, JSON.stringify(document).indexOf("\"text\""))
     const prefix = closeJsonPrefix(text)!
     assert.deepStrictEqual(prefix.value, { total_count: 3, incomplete_results: false, items: document.items.slice(0, 2) })
-    assert.deepStrictEqual(cutList(prefix.value, prefix.closed), { path: "items", kept: 2 })
+    assert.deepStrictEqual(cutList(prefix), { path: "items", kept: 2 })
     // a list of lists: the outermost list loses the partial entry
     assert.deepStrictEqual(closeJsonPrefix("[[1,2,3],[4,5,6],[7,8,9],[10,11")?.value, [[1, 2, 3], [4, 5, 6], [7, 8, 9]])
   })
@@ -65,7 +65,16 @@ describe("closeJsonPrefix", () => {
     const value = prefix.value as Array<{ big: Array<number> }>
     assert.strictEqual(value.length, 2)
     assert.isAbove(value[1]!.big.length, 20)
-    assert.deepStrictEqual(cutList(prefix.value, prefix.closed), { path: "[1].big", kept: value[1]!.big.length })
+    assert.deepStrictEqual(cutList(prefix), { path: "[1].big", kept: value[1]!.big.length })
+  })
+
+  it("names the list by the keys the cut ran along, integer-like keys too (which objects put first)", () => {
+    const text = JSON.stringify({ b: 1, "10": { items: Array.from({ length: 40 }, (_, i) => ({ id: i })) } }).slice(0, -30)
+    const prefix = closeJsonPrefix(text)!
+    const list = cutList(prefix)!
+    assert.strictEqual(list.path, "10.items")
+    assert.strictEqual(list.kept, ((prefix.value as Record<string, { items: Array<unknown> }>)["10"]!.items).length)
+    assert.deepStrictEqual(cutList(closeJsonPrefix("[[1,2],[3,4],[5,")!), { path: "", kept: 2 })
   })
 
   it("gives nothing for a text with no whole value, or found not to be JSON", () => {
