@@ -1,8 +1,8 @@
 /**
- * The longest valid JSON document a cut-off JSON text begins with: everything up to its last complete value,
- * with the containers still open at that point closed. A list cut in its 413th entry keeps its first 412;
- * an object cut inside a member keeps the members before it. Used for answers over the size cap, so the
- * model gets JSON it can read rather than text that stops mid-string.
+ * A valid JSON document that a cut-off JSON text begins with: the text up to a whole value, with the
+ * containers still open there closed. A list cut in its 413th entry keeps its first 412; an object cut inside
+ * a member keeps the members before it. Used for answers over the size cap, so the model gets JSON it can
+ * read rather than text that stops mid-string.
  */
 
 const QUOTE = 34, BACKSLASH = 92, COLON = 58, COMMA = 44
@@ -109,7 +109,7 @@ export const closeJsonPrefix = (text: string): JsonPrefix | undefined => {
     }
   }
   const open = closers.length
-  if (open === 0) return lastEnd[0] === undefined ? undefined : parsed(text.slice(0, lastEnd[0]), 0, [])
+  if (open === 0) return lastEnd[0] === undefined ? undefined : parsed(text.slice(0, lastEnd[0]), 0, () => [])
   // the outermost cut losing at most a quarter; else the innermost that does not end in an empty container
   // (which would read as an entry with nothing in it); else the innermost
   let depth = 1
@@ -118,15 +118,17 @@ export const closeJsonPrefix = (text: string): JsonPrefix | undefined => {
     while (depth > 1 && lastEmpty[depth]) depth--
     if (lastEmpty[depth]) depth = open
   }
-  const end = lastEnd[depth]!
-  const path: Array<string | number> = []
-  for (let d = 1; d < depth; d++) path.push(keyEnd[d] === -1 ? at[d]! : JSON.parse(text.slice(at[d], keyEnd[d])) as string)
-  return parsed(text.slice(0, end) + lastClosers[depth]!, depth, path)
+  const keys = () => {
+    const path: Array<string | number> = []
+    for (let d = 1; d < depth; d++) path.push(keyEnd[d] === -1 ? at[d]! : JSON.parse(text.slice(at[d], keyEnd[d])) as string)
+    return path
+  }
+  return parsed(text.slice(0, lastEnd[depth]!) + lastClosers[depth]!, depth, keys)
 }
 
-const parsed = (json: string, closed: number, path: ReadonlyArray<string | number>): JsonPrefix | undefined => {
+const parsed = (json: string, closed: number, path: () => ReadonlyArray<string | number>): JsonPrefix | undefined => {
   try {
-    return { json, value: JSON.parse(json), closed, path }
+    return { json, value: JSON.parse(json), closed, path: path() }
   } catch {
     return undefined // not JSON after all (the scan only checks the structure)
   }

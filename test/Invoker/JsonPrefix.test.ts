@@ -81,6 +81,8 @@ describe("closeJsonPrefix", () => {
     for (const text of ["\"abc", "12", "{\"a\": xyz", "[1, 2, nope", "{\"a\":1}}", "]"]) {
       assert.isUndefined(closeJsonPrefix(text), text)
     }
+    // an escape JSON does not have, in a key on the way to the cut
+    assert.isUndefined(closeJsonPrefix('{"a\\x": [1, 2, 3, 4, 5, 6'))
     assert.deepStrictEqual(closeJsonPrefix("[1, 2, tr")?.value, [1, 2])
     assert.deepStrictEqual(closeJsonPrefix("{\"a\": \"x\\\"")?.value, {})
   })
