@@ -113,7 +113,6 @@ export const coerceTextArguments = (tool: Tool, args: Record<string, unknown>): 
   return out ?? args
 }
 
-/** Validates arguments; returns a readable list of problems, empty when valid. */
 /** Deepest nesting of arguments taken; deeper ones would overflow the stack of the code that walks them. */
 export const MAX_ARGUMENT_DEPTH = 64
 
@@ -127,6 +126,7 @@ export const nestedDeeper = (value: unknown, levels: number): boolean => {
   return false
 }
 
+/** Validates arguments; returns a readable list of problems, empty when valid. */
 export const validate = (tool: Tool, args: Record<string, unknown>): ReadonlyArray<string> => {
   const v = validatorFor(tool)
   if (v(args)) return []
