@@ -130,10 +130,11 @@ const makeMcpHandler = Effect.gen(function*() {
     transport.handle(req, res, body)
   }
 
-  /** The Streamable HTTP session with this id, if open. */
-  const streamableSession = (id: string) => {
-    const transport = sessions.get(id)
-    return transport instanceof HttpSessionTransport ? transport : undefined
+  /** The open session with this id (either transport), unless an OAuth identity other than `client` opened it. */
+  const sessionOf = (id: string, client: string) => {
+    const owner = limits.ownerOf(id)
+    // a session opened with one OAuth identity is not usable with another
+    return owner !== undefined && owner.startsWith("sub:") && owner !== client ? undefined : sessions.get(id)
   }
 
   /** --stateless: a fresh SDK server per POST, no session; GET and DELETE have nothing to do. */
@@ -151,10 +152,8 @@ const makeMcpHandler = Effect.gen(function*() {
     if (config.stateless) return stateless(req, res, body)
     const sessionId = req.headers["mcp-session-id"]
     if (typeof sessionId === "string") {
-      let transport = streamableSession(sessionId)
-      const owner = limits.ownerOf(sessionId)
-      // a session opened with one OAuth identity is not usable with another
-      if (owner !== undefined && owner.startsWith("sub:") && owner !== client) transport = undefined
+      const found = sessionOf(sessionId, client)
+      const transport = found instanceof HttpSessionTransport ? found : undefined
       if (transport === undefined && limits.wasExpired(sessionId)) {
         return writeError(res, 404, -32001, `Session expired: no request for ${inbound.sessionIdleSeconds} s (MCP_SESSION_IDLE_SECONDS); initialize a new one`)
       }
@@ -208,9 +207,8 @@ const makeMcpHandler = Effect.gen(function*() {
   /** `POST /messages?sessionId=…` (legacy HTTP+SSE transport): a message for that session. */
   const legacyMessage = (req: IncomingMessage, res: ServerResponse, client: string, body: unknown) => {
     const id = new URL(req.url ?? "", "http://localhost").searchParams.get("sessionId") ?? ""
-    const transport = sessions.get(id)
-    const owner = limits.ownerOf(id)
-    if (!(transport instanceof LegacySseTransport) || (owner !== undefined && owner.startsWith("sub:") && owner !== client)) {
+    const transport = sessionOf(id, client)
+    if (!(transport instanceof LegacySseTransport)) {
       return writeError(res, 404, -32001, "Session not found: its event stream is closed or it never existed; open a new one with GET /sse")
     }
     transport.handlePost(req, res, body)

@@ -8,7 +8,7 @@
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js"
 import { type ResponseLike, writeError } from "../Security/Inbound.ts"
-import { event, keepAlive, kindOf, MAX_BATCH, type RequestLike, SSE_HEADERS } from "./SessionTransport.ts"
+import { event, keepAlive, kindOf, readMessages, type RequestLike, SSE_HEADERS } from "./SessionTransport.ts"
 
 export const LEGACY_STREAM_PATH = "/sse"
 export const LEGACY_MESSAGES_PATH = "/messages"
@@ -50,15 +50,9 @@ export class LegacySseTransport implements Transport {
   /** One POST to the messages endpoint: 202 at once; the answers go out on the stream. */
   handlePost(req: RequestLike, res: ResponseLike, body: unknown): void {
     if (this.closed) return writeError(res, 404, -32001, "Session not found: its event stream is closed; open a new one")
-    if (!(req.headers["content-type"] ?? "").includes("application/json")) {
-      return writeError(res, 415, -32000, "Unsupported Media Type: Content-Type must be application/json")
-    }
-    const messages = (Array.isArray(body) ? body : [body]) as Array<JSONRPCMessage>
-    if (messages.length === 0 || messages.length > MAX_BATCH) {
-      return writeError(res, 400, -32600, `Invalid Request: a batch holds 1 to ${MAX_BATCH} messages`)
-    }
-    const kinds = messages.map(kindOf)
-    if (kinds.includes(undefined)) return writeError(res, 400, -32700, "Parse error: Invalid JSON-RPC message")
+    const read = readMessages(req, res, body)
+    if (read === undefined) return
+    const { messages, kinds } = read
     res.writeHead(202, { "content-type": "text/plain" })
     res.end("Accepted")
     const extra = { requestInfo: { headers: req.headers } }

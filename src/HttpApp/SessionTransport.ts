@@ -18,7 +18,7 @@ import { type ResponseLike, writeError } from "../Security/Inbound.ts"
 /** What the transport reads of a request: Node's IncomingMessage, or the Lambda handler's event. */
 export type RequestLike = Pick<IncomingMessage, "method" | "headers">
 
-export const MAX_BATCH = 100
+const MAX_BATCH = 100
 
 type Kind = "request" | "notification" | "response" | undefined
 
@@ -29,6 +29,32 @@ export const kindOf = (m: unknown): Kind => {
   const hasId = typeof id === "string" || typeof id === "number"
   if (typeof method === "string") return hasId ? "request" : id === undefined ? "notification" : undefined
   return hasId && ("result" in m || "error" in m) ? "response" : undefined
+}
+
+/**
+ * The JSON-RPC messages of a POST (one, or a batch), with what each is; undefined once the POST has been
+ * refused (not JSON, an empty or oversized batch, something that is not a JSON-RPC message).
+ */
+export const readMessages = (
+  req: RequestLike,
+  res: ResponseLike,
+  body: unknown
+): { readonly messages: Array<JSONRPCMessage>; readonly kinds: Array<Kind> } | undefined => {
+  if (!(req.headers["content-type"] ?? "").includes("application/json")) {
+    writeError(res, 415, -32000, "Unsupported Media Type: Content-Type must be application/json")
+    return undefined
+  }
+  const messages = (Array.isArray(body) ? body : [body]) as Array<JSONRPCMessage>
+  if (messages.length === 0 || messages.length > MAX_BATCH) {
+    writeError(res, 400, -32600, `Invalid Request: a batch holds 1 to ${MAX_BATCH} messages`)
+    return undefined
+  }
+  const kinds = messages.map(kindOf)
+  if (kinds.includes(undefined)) {
+    writeError(res, 400, -32700, "Parse error: Invalid JSON-RPC message")
+    return undefined
+  }
+  return { messages, kinds }
 }
 
 const accepts = (req: RequestLike, type: string) => (req.headers.accept ?? "").includes(type)
@@ -116,16 +142,10 @@ export class HttpSessionTransport implements Transport {
     if (!accepts(req, "application/json") || !accepts(req, "text/event-stream")) {
       return writeError(res, 406, -32000, "Not Acceptable: Client must accept both application/json and text/event-stream")
     }
-    if (!(req.headers["content-type"] ?? "").includes("application/json")) {
-      return writeError(res, 415, -32000, "Unsupported Media Type: Content-Type must be application/json")
-    }
+    const read = readMessages(req, res, body)
+    if (read === undefined) return
+    const { messages, kinds } = read
     const batch = Array.isArray(body)
-    const messages = (batch ? body : [body]) as Array<JSONRPCMessage>
-    if (messages.length === 0 || messages.length > MAX_BATCH) {
-      return writeError(res, 400, -32600, `Invalid Request: a batch holds 1 to ${MAX_BATCH} messages`)
-    }
-    const kinds = messages.map(kindOf)
-    if (kinds.includes(undefined)) return writeError(res, 400, -32700, "Parse error: Invalid JSON-RPC message")
     const initializing = messages.some((m, i) => kinds[i] === "request" && (m as { method: string }).method === "initialize")
     if (initializing) {
       if (this.initialized && this.sessionId !== undefined) {
