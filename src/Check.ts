@@ -11,7 +11,7 @@ import type { Settings } from "./AppConfig.ts"
 import { describeScheme } from "./Auth/Requirements.ts"
 import { schemeKey } from "./Auth/Settings.ts"
 import { metaTools } from "./Discovery.ts"
-import type { Tool } from "./domain/Tool.ts"
+import type { SecurityScheme, Tool } from "./domain/Tool.ts"
 import { SpecLoader } from "./SpecLoader.ts"
 import { isObject } from "./SpecLoader/Refs.ts"
 import { estimateTokens, mappingOptions, toListed } from "./ToolCatalog.ts"
@@ -41,6 +41,8 @@ export interface SecuritySummary {
   readonly schemes: ReadonlyArray<{
     readonly scheme: string
     readonly kind: string
+    /** What its credential is: `the key`, `user:password`, `a token`, or `cannot be sent` (this server cannot). */
+    readonly credential: string
     /** Operations with the scheme in one of their security alternatives. */
     readonly operations: number
     readonly scopes: ReadonlyArray<string>
@@ -56,19 +58,23 @@ export interface SecuritySummary {
   readonly headers: ReadonlyArray<string>
 }
 
-/** What each scheme's credential is: the key, user:password, a token. */
-const credentialOf = (kind: string): string =>
-  kind.startsWith("API key") ? "the key" : kind === "HTTP basic" ? "user:password" : kind.startsWith("unusable") || kind === "mutualTLS" ? "cannot be sent" : "a token"
+/** What a scheme's credential is: the key, user:password, a token. */
+const credentialOf = (d: SecurityScheme): string =>
+  d.type === "apiKey" ? "the key"
+  : d.type === "http" && d.scheme === "basic" ? "user:password"
+  : d.type === "unsupported" || d.type === "mutualTLS" ? "cannot be sent"
+  : "a token"
 
 const securitySummary = (tools: ReadonlyArray<Tool>, auth: Settings["auth"]): SecuritySummary => {
-  const schemes = new Map<string, { kind: string; operations: number; scopes: Set<string> }>()
+  const schemes = new Map<string, { kind: string; credential: string; operations: number; scopes: Set<string> }>()
   let open = 0
   for (const tool of tools) {
     const security = tool.security ?? []
     if (security.length === 0 || security.some((alt) => alt.length === 0)) open++
     const seen = new Set<string>()
     for (const entry of security.flat()) {
-      const s = schemes.get(entry.scheme) ?? { kind: describeScheme(entry.definition), operations: 0, scopes: new Set<string>() }
+      const s = schemes.get(entry.scheme) ??
+        { kind: describeScheme(entry.definition), credential: credentialOf(entry.definition), operations: 0, scopes: new Set<string>() }
       schemes.set(entry.scheme, s)
       for (const scope of entry.scopes) s.scopes.add(scope)
       if (!seen.has(entry.scheme)) {
@@ -79,7 +85,7 @@ const securitySummary = (tools: ReadonlyArray<Tool>, auth: Settings["auth"]): Se
   }
   return {
     schemes: [...schemes].map(([scheme, s]) => ({
-      scheme, kind: s.kind, operations: s.operations, scopes: [...s.scopes].sort(),
+      scheme, kind: s.kind, credential: s.credential, operations: s.operations, scopes: [...s.scopes].sort(),
       setting: `AUTH_SCHEME_${schemeKey(scheme)}`, configured: Object.hasOwn(auth.schemes, schemeKey(scheme))
     })),
     open,
@@ -228,8 +234,8 @@ export const formatText = (r: CheckReport): string => {
     lines.push("", "Authentication (credentials are never shown):")
     for (const s of sec.schemes) {
       lines.push(`  - ${s.scheme} (${s.kind}${s.scopes.length > 0 ? `; scopes ${s.scopes.join(" ")}` : ""}): ${n(s.operations)} operation${s.operations === 1 ? "" : "s"}; ` +
-        (credentialOf(s.kind) === "cannot be sent" ? "this server cannot send it"
-          : `${s.setting} (${credentialOf(s.kind)}) ${s.configured ? "is set" : "is not set"}`))
+        (s.credential === "cannot be sent" ? "this server cannot send it"
+          : `${s.setting} (${s.credential}) ${s.configured ? "is set" : "is not set"}`))
     }
     if (sec.open > 0) lines.push(`  - ${n(sec.open)} operation${sec.open === 1 ? "" : "s"} need no credential`)
     lines.push(sec.authType === "none"

@@ -11,7 +11,7 @@ interface Report {
   tokens: { all: number; discover: number; autoMode: string }
   spec: { files: number; version: string }
   security: {
-    schemes: Array<{ scheme: string; kind: string; operations: number; scopes: Array<string>; setting: string; configured: boolean }>
+    schemes: Array<{ scheme: string; kind: string; credential: string; operations: number; scopes: Array<string>; setting: string; configured: boolean }>
     open: number
     authType: string
     headers: Array<string>
@@ -38,8 +38,8 @@ describe("check", () => {
     const { security } = JSON.parse(r.stdout) as Report
     assert.deepStrictEqual(security, {
       schemes: [
-        { scheme: "petstore_auth", kind: "oauth2", operations: 7, scopes: ["read:pets", "write:pets"], setting: "AUTH_SCHEME_PETSTORE_AUTH", configured: false },
-        { scheme: "api_key", kind: "API key in header 'api_key'", operations: 2, scopes: [], setting: "AUTH_SCHEME_API_KEY", configured: true }
+        { scheme: "petstore_auth", kind: "oauth2", credential: "a token", operations: 7, scopes: ["read:pets", "write:pets"], setting: "AUTH_SCHEME_PETSTORE_AUTH", configured: false },
+        { scheme: "api_key", kind: "API key in header 'api_key'", credential: "the key", operations: 2, scopes: [], setting: "AUTH_SCHEME_API_KEY", configured: true }
       ],
       open: 11,
       authType: "none",
