@@ -150,6 +150,8 @@ export interface Settings {
   readonly prompts: boolean
   readonly resources: boolean
   readonly confirmDestructive: boolean
+  /** Reload the spec when its local files change (--watch). */
+  readonly watch: boolean
   /** Report format of the `check` command. */
   readonly checkFormat: "text" | "json"
   readonly maxResponseBytes: number
@@ -259,6 +261,7 @@ const settingsConfig = Config.all({
   prompts: Config.Boolean("ENABLE_OPERATION_PROMPTS").pipe(Config.withDefault(true)),
   resources: Config.Boolean("ENABLE_RESOURCES").pipe(Config.withDefault(false)),
   confirmDestructive: Config.Boolean("CONFIRM_DESTRUCTIVE").pipe(Config.withDefault(false)),
+  watch: Config.Boolean("SPEC_WATCH").pipe(Config.withDefault(false)),
   checkFormat: Config.Literals(["text", "json"], "CHECK_FORMAT").pipe(Config.withDefault("text" as const)),
   maxResponseBytes: int("MAX_RESPONSE_BYTES", 1_048_576),
   catalogCache: Config.String("CATALOG_CACHE_DIR").pipe(Config.withDefault("auto")),
@@ -527,6 +530,7 @@ export const defaults: Settings = {
   prompts: true,
   resources: false,
   confirmDestructive: false,
+  watch: false,
   checkFormat: "text",
   maxResponseBytes: 1_048_576,
   catalogCache: "auto",

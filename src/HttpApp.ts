@@ -21,7 +21,6 @@ import { ResponseCache } from "./ResponseCache.ts"
 import { Secrets } from "./Auth/Secrets.ts"
 import { type Admission, makeInboundGuard, SessionLimits, sweepIdleSessions, writeDenial, writeError } from "./Security/Inbound.ts"
 import { Telemetry } from "./Telemetry.ts"
-import { ToolCatalog } from "./ToolCatalog.ts"
 import { LEGACY_MESSAGES_PATH, LEGACY_STREAM_PATH, LegacySseTransport } from "./HttpApp/LegacySse.ts"
 import { HttpSessionTransport } from "./HttpApp/SessionTransport.ts"
 
@@ -43,7 +42,7 @@ class Drain extends Context.Service<Drain, {
 }>()("openapi-mcp/HttpApp/Drain") {
   static readonly layer = Layer.effect(Drain, Effect.gen(function*() {
     const config = yield* AppConfig
-    const catalog = yield* ToolCatalog
+    const mcp = yield* McpServer
     const cache = yield* ResponseCache
     const state = { draining: false, inFlight: 0 }
     const sessions = new Map<string, HttpSessionTransport | LegacySseTransport>()
@@ -63,7 +62,7 @@ class Drain extends Context.Service<Drain, {
       },
       readiness: Effect.suspend(() => {
         if (state.draining) return Effect.succeed(HttpServerResponse.jsonUnsafe({ status: "draining" }, { status: 503 }))
-        const ready = HttpServerResponse.jsonUnsafe({ status: "ready", tools: catalog.tools.length, cache: cache.store.name })
+        const ready = HttpServerResponse.jsonUnsafe({ status: "ready", tools: mcp.catalog().tools.length, cache: cache.store.name })
         return config.cache.backend !== "redis" ? Effect.succeed(ready) : cache.store.ping.pipe(
           Effect.as(ready),
           Effect.catch((e) => Effect.succeed(HttpServerResponse.jsonUnsafe({ status: "not ready", redis: e.detail }, { status: 503 })))

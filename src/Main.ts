@@ -12,6 +12,7 @@ import { McpServer, PACKAGE_VERSION } from "./McpServer.ts"
 import { ResponseCache } from "./ResponseCache.ts"
 import { SpecLoader } from "./SpecLoader.ts"
 import { specSourcePolicyLayer } from "./Security/SsrfGuard.ts"
+import { SpecWatch } from "./SpecWatch.ts"
 import { Telemetry } from "./Telemetry.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
 import { Upstream } from "./Upstream.ts"
@@ -52,10 +53,16 @@ export const SpecLoaderLive = SpecLoader.layerNoDeps.pipe(
 )
 const CatalogLive = ToolCatalog.layerNoDeps.pipe(Layer.provide(SpecLoaderLive))
 
-/** Catalog, auth, upstream client, invoker and MCP server, over telemetry (built first, closed last); needs AppConfig. */
-export const AppLayer = McpServer.layerNoDeps.pipe(
-  Layer.provideMerge(Discovery.layerNoDeps),
+/** Everything built from the spec: catalog, auth, invoker and the tool surface; built again as a whole by --watch. */
+const SpecLayer = Discovery.layerNoDeps.pipe(
   Layer.provideMerge(Invoker.layerNoDeps),
-  Layer.provideMerge(Layer.mergeAll(CatalogLive, Auth.layer.pipe(Layer.provide(CatalogLive)), Upstream.layer, ResponseCache.layer)),
+  Layer.provideMerge(Layer.merge(CatalogLive, Auth.layer.pipe(Layer.provide(CatalogLive))))
+)
+
+/** The spec's services, the MCP server and the spec watch, over the upstream client, cache and telemetry (built first, closed last); needs AppConfig. */
+export const AppLayer = SpecWatch.layer(SpecLayer).pipe(
+  Layer.provideMerge(McpServer.layerNoDeps),
+  Layer.provideMerge(SpecLayer),
+  Layer.provideMerge(Layer.merge(Upstream.layer, ResponseCache.layer)),
   Layer.provideMerge(Telemetry.layer({ serviceVersion: PACKAGE_VERSION }))
 )

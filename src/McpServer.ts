@@ -17,7 +17,7 @@ import { CALL, DESCRIBE, Discovery, SEARCH } from "./Discovery.ts"
 import type { UnknownTool } from "./Invoker.ts"
 import { buildPrompts, buildResources, buildResourceTemplates, fromTemplate, RESOURCE_SCHEME, type TemplateEntry } from "./Prompts.ts"
 import { circuitBreakerState, serveRequest, serveToolCall, specOperations, ToolTelemetry, unknownToolTelemetry } from "./Telemetry.ts"
-import { type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
+import { type CatalogShape, type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
 import { usable } from "./ToolCatalog/Mapping.ts"
 import { closeNames } from "./ToolCatalog/Search.ts"
 import { dispatchPlainRequests, inFlightCalls, setToolCallHandler, type ToolCallExtra } from "./McpServer/Dispatch.ts"
@@ -44,61 +44,100 @@ const unknownTool = (names: () => ReadonlyArray<string>) => (e: UnknownTool) => 
   return Effect.die(new McpError(ErrorCode.InvalidParams, `Unknown tool: ${shown}${close.length > 0 ? ` (did you mean ${close.join(", ")}?)` : ""}`))
 }
 
+/** What the server serves from one load of the spec; a reload (--watch) replaces it as a whole. */
+interface Generation {
+  readonly catalog: CatalogShape
+  readonly discovery: Discovery["Service"]
+  readonly listResult: { readonly tools: Array<never> }
+  readonly unknownToolOf: (e: UnknownTool) => Effect.Effect<never>
+  /** The telemetry a call counts and traces as (call_operation: the operation it calls, when that is a catalog tool). */
+  readonly telemetryFor: (name: string, args: unknown) => ToolTelemetry
+  readonly promptsOf: () => ReturnType<typeof buildPrompts>
+  readonly resourcesOf: () => ReturnType<typeof buildResources>
+  readonly templatesOf: () => ReadonlyArray<TemplateEntry>
+}
+
+const generation = (catalog: CatalogShape, discovery: Discovery["Service"]): Generation => {
+  // metric label sets and span names: per discovery meta-tool now, per catalog tool at its first call
+  const telemetry = new Map<string, ToolTelemetry>()
+  for (const t of discovery.listing) {
+    if (catalog.lookup(t.name) === undefined) telemetry.set(t.name, new ToolTelemetry(t.name, undefined, undefined, undefined, undefined))
+  }
+  /** A known name's telemetry (a name the catalog does not know gets none: it is no metric label). */
+  const known = (name: string): ToolTelemetry | undefined => {
+    let found = telemetry.get(name)
+    if (found === undefined) {
+      const tool = catalog.lookup(name)
+      if (tool !== undefined) telemetry.set(name, found = ToolTelemetry.forTool(tool))
+    }
+    return found
+  }
+  // built on first use: they read every tool's arguments (a lazily mapped catalog builds them on first read;
+  // an operation that turns out unmappable is left out, as from the tool list)
+  let prompts: ReturnType<typeof buildPrompts> | undefined
+  let resources: ReturnType<typeof buildResources> | undefined
+  let templates: ReadonlyArray<TemplateEntry> | undefined
+  return {
+    catalog,
+    discovery,
+    listResult: { tools: discovery.listing as Array<never> },
+    unknownToolOf: unknownTool(() => [...new Set([...discovery.listing.map((t) => t.name), ...catalog.tools.map((t) => t.name)])]),
+    telemetryFor: (name, args) => {
+      const target = name === CALL && typeof args === "object" && args !== null ? (args as Record<string, unknown>)["name"] : undefined
+      return (typeof target === "string" ? known(target) : undefined) ?? known(name) ?? unknownToolTelemetry
+    },
+    promptsOf: () => prompts ??= buildPrompts(usable(catalog.tools), catalog.tagDescriptions),
+    resourcesOf: () => resources ??= buildResources(usable(catalog.tools)),
+    templatesOf: () => templates ??= buildResourceTemplates(usable(catalog.tools))
+  }
+}
+
+/** The spec's size and upstreams, as gauges: operations, and a closed circuit breaker per origin not in `seen`. */
+const specGauges = (catalog: CatalogShape, seen: Set<string>) =>
+  Effect.gen(function*() {
+    yield* Metric.update(specOperations, catalog.tools.length)
+    for (const origin of new Set([...new Set(catalog.tools.map((t) => t.baseUrl))].map(originOf))) {
+      if (seen.has(origin)) continue
+      seen.add(origin)
+      yield* Metric.update(circuitBreakerState(origin), 0)
+    }
+  })
+
 export class McpServer extends Context.Service<McpServer, {
   /** A new SDK server wired to the catalog and its tool surface (Discovery), ready to connect to one transport. */
   readonly create: () => Server
   /** Serves MCP over this process's stdin/stdout until stdin ends or the client disconnects. */
   readonly serveStdio: Effect.Effect<void>
+  /** The catalog being served: the latest the spec was loaded into. */
+  readonly catalog: () => CatalogShape
+  /**
+   * Serves a spec loaded again from now on: requests and connections that come later use it (calls already
+   * running finish on the one they started on), and every open connection is told that its tools (and
+   * prompts and resources) changed.
+   */
+  readonly replace: (catalog: CatalogShape, discovery: Discovery["Service"]) => Effect.Effect<void>
 }>()("openapi-mcp/McpServer") {
   static readonly layerNoDeps = Layer.effect(McpServer, Effect.gen(function*() {
-    const catalog = yield* ToolCatalog
-    const discovery = yield* Discovery
     const config = yield* AppConfig
+    let current = generation(yield* ToolCatalog, yield* Discovery)
     // Handlers run outside any fiber: run them with this layer's context (logger, tracer, services).
     const context = yield* Effect.context<never>()
     const runPromise = Effect.runPromiseWith(context)
     const runPromiseExit = Effect.runPromiseExitWith(context)
     const runFork = Effect.runForkWith(context)
     const runSync = Effect.runSyncWith(context)
-    const listResult = { tools: discovery.listing as Array<never> }
-    const unknownToolOf = unknownTool(() => [...new Set([...discovery.listing.map((t) => t.name), ...catalog.tools.map((t) => t.name)])])
-    // metric label sets and span names: per discovery meta-tool now, per catalog tool at its first call
-    const telemetry = new Map<string, ToolTelemetry>()
-    for (const t of discovery.listing) {
-      if (catalog.lookup(t.name) === undefined) telemetry.set(t.name, new ToolTelemetry(t.name, undefined, undefined, undefined, undefined))
+    const origins = new Set<string>()
+    yield* specGauges(current.catalog, origins)
+    const instructions = () => {
+      const { catalog, discovery } = current
+      return discovery.mode === "all"
+        ? `Tools for the ${catalog.serverName} HTTP API. Each tool is one API operation; ` +
+          `its description names the HTTP method and path. Failed calls return an error result that says why.`
+        : `The ${catalog.serverName} HTTP API has ${catalog.tools.length} operations. Find one with ${SEARCH}, ` +
+          `read its arguments with ${DESCRIBE}, call it with ${CALL}. Failed calls return an error result that says why.`
     }
-    /** A known name's telemetry (a name the catalog does not know gets none: it is no metric label). */
-    const known = (name: string): ToolTelemetry | undefined => {
-      let found = telemetry.get(name)
-      if (found === undefined) {
-        const tool = catalog.lookup(name)
-        if (tool !== undefined) telemetry.set(name, found = ToolTelemetry.forTool(tool))
-      }
-      return found
-    }
-    /** call_operation counts and traces as the operation it calls, when that is a catalog tool. */
-    const telemetryFor = (name: string, args: unknown) => {
-      const target = name === CALL && typeof args === "object" && args !== null ? (args as Record<string, unknown>)["name"] : undefined
-      return (typeof target === "string" ? known(target) : undefined) ?? known(name) ?? unknownToolTelemetry
-    }
-    yield* Metric.update(specOperations, catalog.tools.length)
-    for (const origin of new Set([...new Set(catalog.tools.map((t) => t.baseUrl))].map(originOf))) {
-      yield* Metric.update(circuitBreakerState(origin), 0)
-    }
-    const instructions = discovery.mode === "all"
-      ? `Tools for the ${catalog.serverName} HTTP API. Each tool is one API operation; ` +
-        `its description names the HTTP method and path. Failed calls return an error result that says why.`
-      : `The ${catalog.serverName} HTTP API has ${catalog.tools.length} operations. Find one with ${SEARCH}, ` +
-        `read its arguments with ${DESCRIBE}, call it with ${CALL}. Failed calls return an error result that says why.`
-
-    // built on first use: they read every tool's arguments (a lazily mapped catalog builds them on first read;
-    // an operation that turns out unmappable is left out, as from the tool list)
-    let prompts: ReturnType<typeof buildPrompts> | undefined
-    let resources: ReturnType<typeof buildResources> | undefined
-    const promptsOf = () => prompts ??= buildPrompts(usable(catalog.tools), catalog.tagDescriptions)
-    const resourcesOf = () => resources ??= buildResources(usable(catalog.tools))
-    let templates: ReadonlyArray<TemplateEntry> | undefined
-    const templatesOf = () => templates ??= buildResourceTemplates(usable(catalog.tools))
+    /** The SDK servers of open connections, told when a reload changes what they list. */
+    const connected = new Set<Server>()
 
     /**
      * With --confirm-destructive, a destructive operation (DELETE), called directly or through
@@ -111,7 +150,7 @@ export class McpServer extends Context.Service<McpServer, {
       requestId: string | number
     ): Promise<CallToolResult | undefined> => {
       const target = name === CALL && typeof args === "object" && args !== null ? (args as Record<string, unknown>)["name"] : name
-      const tool = typeof target === "string" ? catalog.lookup(target) : undefined
+      const tool = typeof target === "string" ? current.catalog.lookup(target) : undefined
       if (tool === undefined || !tool.annotations.destructiveHint) return undefined
       const callArgs = name === CALL ? (args as Record<string, unknown>)["arguments"] ?? {} : args ?? {}
       const refuse = (why: string): CallToolResult => ({ isError: true, content: [{ type: "text", text: `Not sent: ${why}` }] })
@@ -153,40 +192,63 @@ export class McpServer extends Context.Service<McpServer, {
     }
 
     const create = () => {
+      const { catalog, discovery } = current
       const server = new Server(
         { name: catalog.serverName, version: catalog.serverVersion, title: catalog.serverName },
         {
           capabilities: {
-            // in discovery mode, described operations join this connection's tool list
-            tools: { listChanged: discovery.mode === "discover" },
-            ...(config.prompts ? { prompts: { listChanged: false }, completions: {} } : {}),
-            ...(config.resources ? { resources: { listChanged: false } } : {})
+            // in discovery mode, described operations join this connection's tool list; with --watch, a reload changes them
+            tools: { listChanged: discovery.mode === "discover" || config.watch },
+            ...(config.prompts ? { prompts: { listChanged: config.watch }, completions: {} } : {}),
+            ...(config.resources ? { resources: { listChanged: config.watch } } : {})
           },
-          instructions,
+          instructions: instructions(),
           jsonSchemaValidator: sharedValidator
         }
       )
+      connected.add(server)
+      const closed = server.onclose
+      server.onclose = () => {
+        connected.delete(server)
+        closed?.()
+      }
       const inFlight = inFlightCalls(server)
-      const promoted: Array<ListedTool> = []
-      const listed = new Set(discovery.listing.map((t) => t.name))
+      /** Operations described on this connection (discovery mode), listed as tools of their own from then on. */
+      let promoted: Array<ListedTool> = []
+      let listed = new Set(discovery.listing.map((t) => t.name))
+      let promotedFrom = current
+      /** After a reload, the operations described before that the new spec still has, as it has them now. */
+      const rebase = () => {
+        if (promotedFrom === current) return
+        const names = promoted.map((t) => t.name)
+        promotedFrom = current
+        promoted = []
+        listed = new Set(current.discovery.listing.map((t) => t.name))
+        for (const name of names) promote(name, false)
+      }
       /** After describe_operation, the operation becomes a normal tool of this connection (tools/list_changed). */
-      const promote = (name: unknown) => {
-        const tool = typeof name === "string" ? catalog.lookup(name) : undefined
+      const promote = (name: unknown, notify = true) => {
+        rebase()
+        const tool = typeof name === "string" ? current.catalog.lookup(name) : undefined
         if (tool === undefined || listed.has(tool.name)) return
         listed.add(tool.name)
         promoted.push(toListed(tool))
-        void server.sendToolListChanged().catch(() => undefined)
+        if (notify) void server.sendToolListChanged().catch(() => undefined)
       }
-      server.setRequestHandler(ListToolsRequestSchema, (request, extra) =>
-        runSync(serveRequest("tools/list", {
+      server.setRequestHandler(ListToolsRequestSchema, (request, extra) => {
+        rebase()
+        const { listResult, discovery } = current
+        return runSync(serveRequest("tools/list", {
           meta: request.params?._meta, headers: extra.requestInfo?.headers, requestId: extra.requestId, sessionId: extra.sessionId
-        }, Effect.succeed(promoted.length === 0 ? listResult : { tools: [...discovery.listing, ...promoted] as Array<never> }))))
+        }, Effect.succeed(promoted.length === 0 ? listResult : { tools: [...discovery.listing, ...promoted] as Array<never> })))
+      })
       const callTool = async (request: CallToolRequest, extra: ToolCallExtra): Promise<CallToolResult> => {
         if (config.confirmDestructive) {
           const refusal = await confirmDestructive(server, request.params.name, request.params.arguments, extra.requestId)
           if (refusal !== undefined) return refusal
         }
         const stopProgress = reportProgress(request.params._meta?.progressToken, extra, request.params.name)
+        const { discovery, telemetryFor, unknownToolOf } = current
         try {
           const call = serveToolCall(
             telemetryFor(request.params.name, request.params.arguments),
@@ -214,24 +276,25 @@ export class McpServer extends Context.Service<McpServer, {
       setToolCallHandler(server, callTool)
       dispatchPlainRequests(server, inFlight === undefined ? undefined : { handle: callTool, inFlight })
       if (config.prompts) {
-        server.setRequestHandler(ListPromptsRequestSchema, () => ({ prompts: promptsOf().prompts as Array<never> }))
+        server.setRequestHandler(ListPromptsRequestSchema, () => ({ prompts: current.promptsOf().prompts as Array<never> }))
         server.setRequestHandler(GetPromptRequestSchema, (request) => {
-          const found = promptsOf().get(request.params.name, request.params.arguments ?? {})
+          const found = current.promptsOf().get(request.params.name, request.params.arguments ?? {})
           if (found === undefined) throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`)
           return found
         })
         // values for a prompt's arguments, as the user types them (from the argument's enum or examples)
         server.setRequestHandler(CompleteRequestSchema, (request) => {
           const { ref, argument } = request.params
-          const values = ref.type === "ref/prompt" ? promptsOf().complete(ref.name, argument.name, argument.value) : []
+          const values = ref.type === "ref/prompt" ? current.promptsOf().complete(ref.name, argument.name, argument.value) : []
           return { completion: { values: values.slice(0, 100), total: values.length, hasMore: values.length > 100 } }
         })
       }
       if (config.resources) {
-        server.setRequestHandler(ListResourcesRequestSchema, () => ({ resources: resourcesOf() as Array<never> }))
-        server.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({ resourceTemplates: templatesOf().map((e) => e.template) as Array<never> }))
+        server.setRequestHandler(ListResourcesRequestSchema, () => ({ resources: current.resourcesOf() as Array<never> }))
+        server.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({ resourceTemplates: current.templatesOf().map((e) => e.template) as Array<never> }))
         server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
           const uri = request.params.uri
+          const { discovery, resourcesOf, templatesOf } = current
           const templated = fromTemplate(templatesOf(), uri)
           const target = resourcesOf().some((r) => r.uri === uri)
             ? { name: uri.slice(RESOURCE_SCHEME.length), args: {} }
@@ -262,6 +325,18 @@ export class McpServer extends Context.Service<McpServer, {
       return Effect.promise(() => server.close())
     }).pipe(Effect.withSpan("McpServer.serveStdio"))
 
-    return McpServer.of({ create, serveStdio })
+    const replace = (catalog: CatalogShape, discovery: Discovery["Service"]) =>
+      Effect.gen(function*() {
+        current = generation(catalog, discovery)
+        yield* specGauges(catalog, origins)
+        for (const server of connected) {
+          if (server.getClientVersion() === undefined) continue // not initialized yet: it lists what is current
+          void server.sendToolListChanged().catch(() => undefined)
+          if (config.prompts) void server.sendPromptListChanged().catch(() => undefined)
+          if (config.resources) void server.sendResourceListChanged().catch(() => undefined)
+        }
+      })
+
+    return McpServer.of({ create, serveStdio, catalog: () => current.catalog, replace })
   }))
 }

@@ -31,6 +31,8 @@ export interface LoadedSpec {
   readonly refs: RefResolver
   /** Number of documents loaded, the entry included. */
   readonly files: number
+  /** The URLs of every document the spec is made of: those loaded, the entry included, and those that could not be. */
+  readonly documentUrls: ReadonlyArray<string>
   /** Paths that could not be converted from Swagger 2.0, with why: their operations are skipped. */
   readonly pathProblems: ReadonlyMap<string, string>
 }
@@ -287,7 +289,8 @@ export class SpecLoader extends Context.Service<SpecLoader, {
         }
       }
       return {
-        source, url, version, document, refs: new RefResolver(documents, failures), files: documents.size, pathProblems
+        source, url, version, document, refs: new RefResolver(documents, failures), files: documents.size, pathProblems,
+        documentUrls: [...documents.keys(), ...failures.keys()]
       }
     })
 

@@ -4,6 +4,7 @@
  * or in the background soon after start-up (Mapping.ts `lazy`); nothing is rebuilt per request.
  */
 import { Context, Effect, Layer, Option, Schema } from "effect"
+import { fileURLToPath } from "node:url"
 import { AppConfig, type Settings } from "./AppConfig.ts"
 import type { Problem, Tool } from "./domain/Tool.ts"
 import { refusedBaseUrl, systemResolver } from "./Security/SsrfGuard.ts"
@@ -46,7 +47,15 @@ export interface CatalogShape {
   readonly tagDescriptions: Readonly<Record<string, string>>
   /** The tool with this name, if any. */
   readonly lookup: (name: string) => Tool | undefined
+  /**
+   * The local files the catalog was built from: every document of each spec read from a file, and files they
+   * refer to that could not be read (creating one changes the spec). What `--watch` watches.
+   */
+  readonly sourceFiles: ReadonlyArray<string>
 }
+
+/** The local file paths among documents' URLs. */
+const localFiles = (urls: Iterable<string>) => [...urls].flatMap((u) => u.startsWith("file:") ? [fileURLToPath(u)] : [])
 
 const listedWith = (tool: Tool, inputSchema: Tool["inputSchema"]): ListedTool => ({
   name: tool.name,
@@ -109,6 +118,7 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>, lazy: boolean
     const skipped: Array<Problem> = []
     const pending: Array<PendingEntry> = []
     const credentials = new Map<string, Settings["auth"]>()
+    const documents: Array<string> = []
     for (const problem of config.additionalSpecProblems) yield* Effect.logWarning(problem)
     const names = new Set<string>()
     const nameFor = (entry: Settings["additionalSpecs"][number], title: string) => {
@@ -130,6 +140,7 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>, lazy: boolean
       const hit = cached !== undefined && cached.tools.every((t) => t.spec === name)
       if (hit) {
         mapped = cached
+        if (read._tag === "Success") documents.push(read.success.url)
       } else {
         const loaded = read._tag === "Failure"
           ? read
@@ -139,6 +150,7 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>, lazy: boolean
           continue
         }
         const spec = loaded.success
+        documents.push(...spec.documentUrls)
         const info = isObject(spec.document["info"]) ? spec.document["info"] : {}
         const title = typeof info["title"] === "string" ? info["title"] : spec.source.replace(/^.*\//, "").replace(/\.[a-z]+$/i, "")
         name = nameFor(entry, title)
@@ -178,7 +190,7 @@ const loadAdditionalSpecs = (config: Settings, taken: Set<string>, lazy: boolean
       skipped.push(...mapped.skipped.map((p) => ({ ...p, location: `${name}: ${p.location}` })))
       yield* Effect.logInfo(`loaded additional spec ${entry.spec} as '${name}': ${mapped.tools.length} tools` + (hit ? " (from the catalog cache)" : ""))
     }
-    return { tools, skipped, credentials, pending, specChosen }
+    return { tools, skipped, credentials, pending, specChosen, documents }
   })
 
 /**
@@ -255,6 +267,7 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
     const cached = cacheDir === undefined || key === undefined ? undefined : yield* readEntry(cacheDir, key)
     let result: CatalogEntry
     let files = 1
+    let documents: ReadonlyArray<string> = [url]
     let lazy = false
     if (cached !== undefined) {
       result = cached
@@ -273,6 +286,7 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
         }
       }
       files = spec.files
+      documents = spec.documentUrls
       result = {
         key: key ?? "",
         specVersion: spec.version,
@@ -330,7 +344,8 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
       specChosenUpstream: specChosen ? new Set([...result.tools, ...more.specChosen]) : more.specChosen,
       specCredentials: more.credentials,
       tagDescriptions: result.tagDescriptions,
-      lookup: (name) => byName.get(name)
+      lookup: (name) => byName.get(name),
+      sourceFiles: localFiles([...documents, ...more.documents])
     })
   }))
 }

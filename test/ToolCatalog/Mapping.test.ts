@@ -42,6 +42,7 @@ const inMemory = (document: JsonObject): LoadedSpec => {
     document,
     refs: new RefResolver(new Map<string, Json>([[url, document]]), new Map()),
     files: 1,
+    documentUrls: [],
     pathProblems: new Map()
   }
 }

@@ -1,0 +1,125 @@
+/**
+ * `--watch`: the spec is loaded again when one of its local files changes, and what was built from it (the
+ * tools, their credentials, the discovery index) replaces what was served before (McpServer.replace): open
+ * connections get `tools/list_changed` and see the new tools at their next list. A spec that no longer loads
+ * leaves the previous tools serving; the reason is logged, as at start-up.
+ *
+ * The watches are on the files' directories, not the files: editors save by writing a new file and renaming
+ * it over the old one, and a watch on the old file sees nothing after that. Changes come in bursts (a save
+ * writes, renames and touches; a `git checkout` rewrites several files), so the reload waits until no change
+ * has come for DEBOUNCE. A change that leaves every file's content as it was (a touch, a save without edits)
+ * reloads nothing.
+ */
+import { Cause, Context, Duration, Effect, Exit, Layer, Option, Queue, Scope } from "effect"
+import { createHash } from "node:crypto"
+import { type FSWatcher, watch } from "node:fs"
+import { readFile } from "node:fs/promises"
+import { basename, dirname } from "node:path"
+import { AppConfig } from "./AppConfig.ts"
+import { Discovery } from "./Discovery.ts"
+import { McpServer } from "./McpServer.ts"
+import { ToolCatalog } from "./ToolCatalog.ts"
+
+/** How long the files must stay unchanged before the spec is loaded again. */
+export const DEBOUNCE = Duration.millis(300)
+
+/** Each file's content hash ("missing" for a file that cannot be read). */
+const fingerprint = (files: ReadonlyArray<string>) =>
+  Effect.promise(() =>
+    Promise.all(files.map(async (file) => {
+      try {
+        return `${file}\0${createHash("sha256").update(await readFile(file)).digest("hex")}`
+      } catch {
+        return `${file}\0missing`
+      }
+    })).then((entries) => entries.join("\n"))
+  )
+
+/** What went wrong in a failed load, as one line (a start-up error's message, naming the spec it is about). */
+const reason = (cause: Cause.Cause<unknown>) =>
+  Option.match(Cause.findErrorOption(cause), {
+    onNone: () => Cause.pretty(cause),
+    onSome: (e) => {
+      const { source, message } = e as { source?: string; message?: string }
+      return `${source !== undefined ? `spec ${source}: ` : ""}${message ?? String(e)}`
+    }
+  })
+
+export const SpecWatch = {
+  /** With --watch, reloads `spec` (everything built from the spec) when its files change. Nothing otherwise. */
+  layer: <E, R>(spec: Layer.Layer<ToolCatalog | Discovery, E, R>) =>
+    Layer.effectDiscard(Effect.gen(function*() {
+      const config = yield* AppConfig
+      if (!config.watch) return
+      const mcp = yield* McpServer
+      const context = yield* Effect.context<R>()
+      const changes = yield* Queue.sliding<void>(1)
+      let watchers: Array<FSWatcher> = []
+      /** Watches the directories of `files`, for changes to those files. */
+      const watchFiles = (files: ReadonlyArray<string>) => {
+        for (const w of watchers) w.close()
+        const byDir = new Map<string, Set<string>>()
+        for (const file of files) byDir.set(dirname(file), (byDir.get(dirname(file)) ?? new Set()).add(basename(file)))
+        watchers = [...byDir].flatMap(([dir, names]) => {
+          try {
+            const watcher = watch(dir, { persistent: false }, (_event, name) => {
+              if (name === null || names.has(name)) Queue.offerUnsafe(changes, undefined)
+            })
+            watcher.on("error", () => undefined) // the directory went away: its files now read as missing
+            return [watcher]
+          } catch (e) {
+            Effect.runFork(Effect.logWarning(`--watch: cannot watch ${dir}: ${(e as Error).message}`).pipe(Effect.provideContext(context)))
+            return []
+          }
+        })
+      }
+
+      let files = mcp.catalog().sourceFiles
+      let seen = yield* fingerprint(files)
+      /** The scope of the spec built by the last reload (the one built at start-up lives as long as the server). */
+      let loaded: Scope.Closeable | undefined
+      yield* Effect.addFinalizer(() =>
+        Effect.gen(function*() {
+          for (const w of watchers) w.close()
+          if (loaded !== undefined) yield* Scope.close(loaded, Exit.void)
+        })
+      )
+
+      const reload = Effect.gen(function*() {
+        const now = yield* fingerprint(files)
+        if (now === seen) return yield* Effect.logDebug("--watch: a file of the spec was written, but no file's content changed")
+        seen = now
+        const before = mcp.catalog().tools.length
+        const scope = yield* Scope.make()
+        const built = yield* Layer.buildWithMemoMap(spec, yield* Layer.makeMemoMap, scope).pipe(Effect.provideContext(context), Effect.exit)
+        if (built._tag === "Failure") {
+          yield* Scope.close(scope, built)
+          return yield* Effect.logError(`--watch: the changed spec does not load; still serving the previous ${before} tools: ${reason(built.cause)}`)
+        }
+        const catalog = Context.get(built.value, ToolCatalog)
+        yield* mcp.replace(catalog, Context.get(built.value, Discovery))
+        // calls still running on the previous spec's services keep them: closing their scope only stops background work
+        if (loaded !== undefined) yield* Scope.close(loaded, built)
+        loaded = scope
+        if (catalog.sourceFiles.join("\n") !== files.join("\n")) {
+          files = catalog.sourceFiles
+          seen = yield* fingerprint(files)
+          watchFiles(files)
+        }
+        yield* Effect.logInfo(`--watch: spec reloaded: ${catalog.tools.length} tools (before: ${before}); clients are told the tool list changed`)
+      })
+
+      watchFiles(files)
+      const sources = [config.spec, ...config.additionalSpecs.map((s) => s.spec)]
+      const remote = sources.filter((s) => /^https?:\/\//i.test(s))
+      if (remote.length > 0) yield* Effect.logWarning(`--watch: only local files are watched, not ${remote.join(", ")}`)
+      yield* Effect.logInfo(`--watch: watching ${files.length} file(s) of the spec: ${files.join(", ")}`)
+      yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
+        yield* Queue.take(changes)
+        // the burst of changes ends first: wait until none has come for DEBOUNCE
+        do yield* Effect.sleep(DEBOUNCE)
+        while (Option.isSome(yield* Queue.poll(changes)))
+        yield* reload.pipe(Effect.catchCause((cause) => Effect.logError(`--watch: reloading the spec failed: ${Cause.pretty(cause)}`)))
+      })))
+    }))
+}
