@@ -150,8 +150,10 @@ export interface Settings {
   readonly prompts: boolean
   readonly resources: boolean
   readonly confirmDestructive: boolean
-  /** Reload the spec when its local files change (--watch). */
+  /** Reload the spec when it changes (--watch). */
   readonly watch: boolean
+  /** How often a spec from a URL is fetched again under --watch, in seconds. */
+  readonly watchIntervalSeconds: number
   /** Report format of the `check` command. */
   readonly checkFormat: "text" | "json"
   readonly maxResponseBytes: number
@@ -262,6 +264,7 @@ const settingsConfig = Config.all({
   resources: Config.Boolean("ENABLE_RESOURCES").pipe(Config.withDefault(false)),
   confirmDestructive: Config.Boolean("CONFIRM_DESTRUCTIVE").pipe(Config.withDefault(false)),
   watch: Config.Boolean("SPEC_WATCH").pipe(Config.withDefault(false)),
+  watchIntervalSeconds: int("SPEC_WATCH_INTERVAL", 60),
   checkFormat: Config.Literals(["text", "json"], "CHECK_FORMAT").pipe(Config.withDefault("text" as const)),
   maxResponseBytes: int("MAX_RESPONSE_BYTES", 1_048_576),
   catalogCache: Config.String("CATALOG_CACHE_DIR").pipe(Config.withDefault("auto")),
@@ -352,6 +355,7 @@ const rangeChecks = (s: Config.Success<typeof settingsConfig>): ReadonlyArray<re
   ["TOOL_NAME_MAX_LENGTH", s.toolNameMaxLength, s.toolNameMaxLength >= 16 && s.toolNameMaxLength <= 128, "a whole number from 16 to 128"],
   ["TOOL_DESCRIPTION_MAX_LENGTH", s.descriptionMaxLength, s.descriptionMaxLength >= 40, "a whole number of at least 40"],
   ["TOOL_BUDGET_TOKENS", s.toolBudgetTokens, s.toolBudgetTokens >= 0, "a whole number of at least 0"],
+  ["SPEC_WATCH_INTERVAL", s.watchIntervalSeconds, s.watchIntervalSeconds >= 1, "a whole number of seconds, at least 1"],
   ["MAX_RESPONSE_BYTES", s.maxResponseBytes, s.maxResponseBytes >= 1024, "a whole number of bytes, at least 1024"],
   ["SHUTDOWN_GRACE_MS", s.shutdownGraceMs, s.shutdownGraceMs >= 0, "a whole number of milliseconds, at least 0"],
   ["SERVER_PORT", s.port, s.port >= 0 && s.port <= 65535, "a port from 0 to 65535"],
@@ -531,6 +535,7 @@ export const defaults: Settings = {
   resources: false,
   confirmDestructive: false,
   watch: false,
+  watchIntervalSeconds: 60,
   checkFormat: "text",
   maxResponseBytes: 1_048_576,
   catalogCache: "auto",

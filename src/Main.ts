@@ -60,7 +60,7 @@ const SpecLayer = Discovery.layerNoDeps.pipe(
 )
 
 /** The spec's services, the MCP server and the spec watch, over the upstream client, cache and telemetry (built first, closed last); needs AppConfig. */
-export const AppLayer = SpecWatch.layer(SpecLayer).pipe(
+export const AppLayer = SpecWatch.layer(SpecLayer, SpecLoaderLive).pipe(
   Layer.provideMerge(McpServer.layerNoDeps),
   Layer.provideMerge(SpecLayer),
   Layer.provideMerge(Layer.merge(Upstream.layer, ResponseCache.layer)),

@@ -1,14 +1,14 @@
 /**
- * `--watch`: the spec is loaded again when one of its local files changes, and what was built from it (the
- * tools, their credentials, the discovery index) replaces what was served before (McpServer.replace): open
- * connections get `tools/list_changed` and see the new tools at their next list. A spec that no longer loads
- * leaves the previous tools serving; the reason is logged, as at start-up.
+ * `--watch`: the spec is loaded again when it changes, and what was built from it (the tools, their
+ * credentials, the discovery index) replaces what was served before (McpServer.replace): open connections get
+ * `tools/list_changed` and see the new tools at their next list. A spec that no longer loads leaves the
+ * previous tools serving; the reason is logged, as at start-up.
  *
- * The watches are on the files' directories, not the files: editors save by writing a new file and renaming
- * it over the old one, and a watch on the old file sees nothing after that. Changes come in bursts (a save
- * writes, renames and touches; a `git checkout` rewrites several files), so the reload waits until no change
- * has come for DEBOUNCE. A change that leaves every file's content as it was (a touch, a save without edits)
- * reloads nothing.
+ * Local files are watched through their directories, not themselves: editors save by writing a new file and
+ * renaming it over the old one, and a watch on the old file sees nothing after that. Changes come in bursts (a
+ * save writes, renames and touches; a `git checkout` rewrites several files), so the reload waits until no
+ * change has come for DEBOUNCE. A spec from a URL has its document fetched again every SPEC_WATCH_INTERVAL
+ * seconds. Nothing is reloaded unless a file's or document's content changed (a touch, a save without edits).
  */
 import { Cause, Context, Duration, Effect, Exit, Layer, Option, Queue, Scope } from "effect"
 import { createHash } from "node:crypto"
@@ -18,21 +18,24 @@ import { basename, dirname } from "node:path"
 import { AppConfig } from "./AppConfig.ts"
 import { Discovery } from "./Discovery.ts"
 import { McpServer } from "./McpServer.ts"
+import { SpecLoader } from "./SpecLoader.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
 
 /** How long the files must stay unchanged before the spec is loaded again. */
 export const DEBOUNCE = Duration.millis(300)
 
+const digest = (data: Uint8Array) => createHash("sha256").update(data).digest("hex")
+
 /** Each file's content hash ("missing" for a file that cannot be read). */
-const fingerprint = (files: ReadonlyArray<string>) =>
+const fileDigests = (files: ReadonlyArray<string>) =>
   Effect.promise(() =>
     Promise.all(files.map(async (file) => {
       try {
-        return `${file}\0${createHash("sha256").update(await readFile(file)).digest("hex")}`
+        return `${file}\0${digest(await readFile(file))}`
       } catch {
         return `${file}\0missing`
       }
-    })).then((entries) => entries.join("\n"))
+    }))
   )
 
 /** What went wrong in a failed load, as one line (a start-up error's message, naming the spec it is about). */
@@ -46,13 +49,16 @@ const reason = (cause: Cause.Cause<unknown>) =>
   })
 
 export const SpecWatch = {
-  /** With --watch, reloads `spec` (everything built from the spec) when its files change. Nothing otherwise. */
-  layer: <E, R>(spec: Layer.Layer<ToolCatalog | Discovery, E, R>) =>
+  /**
+   * With --watch, reloads `spec` (everything built from the spec) when it changes; `loader` reads specs from
+   * URLs (a new one for each look, so nothing cached is taken for the document). Nothing without --watch.
+   */
+  layer: <E, R, R2>(spec: Layer.Layer<ToolCatalog | Discovery, E, R>, loader: Layer.Layer<SpecLoader, never, R2>) =>
     Layer.effectDiscard(Effect.gen(function*() {
       const config = yield* AppConfig
       if (!config.watch) return
       const mcp = yield* McpServer
-      const context = yield* Effect.context<R>()
+      const context = yield* Effect.context<R | R2>()
       const changes = yield* Queue.sliding<void>(1)
       let watchers: Array<FSWatcher> = []
       /** Watches the directories of `files`, for changes to those files. */
@@ -74,6 +80,24 @@ export const SpecWatch = {
         })
       }
 
+      const sources = [config.spec, ...config.additionalSpecs.map((s) => s.spec)]
+      const remote = sources.filter((s) => /^https?:\/\//i.test(s))
+      /** The last digest of each spec URL's document: one that cannot be fetched now keeps its last one. */
+      const documents = new Map<string, string>()
+      const remoteDigests = Effect.gen(function*() {
+        if (remote.length === 0) return []
+        const read = Context.get(yield* Layer.buildWithMemoMap(loader, yield* Layer.makeMemoMap, yield* Effect.scope), SpecLoader).read
+        for (const source of remote) {
+          const fetched = yield* Effect.result(read(source))
+          if (fetched._tag === "Success") documents.set(source, digest(fetched.success.data))
+          else yield* Effect.logWarning(`--watch: cannot fetch the spec to see whether it changed; trying again in ${config.watchIntervalSeconds} s: ${fetched.failure.message}`)
+        }
+        return remote.map((source) => `${source}\0${documents.get(source) ?? "unread"}`)
+      }).pipe(Effect.scoped, Effect.provideContext(context))
+      /** What the spec is made of now: each file's and document's digest. */
+      const fingerprint = (files: ReadonlyArray<string>) =>
+        Effect.map(Effect.all([fileDigests(files), remoteDigests]), (parts) => parts.flat().join("\n"))
+
       let files = mcp.catalog().sourceFiles
       let seen = yield* fingerprint(files)
       /** The scope of the spec built by the last reload (the one built at start-up lives as long as the server). */
@@ -87,13 +111,16 @@ export const SpecWatch = {
 
       const reload = Effect.gen(function*() {
         const now = yield* fingerprint(files)
-        if (now === seen) return yield* Effect.logDebug("--watch: a file of the spec was written, but no file's content changed")
+        if (now === seen) return yield* Effect.logDebug("--watch: the spec's content has not changed; nothing to reload")
+        const previous = seen
         seen = now
         const before = mcp.catalog().tools.length
         const scope = yield* Scope.make()
         const built = yield* Layer.buildWithMemoMap(spec, yield* Layer.makeMemoMap, scope).pipe(Effect.provideContext(context), Effect.exit)
         if (built._tag === "Failure") {
           yield* Scope.close(scope, built)
+          // a spec URL is tried again at the next look (what failed may have been the fetch); a file at its next change
+          if (remote.length > 0) seen = previous
           return yield* Effect.logError(`--watch: the changed spec does not load; still serving the previous ${before} tools: ${reason(built.cause)}`)
         }
         const catalog = Context.get(built.value, ToolCatalog)
@@ -110,10 +137,15 @@ export const SpecWatch = {
       })
 
       watchFiles(files)
-      const sources = [config.spec, ...config.additionalSpecs.map((s) => s.spec)]
-      const remote = sources.filter((s) => /^https?:\/\//i.test(s))
-      if (remote.length > 0) yield* Effect.logWarning(`--watch: only local files are watched, not ${remote.join(", ")}`)
-      yield* Effect.logInfo(`--watch: watching ${files.length} file(s) of the spec: ${files.join(", ")}`)
+      yield* Effect.logInfo(
+        `--watch: watching ${[...files, ...remote].join(", ")}` +
+          (remote.length > 0 ? ` (a URL fetched again every ${config.watchIntervalSeconds} s)` : "")
+      )
+      if (remote.length > 0) {
+        yield* Effect.forkScoped(Effect.forever(
+          Effect.andThen(Effect.sleep(Duration.seconds(config.watchIntervalSeconds)), Effect.sync(() => Queue.offerUnsafe(changes, undefined)))
+        ))
+      }
       yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
         yield* Queue.take(changes)
         // the burst of changes ends first: wait until none has come for DEBOUNCE

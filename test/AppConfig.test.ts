@@ -59,6 +59,9 @@ describe("AppConfig", () => {
     assert.include(level.message, "--log-level (LOG_LEVEL)")
     const missing = yield* Effect.flip(load([]))
     assert.include(missing.message, "no spec given")
+    const interval = yield* Effect.flip(load(["--spec", "x", "--watch", "--watch-interval", "0"]))
+    assert.include(interval.message, "--watch-interval (SPEC_WATCH_INTERVAL)")
+    assert.include(interval.message, "at least 1")
   }))
 
   it.effect("keeps secrets redacted and never prints them in errors", () => Effect.gen(function*() {

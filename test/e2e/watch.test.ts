@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { startExampleApi } from "../../src/demo/ExampleApi.ts"
-import { connectHttp, connectStdio, EXAMPLE_SPEC, startHttpServer, textOf, waitFor } from "../support/processes.ts"
+import { connectHttp, connectStdio, EXAMPLE_SPEC, startHttpServer, startLocalServer, textOf, waitFor } from "../support/processes.ts"
 
 const PETSTORE = readFileSync(EXAMPLE_SPEC, "utf8")
 
@@ -97,7 +97,7 @@ describe("--watch", () => {
   it("a save that changes nothing reloads nothing", async () => {
     const { stderr } = await start({ "openapi.yaml": PETSTORE }, ["--log-level", "debug"])
     save(join(dir, "openapi.yaml"), PETSTORE)
-    await waitFor(async () => stderr().includes("no file's content changed"), "the unchanged-content note", 15_000)
+    await waitFor(async () => stderr().includes("content has not changed"), "the unchanged-content note", 15_000)
     assert.notInclude(stderr(), "spec reloaded")
   })
 
@@ -128,6 +128,39 @@ describe("--watch", () => {
     save(join(dir, "openapi.yaml"), PETSTORE.replace("summary: List pets", "summary: Edited summary"))
     await changes.next()
     assert.include(await listed(), "Edited summary")
+  })
+
+  it("fetches a spec URL again every SPEC_WATCH_INTERVAL, and reloads it when it changed", async () => {
+    let served: { status: number; text: string } = { status: 200, text: PETSTORE }
+    let fetches = 0
+    const specServer = await startLocalServer((_req, res) => {
+      fetches++
+      res.writeHead(served.status, { "content-type": "application/yaml" }).end(served.text)
+    })
+    try {
+      mcp = await connectStdio([
+        "--spec", `${specServer.url}/openapi.yaml`, "--allow-insecure-http", "--allow-private-networks", "--base-url", api.url,
+        "--watch", "--watch-interval", "1", "--catalog-cache-dir", "off", "--log-level", "debug"
+      ])
+      const { client, stderr } = mcp
+      const changes = listChanges(client)
+      // unchanged: fetched again, nothing reloaded
+      const before = fetches
+      await waitFor(async () => fetches >= before + 2, "two more fetches of the spec", 15_000)
+      assert.strictEqual(changes.count(), 0)
+      assert.notInclude(stderr(), "spec reloaded")
+      // the API's spec cannot be fetched for a while: said so, the tools stay
+      served = { status: 503, text: "down" }
+      await waitFor(async () => stderr().includes("cannot fetch the spec to see whether it changed"), "the fetch warning", 15_000)
+      assert.include(await toolNames(client), "getPet")
+      // a new version of the spec: reloaded
+      served = { status: 200, text: PETSTORE.replace("operationId: getPet", "operationId: fetchPet") }
+      await changes.next()
+      assert.include(await toolNames(client), "fetchPet")
+      assert.include(stderr(), "spec reloaded: 6 tools")
+    } finally {
+      await specServer.close()
+    }
   })
 
   it("tells Streamable HTTP sessions, and readiness counts the new tools", async () => {
