@@ -26,7 +26,11 @@ export const OperationOverride = Schema.Struct({
   idempotency_key_header: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^[A-Za-z0-9-]+$/))),
   circuit_breaker: Schema.optionalKey(Schema.Boolean),
   cache: Schema.optionalKey(Schema.Boolean),
-  cache_ttl: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)))
+  cache_ttl: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))),
+  /** The operation's tool name instead of the one made from its operationId. */
+  tool_name: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_-]{1,64}$/))),
+  /** What the tool's description says instead of the operation's summary and description. */
+  description: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1)))
 })
 export type OperationOverride = typeof OperationOverride.Type
 
@@ -438,7 +442,11 @@ const decodeOperations = (value: unknown, path: string): Record<string, Operatio
     const result = decodeOverride(entry, { onExcessProperty: "error" })
     if (result._tag === "Failure") {
       return `config file ${path}: operations.${key}: ${String(result.failure.message).split("\n").join("; ")} ` +
-        `(allowed: timeout (seconds), max_attempts (1-20), idempotency_key_header, circuit_breaker (true/false), cache (true/false), cache_ttl (seconds))`
+        `(allowed: timeout (seconds), max_attempts (1-20), idempotency_key_header, circuit_breaker (true/false), cache (true/false), cache_ttl (seconds), ` +
+        `tool_name (letters, digits, _ and -, up to 64), description)`
+    }
+    if (key.startsWith("tag:") && (result.success.tool_name !== undefined || result.success.description !== undefined)) {
+      return `config file ${path}: operations.${key}: tool_name and description belong to one operation, not to a tag's operations`
     }
     out[key] = result.success
   }

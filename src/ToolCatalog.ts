@@ -100,8 +100,20 @@ export const mappingOptions = (
   toolNameMaxLength: config.toolNameMaxLength,
   descriptionMaxLength: config.descriptionMaxLength,
   ...(namePrefix !== undefined ? { namePrefix } : {}),
-  ...(Object.keys(headers).length > 0 ? { fixedHeaders: Object.keys(headers).map((h) => h.toLowerCase()) } : {})
+  ...(Object.keys(headers).length > 0 ? { fixedHeaders: Object.keys(headers).map((h) => h.toLowerCase()) } : {}),
+  ...toolOverrides(config.operations)
 })
+
+/** The `operations:` entries that name or describe a tool (part of the catalog cache key, as all mapping options). */
+const toolOverrides = (operations: Settings["operations"]): Pick<MappingOptions, "toolOverrides"> => {
+  const named = Object.entries(operations).flatMap(([key, o]) =>
+    o.tool_name === undefined && o.description === undefined ? [] : [[key, {
+      ...(o.tool_name !== undefined ? { tool_name: o.tool_name } : {}),
+      ...(o.description !== undefined ? { description: o.description } : {})
+    }] as const]
+  )
+  return named.length === 0 ? {} : { toolOverrides: Object.fromEntries(named) }
+}
 
 /**
  * The additional specs (ADDITIONAL_SPECS, or --spec given again): each loaded and mapped on its own, its tools

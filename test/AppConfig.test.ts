@@ -166,6 +166,16 @@ describe("per-operation overrides", () => {
     assert.include(typo.message, "max_attempts")
     const bad = yield* Effect.flip(load(["--config", write("spec: x\noperations:\n  getPet: { max_attempts: 0 }\n")]))
     assert.include(bad.message, "operations.getPet")
+    const name = yield* Effect.flip(load(["--config", write("spec: x\noperations:\n  getPet: { tool_name: 'get pet' }\n")]))
+    assert.include(name.message, "operations.getPet")
+    assert.include(name.message, "tool_name (letters, digits, _ and -, up to 64)")
+    const tag = yield* Effect.flip(load(["--config", write("spec: x\noperations:\n  'tag:pets': { description: Pets }\n")]))
+    assert.include(tag.message, "operations.tag:pets: tool_name and description belong to one operation")
+  }))
+
+  it.effect("reads a tool's own name and description", () => Effect.gen(function*() {
+    const s = yield* load(["--config", write("spec: x\noperations:\n  getPet: { tool_name: pet_by_id, description: 'One pet, by its id.' }\n")])
+    assert.deepStrictEqual(s.operations, { getPet: { tool_name: "pet_by_id", description: "One pet, by its id." } })
   }))
 })
 

@@ -22,6 +22,8 @@ export interface MappingOptions {
   readonly namePrefix?: string
   /** Header parameters the operator sets for every request (API_HEADERS), lower-cased: not arguments. */
   readonly fixedHeaders?: ReadonlyArray<string>
+  /** The operator's tool names and descriptions (the config file's `operations:` entries), by operationId. */
+  readonly toolOverrides?: Readonly<Record<string, { readonly tool_name?: string; readonly description?: string }>>
 }
 
 export interface MappingResult {
@@ -250,17 +252,22 @@ export const mapSpec = (spec: LoadedSpec, options: MappingOptions, lazy = false)
         continue
       }
       const operationId = str(op["operationId"]) ?? `${method}_${path}`
-      const baseName = (str(op["operationId"]) && sanitizeName(str(op["operationId"])!)) || fallbackName(method, path)
+      const derived = (str(op["operationId"]) && sanitizeName(str(op["operationId"])!)) || fallbackName(method, path)
+      const own = options.toolOverrides?.[operationId] ?? options.toolOverrides?.[derived]
+      const baseName = own?.tool_name ?? derived
       const tags = Array.isArray(op["tags"]) ? op["tags"].filter((t): t is string => typeof t === "string") : []
       const keep = (include.size === 0 || tags.some((t) => include.has(t))) &&
         !tags.some((t) => exclude.has(t)) &&
-        (includeOps.size === 0 || includeOps.has(operationId) || includeOps.has(baseName)) &&
-        !excludeOps.has(operationId) && !excludeOps.has(baseName)
+        (includeOps.size === 0 || includeOps.has(operationId) || includeOps.has(derived) || includeOps.has(baseName)) &&
+        !excludeOps.has(operationId) && !excludeOps.has(derived) && !excludeOps.has(baseName)
       if (!keep) {
         filteredOut++
         continue
       }
-      drafts.push({ baseName, input: { spec, options, path, method, pathItem, itemUrl, op, opUrl, operationId, tags, where } })
+      drafts.push({
+        baseName,
+        input: { spec, options, path, method, pathItem, itemUrl, op, opUrl, operationId, tags, where, description: own?.description }
+      })
     }
   }
 
@@ -318,6 +325,8 @@ interface OperationInput {
   readonly operationId: string
   readonly tags: ReadonlyArray<string>
   readonly where: string
+  /** The operator's description of the operation (config file), said instead of the spec's summary and description. */
+  readonly description: string | undefined
 }
 
 interface RawParam {
@@ -575,8 +584,11 @@ const describe = (input: OperationInput, summary: string | undefined, method: Ht
   const { op } = input
   const parts: Array<string> = []
   const description = str(op["description"])
-  if (summary) parts.push(summary)
-  if (description && description !== summary) parts.push(description)
+  if (input.description !== undefined) parts.push(input.description)
+  else {
+    if (summary) parts.push(summary)
+    if (description && description !== summary) parts.push(description)
+  }
   const success = successDescription(input)
   parts.push(`${method} ${input.path}${success ? ` → ${success}` : ""}`)
   if (op["deprecated"] === true) parts.push("Deprecated by the API.")

@@ -14,6 +14,7 @@ import type { Tool } from "../../src/domain/Tool.ts"
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..")
 const spec = (name: string) => resolve(ROOT, "../shared/specs", name)
 const fixture = (name: string) => resolve(ROOT, "test/fixtures/mapping", name)
+const EXAMPLE = resolve(ROOT, "examples/petstore.yaml")
 
 const TestLayer = SpecLoaderTest
 const OPTIONS = MAPPING
@@ -46,6 +47,31 @@ const inMemory = (document: JsonObject): LoadedSpec => {
     pathProblems: new Map()
   }
 }
+
+describe("the operator's tool names and descriptions", () => {
+  layer(TestLayer)((it) => {
+    it.effect("name and describe a tool instead of its operationId and summary; filters see both names", () =>
+      Effect.gen(function*() {
+        const options = {
+          toolOverrides: {
+            getPet: { tool_name: "pet_by_id", description: "One pet, by its id. Use listPets to find ids." },
+            listPets: { tool_name: "createPet" }
+          }
+        }
+        const { tools } = yield* loadAndMap(EXAMPLE, options)
+        const pet = byOperation(tools, "getPet")
+        assert.strictEqual(pet.name, "pet_by_id")
+        assert.isTrue(pet.description.startsWith("One pet, by its id. Use listPets to find ids.\n\nGET /pets/{petId}"))
+        assert.notInclude(pet.description, "Get a pet")
+        // a chosen name another tool has is made unique as any other
+        assert.deepStrictEqual([byOperation(tools, "listPets").name, byOperation(tools, "createPet").name], ["createPet", "createPet_2"])
+        const kept = yield* loadAndMap(EXAMPLE, { ...options, includeOperations: ["pet_by_id", "getInventory"] })
+        assert.deepStrictEqual(kept.tools.map((t) => t.name), ["pet_by_id", "getInventory"])
+        const dropped = yield* loadAndMap(EXAMPLE, { ...options, excludeOperations: ["getPet"] })
+        assert.notInclude(dropped.tools.map((t) => t.name), "pet_by_id")
+      }))
+  })
+})
 
 describe("name helpers", () => {
   it("sanitizes to [A-Za-z0-9_-], collapsing runs and trimming the ends", () => {

@@ -73,7 +73,9 @@ describe("retries through the real server", () => {
   let mcp: Awaited<ReturnType<typeof connectStdio>>
   beforeAll(async () => {
     up = await startFaulty()
-    const config = configFile("operations:\n  createPayment: { idempotency_key_header: Idempotency-Key }\n")
+    const config = configFile(
+      "operations:\n  createPayment: { idempotency_key_header: Idempotency-Key, tool_name: pay, description: Pays. Safe to retry. }\n"
+    )
     mcp = await connectStdio(["--spec", SPEC, "--base-url", up.url, "--config", config], { RETRY_BASE_DELAY_MS: "20" })
   })
   afterAll(async () => {
@@ -109,8 +111,10 @@ describe("retries through the real server", () => {
     assert.strictEqual(up.count("/orders"), 1)
   })
 
-  it("retries a POST configured with an idempotency key, with one key on every attempt", async () => {
-    const result = await mcp.client.callTool({ name: "createPayment", arguments: { amount: 5 } })
+  it("retries a POST configured with an idempotency key, with one key on every attempt (the tool named and described by the config file)", async () => {
+    const listed = (await mcp.client.listTools()).tools.find((t) => t.name === "pay")
+    assert.isTrue(listed?.description?.startsWith("Pays. Safe to retry."), listed?.description)
+    const result = await mcp.client.callTool({ name: "pay", arguments: { amount: 5 } })
     assert.isUndefined(result.isError, textOf(result))
     const keys = up.seen.filter((s) => s.path === "/payments").map((s) => s.headers["idempotency-key"])
     assert.strictEqual(keys.length, 3)
