@@ -12,7 +12,7 @@ import {
   type SigV4Settings, sigv4Config, sigv4Defaults
 } from "./Auth/Settings.ts"
 import {
-  type InboundSettings, inboundConfig, inboundDefaults, securityChecks, type SpecSourceSettings, specSourceConfig,
+  HEADER_NAME, type InboundSettings, inboundConfig, inboundDefaults, RESERVED_HEADERS, securityChecks, type SpecSourceSettings, specSourceConfig,
   specSourceDefaults
 } from "./Security/Settings.ts"
 import { MAX_DEPTH } from "./SpecLoader/Guard.ts"
@@ -89,9 +89,6 @@ const additionalSpecs = (
     return { specs, problems }
   })
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
-/** Set by the connection or the body, never by a setting. */
-const RESERVED_HEADERS = new Set(["host", "content-length", "transfer-encoding", "connection", "content-type", "accept-encoding"])
 
 /**
  * API_HEADERS: a JSON object (`{"Notion-Version": "2022-06-28"}`) or `Name: value` pairs separated by commas.
@@ -120,7 +117,7 @@ export const parseHeaders = (raw: string | undefined): Record<string, string> | 
   }
   const out: Record<string, string> = {}
   for (const [name, value] of entries) {
-    if (!TOKEN.test(name)) return `API_HEADERS (--headers): ${JSON.stringify(name.slice(0, 60))} is not a valid header name`
+    if (!HEADER_NAME.test(name)) return `API_HEADERS (--headers): ${JSON.stringify(name.slice(0, 60))} is not a valid header name`
     if (RESERVED_HEADERS.has(name.toLowerCase())) return `API_HEADERS (--headers): ${name} is set by the connection or the request body, not by a setting`
     if (typeof value !== "string" || /[\r\n\0]/.test(value)) return `API_HEADERS (--headers): the value of ${name} must be text on one line`
     out[name] = value

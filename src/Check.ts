@@ -56,6 +56,8 @@ export interface SecuritySummary {
   readonly authType: Settings["auth"]["type"]
   /** Names of the headers sent with every request (API_HEADERS). */
   readonly headers: ReadonlyArray<string>
+  /** Headers of the client's request sent on to the API (MCP_FORWARD_HEADERS): `X-Api-Key`, `authorization (from x-upstream-authorization)`. */
+  readonly forwarded: ReadonlyArray<string>
 }
 
 /** What a scheme's credential is: the key, user:password, a token. */
@@ -65,7 +67,7 @@ const credentialOf = (d: SecurityScheme): string =>
   : d.type === "unsupported" || d.type === "mutualTLS" ? "cannot be sent"
   : "a token"
 
-const securitySummary = (tools: ReadonlyArray<Tool>, auth: Settings["auth"]): SecuritySummary => {
+const securitySummary = (tools: ReadonlyArray<Tool>, auth: Settings["auth"], inbound: Settings["inbound"]): SecuritySummary => {
   const schemes = new Map<string, { kind: string; credential: string; operations: number; scopes: Set<string> }>()
   let open = 0
   for (const tool of tools) {
@@ -90,7 +92,8 @@ const securitySummary = (tools: ReadonlyArray<Tool>, auth: Settings["auth"]): Se
     })),
     open,
     authType: auth.type,
-    headers: Object.keys(auth.headers)
+    headers: Object.keys(auth.headers),
+    forwarded: inbound.forwardHeaders.map((f) => f.from === f.to ? f.to : `${f.to} (from ${f.from})`)
   }
 }
 
@@ -205,7 +208,7 @@ export const buildReport = (settings: Settings) =>
       warnings,
       notes,
       tokens: { all, discover, budget: settings.toolBudgetTokens, autoMode: all <= settings.toolBudgetTokens ? "all" : "discover" },
-      security: securitySummary(tools, settings.auth)
+      security: securitySummary(tools, settings.auth, settings.inbound)
     } satisfies CheckReport
   })
 
@@ -242,6 +245,7 @@ export const formatText = (r: CheckReport): string => {
       ? "  --auth-type: none (operations whose scheme has no credential are sent without one)"
       : `  --auth-type ${sec.authType}: sent to every operation that gets no scheme credential`)
     if (sec.headers.length > 0) lines.push(`  headers sent with every request (API_HEADERS): ${sec.headers.join(", ")}`)
+    if (sec.forwarded.length > 0) lines.push(`  headers of the client's request sent on to the API (MCP_FORWARD_HEADERS): ${sec.forwarded.join(", ")}`)
   }
   if (r.errors.length > 0) lines.push("", `Errors (${r.errors.length}):`, ...group(r.errors))
   if (r.warnings.length > 0) lines.push("", `Warnings (${r.warnings.length}):`, ...group(r.warnings))

@@ -17,6 +17,22 @@ import { type CacheInfo, ResponseCache, type Sent } from "./ResponseCache.ts"
 import { type CallPolicy, originOf, Upstream, type UpstreamError } from "./Upstream.ts"
 import { rateLimited } from "./Upstream/RetryAfter.ts"
 
+/**
+ * The headers of the client's request that go to the API with this call (MCP_FORWARD_HEADERS), by their name
+ * for the API, lower-case. Set per call by the MCP server from the HTTP request that carried it; they win over
+ * the configured credentials and headers of the same name.
+ */
+export const ForwardedHeaders = Context.Reference<Readonly<Record<string, string>> | undefined>("openapi-mcp/Invoker/ForwardedHeaders", {
+  defaultValue: () => undefined
+})
+
+const withForwarded = (request: OutgoingRequest, forwarded: Readonly<Record<string, string>> | undefined): OutgoingRequest =>
+  forwarded === undefined ? request : { ...request, headers: { ...request.headers, ...forwarded } }
+
+/** Says which of a refused request's headers the client forwarded, as the configured credential may not have been sent. */
+const forwardedNote = (forwarded: Readonly<Record<string, string>> | undefined) =>
+  forwarded === undefined ? "" : `\nSent with the client's own ${Object.keys(forwarded).join(", ")} (MCP_FORWARD_HEADERS), which the API may have refused.`
+
 export class UnknownTool extends Schema.TaggedError<UnknownTool>()("UnknownTool", { name: Schema.String }) {}
 
 const toolError = (text: string, structured?: Record<string, unknown>): CallToolResult => ({
@@ -176,7 +192,9 @@ export class Invoker extends Context.Service<Invoker, {
         const mapped = mapResponse(tool, res, maxResponseBytes, now)
         if (mapped.isError) {
           // a refused credential: say which was sent, or what the operation needs
-          const refusal = (res.status === 401 || res.status === 403) && !rateLimited(res.status, res.headers) ? `\n${auth.refused(tool, res.status)}` : ""
+          const refusal = (res.status === 401 || res.status === 403) && !rateLimited(res.status, res.headers)
+            ? `\n${auth.refused(tool, res.status)}${forwardedNote(fiber.getRef(ForwardedHeaders))}`
+            : ""
           const note = `${refusal}${attemptsNote(res.attempts)}`
           const [first, ...rest] = mapped.content
           if (note !== "" && first?.type === "text") return { ...mapped, content: [{ ...first, text: `${first.text}${note}` }, ...rest] }
@@ -231,12 +249,14 @@ export class Invoker extends Context.Service<Invoker, {
             ? Effect.tap(send(request), (res) => res.status >= 200 && res.status < 300 ? cache.invalidate(request) : Effect.void)
             : send(request)
         // (catchTag data-first: its data-last form costs a closure over `arguments` on every call)
-        const called = Effect.flatMap(auth.apply(built, tool), (request): Effect.Effect<CallToolResult, AuthError> => {
+        const forwarded = fiber.getRef(ForwardedHeaders)
+        const called = Effect.flatMap(auth.apply(built, tool), (authorized): Effect.Effect<CallToolResult, AuthError> => {
           const started = clock.currentTimeMillisUnsafe()
+          const request = withForwarded(authorized, forwarded)
           // a 401 gets one renewal of the credential (fresh token, rotated secret) and one more try
           const exchange = Effect.flatMap(exchangeOf(request), (res) =>
-            res.status !== 401 ? Effect.succeed(res) : auth.refresh(request, tool).pipe(Effect.flatMap((renewed) =>
-              renewed ? auth.apply(built, tool).pipe(Effect.flatMap(exchangeOf)) : Effect.succeed(res)
+            res.status !== 401 ? Effect.succeed(res) : auth.refresh(authorized, tool).pipe(Effect.flatMap((renewed) =>
+              renewed ? auth.apply(built, tool).pipe(Effect.flatMap((again) => exchangeOf(withForwarded(again, forwarded)))) : Effect.succeed(res)
             )))
           const answered: Effect.Effect<CallToolResult, UpstreamError | AuthError> =
             Effect.flatMap(exchange, (res) => answer(fiber, tool, res, started))

@@ -14,7 +14,7 @@ import {
 import { Cause, Context, Effect, Exit, Layer, Metric } from "effect"
 import { AppConfig } from "./AppConfig.ts"
 import { CALL, DESCRIBE, Discovery, SEARCH } from "./Discovery.ts"
-import type { UnknownTool } from "./Invoker.ts"
+import { ForwardedHeaders, type UnknownTool } from "./Invoker.ts"
 import { buildPrompts, buildResources, buildResourceTemplates, fromTemplate, RESOURCE_SCHEME, type TemplateEntry } from "./Prompts.ts"
 import { circuitBreakerState, serveRequest, serveToolCall, specOperations, ToolTelemetry, unknownToolTelemetry } from "./Telemetry.ts"
 import { type CatalogShape, type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
@@ -136,6 +136,18 @@ export class McpServer extends Context.Service<McpServer, {
         : `The ${catalog.serverName} HTTP API has ${catalog.tools.length} operations. Find one with ${SEARCH}, ` +
           `read its arguments with ${DESCRIBE}, call it with ${CALL}. Failed calls return an error result that says why.`
     }
+    const forward = config.inbound.forwardHeaders
+    /** A call with the headers of the client's HTTP request that go on to the API (MCP_FORWARD_HEADERS). */
+    const forwarding = <A, E, R>(call: Effect.Effect<A, E, R>, extra: { readonly requestInfo?: { readonly headers?: unknown } | undefined }) => {
+      if (forward.length === 0) return call
+      const headers = (extra.requestInfo?.headers ?? {}) as Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
+      const forwarded: Record<string, string> = {}
+      for (const { from, to } of forward) {
+        const value = headers[from]
+        if (typeof value === "string") forwarded[to] = value
+      }
+      return Object.keys(forwarded).length === 0 ? call : Effect.provideService(call, ForwardedHeaders, forwarded)
+    }
     /** The SDK servers of open connections, told when a reload changes what they list. */
     const connected = new Set<Server>()
 
@@ -253,7 +265,7 @@ export class McpServer extends Context.Service<McpServer, {
           const call = serveToolCall(
             telemetryFor(request.params.name, request.params.arguments),
             { meta: request.params._meta, headers: extra.requestInfo?.headers, requestId: extra.requestId, sessionId: extra.sessionId },
-            Effect.catchTag(discovery.call(request.params.name, request.params.arguments), "UnknownTool", unknownToolOf)
+            Effect.catchTag(forwarding(discovery.call(request.params.name, request.params.arguments), extra), "UnknownTool", unknownToolOf)
           )
           const exit = inFlight !== undefined
             ? await inFlight.run(extra.requestId, runFork(call))
@@ -300,7 +312,7 @@ export class McpServer extends Context.Service<McpServer, {
             ? { name: uri.slice(RESOURCE_SCHEME.length), args: {} }
             : templated === undefined ? undefined : { name: templated.tool.name, args: templated.args }
           if (target === undefined) throw new McpError(ErrorCode.InvalidParams, `Unknown resource: ${uri.length > 200 ? `${uri.slice(0, 200)}…` : uri}`)
-          const result = await runPromise(discovery.call(target.name, target.args).pipe(Effect.orDie), { signal: extra.signal })
+          const result = await runPromise(forwarding(discovery.call(target.name, target.args), extra).pipe(Effect.orDie), { signal: extra.signal })
           const text = result.content.map((c) => c.type === "text" ? c.text : "").join("\n")
           if (result.isError) throw new McpError(ErrorCode.InternalError, text)
           return { contents: [{ uri, mimeType: result.structuredContent ? "application/json" : "text/plain", text }] }

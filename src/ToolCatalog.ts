@@ -100,9 +100,13 @@ export const mappingOptions = (
   toolNameMaxLength: config.toolNameMaxLength,
   descriptionMaxLength: config.descriptionMaxLength,
   ...(namePrefix !== undefined ? { namePrefix } : {}),
-  ...(Object.keys(headers).length > 0 ? { fixedHeaders: Object.keys(headers).map((h) => h.toLowerCase()) } : {}),
+  ...fixedHeaders([...Object.keys(headers).map((h) => h.toLowerCase()), ...config.inbound.forwardHeaders.map((f) => f.to)]),
   ...toolOverrides(config.operations)
 })
+
+/** Headers set for every request (API_HEADERS) or by the client (MCP_FORWARD_HEADERS): never arguments. */
+const fixedHeaders = (names: ReadonlyArray<string>): Pick<MappingOptions, "fixedHeaders"> =>
+  names.length === 0 ? {} : { fixedHeaders: [...new Set(names)] }
 
 /** The `operations:` entries that name or describe a tool (part of the catalog cache key, as all mapping options). */
 const toolOverrides = (operations: Settings["operations"]): Pick<MappingOptions, "toolOverrides"> => {

@@ -216,8 +216,22 @@ describe("security settings", () => {
     assert.notInclude(both.message, "tok-secret-123")
     const origin = yield* Effect.flip(load(["--spec", "x"], { MCP_ALLOWED_ORIGINS: "https://app.example.com/path" }))
     assert.include(origin.message, "--mcp-allowed-origins (MCP_ALLOWED_ORIGINS)")
-    const forward = yield* Effect.flip(load(["--spec", "x"], { MCP_FORWARD_HEADERS: "authorization" }))
-    assert.include(forward.message, "not supported in this version")
+    // the client's credential for this server must not reach the API; nor may MCP's and the connection's headers
+    const token = yield* Effect.flip(load(["--spec", "x"], { MCP_FORWARD_HEADERS: "authorization", MCP_AUTH_TOKEN: "tok-secret-123" }))
+    assert.include(token.message, "--mcp-forward-headers (MCP_FORWARD_HEADERS)")
+    assert.include(token.message, "not Authorization while clients authenticate to this server")
+    assert.notInclude(token.message, "tok-secret-123")
+    const own = yield* Effect.flip(load(["--spec", "x"], { MCP_FORWARD_HEADERS: "x-api-key,mcp-session-id" }))
+    assert.include(own.message, "belong to the connection or to MCP")
+    const host = yield* Effect.flip(load(["--spec", "x"], { MCP_FORWARD_HEADERS: "x-target=host" }))
+    assert.include(host.message, "belong to the connection or to MCP")
+    const name = yield* Effect.flip(load(["--spec", "x"], { MCP_FORWARD_HEADERS: "x(api)" }))
+    assert.include(name.message, "<client header>=<API header>")
+  }))
+
+  it.effect("reads the headers forwarded to the API, renamed or not", () => Effect.gen(function*() {
+    const s = yield* load(["--spec", "x"], { MCP_FORWARD_HEADERS: "X-Api-Key, X-Upstream-Authorization=Authorization", MCP_AUTH_TOKEN: "t" })
+    assert.deepStrictEqual(s.inbound.forwardHeaders, [{ from: "x-api-key", to: "x-api-key" }, { from: "x-upstream-authorization", to: "authorization" }])
   }))
 
   it.effect("reads the OAuth2, Cognito overrides and SigV4 settings, the region also from AWS_REGION", () => Effect.gen(function*() {

@@ -34,9 +34,22 @@ export interface InboundSettings {
   readonly maxSessions: number
   readonly maxSessionsPerClient: number
   readonly sessionIdleSeconds: number
-  /** Inbound headers forwarded upstream (not supported yet: a non-empty list is refused at start). */
-  readonly forwardHeaders: ReadonlyArray<string>
+  /** Headers of a client's request sent on to the API with its tool calls (MCP_FORWARD_HEADERS). */
+  readonly forwardHeaders: ReadonlyArray<ForwardedHeader>
 }
+
+/** A client's header `from` sent to the API as `to` (both lower-case): `X-Api-Key`, or `X-Upstream-Token=Authorization`. */
+export interface ForwardedHeader {
+  readonly from: string
+  readonly to: string
+}
+
+/** A header name (RFC 9110 token). */
+export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+/** Set by the connection or the body, never by a setting. */
+export const RESERVED_HEADERS = new Set(["host", "content-length", "transfer-encoding", "connection", "content-type", "accept-encoding"])
+/** Headers of a client's request that are about its exchange with this server, not about the API. */
+const OWN_HEADERS = new Set([...RESERVED_HEADERS, "accept", "origin", "mcp-session-id", "mcp-protocol-version", "last-event-id"])
 
 const list = (key: string) =>
   Config.String(key).pipe(
@@ -68,7 +81,12 @@ export const inboundConfig = Config.all({
   maxSessions: int("MCP_MAX_SESSIONS", 1000),
   maxSessionsPerClient: int("MCP_MAX_SESSIONS_PER_CLIENT", 100),
   sessionIdleSeconds: int("MCP_SESSION_IDLE_SECONDS", 1800),
-  forwardHeaders: list("MCP_FORWARD_HEADERS")
+  forwardHeaders: list("MCP_FORWARD_HEADERS").pipe(Config.map((items) =>
+    items.map((item): ForwardedHeader => {
+      const [from = "", to = from] = item.toLowerCase().split("=")
+      return { from, to }
+    })
+  ))
 })
 
 export const specSourceDefaults: SpecSourceSettings = {
@@ -97,6 +115,22 @@ const isUrl = (s: string, protocols: RegExp) => {
 const ORIGIN = /^https?:\/\/[^/?#\s]+$/i
 
 /** Checks the types cannot express: [env key, value, ok, what is allowed], as AppConfig's range checks. */
+const forwardChecks = (inbound: InboundSettings): ReadonlyArray<readonly [string, unknown, boolean, string]> => {
+  const forward = inbound.forwardHeaders
+  const shown = forward.map((f) => f.from === f.to ? f.from : `${f.from}=${f.to}`).join(",")
+  const clientAuth = Option.isSome(inbound.authToken) || Option.isSome(inbound.oauth.jwksUrl)
+  return [
+    ["MCP_FORWARD_HEADERS", shown, forward.every((f) => HEADER_NAME.test(f.from) && HEADER_NAME.test(f.to)),
+      "a comma list of header names, each optionally renamed for the API as <client header>=<API header>"],
+    ["MCP_FORWARD_HEADERS", shown, forward.every((f) => !OWN_HEADERS.has(f.from) && !RESERVED_HEADERS.has(f.to)),
+      `headers other than ${[...OWN_HEADERS].join(", ")}: those belong to the connection or to MCP`],
+    ["MCP_FORWARD_HEADERS", shown, !clientAuth || forward.every((f) => f.from !== "authorization"),
+      "not Authorization while clients authenticate to this server (MCP_AUTH_TOKEN or MCP_OAUTH_*): it carries their " +
+      "credential for this server, which must not reach the API; have clients send the API's in another header " +
+      "(X-Upstream-Authorization=Authorization)"]
+  ]
+}
+
 export const securityChecks = (
   spec: SpecSourceSettings,
   inbound: InboundSettings
@@ -117,7 +151,6 @@ export const securityChecks = (
     ["MCP_MAX_SESSIONS", inbound.maxSessions, inbound.maxSessions >= 1, "a whole number of at least 1"],
     ["MCP_MAX_SESSIONS_PER_CLIENT", inbound.maxSessionsPerClient, inbound.maxSessionsPerClient >= 1, "a whole number of at least 1"],
     ["MCP_SESSION_IDLE_SECONDS", inbound.sessionIdleSeconds, inbound.sessionIdleSeconds >= 1, "a whole number of seconds, at least 1"],
-    ["MCP_FORWARD_HEADERS", inbound.forwardHeaders.join(","), inbound.forwardHeaders.length === 0,
-      "unset: forwarding inbound headers upstream is not supported in this version (nothing is ever forwarded)"]
+    ...forwardChecks(inbound)
   ]
 }

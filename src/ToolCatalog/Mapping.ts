@@ -20,7 +20,7 @@ export interface MappingOptions {
   readonly descriptionMaxLength: number
   /** Namespace of an additional spec: its tools are named `<prefix>_<name>` and carry `spec: <prefix>`. */
   readonly namePrefix?: string
-  /** Header parameters the operator sets for every request (API_HEADERS), lower-cased: not arguments. */
+  /** Header parameters the operator sets for every request (API_HEADERS) or clients send (MCP_FORWARD_HEADERS), lower-cased: not arguments. */
   readonly fixedHeaders?: ReadonlyArray<string>
   /** The operator's tool names and descriptions (the config file's `operations:` entries), by operationId. */
   readonly toolOverrides?: Readonly<Record<string, { readonly tool_name?: string; readonly description?: string }>>

@@ -54,6 +54,9 @@ const check = Effect.gen(function*() {
 const serve = Effect.gen(function*() {
   const config = yield* AppConfig
   if (config.transport === "stdio") {
+    if (config.inbound.forwardHeaders.length > 0) {
+      yield* Effect.logWarning("MCP_FORWARD_HEADERS does nothing over stdio: a stdio client sends no HTTP headers (use --transport http)")
+    }
     yield* (yield* McpServer).serveStdio
     return
   }

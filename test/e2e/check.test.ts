@@ -15,6 +15,7 @@ interface Report {
     open: number
     authType: string
     headers: Array<string>
+    forwarded: Array<string>
   }
 }
 
@@ -43,14 +44,18 @@ describe("check", () => {
       ],
       open: 11,
       authType: "none",
-      headers: []
+      headers: [],
+      forwarded: []
     })
     assert.notInclude(r.stdout, "secret-key-value")
-    const text = await runCli(["check", "--spec", spec("readme_3.0_petstore.json"), "--auth-type", "bearer", "--auth-token", "tok-value", "--headers", "X-Tenant: tenant-value"])
+    const text = await runCli(["check", "--spec", spec("readme_3.0_petstore.json"), "--auth-type", "bearer", "--auth-token", "tok-value", "--headers", "X-Tenant: tenant-value"], {
+      MCP_FORWARD_HEADERS: "X-Upstream-Authorization=Authorization"
+    })
     assert.include(text.stdout, "  - petstore_auth (oauth2; scopes read:pets write:pets): 7 operations; AUTH_SCHEME_PETSTORE_AUTH (a token) is not set")
     assert.include(text.stdout, "  - 11 operations need no credential")
     assert.include(text.stdout, "  --auth-type bearer: sent to every operation that gets no scheme credential")
     assert.include(text.stdout, "  headers sent with every request (API_HEADERS): X-Tenant")
+    assert.include(text.stdout, "  headers of the client's request sent on to the API (MCP_FORWARD_HEADERS): authorization (from x-upstream-authorization)")
     assert.notInclude(text.stdout, "tok-value")
     assert.notInclude(text.stdout, "tenant-value")
     // a spec without security and no --auth-type: no section

@@ -1,8 +1,8 @@
 /**
  * Inbound security of the Streamable HTTP transport, through the built CLI: Origin checks (DNS-rebinding
  * protection), the static bearer token, OAuth 2.1 resource-server mode against a local JWKS (with the
- * protected-resource metadata), body size, session limits and idle expiry, and the refusal to forward
- * inbound headers.
+ * protected-resource metadata), body size, session limits and idle expiry, and the headers forwarded to the
+ * API (MCP_FORWARD_HEADERS).
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
@@ -12,7 +12,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { startJsonServer } from "../support/authServers.ts"
-import { EXAMPLE_SPEC, runCli, startHttpServer } from "../support/processes.ts"
+import { EXAMPLE_SPEC, fixture, runCli, startHttpServer, startRecorder, textOf } from "../support/processes.ts"
 
 const INIT = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } } }
 
@@ -216,11 +216,62 @@ describe("inbound: OAuth 2.1 resource server", () => {
   })
 })
 
-describe("inbound: header forwarding", () => {
-  it("refuses MCP_FORWARD_HEADERS at start: forwarding inbound credentials is not supported", async () => {
-    const r = await runCli(["--spec", EXAMPLE_SPEC], { MCP_FORWARD_HEADERS: "authorization" })
+describe("inbound: each client's own credential (MCP_FORWARD_HEADERS)", () => {
+  it("sends each client's chosen headers to the API with its calls, never this server's token, and no one else's", async () => {
+    const upstream = await startRecorder()
+    const server = await startHttpServer(["--spec", fixture("wire.yaml"), "--base-url", `${upstream.url}/api`], {
+      MCP_AUTH_TOKEN: "server-token-1", MCP_FORWARD_HEADERS: "X-Trace,X-Upstream-Authorization=Authorization",
+      AUTH_TYPE: "bearer", AUTH_TOKEN: "configured-token-9"
+    })
+    try {
+      const alice = await sdkClient(server.base, {
+        authorization: "Bearer server-token-1", "x-upstream-authorization": "Bearer alice-api-token", "x-trace": "alice"
+      })
+      const nobody = await sdkClient(server.base, { authorization: "Bearer server-token-1" })
+      // the spec's X-Trace header parameter comes from the client now: not an argument
+      const { tools } = await alice.listTools()
+      assert.notProperty(tools.find((t) => t.name === "styles")!.inputSchema.properties, "X-Trace")
+      assert.isUndefined((await alice.callTool({ name: "secure", arguments: {} })).isError)
+      assert.isUndefined((await nobody.callTool({ name: "secure", arguments: {} })).isError)
+      const [fromAlice, fromNobody] = upstream.requests
+      assert.strictEqual(fromAlice!.headers["authorization"], "Bearer alice-api-token")
+      assert.strictEqual(fromAlice!.headers["x-trace"], "alice")
+      assert.isUndefined(fromAlice!.headers["x-upstream-authorization"])
+      // a client that sends none gets the configured credential
+      assert.strictEqual(fromNobody!.headers["authorization"], "Bearer configured-token-9")
+      assert.isUndefined(fromNobody!.headers["x-trace"])
+      for (const r of upstream.requests) assert.notInclude(JSON.stringify(r.headers), "server-token-1")
+      assert.notInclude(server.stderr(), "alice-api-token")
+      await alice.close()
+      await nobody.close()
+    } finally {
+      await server.stop()
+      await upstream.close()
+    }
+  })
+
+  it("says in a 401 tool error that the client's own headers were sent", async () => {
+    const upstream = await startRecorder(() => ({ status: 401, headers: { "content-type": "application/json" }, body: "{\"error\":\"bad key\"}" }))
+    const server = await startHttpServer(["--spec", fixture("wire.yaml"), "--base-url", `${upstream.url}/api`], { MCP_FORWARD_HEADERS: "X-Api-Key" })
+    try {
+      const client = await sdkClient(server.base, { "x-api-key": "key-of-bob" })
+      const result = await client.callTool({ name: "secure", arguments: {} })
+      assert.isTrue(result.isError)
+      assert.include(textOf(result), "Sent with the client's own x-api-key (MCP_FORWARD_HEADERS)")
+      assert.notInclude(textOf(result), "key-of-bob")
+      assert.strictEqual(upstream.requests[0]!.headers["x-api-key"], "key-of-bob")
+      await client.close()
+    } finally {
+      await server.stop()
+      await upstream.close()
+    }
+  })
+
+  it("refuses to forward the Authorization that clients authenticate to this server with", async () => {
+    const r = await runCli(["--spec", EXAMPLE_SPEC], { MCP_FORWARD_HEADERS: "authorization", MCP_AUTH_TOKEN: "server-token-2" })
     assert.strictEqual(r.code, 1)
     assert.include(r.stderr, "--mcp-forward-headers (MCP_FORWARD_HEADERS)")
-    assert.include(r.stderr, "not supported in this version")
+    assert.include(r.stderr, "not Authorization while clients authenticate to this server")
+    assert.notInclude(r.stderr, "server-token-2")
   })
 })
