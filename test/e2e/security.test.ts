@@ -237,7 +237,7 @@ describe("inbound: each client's own credential (MCP_FORWARD_HEADERS)", () => {
       assert.strictEqual(fromAlice!.headers["authorization"], "Bearer alice-api-token")
       assert.strictEqual(fromAlice!.headers["x-trace"], "alice")
       assert.isUndefined(fromAlice!.headers["x-upstream-authorization"])
-      // a client that sends none gets the configured credential
+      // a client that sends none gets the configured credential (and not alice's cached answer: the cache key covers the headers)
       assert.strictEqual(fromNobody!.headers["authorization"], "Bearer configured-token-9")
       assert.isUndefined(fromNobody!.headers["x-trace"])
       for (const r of upstream.requests) assert.notInclude(JSON.stringify(r.headers), "server-token-1")
