@@ -158,6 +158,8 @@ export interface Settings {
   /** Report format of the `check` command. */
   readonly checkFormat: "text" | "json"
   readonly maxResponseBytes: number
+  /** Every tool takes `_select`, a JMESPath expression applied to its JSON answer (RESPONSE_SELECT). */
+  readonly responseSelect: boolean
   /** Where built tool catalogs are kept between starts: a directory, "auto" (the user's cache directory) or "off". */
   readonly catalogCache: string
   readonly transport: "stdio" | "http"
@@ -268,6 +270,7 @@ const settingsConfig = Config.all({
   watchIntervalSeconds: int("SPEC_WATCH_INTERVAL", 60),
   checkFormat: Config.Literals(["text", "json"], "CHECK_FORMAT").pipe(Config.withDefault("text" as const)),
   maxResponseBytes: int("MAX_RESPONSE_BYTES", 1_048_576),
+  responseSelect: Config.Boolean("RESPONSE_SELECT").pipe(Config.withDefault(false)),
   catalogCache: Config.String("CATALOG_CACHE_DIR").pipe(Config.withDefault("auto")),
   transport: Config.Literals(["stdio", "http"], "SERVER_TRANSPORT").pipe(Config.withDefault("stdio" as const)),
   host: Config.String("SERVER_HOST").pipe(Config.withDefault("127.0.0.1")),
@@ -543,6 +546,7 @@ export const defaults: Settings = {
   watchIntervalSeconds: 60,
   checkFormat: "text",
   maxResponseBytes: 1_048_576,
+  responseSelect: false,
   catalogCache: "auto",
   transport: "stdio",
   host: "127.0.0.1",

@@ -10,6 +10,7 @@ import { Context, Effect, Layer } from "effect"
 import { AppConfig } from "./AppConfig.ts"
 import type { Tool } from "./domain/Tool.ts"
 import { Invoker, type UnknownTool, unusable } from "./Invoker.ts"
+import { SELECT_ARGUMENT, SELECT_PROPERTY } from "./Invoker/Select.ts"
 import { estimateTokens, exceedsBudget, inSlices, type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
 import { usable } from "./ToolCatalog/Mapping.ts"
 import { indexBuilder, type SearchIndex } from "./ToolCatalog/Search.ts"
@@ -18,7 +19,13 @@ export const SEARCH = "search_operations"
 export const DESCRIBE = "describe_operation"
 export const CALL = "call_operation"
 
-export const metaTools = (operations: number, apiName: string): ReadonlyArray<ListedTool> => [
+/** A tool as listed with `_select` (RESPONSE_SELECT) among its arguments. */
+const selectable = (tool: ListedTool): ListedTool => ({
+  ...tool,
+  inputSchema: { ...tool.inputSchema, properties: { ...tool.inputSchema.properties, [SELECT_ARGUMENT]: SELECT_PROPERTY } }
+})
+
+export const metaTools = (operations: number, apiName: string, select = false): ReadonlyArray<ListedTool> => [
   {
     name: SEARCH,
     title: "Search API operations",
@@ -58,7 +65,8 @@ export const metaTools = (operations: number, apiName: string): ReadonlyArray<Li
       type: "object",
       properties: {
         name: { type: "string", description: "The operation's tool name" },
-        arguments: { type: "object", description: "The operation's arguments", additionalProperties: true }
+        arguments: { type: "object", description: "The operation's arguments", additionalProperties: true },
+        ...(select ? { select: SELECT_PROPERTY } : {})
       },
       required: ["name"],
       additionalProperties: false
@@ -80,6 +88,8 @@ export class Discovery extends Context.Service<Discovery, {
   readonly mode: "all" | "discover"
   /** What `tools/list` returns. */
   readonly listing: ReadonlyArray<ListedTool>
+  /** A catalog tool as `tools/list` shows it. */
+  readonly toListed: (tool: Tool) => ListedTool
   /** Routes a `tools/call`: meta-tools in discovery mode, otherwise the operation's tool. */
   readonly call: (name: string, args: unknown) => Effect.Effect<CallToolResult, UnknownTool>
 }>()("openapi-mcp/Discovery") {
@@ -88,11 +98,12 @@ export class Discovery extends Context.Service<Discovery, {
     const catalog = yield* ToolCatalog
     const invoker = yield* Invoker
     // (listing a tool builds it when it was mapped lazily; one whose operation cannot be mapped is left out)
-    const listed = (tools: ReadonlyArray<Tool>) => usable(tools).map(toListed)
+    const listedTool = config.responseSelect ? (t: Tool) => selectable(toListed(t)) : toListed
+    const listed = (tools: ReadonlyArray<Tool>) => usable(tools).map(listedTool)
     const mode = config.toolMode !== "auto"
       ? config.toolMode
       : exceedsBudget(catalog.tools, config.toolBudgetTokens) ? "discover" : "all"
-    if (mode === "all") return Discovery.of({ mode, listing: listed(catalog.tools), call: invoker.call })
+    if (mode === "all") return Discovery.of({ mode, listing: listed(catalog.tools), toListed: listedTool, call: invoker.call })
 
     const pins = new Set(config.pinOperations)
     const pinned = listed(catalog.tools.filter((t) => pins.has(t.name) || pins.has(t.operationId)))
@@ -101,7 +112,7 @@ export class Discovery extends Context.Service<Discovery, {
         yield* Effect.logWarning(`--pin-operations: '${pin}' matches no tool`)
       }
     }
-    const listing = [...metaTools(catalog.tools.length, catalog.serverName), ...pinned]
+    const listing = [...metaTools(catalog.tools.length, catalog.serverName, config.responseSelect), ...pinned]
     // the search index: not at start (0.05-0.15 s for a thousand operations) but in the background soon
     // after start-up; a search before then completes it
     const builder = indexBuilder(catalog.tools)
@@ -167,12 +178,15 @@ export class Discovery extends Context.Service<Discovery, {
         case CALL: {
           const found = lookup(args["name"])
           if (!isTool(found)) return Effect.succeed(found)
-          return invoker.call(found.name, args["arguments"] ?? {})
+          const given = args["arguments"] ?? {}
+          return invoker.call(found.name, config.responseSelect && args["select"] !== undefined && typeof given === "object" && given !== null && !Array.isArray(given)
+            ? { ...given, [SELECT_ARGUMENT]: args["select"] }
+            : given)
         }
         default:
           return invoker.call(name, raw)
       }
     }
-    return Discovery.of({ mode, listing, call })
+    return Discovery.of({ mode, listing, toListed: listedTool, call })
   }))
 }

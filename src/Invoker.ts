@@ -10,6 +10,7 @@ import { Auth, type AuthError } from "./Auth.ts"
 import type { Tool } from "./domain/Tool.ts"
 import { BuildError, buildRequest, type OutgoingRequest } from "./Invoker/RequestBuilder.ts"
 import { mapResponse } from "./Invoker/ResponseMapper.ts"
+import { applySelect, checkSelect, SELECT_ARGUMENT } from "./Invoker/Select.ts"
 import { coerceTextArguments, MAX_ARGUMENT_DEPTH, nestedDeeper, validate } from "./Invoker/Validation.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
 import { problemOf } from "./ToolCatalog/Mapping.ts"
@@ -40,6 +41,12 @@ const toolError = (text: string, structured?: Record<string, unknown>): CallTool
   content: [{ type: "text", text }],
   ...(structured ? { structuredContent: structured } : {})
 })
+
+/** The result with `note` after its text. */
+const withNote = (result: CallToolResult, note: string | undefined): CallToolResult => {
+  const [first, ...rest] = result.content
+  return note === undefined || first?.type !== "text" ? result : { ...result, content: [{ ...first, text: `${first.text}\n\n${note}` }, ...rest] }
+}
 
 /**
  * The tool error for a tool whose operation turned out unmappable when it was built (lazily, after start),
@@ -223,7 +230,13 @@ export class Invoker extends Context.Service<Invoker, {
         if (nestedDeeper(rawArgs, MAX_ARGUMENT_DEPTH)) {
           return Effect.succeed(toolError(`Invalid arguments for ${name}: nested more than ${MAX_ARGUMENT_DEPTH} levels deep.`, { error: "invalid_arguments" }))
         }
-        const args = coerceTextArguments(tool, (rawArgs ?? {}) as Record<string, unknown>)
+        // RESPONSE_SELECT: `_select` is the call's, not the operation's (checked below, applied to the answer)
+        let given = (rawArgs ?? {}) as Record<string, unknown>
+        let select: unknown
+        if (config.responseSelect && Object.hasOwn(given, SELECT_ARGUMENT)) {
+          ;({ [SELECT_ARGUMENT]: select, ...given } = given)
+        }
+        const args = coerceTextArguments(tool, given)
         const problems = validate(tool, args)
         if (problems.length > 0) {
           return Effect.succeed(toolError(
@@ -250,7 +263,13 @@ export class Invoker extends Context.Service<Invoker, {
             : send(request)
         // (catchTag data-first: its data-last form costs a closure over `arguments` on every call)
         const forwarded = fiber.getRef(ForwardedHeaders)
-        const called = Effect.flatMap(auth.apply(built, tool), (authorized): Effect.Effect<CallToolResult, AuthError> => {
+        /** The answer, with only what `expression` selects of it when the call has one. */
+        const answerSelected = (res: Sent & { readonly cache?: CacheInfo }, started: number, expression: string | undefined) =>
+          expression === undefined ? answer(fiber, tool, res, started) : Effect.flatMap(applySelect(res, expression), (selected) =>
+            "error" in selected
+              ? Effect.succeed(toolError(selected.error, { error: "select_failed" }))
+              : Effect.map(answer(fiber, tool, { ...res, ...selected.res }, started), (result) => withNote(result, selected.note)))
+        const called = (expression: string | undefined) => Effect.flatMap(auth.apply(built, tool), (authorized): Effect.Effect<CallToolResult, AuthError> => {
           const started = clock.currentTimeMillisUnsafe()
           const request = withForwarded(authorized, forwarded)
           // a 401 gets one renewal of the credential (fresh token, rotated secret) and one more try
@@ -259,7 +278,7 @@ export class Invoker extends Context.Service<Invoker, {
               renewed ? auth.apply(built, tool).pipe(Effect.flatMap((again) => exchangeOf(withForwarded(again, forwarded)))) : Effect.succeed(res)
             )))
           const answered: Effect.Effect<CallToolResult, UpstreamError | AuthError> =
-            Effect.flatMap(exchange, (res) => answer(fiber, tool, res, started))
+            Effect.flatMap(exchange, (res) => answerSelected(res, started, expression))
           return Effect.catchTag(answered, "UpstreamError", (e) =>
             Effect.logWarning(`upstream call failed: ${e.reason._tag}`).pipe(
               Effect.annotateLogs({ tool: name, operation: tool.operationId, attempts: e.attempts }),
@@ -267,7 +286,12 @@ export class Invoker extends Context.Service<Invoker, {
             ))
         })
         // the credential could not be had, at first or when renewed after a 401
-        return Effect.catchTag(called, "AuthError", (e) => authFailed(tool, e))
+        const run = (expression: string | undefined) => Effect.catchTag(called(expression), "AuthError", (e) => authFailed(tool, e))
+        if (select === undefined) return run(undefined)
+        return Effect.flatMap(checkSelect(select), (checked) =>
+          "problem" in checked
+            ? Effect.succeed(toolError(`Invalid arguments for ${name}: ${checked.problem}`, { error: "invalid_arguments" }))
+            : run(checked.expression))
       })
 
     return Invoker.of({ call })

@@ -17,7 +17,7 @@ import { CALL, DESCRIBE, Discovery, SEARCH } from "./Discovery.ts"
 import { ForwardedHeaders, type UnknownTool } from "./Invoker.ts"
 import { buildPrompts, buildResources, buildResourceTemplates, fromTemplate, RESOURCE_SCHEME, type TemplateEntry } from "./Prompts.ts"
 import { circuitBreakerState, serveRequest, serveToolCall, specOperations, ToolTelemetry, unknownToolTelemetry } from "./Telemetry.ts"
-import { type CatalogShape, type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
+import { type CatalogShape, type ListedTool, ToolCatalog } from "./ToolCatalog.ts"
 import { usable } from "./ToolCatalog/Mapping.ts"
 import { closeNames } from "./ToolCatalog/Search.ts"
 import { dispatchPlainRequests, inFlightCalls, setToolCallHandler, type ToolCallExtra } from "./McpServer/Dispatch.ts"
@@ -244,7 +244,7 @@ export class McpServer extends Context.Service<McpServer, {
         const tool = typeof name === "string" ? current.catalog.lookup(name) : undefined
         if (tool === undefined || listed.has(tool.name)) return
         listed.add(tool.name)
-        promoted.push(toListed(tool))
+        promoted.push(current.discovery.toListed(tool))
         if (notify) void server.sendToolListChanged().catch(() => undefined)
       }
       server.setRequestHandler(ListToolsRequestSchema, (request, extra) => {

@@ -242,3 +242,56 @@ describe("an endless answer", () => {
     }
   })
 })
+
+describe("_select (RESPONSE_SELECT)", () => {
+  let api: Awaited<ReturnType<typeof startExampleApi>>
+  beforeAll(async () => {
+    api = await startExampleApi()
+  })
+  afterAll(async () => {
+    await api?.close()
+  })
+
+  it("gives every tool a _select argument whose JMESPath result is what comes back", async () => {
+    const mcp = await connectStdio(["--spec", EXAMPLE_SPEC, "--base-url", api.url, "--response-select"])
+    try {
+      const { tools } = await mcp.client.listTools()
+      for (const t of tools) assert.property(t.inputSchema.properties, "_select", t.name)
+      const names = await mcp.client.callTool({ name: "listPets", arguments: { _select: "items[].name" } })
+      assert.isUndefined(names.isError, textOf(names))
+      const all = await mcp.client.callTool({ name: "listPets", arguments: {} })
+      const expected = (all.structuredContent as { items: Array<{ name: string }> }).items.map((p) => p.name)
+      assert.isAbove(expected.length, 0)
+      assert.deepStrictEqual(JSON.parse(textOf(names)), expected)
+      assert.deepStrictEqual(names.structuredContent, { result: expected })
+      // a bad expression is refused before the request, as a bad argument
+      const bad = await mcp.client.callTool({ name: "getPet", arguments: { petId: 1, _select: "name[" } })
+      assert.isTrue(bad.isError)
+      assert.include(textOf(bad), "Invalid arguments for getPet: _select is not a valid JMESPath expression")
+    } finally {
+      await mcp.close()
+    }
+  })
+
+  it("takes select beside call_operation's arguments in discovery mode; without the setting there is no _select", async () => {
+    const mcp = await connectStdio(["--spec", EXAMPLE_SPEC, "--base-url", api.url, "--response-select", "--tool-mode", "discover"])
+    try {
+      const call = (await mcp.client.listTools()).tools.find((t) => t.name === "call_operation")!
+      assert.property(call.inputSchema.properties, "select")
+      const count = await mcp.client.callTool({ name: "call_operation", arguments: { name: "listPets", arguments: {}, select: "total" } })
+      assert.isUndefined(count.isError, textOf(count))
+      assert.isNumber(JSON.parse(textOf(count)))
+    } finally {
+      await mcp.close()
+    }
+    const plain = await connectStdio(["--spec", EXAMPLE_SPEC, "--base-url", api.url])
+    try {
+      assert.notProperty((await plain.client.listTools()).tools.find((t) => t.name === "listPets")!.inputSchema.properties, "_select")
+      const refused = await plain.client.callTool({ name: "listPets", arguments: { _select: "items" } })
+      assert.isTrue(refused.isError)
+      assert.include(textOf(refused), "_select")
+    } finally {
+      await plain.close()
+    }
+  })
+})
