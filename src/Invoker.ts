@@ -42,10 +42,10 @@ const toolError = (text: string, structured?: Record<string, unknown>): CallTool
   ...(structured ? { structuredContent: structured } : {})
 })
 
-/** The result with `note` after its text. */
-const withNote = (result: CallToolResult, note: string | undefined): CallToolResult => {
+/** The result with `note` after its text (`separator` between them). */
+const withNote = (result: CallToolResult, note: string | undefined, separator = "\n\n"): CallToolResult => {
   const [first, ...rest] = result.content
-  return note === undefined || first?.type !== "text" ? result : { ...result, content: [{ ...first, text: `${first.text}\n\n${note}` }, ...rest] }
+  return note === undefined || first?.type !== "text" ? result : { ...result, content: [{ ...first, text: `${first.text}${separator}${note}` }, ...rest] }
 }
 
 /**
@@ -203,8 +203,7 @@ export class Invoker extends Context.Service<Invoker, {
             ? `\n${auth.refused(tool, res.status)}${forwardedNote(fiber.getRef(ForwardedHeaders))}`
             : ""
           const note = `${refusal}${attemptsNote(res.attempts)}`
-          const [first, ...rest] = mapped.content
-          if (note !== "" && first?.type === "text") return { ...mapped, content: [{ ...first, text: `${first.text}${note}` }, ...rest] }
+          if (note !== "") return withNote(mapped, note, "")
         }
         return withCacheInfo(mapped, res.cache)
       }
