@@ -25,6 +25,22 @@ const selectable = (tool: ListedTool): ListedTool => ({
   inputSchema: { ...tool.inputSchema, properties: { ...tool.inputSchema.properties, [SELECT_ARGUMENT]: SELECT_PROPERTY } }
 })
 
+const FILE_HINT = "Or file:///absolute/path of a local file, which the server reads and sends"
+
+/** A tool as listed with its file arguments saying they take local files too (UPLOAD_DIRS). */
+const takesLocalFiles = (tool: ListedTool): ListedTool => {
+  const isFile = (s: unknown): boolean =>
+    typeof s === "object" && s !== null && ((s as Record<string, unknown>)["contentEncoding"] === "base64" || isFile((s as Record<string, unknown>)["items"]))
+  const entries = Object.entries(tool.inputSchema.properties)
+  if (!entries.some(([, s]) => isFile(s))) return tool
+  const properties = Object.fromEntries(entries.map(([name, s]) => {
+    if (!isFile(s)) return [name, s]
+    const described = (s as Record<string, unknown>)["description"]
+    return [name, { ...(s as object), description: typeof described === "string" ? `${described}. ${FILE_HINT}` : FILE_HINT }]
+  }))
+  return { ...tool, inputSchema: { ...tool.inputSchema, properties } }
+}
+
 export const metaTools = (operations: number, apiName: string, select = false): ReadonlyArray<ListedTool> => [
   {
     name: SEARCH,
@@ -98,7 +114,12 @@ export class Discovery extends Context.Service<Discovery, {
     const catalog = yield* ToolCatalog
     const invoker = yield* Invoker
     // (listing a tool builds it when it was mapped lazily; one whose operation cannot be mapped is left out)
-    const listedTool = config.responseSelect ? (t: Tool) => selectable(toListed(t)) : toListed
+    const uploads = config.uploads.dirs.length > 0
+    const listedTool = !config.responseSelect && !uploads ? toListed : (t: Tool) => {
+      const listed = toListed(t)
+      const withFiles = uploads ? takesLocalFiles(listed) : listed
+      return config.responseSelect ? selectable(withFiles) : withFiles
+    }
     const listed = (tools: ReadonlyArray<Tool>) => usable(tools).map(listedTool)
     const mode = config.toolMode !== "auto"
       ? config.toolMode
@@ -171,7 +192,7 @@ export class Discovery extends Context.Service<Discovery, {
           if (broken !== undefined) return Effect.succeed(broken)
           const described = {
             name: found.name, method: found.method, path: found.path, description: found.description,
-            inputSchema: found.inputSchema, annotations: found.annotations
+            inputSchema: listedTool(found).inputSchema, annotations: found.annotations
           }
           return Effect.succeed(text(described, JSON.stringify(described)))
         }

@@ -10,6 +10,7 @@ import { Auth, type AuthError } from "./Auth.ts"
 import type { Tool } from "./domain/Tool.ts"
 import { BuildError, buildRequest, type OutgoingRequest } from "./Invoker/RequestBuilder.ts"
 import { mapResponse } from "./Invoker/ResponseMapper.ts"
+import { fileArguments, namesLocalFiles, readLocalFiles } from "./Invoker/LocalFiles.ts"
 import { applySelect, checkSelect, SELECT_ARGUMENT } from "./Invoker/Select.ts"
 import { coerceTextArguments, MAX_ARGUMENT_DEPTH, nestedDeeper, validate } from "./Invoker/Validation.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
@@ -167,14 +168,15 @@ export class Invoker extends Context.Service<Invoker, {
     const { maxResponseBytes } = config
     const cache = yield* ResponseCache
     // each tool's call policy and cache TTL, worked out at its first call (a big API has thousands of tools)
-    const perTool = new Map<Tool, { readonly policy: CallPolicy; readonly ttlMs: number | undefined }>()
+    const perTool = new Map<Tool, { readonly policy: CallPolicy; readonly ttlMs: number | undefined; readonly files: ReadonlyArray<string> }>()
     const settingsOf = (tool: Tool) => {
       let found = perTool.get(tool)
       if (found === undefined) {
         const policy = policyFor(tool, upstream.defaultPolicy, config.operations)
         found = {
           policy: catalog.specChosenUpstream.has(tool) ? { ...policy, guardConnections: true } : policy,
-          ttlMs: cacheTtlFor(tool, config)
+          ttlMs: cacheTtlFor(tool, config),
+          files: fileArguments(tool)
         }
         perTool.set(tool, found)
       }
@@ -243,54 +245,63 @@ export class Invoker extends Context.Service<Invoker, {
             { error: "invalid_arguments", problems }
           ))
         }
-        let built: OutgoingRequest
-        try {
-          built = buildRequest(tool, args)
-        } catch (e) {
-          if (e instanceof BuildError) return Effect.succeed(toolError(`Invalid arguments for ${name}: ${e.message}`, { error: "invalid_arguments" }))
-          throw e // a defect
+        const { policy, ttlMs, files } = settingsOf(tool)
+        /** The call from its checked arguments on: the request built, sent and answered. */
+        const proceed = (args: Record<string, unknown>): Effect.Effect<CallToolResult> => {
+          let built: OutgoingRequest
+          try {
+            built = buildRequest(tool, args)
+          } catch (e) {
+            if (e instanceof BuildError) return Effect.succeed(toolError(`Invalid arguments for ${name}: ${e.message}`, { error: "invalid_arguments" }))
+            throw e // a defect
+          }
+          const clock = fiber.getRef(Clock.Clock)
+          const send = (r: OutgoingRequest) => upstream.execute(r, policy)
+          const writes = tool.method !== "GET" && tool.method !== "HEAD"
+          const exchangeOf = (request: OutgoingRequest): Effect.Effect<Sent & { readonly cache?: CacheInfo }, UpstreamError> =>
+            ttlMs !== undefined
+              ? cache.fetch(request, send, { ttlMs })
+              : writes
+              ? Effect.tap(send(request), (res) => res.status >= 200 && res.status < 300 ? cache.invalidate(request) : Effect.void)
+              : send(request)
+          const forwarded = fiber.getRef(ForwardedHeaders)
+          /** The answer, with only what `expression` selects of it when the call has one. */
+          const answerSelected = (res: Sent & { readonly cache?: CacheInfo }, started: number, expression: string | undefined) =>
+            expression === undefined ? answer(fiber, tool, res, started) : Effect.flatMap(applySelect(res, expression), (selected) =>
+              "error" in selected
+                ? Effect.succeed(toolError(selected.error, { error: "select_failed" }))
+                : Effect.map(answer(fiber, tool, { ...res, ...selected.res }, started), (result) => withNote(result, selected.note)))
+          // (catchTag data-first: its data-last form costs a closure over `arguments` on every call)
+          const called = (expression: string | undefined) => Effect.flatMap(auth.apply(built, tool), (authorized): Effect.Effect<CallToolResult, AuthError> => {
+            const started = clock.currentTimeMillisUnsafe()
+            const request = withForwarded(authorized, forwarded)
+            // a 401 gets one renewal of the credential (fresh token, rotated secret) and one more try
+            const exchange = Effect.flatMap(exchangeOf(request), (res) =>
+              res.status !== 401 ? Effect.succeed(res) : auth.refresh(authorized, tool).pipe(Effect.flatMap((renewed) =>
+                renewed ? auth.apply(built, tool).pipe(Effect.flatMap((again) => exchangeOf(withForwarded(again, forwarded)))) : Effect.succeed(res)
+              )))
+            const answered: Effect.Effect<CallToolResult, UpstreamError | AuthError> =
+              Effect.flatMap(exchange, (res) => answerSelected(res, started, expression))
+            return Effect.catchTag(answered, "UpstreamError", (e) =>
+              Effect.logWarning(`upstream call failed: ${e.reason._tag}`).pipe(
+                Effect.annotateLogs({ tool: name, operation: tool.operationId, attempts: e.attempts }),
+                Effect.andThen(Effect.sync(() => describeUpstreamError(tool, e, maxResponseBytes, clock.currentTimeMillisUnsafe())))
+              ))
+          })
+          // the credential could not be had, at first or when renewed after a 401
+          const run = (expression: string | undefined) => Effect.catchTag(called(expression), "AuthError", (e) => authFailed(tool, e))
+          if (select === undefined) return run(undefined)
+          return Effect.flatMap(checkSelect(select), (checked) =>
+            "problem" in checked
+              ? Effect.succeed(toolError(`Invalid arguments for ${name}: ${checked.problem}`, { error: "invalid_arguments" }))
+              : run(checked.expression))
         }
-        const clock = fiber.getRef(Clock.Clock)
-        const { policy, ttlMs } = settingsOf(tool)
-        const send = (r: OutgoingRequest) => upstream.execute(r, policy)
-        const writes = tool.method !== "GET" && tool.method !== "HEAD"
-        const exchangeOf = (request: OutgoingRequest): Effect.Effect<Sent & { readonly cache?: CacheInfo }, UpstreamError> =>
-          ttlMs !== undefined
-            ? cache.fetch(request, send, { ttlMs })
-            : writes
-            ? Effect.tap(send(request), (res) => res.status >= 200 && res.status < 300 ? cache.invalidate(request) : Effect.void)
-            : send(request)
-        // (catchTag data-first: its data-last form costs a closure over `arguments` on every call)
-        const forwarded = fiber.getRef(ForwardedHeaders)
-        /** The answer, with only what `expression` selects of it when the call has one. */
-        const answerSelected = (res: Sent & { readonly cache?: CacheInfo }, started: number, expression: string | undefined) =>
-          expression === undefined ? answer(fiber, tool, res, started) : Effect.flatMap(applySelect(res, expression), (selected) =>
-            "error" in selected
-              ? Effect.succeed(toolError(selected.error, { error: "select_failed" }))
-              : Effect.map(answer(fiber, tool, { ...res, ...selected.res }, started), (result) => withNote(result, selected.note)))
-        const called = (expression: string | undefined) => Effect.flatMap(auth.apply(built, tool), (authorized): Effect.Effect<CallToolResult, AuthError> => {
-          const started = clock.currentTimeMillisUnsafe()
-          const request = withForwarded(authorized, forwarded)
-          // a 401 gets one renewal of the credential (fresh token, rotated secret) and one more try
-          const exchange = Effect.flatMap(exchangeOf(request), (res) =>
-            res.status !== 401 ? Effect.succeed(res) : auth.refresh(authorized, tool).pipe(Effect.flatMap((renewed) =>
-              renewed ? auth.apply(built, tool).pipe(Effect.flatMap((again) => exchangeOf(withForwarded(again, forwarded)))) : Effect.succeed(res)
-            )))
-          const answered: Effect.Effect<CallToolResult, UpstreamError | AuthError> =
-            Effect.flatMap(exchange, (res) => answerSelected(res, started, expression))
-          return Effect.catchTag(answered, "UpstreamError", (e) =>
-            Effect.logWarning(`upstream call failed: ${e.reason._tag}`).pipe(
-              Effect.annotateLogs({ tool: name, operation: tool.operationId, attempts: e.attempts }),
-              Effect.andThen(Effect.sync(() => describeUpstreamError(tool, e, maxResponseBytes, clock.currentTimeMillisUnsafe())))
-            ))
-        })
-        // the credential could not be had, at first or when renewed after a 401
-        const run = (expression: string | undefined) => Effect.catchTag(called(expression), "AuthError", (e) => authFailed(tool, e))
-        if (select === undefined) return run(undefined)
-        return Effect.flatMap(checkSelect(select), (checked) =>
-          "problem" in checked
-            ? Effect.succeed(toolError(`Invalid arguments for ${name}: ${checked.problem}`, { error: "invalid_arguments" }))
-            : run(checked.expression))
+        // UPLOAD_DIRS: file arguments that name local files get those files' content
+        if (files.length === 0 || !namesLocalFiles(args, files)) return proceed(args)
+        return Effect.flatMap(Effect.result(readLocalFiles(args, files, config.uploads)), (read) =>
+          read._tag === "Failure"
+            ? Effect.succeed(toolError(`Invalid arguments for ${name}: ${read.failure.message}`, { error: "invalid_arguments" }))
+            : proceed(read.success))
       })
 
     return Invoker.of({ call })

@@ -24,6 +24,18 @@ export interface OutgoingRequest {
 
 export class BuildError extends Error {}
 
+/** A file read from disk for an upload (Invoker/LocalFiles.ts): its bytes, its name, the media type of its extension. */
+export class LocalFile {
+  readonly bytes: Uint8Array
+  readonly name: string
+  readonly mediaType: string | undefined
+  constructor(bytes: Uint8Array, name: string, mediaType: string | undefined) {
+    this.bytes = bytes
+    this.name = name
+    this.mediaType = mediaType
+  }
+}
+
 /** Percent-encodes everything but RFC 3986 unreserved characters. */
 export const encodeStrict = (s: string): string =>
   encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
@@ -113,8 +125,15 @@ const cookieValue = (p: ParamBinding, value: unknown): string => {
   return encodeStrict(scalar(value))
 }
 
-/** Decodes a base64 string or a `data:` URI into bytes and (for data URIs) the media type it names. */
-export const decodeFile = (value: unknown, what: string): { readonly bytes: Uint8Array; readonly mediaType: string | undefined } => {
+/**
+ * Decodes a base64 string or a `data:` URI into bytes and (for data URIs) the media type it names; a file
+ * already read from disk is taken as it is.
+ */
+export const decodeFile = (
+  value: unknown,
+  what: string
+): { readonly bytes: Uint8Array; readonly mediaType: string | undefined; readonly name?: string } => {
+  if (value instanceof LocalFile) return value
   if (typeof value !== "string") throw new BuildError(`'${what}' must be base64 text or a data: URI`)
   const m = /^data:([^;,]*)(;[^,]*)?,(.*)$/s.exec(value)
   if (m) {
@@ -182,8 +201,10 @@ const buildBody = (tool: Tool, args: Record<string, unknown>): OutgoingBody | un
           const list = Array.isArray(v) ? v : [v]
           list.forEach((item, i) => {
             const file = decodeFile(item, Array.isArray(v) ? `${k}[${i}]` : k)
-            const type = file.mediaType ?? (partType && !partType.includes("*") && !partType.includes(",") ? partType : "application/octet-stream")
-            form.append(k, new Blob([file.bytes as Uint8Array<ArrayBuffer>], { type }), k)
+            const concrete = partType && !partType.includes("*") && !partType.includes(",") ? partType : undefined
+            // a data: URI's own type wins; a local file's type is only guessed from its extension
+            const type = (item instanceof LocalFile ? concrete ?? file.mediaType : file.mediaType ?? concrete) ?? "application/octet-stream"
+            form.append(k, new Blob([file.bytes as Uint8Array<ArrayBuffer>], { type }), file.name ?? k)
           })
         } else if (Array.isArray(v) && v.every((x) => typeof x !== "object" || x === null)) {
           for (const item of v) form.append(k, scalar(item))

@@ -14,7 +14,8 @@ import type { SpecSourcePolicy } from "../Security/SsrfGuard.ts"
 /** Deepest nesting of objects and arrays accepted in a document (checked by SpecLoader's walk for `$ref`s). */
 export const MAX_DEPTH = 256
 
-const inside = (file: string, dir: string) => file === dir || file.startsWith(dir.endsWith(sep) ? dir : `${dir}${sep}`)
+/** Whether `file` is `dir` or inside it (both real paths). */
+export const inside = (file: string, dir: string) => file === dir || file.startsWith(dir.endsWith(sep) ? dir : `${dir}${sep}`)
 
 /** Checks a spec file against ALLOWED_SPEC_DIRS (symlinks resolved) and SPEC_MAX_BYTES; fails with why. */
 export const checkFile = (url: string, policy: SpecSourcePolicy): Effect.Effect<void, string> =>

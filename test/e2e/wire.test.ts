@@ -3,6 +3,10 @@
  * static auth placement, through the built CLI over stdio, against a recording node:http upstream.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { pathToFileURL } from "node:url"
 import { connectStdio, fixture, startRecorder, textOf } from "../support/processes.ts"
 
 const WIRE = fixture("wire.yaml")
@@ -134,6 +138,64 @@ describe("auth placements reach the upstream", () => {
       }
     })
   }
+})
+
+describe("local files as upload content (UPLOAD_DIRS)", () => {
+  it("reads a file: URI in a file argument from UPLOAD_DIRS and sends its content, name and type; refuses files elsewhere", async () => {
+    const root = mkdtempSync(join(tmpdir(), "uploads-"))
+    const allowed = join(root, "allowed")
+    mkdirSync(allowed)
+    const pdf = Buffer.from("%PDF-1.4 fake \u0000\u00ff")
+    writeFileSync(join(allowed, "report.pdf"), pdf)
+    writeFileSync(join(root, "secret.txt"), "do not send")
+    symlinkSync(join(root, "secret.txt"), join(allowed, "link.txt"))
+    const upstream = await startRecorder()
+    const mcp = await connectStdio(["--spec", WIRE, "--base-url", `${upstream.url}/api`, "--upload-dirs", allowed, "--upload-max-bytes", "1000"])
+    try {
+      const upload = (await mcp.client.listTools()).tools.find((t) => t.name === "upload")!
+      assert.include((upload.inputSchema.properties!["file"] as { description: string }).description, "file:///absolute/path")
+      const sent = await mcp.client.callTool({ name: "upload", arguments: { file: pathToFileURL(join(allowed, "report.pdf")).href, note: "q3" } })
+      assert.isUndefined(sent.isError, textOf(sent))
+      const body = upstream.requests.at(-1)!.body.toString("latin1")
+      // the spec's part type wins; the part is named after the file
+      assert.include(body, "name=\"file\"; filename=\"report.pdf\"\r\nContent-Type: image/png\r\n\r\n")
+      assert.include(body, pdf.toString("latin1"))
+      await mcp.client.callTool({ name: "putBlob", arguments: { body: pathToFileURL(join(allowed, "report.pdf")).href } })
+      assert.deepStrictEqual(upstream.requests.at(-1)!.body, pdf)
+      const count = upstream.requests.length
+      // outside the directories, also through a symbolic link; too big; missing
+      const outside = await mcp.client.callTool({ name: "putBlob", arguments: { body: pathToFileURL(join(root, "secret.txt")).href } })
+      assert.isTrue(outside.isError)
+      assert.include(textOf(outside), "is outside the directories files may be sent from (UPLOAD_DIRS")
+      const linked = await mcp.client.callTool({ name: "putBlob", arguments: { body: pathToFileURL(join(allowed, "link.txt")).href } })
+      assert.include(textOf(linked), "is outside the directories")
+      writeFileSync(join(allowed, "big.bin"), Buffer.alloc(1001))
+      const big = await mcp.client.callTool({ name: "putBlob", arguments: { body: pathToFileURL(join(allowed, "big.bin")).href } })
+      assert.include(textOf(big), "is 1001 bytes, more than UPLOAD_MAX_BYTES (1000)")
+      const missing = await mcp.client.callTool({ name: "putBlob", arguments: { body: "file:///nowhere/x.bin" } })
+      assert.include(textOf(missing), "/nowhere/x.bin does not exist")
+      assert.strictEqual(upstream.requests.length, count)
+      for (const r of upstream.requests) assert.notInclude(r.body.toString("latin1"), "do not send")
+    } finally {
+      await mcp.close()
+      await upstream.close()
+      rmSync(root, { recursive: true, force: true })
+    }
+  })
+
+  it("refuses file: values unless UPLOAD_DIRS is set, saying how to allow them", async () => {
+    const upstream = await startRecorder()
+    const mcp = await connectStdio(["--spec", WIRE, "--base-url", `${upstream.url}/api`])
+    try {
+      const refused = await mcp.client.callTool({ name: "putBlob", arguments: { body: "file:///etc/hostname" } })
+      assert.isTrue(refused.isError)
+      assert.include(textOf(refused), "this server sends no local files (set UPLOAD_DIRS")
+      assert.strictEqual(upstream.requests.length, 0)
+    } finally {
+      await mcp.close()
+      await upstream.close()
+    }
+  })
 })
 
 describe("headers for every request (API_HEADERS)", () => {
