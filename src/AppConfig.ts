@@ -162,6 +162,8 @@ export interface Settings {
   readonly responseSelect: boolean
   /** Where local files named by `file:` arguments may be read from (UPLOAD_DIRS), and how big they may be. */
   readonly uploads: { readonly dirs: ReadonlyArray<string>; readonly maxBytes: number }
+  /** Where binary answers are saved (DOWNLOAD_DIR), and the largest saved. */
+  readonly download: { readonly dir: Option.Option<string>; readonly maxBytes: number }
   /** Where built tool catalogs are kept between starts: a directory, "auto" (the user's cache directory) or "off". */
   readonly catalogCache: string
   readonly transport: "stdio" | "http"
@@ -274,6 +276,7 @@ const settingsConfig = Config.all({
   maxResponseBytes: int("MAX_RESPONSE_BYTES", 1_048_576),
   responseSelect: Config.Boolean("RESPONSE_SELECT").pipe(Config.withDefault(false)),
   uploads: Config.all({ dirs: list("UPLOAD_DIRS"), maxBytes: int("UPLOAD_MAX_BYTES", 52_428_800) }),
+  download: Config.all({ dir: Config.String("DOWNLOAD_DIR").pipe(Config.option), maxBytes: int("DOWNLOAD_MAX_BYTES", 104_857_600) }),
   catalogCache: Config.String("CATALOG_CACHE_DIR").pipe(Config.withDefault("auto")),
   transport: Config.Literals(["stdio", "http"], "SERVER_TRANSPORT").pipe(Config.withDefault("stdio" as const)),
   host: Config.String("SERVER_HOST").pipe(Config.withDefault("127.0.0.1")),
@@ -362,6 +365,7 @@ const rangeChecks = (s: Config.Success<typeof settingsConfig>): ReadonlyArray<re
   ["TOOL_NAME_MAX_LENGTH", s.toolNameMaxLength, s.toolNameMaxLength >= 16 && s.toolNameMaxLength <= 128, "a whole number from 16 to 128"],
   ["TOOL_DESCRIPTION_MAX_LENGTH", s.descriptionMaxLength, s.descriptionMaxLength >= 40, "a whole number of at least 40"],
   ["TOOL_BUDGET_TOKENS", s.toolBudgetTokens, s.toolBudgetTokens >= 0, "a whole number of at least 0"],
+  ["DOWNLOAD_MAX_BYTES", s.download.maxBytes, s.download.maxBytes >= 1, "a whole number of bytes, at least 1"],
   ["UPLOAD_MAX_BYTES", s.uploads.maxBytes, s.uploads.maxBytes >= 1, "a whole number of bytes, at least 1"],
   ["SPEC_WATCH_INTERVAL", s.watchIntervalSeconds, s.watchIntervalSeconds >= 1, "a whole number of seconds, at least 1"],
   ["MAX_RESPONSE_BYTES", s.maxResponseBytes, s.maxResponseBytes >= 1024, "a whole number of bytes, at least 1024"],
@@ -552,6 +556,7 @@ export const defaults: Settings = {
   maxResponseBytes: 1_048_576,
   responseSelect: false,
   uploads: { dirs: [], maxBytes: 52_428_800 },
+  download: { dir: Option.none(), maxBytes: 104_857_600 },
   catalogCache: "auto",
   transport: "stdio",
   host: "127.0.0.1",

@@ -4,12 +4,14 @@
  * unreachable upstream) comes back as an `isError` tool result; only an unknown tool is a protocol error.
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
-import { Clock, Context, Effect, type Fiber, Layer, LogLevel, References, Schema } from "effect"
-import { AppConfig, type OperationOverride, type Settings } from "./AppConfig.ts"
+import { Clock, Context, Effect, type Fiber, Layer, LogLevel, Option, References, Schema } from "effect"
+import { mkdir } from "node:fs/promises"
+import { AppConfig, ConfigInvalid, type OperationOverride, type Settings } from "./AppConfig.ts"
 import { Auth, type AuthError } from "./Auth.ts"
 import type { Tool } from "./domain/Tool.ts"
 import { BuildError, buildRequest, type OutgoingRequest } from "./Invoker/RequestBuilder.ts"
 import { mapResponse } from "./Invoker/ResponseMapper.ts"
+import { saveDownload } from "./Invoker/Downloads.ts"
 import { fileArguments, namesLocalFiles, readLocalFiles } from "./Invoker/LocalFiles.ts"
 import { applySelect, checkSelect, SELECT_ARGUMENT } from "./Invoker/Select.ts"
 import { coerceTextArguments, MAX_ARGUMENT_DEPTH, nestedDeeper, validate } from "./Invoker/Validation.ts"
@@ -167,6 +169,13 @@ export class Invoker extends Context.Service<Invoker, {
     const config = yield* AppConfig
     const { maxResponseBytes } = config
     const cache = yield* ResponseCache
+    // DOWNLOAD_DIR: made at start, so a directory that cannot be made stops the start rather than every download
+    const downloads = Option.isNone(config.download.dir) ? undefined : { dir: config.download.dir.value, maxBytes: config.download.maxBytes }
+    if (downloads !== undefined) {
+      yield* Effect.tryPromise(() => mkdir(downloads.dir, { recursive: true })).pipe(Effect.mapError((e) =>
+        new ConfigInvalid({ message: `--download-dir (DOWNLOAD_DIR): cannot make ${downloads.dir}: ${((e.cause ?? e) as NodeJS.ErrnoException).code ?? String(e)}` })
+      ))
+    }
     // each tool's call policy and cache TTL, worked out at its first call (a big API has thousands of tools)
     const perTool = new Map<Tool, { readonly policy: CallPolicy; readonly ttlMs: number | undefined; readonly files: ReadonlyArray<string> }>()
     const settingsOf = (tool: Tool) => {
@@ -265,12 +274,16 @@ export class Invoker extends Context.Service<Invoker, {
               ? Effect.tap(send(request), (res) => res.status >= 200 && res.status < 300 ? cache.invalidate(request) : Effect.void)
               : send(request)
           const forwarded = fiber.getRef(ForwardedHeaders)
-          /** The answer, with only what `expression` selects of it when the call has one. */
-          const answerSelected = (res: Sent & { readonly cache?: CacheInfo }, started: number, expression: string | undefined) =>
-            expression === undefined ? answer(fiber, tool, res, started) : Effect.flatMap(applySelect(res, expression), (selected) =>
+          /** The answer, with only what `expression` selects of it when the call has one, or where it was saved. */
+          const answerSelected = (res: Sent & { readonly cache?: CacheInfo }, started: number, expression: string | undefined) => {
+            // DOWNLOAD_DIR: a binary answer is saved, and the result says where
+            const saved = downloads === undefined ? undefined : saveDownload(tool, res, downloads, maxResponseBytes, clock.currentTimeMillisUnsafe())
+            if (saved !== undefined) return saved
+            return expression === undefined ? answer(fiber, tool, res, started) : Effect.flatMap(applySelect(res, expression), (selected) =>
               "error" in selected
                 ? Effect.succeed(toolError(selected.error, { error: "select_failed" }))
                 : Effect.map(answer(fiber, tool, { ...res, ...selected.res }, started), (result) => withNote(result, selected.note)))
+          }
           // (catchTag data-first: its data-last form costs a closure over `arguments` on every call)
           const called = (expression: string | undefined) => Effect.flatMap(auth.apply(built, tool), (authorized): Effect.Effect<CallToolResult, AuthError> => {
             const started = clock.currentTimeMillisUnsafe()

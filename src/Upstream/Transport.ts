@@ -54,16 +54,37 @@ const flatHeaders = (raw: IncomingHttpHeaders): Record<string, string> => {
  */
 const ACCEPT_ENCODING = "gzip, deflate, br"
 
+/** Whether an answer is binary: not JSON or text by its Content-Type (DOWNLOAD_DIR saves such answers). */
+export const isBinaryAnswer = (headers: Readonly<Record<string, string>>): boolean => {
+  const mt = (headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase()
+  return !(mt === "" || mt === "application/json" || mt.endsWith("+json") || mt.startsWith("text/") || mt.endsWith("/xml") ||
+    mt.endsWith("+xml") || mt === "application/x-www-form-urlencoded" || mt === "application/yaml" || mt === "application/javascript" ||
+    mt === "application/graphql")
+}
+
 /**
- * `maxBodyBytes`: the most of a response body kept in memory; past it the request is aborted and the answer
- * is what came so far, marked `bodyCut` (an API that sends gigabytes cannot exhaust the server's memory).
+ * The most of a response body (with these headers) kept in memory; past it the request is aborted and the
+ * answer is what came so far, marked `bodyCut` (an API that sends gigabytes cannot exhaust the server's memory).
  */
-const undiciSend = (dispatcher: Dispatcher, maxBodyBytes: number): Send => (request, done) => {
+type BodyLimit = (headers: Readonly<Record<string, string>>) => number
+
+/**
+ * One byte past what could be used: MAX_RESPONSE_BYTES, or CACHE_MAX_ENTRY_BYTES if larger; for a binary answer
+ * with DOWNLOAD_DIR set, DOWNLOAD_MAX_BYTES if larger still.
+ */
+const bodyLimit = (config: AppConfig["Service"]): BodyLimit => {
+  const base = Math.max(config.maxResponseBytes, config.cache.maxEntryBytes) + 1
+  const download = Option.isSome(config.download.dir) ? config.download.maxBytes + 1 : 0
+  return download > base ? (headers) => isBinaryAnswer(headers) ? download : base : () => base
+}
+
+const undiciSend = (dispatcher: Dispatcher, limitOf: BodyLimit): Send => (request, done) => {
   let controller: Dispatcher.DispatchController | undefined
   let cancelled = false
   let finished = false
   let status = 0
   let headers: Record<string, string> = {}
+  let maxBodyBytes = 0
   const chunks: Array<Buffer> = []
   let size = 0
   const finish = (result: UpstreamResponse | Error) => {
@@ -86,6 +107,7 @@ const undiciSend = (dispatcher: Dispatcher, maxBodyBytes: number): Send => (requ
       onResponseStart(_c, statusCode, raw) {
         status = statusCode
         headers = flatHeaders(raw)
+        maxBodyBytes = limitOf(headers)
       },
       onResponseData(c, chunk) {
         if (finished) return
@@ -120,7 +142,7 @@ const undiciSend = (dispatcher: Dispatcher, maxBodyBytes: number): Send => (requ
 const lazySend = (
   makeAgent: (undici: typeof import("undici"), lookup: typeof guardedLookup | undefined) => Dispatcher,
   guard: boolean,
-  maxBodyBytes: number,
+  limitOf: BodyLimit,
   preloadMs: number
 ) => {
   let sends: { readonly plain: Send; readonly guarded: Send } | undefined
@@ -129,7 +151,7 @@ const lazySend = (
   const load = () =>
     loading ??= import("undici").then((undici) => {
       const decompress = undici.interceptors.decompress({ skipErrorResponses: false })
-      const sendOver = (agent: Dispatcher) => (agents.push(agent), undiciSend(agent.compose(decompress), maxBodyBytes))
+      const sendOver = (agent: Dispatcher) => (agents.push(agent), undiciSend(agent.compose(decompress), limitOf))
       const plain = sendOver(makeAgent(undici, undefined))
       return (sends = { plain, guarded: guard ? sendOver(makeAgent(undici, guardedLookup)) : plain })
     })
@@ -178,8 +200,7 @@ export class UpstreamTransport extends Context.Service<UpstreamTransport, { read
    * the layer: one for the operator's upstreams, and unless private networks are allowed one whose every new
    * connection is checked to go to a public address (SsrfGuard.guardedLookup), for `guarded` requests (base
    * URLs chosen by a spec read from a URL). Request timeouts are Upstream's (it aborts the request), so
-   * undici's own are off. A body is read up to one byte past what could be used (MAX_RESPONSE_BYTES,
-   * CACHE_MAX_ENTRY_BYTES), then cut.
+   * undici's own are off. A body is read up to one byte past what could be used (bodyLimit), then cut.
    */
   static readonly layer = Layer.effect(UpstreamTransport, Effect.gen(function*() {
     const config = yield* AppConfig
@@ -205,7 +226,7 @@ export class UpstreamTransport extends Context.Service<UpstreamTransport, { read
           return proxy !== undefined && lookup === undefined
             ? new undici.EnvHttpProxyAgent({ ...options, ...proxy.options, connectTimeout: config.http.connectTimeoutMs })
             : new undici.Agent(options)
-        }, !config.specSource.allowPrivateNetworks, Math.max(config.maxResponseBytes, config.cache.maxEntryBytes) + 1, 1000)
+        }, !config.specSource.allowPrivateNetworks, bodyLimit(config), 1000)
       ),
       (lazy) => Effect.promise(lazy.close)
     )

@@ -1,11 +1,15 @@
-/** Prompts, resources, progress notifications, confirmation by elicitation, and binary answers. */
+/** Prompts, resources, progress notifications, confirmation by elicitation, binary answers (inline or saved), and _select. */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { dirname, join } from "node:path"
+import { pathToFileURL } from "node:url"
 import { brotliCompressSync, gzipSync } from "node:zlib"
 import { startExampleApi } from "../../src/demo/ExampleApi.ts"
-import { CLI, connectStdio, EXAMPLE_SPEC, fixture, startLocalServer, textOf } from "../support/processes.ts"
+import { CLI, connectStdio, EXAMPLE_SPEC, fixture, runCli, startLocalServer, textOf } from "../support/processes.ts"
 
 describe("prompts and resources", () => {
   let api: Awaited<ReturnType<typeof startExampleApi>>
@@ -293,5 +297,59 @@ describe("_select (RESPONSE_SELECT)", () => {
     } finally {
       await plain.close()
     }
+  })
+})
+
+describe("binary answers saved to DOWNLOAD_DIR", () => {
+  it("saves a PDF under the name the API gives, other binaries under the tool's, returns where; small images stay inline; too big is said", async () => {
+    const pdf = Buffer.concat([Buffer.from("%PDF-1.7\n"), Buffer.alloc(300_000, 7)])
+    const answers: Array<{ type: string; body: Buffer; disposition?: string }> = [
+      { type: "application/pdf", body: pdf, disposition: 'attachment; filename="../../etc/Q3 report.pdf"' },
+      { type: "application/pdf", body: pdf, disposition: 'attachment; filename="../../etc/Q3 report.pdf"' },
+      { type: "application/zip", body: Buffer.from("PK\u0003\u0004zip") },
+      { type: "image/png", body: Buffer.from([0x89, 0x50, 0x4e, 0x47]) },
+      { type: "application/octet-stream", body: Buffer.alloc(2_000_001) }
+    ]
+    const server = await startLocalServer((_req, res) => {
+      const next = answers.shift()!
+      res.writeHead(200, { "content-type": next.type, ...(next.disposition ? { "content-disposition": next.disposition } : {}) }).end(next.body)
+    })
+    const dir = join(mkdtempSync(join(tmpdir(), "downloads-")), "saved")
+    const mcp = await connectStdio([
+      "--spec", fixture("content.yaml"), "--base-url", server.url, "--cache-backend", "none", "--max-response-bytes", "4096",
+      "--download-dir", dir, "--download-max-bytes", "2000000"
+    ])
+    try {
+      const first = await mcp.client.callTool({ name: "getImage", arguments: {} })
+      assert.isUndefined(first.isError, textOf(first))
+      // the name's directories are dropped: the file stays in the download directory
+      assert.deepStrictEqual(first.structuredContent, { saved_to: join(dir, "Q3 report.pdf"), bytes: pdf.length, media_type: "application/pdf" })
+      assert.deepStrictEqual(readFileSync(join(dir, "Q3 report.pdf")), pdf)
+      assert.deepInclude(first.content as Array<unknown>, {
+        type: "resource_link", uri: pathToFileURL(join(dir, "Q3 report.pdf")).href, name: "Q3 report.pdf", mimeType: "application/pdf"
+      })
+      // the same name again: a new file beside it, never replacing one
+      const second = await mcp.client.callTool({ name: "getImage", arguments: {} })
+      assert.strictEqual((second.structuredContent as { saved_to: string }).saved_to, join(dir, "Q3 report-2.pdf"))
+      const zip = await mcp.client.callTool({ name: "getImage", arguments: {} })
+      assert.match((zip.structuredContent as { saved_to: string }).saved_to, /\/getImage-[0-9T-]+Z\.zip$/)
+      const image = await mcp.client.callTool({ name: "getImage", arguments: {} })
+      assert.strictEqual((image.content as Array<{ type: string }>)[0]!.type, "image")
+      const big = await mcp.client.callTool({ name: "getImage", arguments: {} })
+      assert.isTrue(big.isError)
+      assert.include(textOf(big), "more than 2000000 bytes (DOWNLOAD_MAX_BYTES); it was not saved")
+      assert.deepStrictEqual(readdirSync(dir).sort(), ["Q3 report-2.pdf", "Q3 report.pdf", (zip.structuredContent as { saved_to: string }).saved_to.split("/").at(-1)!].sort())
+    } finally {
+      await mcp.close()
+      await server.close()
+      rmSync(dirname(dir), { recursive: true, force: true })
+    }
+  })
+
+  it("stops the start when the directory cannot be made", async () => {
+    // a directory inside a file cannot be
+    const r = await runCli(["--spec", fixture("content.yaml"), "--download-dir", join(fixture("content.yaml"), "saved")])
+    assert.strictEqual(r.code, 1)
+    assert.include(r.stderr, `--download-dir (DOWNLOAD_DIR): cannot make ${join(fixture("content.yaml"), "saved")}: ENOTDIR`)
   })
 })
