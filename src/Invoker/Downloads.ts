@@ -13,14 +13,12 @@ import { basename, extname, join } from "node:path"
 import { pathToFileURL } from "node:url"
 import type { Tool } from "../domain/Tool.ts"
 import type { UpstreamResponse } from "../Upstream.ts"
-import { isBinaryAnswer } from "../Upstream/Transport.ts"
+import { isBinaryAnswer, mediaTypeOf } from "../Upstream/Transport.ts"
 
 export interface DownloadSettings {
   readonly dir: string
   readonly maxBytes: number
 }
-
-const mediaTypeOf = (headers: Readonly<Record<string, string>>) => (headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase()
 
 const EXTENSIONS: Readonly<Record<string, string>> = {
   "application/pdf": ".pdf", "application/zip": ".zip", "application/gzip": ".gz", "application/x-tar": ".tar",

@@ -8,6 +8,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
 import type { Tool } from "../domain/Tool.ts"
 import type { UpstreamResponse } from "../Upstream.ts"
 import { rateLimited, retryAfterSeconds } from "../Upstream/RetryAfter.ts"
+import { isJsonType, isTextType, mediaTypeOf } from "../Upstream/Transport.ts"
 import { closeJsonPrefix, cutList, type JsonPrefix } from "./JsonPrefix.ts"
 
 // required when first needed, not imported: an ESM import of node:http also loads Node's bundled undici (tens
@@ -17,13 +18,6 @@ const statusText = (status: number) => (statusCodes ??= process.getBuiltinModule
 
 const ERROR_EXCERPT = 2000
 
-const mediaTypeOf = (headers: Readonly<Record<string, string>>): string =>
-  (headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase()
-
-const isJson = (mt: string) => mt === "application/json" || mt.endsWith("+json")
-const isText = (mt: string) =>
-  mt.startsWith("text/") || mt.endsWith("/xml") || mt.endsWith("+xml") || mt === "application/x-www-form-urlencoded" ||
-  mt === "application/yaml" || mt === "application/javascript" || mt === "application/graphql"
 
 const utf8 = new TextDecoder("utf-8", { fatal: false })
 
@@ -182,7 +176,7 @@ export const mapResponse = (tool: Tool, res: UpstreamResponse, maxBytes: number,
   if (res.body.byteLength === 0) {
     return { content: [{ type: "text", text: `${statusLine(res.status)}: no content` }] }
   }
-  if (isJson(mt) || (mt === "" && /^\s*[[{]/.test(utf8.decode(res.body.subarray(0, 64))))) {
+  if (isJsonType(mt) || (mt === "" && /^\s*[[{]/.test(utf8.decode(res.body.subarray(0, 64))))) {
     const { text, note } = capped(res, maxBytes)
     if (note === undefined) {
       try {
@@ -201,7 +195,7 @@ export const mapResponse = (tool: Tool, res: UpstreamResponse, maxBytes: number,
     }
     return { content: [{ type: "text", text: note === undefined ? text : `${text}\n\n${note}` }] }
   }
-  if (isText(mt) || mt === "") {
+  if (isTextType(mt) || mt === "") {
     return { content: [{ type: "text", text: cappedText(res, maxBytes) }] }
   }
   if (res.body.byteLength > maxBytes || res.bodyCut === true) {

@@ -10,6 +10,7 @@
  */
 import { Effect } from "effect"
 import type { UpstreamResponse } from "../Upstream.ts"
+import { isJsonType, mediaTypeOf } from "../Upstream/Transport.ts"
 
 export const SELECT_ARGUMENT = "_select"
 const MAX_EXPRESSION = 1000
@@ -51,8 +52,6 @@ export const checkSelect = (value: unknown): Effect.Effect<{ readonly expression
   })
 }
 
-const mediaType = (res: UpstreamResponse) => (res.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase()
-
 /** Top-level keys of a JSON value, to say what an expression that matched nothing could have named. */
 const keysOf = (value: unknown) =>
   typeof value === "object" && value !== null && !Array.isArray(value)
@@ -68,8 +67,8 @@ export const applySelect = (
   expression: string
 ): Effect.Effect<{ readonly res: UpstreamResponse; readonly note?: string } | { readonly error: string }> => {
   if (res.status < 200 || res.status >= 300 || res.body.byteLength === 0) return Effect.succeed({ res })
-  const mt = mediaType(res)
-  if (mt !== "" && mt !== "application/json" && !mt.endsWith("+json")) {
+  const mt = mediaTypeOf(res.headers)
+  if (mt !== "" && !isJsonType(mt)) {
     return Effect.succeed({ res, note: `${SELECT_ARGUMENT} was not applied: the answer is ${mt}, not JSON.` })
   }
   if (res.bodyCut === true) {

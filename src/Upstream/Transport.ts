@@ -54,12 +54,20 @@ const flatHeaders = (raw: IncomingHttpHeaders): Record<string, string> => {
  */
 const ACCEPT_ENCODING = "gzip, deflate, br"
 
-/** Whether an answer is binary: not JSON or text by its Content-Type (DOWNLOAD_DIR saves such answers). */
+/** A Content-Type's media type, lower-case, without parameters. */
+export const mediaTypeOf = (headers: Readonly<Record<string, string>>): string =>
+  (headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase()
+
+export const isJsonType = (mt: string) => mt === "application/json" || mt.endsWith("+json")
+
+export const isTextType = (mt: string) =>
+  mt.startsWith("text/") || mt.endsWith("/xml") || mt.endsWith("+xml") || mt === "application/x-www-form-urlencoded" ||
+  mt === "application/yaml" || mt === "application/javascript" || mt === "application/graphql"
+
+/** Whether an answer is binary: by its Content-Type neither JSON nor text (DOWNLOAD_DIR saves such answers). */
 export const isBinaryAnswer = (headers: Readonly<Record<string, string>>): boolean => {
-  const mt = (headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase()
-  return !(mt === "" || mt === "application/json" || mt.endsWith("+json") || mt.startsWith("text/") || mt.endsWith("/xml") ||
-    mt.endsWith("+xml") || mt === "application/x-www-form-urlencoded" || mt === "application/yaml" || mt === "application/javascript" ||
-    mt === "application/graphql")
+  const mt = mediaTypeOf(headers)
+  return mt !== "" && !isJsonType(mt) && !isTextType(mt)
 }
 
 /**
