@@ -22,7 +22,7 @@ import { SpecLoader } from "./SpecLoader.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
 
 /** How long the files must stay unchanged before the spec is loaded again. */
-export const DEBOUNCE = Duration.millis(300)
+const DEBOUNCE = Duration.millis(300)
 
 const digest = (data: Uint8Array) => createHash("sha256").update(data).digest("hex")
 
