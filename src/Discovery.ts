@@ -13,6 +13,7 @@ import { Invoker, type UnknownTool, unusable } from "./Invoker.ts"
 import { SELECT_ARGUMENT, SELECT_PROPERTY } from "./Invoker/Select.ts"
 import { estimateTokens, exceedsBudget, inSlices, type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
 import { usable } from "./ToolCatalog/Mapping.ts"
+import { isObject } from "./SpecLoader/Refs.ts"
 import { indexBuilder, type SearchIndex } from "./ToolCatalog/Search.ts"
 
 export const SEARCH = "search_operations"
@@ -36,7 +37,7 @@ const takesLocalFiles = (tool: ListedTool): ListedTool => {
   const properties = Object.fromEntries(entries.map(([name, s]) => {
     if (!isFile(s)) return [name, s]
     const described = (s as Record<string, unknown>)["description"]
-    return [name, { ...(s as object), description: typeof described === "string" ? `${described}. ${FILE_HINT}` : FILE_HINT }]
+    return [name, { ...(s as object), description: typeof described === "string" ? `${described.replace(/[.\s]*$/, "")}. ${FILE_HINT}` : FILE_HINT }]
   }))
   return { ...tool, inputSchema: { ...tool.inputSchema, properties } }
 }
@@ -200,9 +201,9 @@ export class Discovery extends Context.Service<Discovery, {
           const found = lookup(args["name"])
           if (!isTool(found)) return Effect.succeed(found)
           const given = args["arguments"] ?? {}
-          return invoker.call(found.name, config.responseSelect && args["select"] !== undefined && typeof given === "object" && given !== null && !Array.isArray(given)
-            ? { ...given, [SELECT_ARGUMENT]: args["select"] }
-            : given)
+          // RESPONSE_SELECT: call_operation's `select` is the operation's `_select`
+          const selects = config.responseSelect && args["select"] !== undefined && isObject(given)
+          return invoker.call(found.name, selects ? { ...given, [SELECT_ARGUMENT]: args["select"] } : given)
         }
         default:
           return invoker.call(name, raw)
