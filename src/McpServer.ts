@@ -148,6 +148,7 @@ export class McpServer extends Context.Service<McpServer, {
       }
       return Object.keys(forwarded).length === 0 ? call : Effect.provideService(call, ForwardedHeaders, forwarded)
     }
+    const reloadable = config.watch || config.transport === "http"
     /** The SDK servers of open connections, told when a reload changes what they list. */
     const connected = new Set<Server>()
 
@@ -209,10 +210,11 @@ export class McpServer extends Context.Service<McpServer, {
         { name: catalog.serverName, version: catalog.serverVersion, title: catalog.serverName },
         {
           capabilities: {
-            // in discovery mode, described operations join this connection's tool list; with --watch, a reload changes them
-            tools: { listChanged: discovery.mode === "discover" || config.watch },
-            ...(config.prompts ? { prompts: { listChanged: config.watch }, completions: {} } : {}),
-            ...(config.resources ? { resources: { listChanged: config.watch } } : {})
+            // in discovery mode, described operations join this connection's tool list; a reload (--watch, or SIGHUP
+            // over HTTP) changes them all
+            tools: { listChanged: discovery.mode === "discover" || reloadable },
+            ...(config.prompts ? { prompts: { listChanged: reloadable }, completions: {} } : {}),
+            ...(config.resources ? { resources: { listChanged: reloadable } } : {})
           },
           instructions: instructions(),
           jsonSchemaValidator: sharedValidator

@@ -9,6 +9,10 @@
  * save writes, renames and touches; a `git checkout` rewrites several files), so the reload waits until no
  * change has come for DEBOUNCE. A spec from a URL has its document fetched again every SPEC_WATCH_INTERVAL
  * seconds. Nothing is reloaded unless a file's or document's content changed (a touch, a save without edits).
+ *
+ * A server on the HTTP transport also reloads on SIGHUP, with or without --watch, and then whether or not the
+ * spec changed: credentials are read again too (a rotated `file:` or Secrets Manager secret), and open sessions
+ * carry on. Over stdio SIGHUP keeps its usual meaning (the terminal went away: stop).
  */
 import { Cause, Context, Duration, Effect, Exit, Layer, Option, Queue, Scope } from "effect"
 import { createHash } from "node:crypto"
@@ -51,12 +55,13 @@ const reason = (cause: Cause.Cause<unknown>) =>
 export const SpecWatch = {
   /**
    * With --watch, reloads `spec` (everything built from the spec) when it changes; `loader` reads specs from
-   * URLs (a new one for each look, so nothing cached is taken for the document). Nothing without --watch.
+   * URLs (a new one for each look, so nothing cached is taken for the document). Over HTTP, also on SIGHUP.
    */
   layer: <E, R, R2>(spec: Layer.Layer<ToolCatalog | Discovery, E, R>, loader: Layer.Layer<SpecLoader, never, R2>) =>
     Layer.effectDiscard(Effect.gen(function*() {
       const config = yield* AppConfig
-      if (!config.watch) return
+      const hangup = config.transport === "http"
+      if (!config.watch && !hangup) return
       const mcp = yield* McpServer
       const context = yield* Effect.context<R | R2>()
       const changes = yield* Queue.sliding<void>(1)
@@ -99,7 +104,10 @@ export const SpecWatch = {
         Effect.map(Effect.all([fileDigests(files), remoteDigests]), (parts) => parts.flat().join("\n"))
 
       let files = mcp.catalog().sourceFiles
-      let seen = yield* fingerprint(files)
+      // (without --watch nothing is compared: a SIGHUP always reloads, and start-up reads no file twice)
+      let seen = config.watch ? yield* fingerprint(files) : ""
+      /** A SIGHUP came: the next reload happens whatever the content. */
+      let forced = false
       /** The scope of the spec built by the last reload (the one built at start-up lives as long as the server). */
       let loaded: Scope.Closeable | undefined
       yield* Effect.addFinalizer(() =>
@@ -110,8 +118,10 @@ export const SpecWatch = {
       )
 
       const reload = Effect.gen(function*() {
-        const now = yield* fingerprint(files)
-        if (now === seen) return yield* Effect.logDebug("--watch: the spec's content has not changed; nothing to reload")
+        const force = forced
+        forced = false
+        const now = config.watch ? yield* fingerprint(files) : ""
+        if (now === seen && !force) return yield* Effect.logDebug("--watch: the spec's content has not changed; nothing to reload")
         const previous = seen
         seen = now
         const before = mcp.catalog().tools.length
@@ -121,27 +131,37 @@ export const SpecWatch = {
           yield* Scope.close(scope, built)
           // a spec URL is tried again at the next look (what failed may have been the fetch); a file at its next change
           if (remote.length > 0) seen = previous
-          return yield* Effect.logError(`--watch: the changed spec does not load; still serving the previous ${before} tools: ${reason(built.cause)}`)
+          return yield* Effect.logError(`${force ? "SIGHUP" : "--watch"}: the spec does not load; still serving the previous ${before} tools: ${reason(built.cause)}`)
         }
         const catalog = Context.get(built.value, ToolCatalog)
         yield* mcp.replace(catalog, Context.get(built.value, Discovery))
         // calls still running on the previous spec's services keep them: closing their scope only stops background work
         if (loaded !== undefined) yield* Scope.close(loaded, built)
         loaded = scope
-        if (catalog.sourceFiles.join("\n") !== files.join("\n")) {
+        if (config.watch && catalog.sourceFiles.join("\n") !== files.join("\n")) {
           files = catalog.sourceFiles
           seen = yield* fingerprint(files)
           watchFiles(files)
         }
-        yield* Effect.logInfo(`--watch: spec reloaded: ${catalog.tools.length} tools (before: ${before}); clients are told the tool list changed`)
+        yield* Effect.logInfo(`${force ? "SIGHUP" : "--watch"}: spec reloaded: ${catalog.tools.length} tools (before: ${before}); clients are told the tool list changed`)
       })
 
-      watchFiles(files)
-      yield* Effect.logInfo(
-        `--watch: watching ${[...files, ...remote].join(", ")}` +
-          (remote.length > 0 ? ` (a URL fetched again every ${config.watchIntervalSeconds} s)` : "")
-      )
-      if (remote.length > 0) {
+      if (hangup) {
+        const onHangup = () => {
+          forced = true
+          Queue.offerUnsafe(changes, undefined)
+        }
+        process.on("SIGHUP", onHangup)
+        yield* Effect.addFinalizer(() => Effect.sync(() => process.off("SIGHUP", onHangup)))
+      }
+      if (config.watch) {
+        watchFiles(files)
+        yield* Effect.logInfo(
+          `--watch: watching ${[...files, ...remote].join(", ")}` +
+            (remote.length > 0 ? ` (a URL fetched again every ${config.watchIntervalSeconds} s)` : "")
+        )
+      }
+      if (config.watch && remote.length > 0) {
         yield* Effect.forkScoped(Effect.forever(
           Effect.andThen(Effect.sleep(Duration.seconds(config.watchIntervalSeconds)), Effect.sync(() => Queue.offerUnsafe(changes, undefined)))
         ))

@@ -163,6 +163,28 @@ describe("--watch", () => {
     }
   })
 
+  it("reloads an HTTP server on SIGHUP, without --watch, keeping its sessions", async () => {
+    dir = mkdtempSync(join(tmpdir(), "watch-"))
+    writeFileSync(join(dir, "openapi.yaml"), PETSTORE)
+    const server = await startHttpServer(["--spec", join(dir, "openapi.yaml"), "--base-url", api.url, "--catalog-cache-dir", "off"])
+    try {
+      const { client } = await connectHttp(server.base)
+      assert.include(await toolNames(client as never), "getPet")
+      // no watching: a save alone changes nothing
+      save(join(dir, "openapi.yaml"), PETSTORE.replace("operationId: getPet", "operationId: fetchPet"))
+      server.child.kill("SIGHUP")
+      await waitFor(async () => server.stderr().includes("SIGHUP: spec reloaded: 6 tools"), "the SIGHUP reload", 15_000)
+      const names = await toolNames(client as never)
+      assert.include(names, "fetchPet")
+      assert.notInclude(names, "getPet")
+      assert.isNotTrue((await client.callTool({ name: "fetchPet", arguments: { petId: 1 } })).isError)
+      assert.notInclude(server.stderr(), "--watch: watching")
+      await client.close()
+    } finally {
+      await server.stop()
+    }
+  })
+
   it("tells Streamable HTTP sessions, and readiness counts the new tools", async () => {
     dir = mkdtempSync(join(tmpdir(), "watch-"))
     writeFileSync(join(dir, "openapi.yaml"), PETSTORE)
