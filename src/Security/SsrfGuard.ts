@@ -13,7 +13,7 @@
  * The upstream API a spec read from a URL names is held to the same address rule: its base URLs at start
  * (`refusedBaseUrl`), and each new connection to it (`guardedLookup`).
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { lookup as dnsLookup } from "node:dns/promises"
 import type { IncomingMessage } from "node:http"
 import { BlockList, isIP, type LookupFunction } from "node:net"
@@ -35,6 +35,38 @@ export interface SpecSourcePolicy extends SpecSourceSettings {
   readonly resolver: Resolver
   /** Time one fetch may take in all. */
   readonly timeoutMs: number
+  /** The forward proxy (its URL) a document's URL is fetched through, if any (HTTPS_PROXY, HTTP_PROXY, NO_PROXY). */
+  readonly proxyFor?: (url: URL) => string | undefined
+}
+
+/** Hosts never reached through a proxy, whatever NO_PROXY says (local sidecars, test servers). */
+export const ALWAYS_DIRECT = "localhost,127.0.0.1,::1"
+
+/**
+ * The proxy for a URL as undici's EnvHttpProxyAgent picks it for the calls: HTTPS_PROXY for https URLs, else
+ * HTTP_PROXY; none for hosts NO_PROXY names (`*`, a host, `.example.com` or `example.com` for it and its
+ * subdomains, optionally with `:port`) or for loopback ones. Undefined when no proxy is set.
+ */
+export const proxyChooser = (proxy: AppConfig["Service"]["http"]["proxy"]): ((url: URL) => string | undefined) | undefined => {
+  const http = Option.getOrUndefined(Option.map(proxy.http, Redacted.value))
+  const https = Option.getOrUndefined(Option.map(proxy.https, Redacted.value))
+  if (http === undefined && https === undefined) return undefined
+  const bypass = `${proxy.noProxy},${ALWAYS_DIRECT}`.split(/[,\s]+/).map((e) => e.trim().toLowerCase()).filter((e) => e !== "")
+  return (url) => {
+    const host = url.hostname.replace(/^\[|\]$/g, "").toLowerCase()
+    const port = url.port || (url.protocol === "https:" ? "443" : "80")
+    const direct = bypass.some((entry) => {
+      if (entry === "*") return true
+      // host, host:port, [v6]:port, or a bare IPv6 address (colons, no port)
+      const bracketed = /^\[(.+)\](?::(\d+))?$/.exec(entry)
+      const [rawName, entryPort] = bracketed !== null
+        ? [bracketed[1]!, bracketed[2]]
+        : entry.split(":").length > 2 ? [entry, undefined] : [entry.split(":")[0]!, entry.split(":")[1]]
+      const name = rawName.replace(/^\*?\./, "")
+      return (entryPort === undefined || entryPort === port) && (host === name || host.endsWith(`.${name}`))
+    })
+    return direct ? undefined : url.protocol === "https:" ? https ?? http : http
+  }
 }
 
 /** The policy the SpecLoader applies; secure by default (https, public addresses, 32 MiB). */
@@ -45,7 +77,8 @@ export const SpecSourcePolicy = Context.Reference<SpecSourcePolicy>("openapi-mcp
 /** The policy from the settings (ALLOW_INSECURE_HTTP, ALLOW_PRIVATE_NETWORKS, ALLOWED_SPEC_DIRS, SPEC_MAX_BYTES). */
 export const specSourcePolicyLayer = Layer.effect(SpecSourcePolicy, Effect.gen(function*() {
   const config = yield* AppConfig
-  return { ...config.specSource, resolver: systemResolver, timeoutMs: 30_000 }
+  const proxyFor = proxyChooser(config.http.proxy)
+  return { ...config.specSource, resolver: systemResolver, timeoutMs: 30_000, ...(proxyFor !== undefined ? { proxyFor } : {}) }
 }))
 
 const categories: ReadonlyArray<readonly [string, ReadonlyArray<readonly [string, number, "ipv4" | "ipv6"]>]> = [
@@ -143,8 +176,15 @@ export const guardedLookup: LookupFunction = (hostname, options, callback) => {
   })
 }
 
-/** Checks a URL against the policy and resolves its host once; the address to connect to, or why not. */
-export const checkUrl = (raw: string, policy: SpecSourcePolicy): Effect.Effect<{ readonly url: URL; readonly pinned: ResolvedAddress }, string> =>
+/**
+ * Checks a URL against the policy and resolves its host once: the address to connect to, or why not. Through a
+ * proxy (`proxy`) the proxy connects, by name; the addresses are still checked when the name resolves here, and a
+ * name only the proxy's network knows is let through (`pinned` undefined).
+ */
+export const checkUrl = (
+  raw: string,
+  policy: SpecSourcePolicy
+): Effect.Effect<{ readonly url: URL; readonly pinned: ResolvedAddress | undefined; readonly proxy: string | undefined }, string> =>
   Effect.gen(function*() {
     let url: URL
     try {
@@ -157,15 +197,18 @@ export const checkUrl = (raw: string, policy: SpecSourcePolicy): Effect.Effect<{
     }
     if (url.protocol !== "https:" && url.protocol !== "http:") return yield* Effect.fail(`${url.protocol} URLs are not supported`)
     const host = url.hostname.replace(/^\[|\]$/g, "")
+    const proxy = policy.proxyFor?.(url)
     let addresses: ReadonlyArray<ResolvedAddress>
     if (isIP(host) !== 0) {
       addresses = [{ address: host, family: isIP(host) === 6 ? 6 : 4 }]
     } else {
-      addresses = yield* Effect.tryPromise({
+      const resolved = yield* Effect.tryPromise({
         try: () => policy.resolver(host),
         catch: (e) => `cannot resolve ${host} (${(e as NodeJS.ErrnoException).code ?? "DNS error"})`
-      })
-      if (addresses.length === 0) return yield* Effect.fail(`cannot resolve ${host} (no addresses)`)
+      }).pipe(Effect.result)
+      if (resolved._tag === "Failure" && proxy === undefined) return yield* Effect.fail(resolved.failure)
+      addresses = resolved._tag === "Success" ? resolved.success : []
+      if (addresses.length === 0 && proxy === undefined) return yield* Effect.fail(`cannot resolve ${host} (no addresses)`)
     }
     if (!policy.allowPrivateNetworks) {
       for (const a of addresses) {
@@ -178,8 +221,10 @@ export const checkUrl = (raw: string, policy: SpecSourcePolicy): Effect.Effect<{
         }
       }
     }
-    return { url, pinned: addresses[0]! }
+    return { url, pinned: addresses[0], proxy }
   })
+
+const SPEC_REQUEST_HEADERS = { accept: "application/json, application/yaml;q=0.9, */*;q=0.5", "user-agent": "openapi-mcp-server" }
 
 /** One GET of the pinned address with the URL's host name (Host header, TLS SNI and certificate check). */
 const getPinned = (url: URL, pinned: ResolvedAddress, maxBytes: number): Effect.Effect<Uint8Array, string> =>
@@ -194,7 +239,7 @@ const getPinned = (url: URL, pinned: ResolvedAddress, maxBytes: number): Effect.
     }
     const req = send(url, {
       method: "GET",
-      headers: { accept: "application/json, application/yaml;q=0.9, */*;q=0.5", "user-agent": "openapi-mcp-server" },
+      headers: SPEC_REQUEST_HEADERS,
       // the connection goes to the address that was checked, whatever DNS answers now
       lookup: (_host, options, callback) => {
         if (options.all === true) callback(null, [{ address: pinned.address, family: pinned.family }])
@@ -235,10 +280,54 @@ const getPinned = (url: URL, pinned: ResolvedAddress, maxBytes: number): Effect.
     return Effect.sync(() => req.destroy())
   })
 
-/** Fetches a document under the policy: checked, pinned, no redirects, size-capped, time-limited. */
+/**
+ * One GET through a forward proxy (undici's ProxyAgent: CONNECT for https, credentials in the proxy URL sent as
+ * Proxy-Authorization), with the same rules as `getPinned`: no redirects, size-capped.
+ */
+const getViaProxy = (url: URL, proxy: string, maxBytes: number): Effect.Effect<Uint8Array, string> =>
+  Effect.tryPromise({
+    try: async (signal) => {
+      const undici = await import("undici")
+      const agent = new undici.ProxyAgent(proxy)
+      try {
+        const res = await undici.request(url, { dispatcher: agent, method: "GET", headers: SPEC_REQUEST_HEADERS, signal })
+        const status = res.statusCode
+        if (status < 200 || status >= 300) {
+          await res.body.dump()
+          const to = res.headers["location"]
+          throw new Error(status >= 300 && status < 400
+            ? `HTTP ${status}: the server redirects${to ? ` to ${String(to)}` : ""}, and redirects are not followed (give the final URL)`
+            : `HTTP ${status}`)
+        }
+        const declared = Number(res.headers["content-length"])
+        if (Number.isFinite(declared) && declared > maxBytes) {
+          res.body.destroy()
+          throw new Error(`the document is ${declared} bytes, more than SPEC_MAX_BYTES (${maxBytes})`)
+        }
+        const chunks: Array<Buffer> = []
+        let size = 0
+        for await (const chunk of res.body) {
+          size += (chunk as Buffer).length
+          if (size > maxBytes) {
+            res.body.destroy()
+            throw new Error(`the document is larger than SPEC_MAX_BYTES (${maxBytes} bytes)`)
+          }
+          chunks.push(chunk as Buffer)
+        }
+        return Buffer.concat(chunks)
+      } finally {
+        void agent.close().catch(() => undefined)
+      }
+    },
+    // (never the proxy's URL: it may hold a password)
+    catch: (e) => `${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (through the proxy ${new URL(proxy).origin})`
+  })
+
+/** Fetches a document under the policy: checked, pinned (or through the proxy), no redirects, size-capped, time-limited. */
 export const fetchGuarded = (raw: string, policy: SpecSourcePolicy): Effect.Effect<Uint8Array, string> =>
   checkUrl(raw, policy).pipe(
-    Effect.flatMap(({ url, pinned }) => getPinned(url, pinned, policy.maxBytes)),
+    Effect.flatMap(({ url, pinned, proxy }) =>
+      proxy !== undefined ? getViaProxy(url, proxy, policy.maxBytes) : getPinned(url, pinned!, policy.maxBytes)),
     Effect.timeoutOrElse({
       duration: policy.timeoutMs,
       orElse: () => Effect.fail(`timed out after ${policy.timeoutMs / 1000} s`)

@@ -7,7 +7,7 @@ import { Context, Effect, Layer, Option, Redacted } from "effect"
 import type { IncomingHttpHeaders } from "node:http"
 import type { Dispatcher } from "undici"
 import { AppConfig } from "../AppConfig.ts"
-import { guardedLookup } from "../Security/SsrfGuard.ts"
+import { ALWAYS_DIRECT, guardedLookup } from "../Security/SsrfGuard.ts"
 
 export interface UpstreamResponse {
   readonly status: number
@@ -183,9 +183,6 @@ const lazySend = (
   }
   return { send: lazy, close }
 }
-
-/** Loopback addresses are never sent through a proxy (local sidecars, test servers). */
-const ALWAYS_DIRECT = "localhost,127.0.0.1,::1"
 
 /**
  * undici's options for HTTP(S)_PROXY and NO_PROXY, or undefined without a proxy; `shown` is the proxy's

@@ -8,13 +8,13 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Layer, Option, Redacted } from "effect"
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { createServer, type Server } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import {
-  checkUrl, fetchGuarded, nonPublicReason, refusedBaseUrl, type ResolvedAddress, type Resolver, SpecSourcePolicy
+  checkUrl, fetchGuarded, nonPublicReason, proxyChooser, refusedBaseUrl, type ResolvedAddress, type Resolver, SpecSourcePolicy
 } from "../../src/Security/SsrfGuard.ts"
 import { AppConfig, defaults, type Settings } from "../../src/AppConfig.ts"
 import { Auth } from "../../src/Auth.ts"
@@ -193,6 +193,36 @@ describe("SSRF guard: addresses", () => {
       const { port } = yield* serve(() => {})
       const e = yield* loadError(`http://127.0.0.1:${port}/a.yaml`, { ...relaxed(), timeoutMs: 300 })
       assert.include(e.message, "timed out after 0.3 s")
+    }))
+})
+
+describe("SSRF guard: spec URLs behind a forward proxy", () => {
+  const proxy = (noProxy: string) =>
+    proxyChooser({ http: Option.some(Redacted.make("http://p:3128")), https: Option.some(Redacted.make("http://s:3128")), noProxy })!
+
+  it("picks HTTPS_PROXY for https, HTTP_PROXY for http, none for NO_PROXY hosts and loopback", () => {
+    const pick = proxy("internal.example, .corp.example, *.lab.example, db.example:8443")
+    assert.strictEqual(pick(new URL("https://api.example.com/o.json")), "http://s:3128")
+    assert.strictEqual(pick(new URL("http://api.example.com/o.json")), "http://p:3128")
+    for (const direct of ["https://internal.example/x", "https://a.b.corp.example/x", "https://corp.example/x", "https://x.lab.example/x",
+      "https://db.example:8443/x", "http://localhost:8080/x", "http://127.0.0.1/x", "http://[::1]:99/x"]) {
+      assert.isUndefined(pick(new URL(direct)), direct)
+    }
+    assert.strictEqual(pick(new URL("https://db.example/x")), "http://s:3128") // another port
+    assert.strictEqual(pick(new URL("https://notinternal.example/x")), "http://s:3128")
+    assert.isUndefined(proxy("*")(new URL("https://api.example.com/")))
+    assert.isUndefined(proxyChooser({ http: Option.none(), https: Option.none(), noProxy: "" }))
+  })
+
+  it.effect("still checks a name that resolves here; lets one only the proxy's network knows through", () =>
+    Effect.gen(function*() {
+      const policy = { ...secure(dns({ "internal.example": [v4("10.1.2.3")] })), proxyFor: proxy("") }
+      const refused = yield* Effect.flip(checkUrl("https://internal.example/spec.yaml", policy))
+      assert.include(refused, "resolves to 10.1.2.3, which is a private")
+      const unknown = yield* checkUrl("https://only-behind-the-proxy.example/spec.yaml", policy)
+      assert.deepStrictEqual([unknown.pinned, unknown.proxy], [undefined, "http://s:3128"])
+      // without a proxy that name cannot be fetched at all
+      assert.include(yield* Effect.flip(checkUrl("https://only-behind-the-proxy.example/spec.yaml", secure(dns({})))), "cannot resolve")
     }))
 })
 

@@ -1,6 +1,12 @@
 /** HTTP(S)_PROXY and NO_PROXY: upstream calls through a forward proxy (a local node:http one), loopback direct. */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { request, type RequestListener } from "node:http"
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { createServer as createHttpServer, type IncomingMessage, request, type RequestListener } from "node:http"
+import { createServer as createHttpsServer } from "node:https"
+import { type AddressInfo, connect, type Socket } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { connectStdio, EXAMPLE_SPEC, runCli, startLocalServer, textOf } from "../support/processes.ts"
 
 describe("a forward proxy", () => {
@@ -10,6 +16,7 @@ describe("a forward proxy", () => {
   // the API, and the identity provider's token endpoint
   const upstreamHandler: RequestListener = (req, res) => {
     upstreamCalls++
+    if (req.url === "/specs/petstore.yaml") return void res.writeHead(200, { "content-type": "application/yaml" }).end(readFileSync(EXAMPLE_SPEC))
     if (req.url === "/oauth/token") {
       return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ access_token: "t0ken", token_type: "Bearer", expires_in: 3600 }))
     }
@@ -75,6 +82,76 @@ describe("a forward proxy", () => {
       assert.include(mcp.stderr(), "(direct: internal.example.test,localhost,127.0.0.1,::1)")
     } finally {
       await mcp.close()
+    }
+  })
+
+  it("fetches a spec URL through the proxy too, unless NO_PROXY names its host", async () => {
+    const spec = "http://specs.example.test/specs/petstore.yaml"
+    const args = ["--spec", spec, "--allow-insecure-http", "--base-url", "http://pets.example.test:8080/v1", "--catalog-cache-dir", "off"]
+    const mcp = await connectStdio(args, { HTTP_PROXY: `http://proxy-user:proxy-s3cret@127.0.0.1:${proxyPort}` })
+    try {
+      assert.include((await mcp.client.listTools()).tools.map((t) => t.name), "getPet")
+      assert.deepInclude(seen, { method: "GET", url: spec, auth: `Basic ${Buffer.from("proxy-user:proxy-s3cret").toString("base64")}` })
+      assert.notInclude(mcp.stderr(), "proxy-s3cret")
+    } finally {
+      await mcp.close()
+    }
+    // a host NO_PROXY names goes direct: here a name only the proxy's network knows
+    const before = seen.length
+    const direct = await runCli(args, { HTTP_PROXY: `http://127.0.0.1:${proxyPort}`, NO_PROXY: ".example.test" })
+    assert.strictEqual(direct.code, 1)
+    assert.include(direct.stderr, "cannot resolve specs.example.test")
+    assert.strictEqual(seen.length, before)
+  })
+
+  it("tunnels an https spec URL through the proxy (CONNECT), checking the server's certificate", async () => {
+    // a certificate for the spec's host name, made now (openssl), and a TLS server with it on 127.0.0.1
+    const dir = mkdtempSync(join(tmpdir(), "tls-"))
+    const [key, cert] = [join(dir, "key.pem"), join(dir, "cert.pem")]
+    execFileSync("openssl", [
+      "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+      "-subj", "/CN=specs.example.test", "-addext", "subjectAltName=DNS:specs.example.test"
+    ], { stdio: "ignore" })
+    const tls = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) => {
+      res.writeHead(200, { "content-type": "application/yaml" }).end(readFileSync(EXAMPLE_SPEC))
+    })
+    await new Promise<void>((r) => tls.listen(0, "127.0.0.1", () => r()))
+    // a proxy that answers CONNECT by opening a tunnel to that server, whatever host was asked for
+    const tunnels: Array<string> = []
+    const connectProxy = createHttpServer()
+    connectProxy.on("connect", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      tunnels.push(req.url ?? "")
+      const upstream = connect((tls.address() as AddressInfo).port, "127.0.0.1", () => {
+        socket.write("HTTP/1.1 200 Connection Established\r\n\r\n")
+        upstream.write(head)
+        upstream.pipe(socket)
+        socket.pipe(upstream)
+      })
+      upstream.on("error", () => socket.destroy())
+      socket.on("error", () => upstream.destroy())
+    })
+    await new Promise<void>((r) => connectProxy.listen(0, "127.0.0.1", () => r()))
+    const env = { HTTPS_PROXY: `http://127.0.0.1:${(connectProxy.address() as AddressInfo).port}` }
+    const args = ["--spec", "https://specs.example.test/openapi.yaml", "--base-url", "http://pets.example.test:8080/v1", "--catalog-cache-dir", "off"]
+    try {
+      const mcp = await connectStdio(args, { ...env, NODE_EXTRA_CA_CERTS: cert })
+      try {
+        assert.include((await mcp.client.listTools()).tools.map((t) => t.name), "getPet")
+        assert.deepStrictEqual(tunnels, ["specs.example.test:443"])
+      } finally {
+        await mcp.close()
+      }
+      // a certificate the server does not trust stops the start, saying so
+      const untrusted = await runCli(args, env)
+      assert.strictEqual(untrusted.code, 1)
+      assert.include(untrusted.stderr, "cannot read the spec")
+      assert.match(untrusted.stderr, /CERT|certificate/i)
+    } finally {
+      connectProxy.closeAllConnections()
+      await new Promise((r) => connectProxy.close(r))
+      tls.closeAllConnections()
+      await new Promise((r) => tls.close(r))
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 
