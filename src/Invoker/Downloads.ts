@@ -14,17 +14,11 @@ import { pathToFileURL } from "node:url"
 import type { Tool } from "../domain/Tool.ts"
 import type { UpstreamResponse } from "../Upstream.ts"
 import { isBinaryAnswer, mediaTypeOf } from "../Upstream/Transport.ts"
+import { extensionOf } from "./FileTypes.ts"
 
 export interface DownloadSettings {
   readonly dir: string
   readonly maxBytes: number
-}
-
-const EXTENSIONS: Readonly<Record<string, string>> = {
-  "application/pdf": ".pdf", "application/zip": ".zip", "application/gzip": ".gz", "application/x-tar": ".tar",
-  "image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp", "audio/mpeg": ".mp3", "audio/wav": ".wav",
-  "video/mp4": ".mp4", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
-  "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx", "application/octet-stream": ".bin"
 }
 
 /** The filename the answer suggests (Content-Disposition), reduced to a safe base name. */
@@ -82,7 +76,7 @@ export const saveDownload = (
       content: [{ type: "text", text: `${tool.operationId}: the ${mt} answer is more than ${settings.maxBytes} bytes (DOWNLOAD_MAX_BYTES); it was not saved.` }]
     })
   }
-  const name = suggestedName(res.headers) ?? `${tool.name}-${new Date(now).toISOString().replace(/[:.]/g, "-")}${EXTENSIONS[mt] ?? ".bin"}`
+  const name = suggestedName(res.headers) ?? `${tool.name}-${new Date(now).toISOString().replace(/[:.]/g, "-")}${extensionOf(mt)}`
   return Effect.promise(() =>
     writeNew(settings.dir, name, res.body).then(
       (path): CallToolResult => ({

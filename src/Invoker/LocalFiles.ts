@@ -12,19 +12,12 @@ import { basename, extname } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Tool } from "../domain/Tool.ts"
 import { inside } from "../SpecLoader/Guard.ts"
+import { mediaTypeOfExtension } from "./FileTypes.ts"
 import { BuildError, LocalFile } from "./RequestBuilder.ts"
 
 export interface UploadSettings {
   readonly dirs: ReadonlyArray<string>
   readonly maxBytes: number
-}
-
-const MEDIA_TYPES: Readonly<Record<string, string>> = {
-  ".pdf": "application/pdf", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
-  ".webp": "image/webp", ".svg": "image/svg+xml", ".txt": "text/plain", ".csv": "text/csv", ".json": "application/json",
-  ".xml": "application/xml", ".html": "text/html", ".md": "text/markdown", ".zip": "application/zip", ".gz": "application/gzip",
-  ".mp3": "audio/mpeg", ".wav": "audio/wav", ".mp4": "video/mp4", ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-  ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 }
 
 /** The arguments of a tool that carry file content: its octet-stream body, or its multipart/form file fields. */
@@ -71,7 +64,7 @@ const readLocal = async (uri: string, what: string, settings: UploadSettings): P
   if (info.size > settings.maxBytes) {
     throw new BuildError(`'${what}': ${path} is ${info.size} bytes, more than UPLOAD_MAX_BYTES (${settings.maxBytes})`)
   }
-  return new LocalFile(await readFile(real), basename(real), MEDIA_TYPES[extname(real).toLowerCase()])
+  return new LocalFile(await readFile(real), basename(real), mediaTypeOfExtension(extname(real).toLowerCase()))
 }
 
 /** The arguments with each `file:` URI among the file arguments replaced by the file it names. */

@@ -74,16 +74,16 @@ export const isBinaryAnswer = (headers: Readonly<Record<string, string>>): boole
  * The most of a response body (with these headers) kept in memory; past it the request is aborted and the
  * answer is what came so far, marked `bodyCut` (an API that sends gigabytes cannot exhaust the server's memory).
  */
-type BodyLimit = (headers: Readonly<Record<string, string>>) => number
+type BodyLimit = (status: number, headers: Readonly<Record<string, string>>) => number
 
 /**
  * One byte past what could be used: MAX_RESPONSE_BYTES, or CACHE_MAX_ENTRY_BYTES if larger; for a binary answer
- * with DOWNLOAD_DIR set, DOWNLOAD_MAX_BYTES if larger still.
+ * (2xx) with DOWNLOAD_DIR set, DOWNLOAD_MAX_BYTES if larger still.
  */
 const bodyLimit = (config: AppConfig["Service"]): BodyLimit => {
   const base = Math.max(config.maxResponseBytes, config.cache.maxEntryBytes) + 1
   const download = Option.isSome(config.download.dir) ? config.download.maxBytes + 1 : 0
-  return download > base ? (headers) => isBinaryAnswer(headers) ? download : base : () => base
+  return download > base ? (status, headers) => status >= 200 && status < 300 && isBinaryAnswer(headers) ? download : base : () => base
 }
 
 const undiciSend = (dispatcher: Dispatcher, limitOf: BodyLimit): Send => (request, done) => {
@@ -115,7 +115,7 @@ const undiciSend = (dispatcher: Dispatcher, limitOf: BodyLimit): Send => (reques
       onResponseStart(_c, statusCode, raw) {
         status = statusCode
         headers = flatHeaders(raw)
-        maxBodyBytes = limitOf(headers)
+        maxBodyBytes = limitOf(statusCode, headers)
       },
       onResponseData(c, chunk) {
         if (finished) return
