@@ -125,6 +125,21 @@ export const parseHeaders = (raw: string | undefined): Record<string, string> | 
   return out
 }
 
+/** SERVER_VARIABLES: `name=value` pairs separated by commas; the values, or a message naming the item at fault. */
+export const parseServerVariables = (raw: string | undefined): Record<string, string> | string => {
+  const out: Record<string, string> = {}
+  for (const [i, pair] of (raw ?? "").split(",").entries()) {
+    if (pair.trim() === "") continue
+    const eq = pair.indexOf("=")
+    const name = pair.slice(0, eq).trim()
+    if (eq <= 0 || !/^[A-Za-z0-9_.-]+$/.test(name)) {
+      return `SERVER_VARIABLES (--server-variables): item ${i + 1} is not a name=value pair (${JSON.stringify(pair.trim().slice(0, 60))})`
+    }
+    out[name] = pair.slice(eq + 1).trim()
+  }
+  return out
+}
+
 export type AuthType = "none" | "basic" | "bearer" | "api_key" | "oauth2" | "cognito" | "sigv4"
 
 /** The standard OTEL_TRACES_SAMPLER values. */
@@ -136,6 +151,8 @@ export type TracesSampler = typeof TRACES_SAMPLERS[number]
 export interface Settings {
   readonly spec: string
   readonly baseUrl: Option.Option<string>
+  /** Values for the variables of the spec's server URLs (SERVER_VARIABLES), over their defaults. */
+  readonly serverVariables: Readonly<Record<string, string>>
   readonly name: Option.Option<string>
   readonly filters: {
     readonly includeTags: ReadonlyArray<string>
@@ -504,10 +521,13 @@ export class AppConfig extends Context.Service<AppConfig, Settings>()("openapi-m
       if (typeof schemes === "string") return yield* new ConfigInvalid({ message: schemes })
       const headers = parseHeaders(merged["API_HEADERS"])
       if (typeof headers === "string") return yield* new ConfigInvalid({ message: headers })
+      const serverVariables = parseServerVariables(merged["SERVER_VARIABLES"])
+      if (typeof serverVariables === "string") return yield* new ConfigInvalid({ message: serverVariables })
       const more = yield* additionalSpecs(merged["ADDITIONAL_SPECS"])
       return {
         ...settings,
         auth: { ...settings.auth, schemes, headers },
+        serverVariables,
         http: {
           ...settings.http,
           timeoutMs: Math.round(settings.http.timeoutMs * 1000),
@@ -540,6 +560,7 @@ export class AppConfig extends Context.Service<AppConfig, Settings>()("openapi-m
 export const defaults: Settings = {
   spec: "",
   baseUrl: Option.none(),
+  serverVariables: {},
   name: Option.none(),
   filters: { includeTags: [], excludeTags: [], includeOperations: [], excludeOperations: [] },
   toolNameMaxLength: 64,

@@ -101,7 +101,8 @@ export const mappingOptions = (
   descriptionMaxLength: config.descriptionMaxLength,
   ...(namePrefix !== undefined ? { namePrefix } : {}),
   ...fixedHeaders([...Object.keys(headers).map((h) => h.toLowerCase()), ...config.inbound.forwardHeaders.map((f) => f.to)]),
-  ...toolOverrides(config.operations)
+  ...toolOverrides(config.operations),
+  ...(Object.keys(config.serverVariables).length > 0 ? { serverVariables: config.serverVariables } : {})
 })
 
 /** Headers set for every request (API_HEADERS) or by the client (MCP_FORWARD_HEADERS): never arguments. */

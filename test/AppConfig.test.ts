@@ -229,6 +229,13 @@ describe("security settings", () => {
     assert.include(name.message, "<client header>=<API header>")
   }))
 
+  it.effect("reads server URL variables, naming a bad item", () => Effect.gen(function*() {
+    const s = yield* load(["--spec", "x", "--server-variables", "subdomain=acme, region = eu-1"])
+    assert.deepStrictEqual(s.serverVariables, { subdomain: "acme", region: "eu-1" })
+    const bad = yield* Effect.flip(load(["--spec", "x"], { SERVER_VARIABLES: "subdomain=acme,eu-1" }))
+    assert.include(bad.message, "SERVER_VARIABLES (--server-variables): item 2 is not a name=value pair")
+  }))
+
   it.effect("reads the headers forwarded to the API, renamed or not", () => Effect.gen(function*() {
     const s = yield* load(["--spec", "x"], { MCP_FORWARD_HEADERS: "X-Api-Key, X-Upstream-Authorization=Authorization", MCP_AUTH_TOKEN: "t" })
     assert.deepStrictEqual(s.inbound.forwardHeaders, [{ from: "x-api-key", to: "x-api-key" }, { from: "x-upstream-authorization", to: "authorization" }])

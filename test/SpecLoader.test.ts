@@ -182,7 +182,12 @@ layer(TestLayer)("SpecLoader", (it) => {
         assert.strictEqual(mapped.tools.length, 657)
         // two operations name servers that cannot be called: a placeholder host, and no host at all
         assert.deepStrictEqual(mapped.skipped.map((p) => p.location), ["paths./api/v1/chat/completions.post", "paths./<upload_url>.put"])
-        assert.include(mapped.skipped[0]!.message, "server URL 'https://{your-agent-url}' has no host or an unresolved variable")
+        assert.include(mapped.skipped[0]!.message,
+          "server URL 'https://{agent_url}' needs {agent_url}; pass --server-variables agent_url=… (SERVER_VARIABLES), or --base-url")
+        // given a value, the operation has its server
+        const given = mapSpec(loaded, { ...OPTIONS, serverVariables: { agent_url: "agent-7.agents.do-ai.run" } })
+        assert.strictEqual(given.tools.length, 658)
+        assert.strictEqual(given.tools.find((t) => t.path === "/api/v1/chat/completions")?.baseUrl, "https://agent-7.agents.do-ai.run")
         // the operations' own servers are used (the inference API has its own host)
         const hosts = new Set(mapped.tools.map((t) => t.baseUrl))
         assert.deepStrictEqual([...hosts].sort(), ["https://api.digitalocean.com", "https://inference.do-ai.run"])

@@ -22,6 +22,8 @@ export interface MappingOptions {
   readonly namePrefix?: string
   /** Header parameters the operator sets for every request (API_HEADERS) or clients send (MCP_FORWARD_HEADERS), lower-cased: not arguments. */
   readonly fixedHeaders?: ReadonlyArray<string>
+  /** Values for the spec's server URL variables (SERVER_VARIABLES), over their defaults. */
+  readonly serverVariables?: Readonly<Record<string, string>>
   /** The operator's tool names and descriptions (the config file's `operations:` entries), by operationId. */
   readonly toolOverrides?: Readonly<Record<string, { readonly tool_name?: string; readonly description?: string }>>
 }
@@ -65,15 +67,17 @@ const argName = (raw: string): string => {
   return fitName(cleaned, 64)
 }
 
-const server = (servers: Json | undefined, specUrl: string): string | undefined => {
+const server = (servers: Json | undefined, specUrl: string, given: Readonly<Record<string, string>> = {}): string | undefined => {
   if (!Array.isArray(servers) || servers.length === 0) return undefined
   const first = servers[0]
   if (!isObject(first) || typeof first["url"] !== "string") return undefined
   const vars = isObject(first["variables"]) ? first["variables"] : {}
   const url = first["url"].replace(/\{([^}]+)\}/g, (whole, name: string) => {
+    if (Object.hasOwn(given, name)) return given[name]!
     const v = vars[name]
     if (isObject(v)) {
-      if (typeof v["default"] === "string" || typeof v["default"] === "number") return String(v["default"])
+      // (a default that is itself a placeholder, `{your-agent-url}`, is no value: the variable stays unfilled)
+      if ((typeof v["default"] === "string" && !/[{}]/.test(v["default"])) || typeof v["default"] === "number") return String(v["default"])
       if (Array.isArray(v["enum"]) && v["enum"].length > 0) return String(v["enum"][0])
     }
     return whole
@@ -341,15 +345,20 @@ interface RawParam {
 const operationHead = (input: OperationInput): Omit<ToolHead, "name" | "spec"> => {
   const { spec, options, path, method, pathItem, op, where } = input
   const upper = method.toUpperCase() as HttpMethod
-  const baseUrl = options.baseUrl ?? server(op["servers"], spec.url) ?? server(pathItem["servers"], spec.url) ??
-    server(spec.document["servers"], spec.url)
+  const vars = options.serverVariables
+  const baseUrl = options.baseUrl ?? server(op["servers"], spec.url, vars) ?? server(pathItem["servers"], spec.url, vars) ??
+    server(spec.document["servers"], spec.url, vars)
   if (baseUrl === undefined) {
     throw new MappingProblem(where, "no base URL: the spec has no absolute 'servers' URL; pass --base-url (API_BASE_URL)")
   }
   // a server URL with no host, or a variable whose default is a placeholder (DigitalOcean's agent inference
   // has `https://{agent_url}`, default "{your-agent-url}"), cannot be called: said now, not at every call
   if (options.baseUrl === undefined && (!URL.canParse(baseUrl) || new URL(baseUrl).hostname === "" || /[{}]/.test(baseUrl))) {
-    throw new MappingProblem(where, `no usable base URL: the spec's server URL '${baseUrl}' has no host or an unresolved variable; pass --base-url (API_BASE_URL)`)
+    const unresolved = [...baseUrl.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!)
+    throw new MappingProblem(where, unresolved.length > 0
+      ? `no usable base URL: the spec's server URL '${baseUrl}' needs ${unresolved.map((v) => `{${v}}`).join(", ")}; pass --server-variables ` +
+        `${unresolved.map((v) => `${v}=…`).join(",")} (SERVER_VARIABLES), or --base-url (API_BASE_URL)`
+      : `no usable base URL: the spec's server URL '${baseUrl}' has no host; pass --base-url (API_BASE_URL)`)
   }
   const summary = str(op["summary"])
   const responses = isObject(op["responses"]) ? Object.keys(op["responses"]) : []

@@ -73,6 +73,20 @@ describe("the operator's tool names and descriptions", () => {
   })
 })
 
+describe("server URL variables (SERVER_VARIABLES)", () => {
+  it("fill the spec's server URL, over its defaults; without them the defaults apply", () => {
+    const spec = inMemory({
+      openapi: "3.0.3",
+      info: { title: "t", version: "1" },
+      servers: [{ url: "https://{region}.api.example.com/{version}", variables: { region: { default: "us" }, version: { default: "v1" } } }],
+      paths: { "/things": { get: { operationId: "listThings", responses: { "200": { description: "ok" } } } } }
+    })
+    const base = (options: Partial<MappingOptions>) => mapSpec(spec, { ...OPTIONS, ...options }).tools[0]!.baseUrl
+    assert.strictEqual(base({}), "https://us.api.example.com/v1")
+    assert.strictEqual(base({ serverVariables: { region: "eu" } }), "https://eu.api.example.com/v1")
+  })
+})
+
 describe("name helpers", () => {
   it("sanitizes to [A-Za-z0-9_-], collapsing runs and trimming the ends", () => {
     assert.strictEqual(sanitizeName("pets.list (v2)!"), "pets_list_v2")
