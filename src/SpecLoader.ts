@@ -44,6 +44,32 @@ export interface LoadedSpec {
  * as the failed attempt may have changed the document half-way, so that one malformed operation costs only its
  * own path, not the whole spec.
  */
+/**
+ * The server of a Swagger 2.0 document with Azure's `x-ms-parameterized-host` (data-plane APIs: a host such as
+ * `{accountName}.blob.core.windows.net` or `{Endpoint}/text/analytics/v3.0`), as an OpenAPI 3 server whose
+ * variables are the template's parameters, with their defaults when they have one (SERVER_VARIABLES gives the
+ * others). Undefined for any other document.
+ */
+const parameterizedServer = (doc: JsonObject): JsonObject | undefined => {
+  const x = doc["x-ms-parameterized-host"]
+  if (!isObject(x) || typeof x["hostTemplate"] !== "string") return undefined
+  const scheme = Array.isArray(doc["schemes"]) && typeof doc["schemes"][0] === "string" ? doc["schemes"][0] : "https"
+  const basePath = typeof doc["basePath"] === "string" ? doc["basePath"].replace(/\/+$/, "") : ""
+  const shared = isObject(doc["parameters"]) ? doc["parameters"] : {}
+  const variables: Record<string, Json> = {}
+  for (const entry of Array.isArray(x["parameters"]) ? x["parameters"] : []) {
+    const ref = isObject(entry) && typeof entry["$ref"] === "string" ? /^#\/parameters\/(.+)$/.exec(entry["$ref"])?.[1] : undefined
+    const param = ref !== undefined ? shared[ref] : entry
+    if (!isObject(param) || typeof param["name"] !== "string") continue
+    const fallback = param["default"]
+    variables[param["name"]] = {
+      ...(typeof fallback === "string" || typeof fallback === "number" ? { default: String(fallback) } : {}),
+      ...(typeof param["description"] === "string" ? { description: param["description"] } : {})
+    }
+  }
+  return { url: `${x["useSchemePrefix"] === false ? "" : `${scheme}://`}${x["hostTemplate"]}${basePath}`, variables }
+}
+
 const upgradeSwagger = (
   upgrade: typeof import("@scalar/openapi-upgrader").upgrade,
   doc: JsonObject,
@@ -51,10 +77,11 @@ const upgradeSwagger = (
 ): { readonly document: JsonObject; readonly pathProblems: Map<string, string> } => {
   const pathProblems = new Map<string, string>()
   const convert = (d: JsonObject) => {
+    const parameterized = parameterizedServer(d)
     const requiredForms = inlineBodyParameters(d)
     const converted = upgrade(d as never, "3.0") as unknown as JsonObject
     requireFormBodies(converted, requiredForms)
-    return converted
+    return parameterized === undefined ? converted : { ...converted, servers: [parameterized] }
   }
   try {
     return { document: convert(doc), pathProblems }

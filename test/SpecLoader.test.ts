@@ -151,6 +151,24 @@ layer(TestLayer)("SpecLoader", (it) => {
         assert.strictEqual(mapSpec(loaded, OPTIONS).operations, 0)
       }))
 
+    it.effect("takes Azure's x-ms-parameterized-host as the server, its parameters as variables SERVER_VARIABLES fills", () =>
+      Effect.gen(function*() {
+        const loaded = yield* load(spec("autorest-testserver/custom-baseUrl-paging.json"))
+        assert.deepStrictEqual(loaded.document["servers"], [{
+          url: "https://{accountName}{host}",
+          variables: {
+            accountName: { description: "Account Name" },
+            host: { default: "host", description: "A string value that is used as a global part of the parameterized host" }
+          }
+        }])
+        // (the document's own `host`, badhost, is not the server)
+        const unset = mapSpec(loaded, OPTIONS)
+        assert.strictEqual(unset.tools.length, 0)
+        assert.include(unset.skipped[0]!.message, "needs {accountName}; pass --server-variables accountName=…")
+        const set = mapSpec(loaded, { ...OPTIONS, serverVariables: { accountName: "acct", host: ".blob.example.com" } })
+        assert.deepStrictEqual([...new Set(set.tools.map((t) => t.baseUrl))], ["https://acct.blob.example.com"])
+      }))
+
     it.effect("reads a JSON file that starts with a UTF-8 byte order mark", () =>
       Effect.gen(function*() {
         const loaded = yield* load(spec("autorest-testserver/body-formdata.json"))
