@@ -14,7 +14,7 @@ import { metaTools } from "./Discovery.ts"
 import type { SecurityScheme, Tool } from "./domain/Tool.ts"
 import { SpecLoader } from "./SpecLoader.ts"
 import { isObject } from "./SpecLoader/Refs.ts"
-import { estimateTokens, mappingOptions, toListed } from "./ToolCatalog.ts"
+import { estimateTokens, listedExtra, mappingOptions, toListed } from "./ToolCatalog.ts"
 import { fitName, mapSpec, mediaKind, sanitizeName } from "./ToolCatalog/Mapping.ts"
 import { UNDESCRIBED_FIELD } from "./ToolCatalog/Schema.ts"
 
@@ -197,7 +197,7 @@ export const buildReport = (settings: Settings) =>
     const title = typeof info["title"] === "string" ? info["title"] : spec.source
     const pins = new Set(settings.pinOperations)
     const pinned = tools.filter((t) => pins.has(t.name) || pins.has(t.operationId)).map(toListed)
-    const all = estimateTokens(listing)
+    const all = estimateTokens(listing) + Math.ceil(tools.length * listedExtra(settings) / 4)
     const discover = estimateTokens([...metaTools(tools.length, title), ...pinned])
     return {
       spec: { source: spec.source, version: spec.version, files: spec.files, title },

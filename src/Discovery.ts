@@ -11,7 +11,7 @@ import { AppConfig } from "./AppConfig.ts"
 import type { Tool } from "./domain/Tool.ts"
 import { Invoker, type UnknownTool, unusable } from "./Invoker.ts"
 import { SELECT_ARGUMENT, SELECT_PROPERTY } from "./Invoker/Select.ts"
-import { estimateTokens, exceedsBudget, inSlices, type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
+import { estimateTokens, exceedsBudget, inSlices, listedExtra, type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
 import { usable } from "./ToolCatalog/Mapping.ts"
 import { isObject } from "./SpecLoader/Refs.ts"
 import { indexBuilder, type SearchIndex } from "./ToolCatalog/Search.ts"
@@ -124,7 +124,7 @@ export class Discovery extends Context.Service<Discovery, {
     const listed = (tools: ReadonlyArray<Tool>) => usable(tools).map(listedTool)
     const mode = config.toolMode !== "auto"
       ? config.toolMode
-      : exceedsBudget(catalog.tools, config.toolBudgetTokens) ? "discover" : "all"
+      : exceedsBudget(catalog.tools, config.toolBudgetTokens, listedExtra(config)) ? "discover" : "all"
     if (mode === "all") return Discovery.of({ mode, listing: listed(catalog.tools), toListed: listedTool, call: invoker.call })
 
     const pins = new Set(config.pinOperations)

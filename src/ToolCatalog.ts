@@ -6,6 +6,7 @@
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { fileURLToPath } from "node:url"
 import { AppConfig, type Settings } from "./AppConfig.ts"
+import { SELECT_LISTED_CHARS } from "./Invoker/Select.ts"
 import type { Problem, Tool } from "./domain/Tool.ts"
 import { refusedBaseUrl, systemResolver } from "./Security/SsrfGuard.ts"
 import { SpecLoader } from "./SpecLoader.ts"
@@ -75,11 +76,11 @@ export const estimateTokens = (listing: ReadonlyArray<ListedTool>): number => Ma
  * that takes. Without their input schemas first: a lower bound that builds no lazily mapped tool and settles
  * a big API at once (it counts operations later found unmappable too); then, if need be, in full.
  */
-export const exceedsBudget = (tools: ReadonlyArray<Tool>, budget: number): boolean => {
+export const exceedsBudget = (tools: ReadonlyArray<Tool>, budget: number, extraPerTool = 0): boolean => {
   const over = (size: (tool: Tool) => number) => {
     let chars = 1 // "[", then each tool and the "," or "]" after it
     for (const tool of tools) {
-      chars += size(tool)
+      chars += size(tool) + extraPerTool
       if (Math.ceil(chars / 4) > budget) return true
     }
     return false
@@ -104,6 +105,9 @@ export const mappingOptions = (
   ...toolOverrides(config.operations),
   ...(Object.keys(config.serverVariables).length > 0 ? { serverVariables: config.serverVariables } : {})
 })
+
+/** What every listed tool carries besides its own schema: `_select` (RESPONSE_SELECT), in characters. */
+export const listedExtra = (config: Settings): number => config.responseSelect ? SELECT_LISTED_CHARS : 0
 
 /** Headers set for every request (API_HEADERS) or by the client (MCP_FORWARD_HEADERS): never arguments. */
 const fixedHeaders = (names: ReadonlyArray<string>): Pick<MappingOptions, "fixedHeaders"> =>
@@ -293,7 +297,7 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
       const spec = yield* loader.loadText(config.spec, url, data)
       // unless every tool is listed, a tool's schemas are built when first needed (or soon after start-up)
       let mapped = mapSpec(spec, options, config.toolMode !== "all")
-      lazy = config.toolMode === "discover" || (config.toolMode === "auto" && exceedsBudget(mapped.tools, config.toolBudgetTokens))
+      lazy = config.toolMode === "discover" || (config.toolMode === "auto" && exceedsBudget(mapped.tools, config.toolBudgetTokens, listedExtra(config)))
       if (!lazy) mapped = settle(mapped)
       const info = isObject(spec.document["info"]) ? spec.document["info"] : {}
       const tagDescriptions: Record<string, string> = {}
@@ -343,7 +347,7 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
     )
     // in discovery mode the additional specs are mapped lazily too
     const discovering = config.toolMode === "discover" ||
-      (config.toolMode === "auto" && (lazy || (cached !== undefined && exceedsBudget(result.tools, config.toolBudgetTokens))))
+      (config.toolMode === "auto" && (lazy || (cached !== undefined && exceedsBudget(result.tools, config.toolBudgetTokens, listedExtra(config)))))
     const more = yield* loadAdditionalSpecs(config, new Set(result.tools.map((t) => t.name.toLowerCase())), discovering, cacheDir)
     const tools = [...result.tools, ...more.tools]
     // only a spec in one file: the key covers its whole text (other files could change unseen)

@@ -23,6 +23,9 @@ export const SELECT_PROPERTY = {
     "(e.g. items[].{id: id, name: name}, or length(items)). Use it to keep large answers small."
 } as const
 
+/** What `_select` adds to each listed tool (`,"_select":{…}`), in characters of `tools/list` (the token budget counts it). */
+export const SELECT_LISTED_CHARS = JSON.stringify({ [SELECT_ARGUMENT]: SELECT_PROPERTY }).length - 1
+
 interface Jmespath {
   readonly compile: (expression: string) => unknown
   readonly search: (data: unknown, expression: string) => unknown

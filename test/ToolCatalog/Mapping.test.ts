@@ -9,6 +9,7 @@ import { fitName, mapSpec, type MappingOptions, problemOf, sanitizeName, settle,
 import { loadSpec, MAPPING, SpecLoaderTest } from "../support/specs.ts"
 import { toJsonSchema } from "../../src/ToolCatalog/Schema.ts"
 import { estimateTokens, exceedsBudget, toListed } from "../../src/ToolCatalog.ts"
+import { SELECT_LISTED_CHARS, SELECT_PROPERTY } from "../../src/Invoker/Select.ts"
 import type { Tool } from "../../src/domain/Tool.ts"
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..")
@@ -802,6 +803,14 @@ layer(TestLayer)("token budget", (it) => {
         const estimate = estimateTokens(tools.map(toListed))
         assert.isFalse(exceedsBudget(tools, estimate))
         assert.isTrue(exceedsBudget(tools, estimate - 1))
+        // with _select on every tool (RESPONSE_SELECT), the listing that counts is that one
+        const selecting = tools.map((t) => {
+          const listed = toListed(t)
+          return { ...listed, inputSchema: { ...listed.inputSchema, properties: { ...listed.inputSchema.properties, _select: SELECT_PROPERTY } } }
+        })
+        // (a tool without arguments gets one comma less: counted a character high)
+        assert.isFalse(exceedsBudget(tools, estimateTokens(selecting) + 1, SELECT_LISTED_CHARS))
+        assert.isTrue(exceedsBudget(tools, estimate, SELECT_LISTED_CHARS))
       }
       // a big API is over the budget on its names and descriptions alone
       const github = mapSpec(yield* load(spec("github_api.github.com.json")), OPTIONS, true)
