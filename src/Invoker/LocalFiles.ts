@@ -11,7 +11,7 @@ import { readFile, realpath, stat } from "node:fs/promises"
 import { basename, extname } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Tool } from "../domain/Tool.ts"
-import { inside } from "../SpecLoader/Guard.ts"
+import { insideAny } from "../SpecLoader/Guard.ts"
 import { mediaTypeOfExtension } from "./FileTypes.ts"
 import { BuildError, LocalFile } from "./RequestBuilder.ts"
 
@@ -55,8 +55,7 @@ const readLocal = async (uri: string, what: string, settings: UploadSettings): P
   } catch {
     throw new BuildError(`'${what}': ${path} does not exist`)
   }
-  const dirs = await Promise.all(settings.dirs.map((d) => realpath(d).catch(() => d)))
-  if (!dirs.some((d) => inside(real, d))) {
+  if (!(await insideAny(real, settings.dirs))) {
     throw new BuildError(`'${what}': ${path} is outside the directories files may be sent from (UPLOAD_DIRS: ${settings.dirs.join(", ")})`)
   }
   const info = await stat(real)

@@ -14,8 +14,11 @@ import type { SpecSourcePolicy } from "../Security/SsrfGuard.ts"
 /** Deepest nesting of objects and arrays accepted in a document (checked by SpecLoader's walk for `$ref`s). */
 export const MAX_DEPTH = 256
 
-/** Whether `file` is `dir` or inside it (both real paths). */
-export const inside = (file: string, dir: string) => file === dir || file.startsWith(dir.endsWith(sep) ? dir : `${dir}${sep}`)
+const inside = (file: string, dir: string) => file === dir || file.startsWith(dir.endsWith(sep) ? dir : `${dir}${sep}`)
+
+/** Whether the real path `file` lies in one of `dirs` (their symbolic links resolved too). */
+export const insideAny = async (file: string, dirs: ReadonlyArray<string>): Promise<boolean> =>
+  (await Promise.all(dirs.map((d) => realpath(d).catch(() => d)))).some((d) => inside(file, d))
 
 /** Checks a spec file against ALLOWED_SPEC_DIRS (symlinks resolved) and SPEC_MAX_BYTES; fails with why. */
 export const checkFile = (url: string, policy: SpecSourcePolicy): Effect.Effect<void, string> =>
@@ -28,11 +31,8 @@ export const checkFile = (url: string, policy: SpecSourcePolicy): Effect.Effect<
       } catch {
         return undefined // a missing file is reported by the read
       }
-      if (policy.allowedDirs.length > 0) {
-        const dirs = await Promise.all(policy.allowedDirs.map((d) => realpath(d).catch(() => d)))
-        if (!dirs.some((d) => inside(real, d))) {
-          return `${path} is outside the allowed spec directories (ALLOWED_SPEC_DIRS: ${policy.allowedDirs.join(", ")})`
-        }
+      if (policy.allowedDirs.length > 0 && !(await insideAny(real, policy.allowedDirs))) {
+        return `${path} is outside the allowed spec directories (ALLOWED_SPEC_DIRS: ${policy.allowedDirs.join(", ")})`
       }
       const size = (await stat(real)).size
       if (size > policy.maxBytes) return `the file is ${size} bytes, more than SPEC_MAX_BYTES (${policy.maxBytes})`
