@@ -10,6 +10,7 @@ import { Context, Effect, Layer } from "effect"
 import { AppConfig } from "./AppConfig.ts"
 import type { Tool } from "./domain/Tool.ts"
 import { Invoker, type UnknownTool, unusable } from "./Invoker.ts"
+import { fileArguments } from "./Invoker/LocalFiles.ts"
 import { SELECT_ARGUMENT, SELECT_PROPERTY } from "./Invoker/Select.ts"
 import { estimateTokens, exceedsBudget, inSlices, listedExtra, type ListedTool, ToolCatalog, toListed } from "./ToolCatalog.ts"
 import { usable } from "./ToolCatalog/Mapping.ts"
@@ -28,18 +29,17 @@ const selectable = (tool: ListedTool): ListedTool => ({
 
 const FILE_HINT = "Or file:///absolute/path of a local file, which the server reads and sends"
 
-/** A tool as listed with its file arguments saying they take local files too (UPLOAD_DIRS). */
-const takesLocalFiles = (tool: ListedTool): ListedTool => {
-  const isFile = (s: unknown): boolean =>
-    typeof s === "object" && s !== null && ((s as Record<string, unknown>)["contentEncoding"] === "base64" || isFile((s as Record<string, unknown>)["items"]))
-  const entries = Object.entries(tool.inputSchema.properties)
-  if (!entries.some(([, s]) => isFile(s))) return tool
-  const properties = Object.fromEntries(entries.map(([name, s]) => {
-    if (!isFile(s)) return [name, s]
-    const described = (s as Record<string, unknown>)["description"]
-    return [name, { ...(s as object), description: typeof described === "string" ? `${described.replace(/[.\s]*$/, "")}. ${FILE_HINT}` : FILE_HINT }]
-  }))
-  return { ...tool, inputSchema: { ...tool.inputSchema, properties } }
+/** A tool as listed with its file arguments (the ones the Invoker reads local files for) saying they take local files too (UPLOAD_DIRS). */
+const takesLocalFiles = (tool: Tool, listed: ListedTool): ListedTool => {
+  const files = fileArguments(tool).filter((name) => isObject(listed.inputSchema.properties[name]))
+  if (files.length === 0) return listed
+  const properties = { ...listed.inputSchema.properties }
+  for (const name of files) {
+    const schema = properties[name] as Record<string, unknown>
+    const described = schema["description"]
+    properties[name] = { ...schema, description: typeof described === "string" ? `${described.replace(/[.\s]*$/, "")}. ${FILE_HINT}` : FILE_HINT }
+  }
+  return { ...listed, inputSchema: { ...listed.inputSchema, properties } }
 }
 
 export const metaTools = (operations: number, apiName: string, select = false): ReadonlyArray<ListedTool> => [
@@ -118,7 +118,7 @@ export class Discovery extends Context.Service<Discovery, {
     const uploads = config.uploads.dirs.length > 0
     const listedTool = !config.responseSelect && !uploads ? toListed : (t: Tool) => {
       const listed = toListed(t)
-      const withFiles = uploads ? takesLocalFiles(listed) : listed
+      const withFiles = uploads ? takesLocalFiles(t, listed) : listed
       return config.responseSelect ? selectable(withFiles) : withFiles
     }
     const listed = (tools: ReadonlyArray<Tool>) => usable(tools).map(listedTool)
