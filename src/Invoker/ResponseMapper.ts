@@ -18,7 +18,6 @@ const statusText = (status: number) => (statusCodes ??= process.getBuiltinModule
 
 const ERROR_EXCERPT = 2000
 
-
 const utf8 = new TextDecoder("utf-8", { fatal: false })
 
 /** How big the body was: its length, or for a body cut while read, what the API declared or "more than". */

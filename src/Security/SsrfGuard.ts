@@ -40,7 +40,20 @@ export interface SpecSourcePolicy extends SpecSourceSettings {
 }
 
 /** Hosts never reached through a proxy, whatever NO_PROXY says (local sidecars, test servers). */
-export const ALWAYS_DIRECT = "localhost,127.0.0.1,::1"
+const ALWAYS_DIRECT = "localhost,127.0.0.1,::1"
+
+/**
+ * The proxy settings (HTTP_PROXY, HTTPS_PROXY, their URLs unwrapped: they may hold a password) with the hosts
+ * that go direct (NO_PROXY and the loopback ones), or undefined when no proxy is set.
+ */
+export const proxyUrls = (
+  proxy: AppConfig["Service"]["http"]["proxy"]
+): { readonly http: string | undefined; readonly https: string | undefined; readonly noProxy: string } | undefined => {
+  const http = Option.getOrUndefined(Option.map(proxy.http, Redacted.value))
+  const https = Option.getOrUndefined(Option.map(proxy.https, Redacted.value))
+  if (http === undefined && https === undefined) return undefined
+  return { http, https, noProxy: proxy.noProxy.trim() === "" ? ALWAYS_DIRECT : `${proxy.noProxy},${ALWAYS_DIRECT}` }
+}
 
 /**
  * The proxy for a URL as undici's EnvHttpProxyAgent picks it for the calls: HTTPS_PROXY for https URLs, else
@@ -48,10 +61,10 @@ export const ALWAYS_DIRECT = "localhost,127.0.0.1,::1"
  * subdomains, optionally with `:port`) or for loopback ones. Undefined when no proxy is set.
  */
 export const proxyChooser = (proxy: AppConfig["Service"]["http"]["proxy"]): ((url: URL) => string | undefined) | undefined => {
-  const http = Option.getOrUndefined(Option.map(proxy.http, Redacted.value))
-  const https = Option.getOrUndefined(Option.map(proxy.https, Redacted.value))
-  if (http === undefined && https === undefined) return undefined
-  const bypass = `${proxy.noProxy},${ALWAYS_DIRECT}`.split(/[,\s]+/).map((e) => e.trim().toLowerCase()).filter((e) => e !== "")
+  const urls = proxyUrls(proxy)
+  if (urls === undefined) return undefined
+  const { http, https } = urls
+  const bypass = urls.noProxy.split(/[,\s]+/).map((e) => e.trim().toLowerCase()).filter((e) => e !== "")
   return (url) => {
     const host = url.hostname.replace(/^\[|\]$/g, "").toLowerCase()
     const port = url.port || (url.protocol === "https:" ? "443" : "80")

@@ -3,11 +3,11 @@
  * dispatch API (no stream or promise per request: the answer is collected in a handler). Upstream's tests
  * put a scripted fake in its place.
  */
-import { Context, Effect, Layer, Option, Redacted } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import type { IncomingHttpHeaders } from "node:http"
 import type { Dispatcher } from "undici"
 import { AppConfig } from "../AppConfig.ts"
-import { ALWAYS_DIRECT, guardedLookup } from "../Security/SsrfGuard.ts"
+import { guardedLookup, proxyUrls } from "../Security/SsrfGuard.ts"
 
 export interface UpstreamResponse {
   readonly status: number
@@ -189,10 +189,9 @@ const lazySend = (
  * origin without its credentials, for the log.
  */
 const proxySettings = (proxy: AppConfig["Service"]["http"]["proxy"]) => {
-  const http = Option.getOrUndefined(Option.map(proxy.http, Redacted.value))
-  const https = Option.getOrUndefined(Option.map(proxy.https, Redacted.value))
-  if (http === undefined && https === undefined) return undefined
-  const noProxy = proxy.noProxy.trim() === "" ? ALWAYS_DIRECT : `${proxy.noProxy},${ALWAYS_DIRECT}`
+  const urls = proxyUrls(proxy)
+  if (urls === undefined) return undefined
+  const { http, https, noProxy } = urls
   const shown = [...new Set([https, http].filter((u) => u !== undefined).map((u) => new URL(u).origin))].join(", ")
   // as undici reads them: HTTPS_PROXY for https targets, else HTTP_PROXY; HTTP_PROXY alone for http ones
   const options = { ...(http !== undefined ? { httpProxy: http } : {}), ...(https !== undefined ? { httpsProxy: https } : {}), noProxy }
