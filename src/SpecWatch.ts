@@ -104,8 +104,9 @@ export const SpecWatch = {
         Effect.map(Effect.all([fileDigests(files), remoteDigests]), (parts) => parts.flat().join("\n"))
 
       let files = mcp.catalog().sourceFiles
-      // (without --watch nothing is compared: a SIGHUP always reloads, and start-up reads no file twice)
-      let seen = config.watch ? yield* fingerprint(files) : ""
+      // what the spec was made of at start; taken in the background (below), not during start-up. Without --watch
+      // nothing is compared: a SIGHUP always reloads
+      let seen = ""
       /** A SIGHUP came: the next reload happens whatever the content. */
       let forced = false
       /** The scope of the spec built by the last reload (the one built at start-up lives as long as the server). */
@@ -166,12 +167,13 @@ export const SpecWatch = {
           Effect.andThen(Effect.sleep(Duration.seconds(config.watchIntervalSeconds)), Effect.sync(() => Queue.offerUnsafe(changes, undefined)))
         ))
       }
-      yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
+      const initial = config.watch ? Effect.map(fingerprint(files), (now) => void (seen = now)) : Effect.void
+      yield* Effect.forkScoped(Effect.andThen(initial, Effect.forever(Effect.gen(function*() {
         yield* Queue.take(changes)
         // the burst of changes ends first: wait until none has come for DEBOUNCE
         do yield* Effect.sleep(DEBOUNCE)
         while (Option.isSome(yield* Queue.poll(changes)))
         yield* reload.pipe(Effect.catchCause((cause) => Effect.logError(`--watch: reloading the spec failed: ${Cause.pretty(cause)}`)))
-      })))
+      }))))
     }))
 }
