@@ -10,27 +10,8 @@ import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { startExampleApi } from "../src/demo/ExampleApi.ts"
 import type { HttpEventV2 } from "../src/Lambda.ts"
+import { event, loadHandler } from "./support/lambda.ts"
 import { CLI, EXAMPLE_SPEC } from "./support/processes.ts"
-
-const event = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): HttpEventV2 => ({
-  version: "2.0",
-  routeKey: "$default",
-  rawPath: path,
-  rawQueryString: "",
-  headers: {
-    "content-type": "application/json",
-    accept: "application/json, text/event-stream",
-    host: "abc123.lambda-url.us-east-1.on.aws",
-    "x-forwarded-proto": "https",
-    ...headers
-  },
-  requestContext: {
-    accountId: "anonymous", apiId: "abc123", domainName: "abc123.lambda-url.us-east-1.on.aws", domainPrefix: "abc123",
-    http: { method, path, protocol: "HTTP/1.1", sourceIp: "127.0.0.1", userAgent: "test" },
-    requestId: "req-1", routeKey: "$default", stage: "$default", time: "26/Nov/2026:10:00:00 +0000", timeEpoch: 1795687200000
-  },
-  ...(body !== undefined ? { body: Buffer.from(JSON.stringify(body)).toString("base64"), isBase64Encoded: true } : { isBase64Encoded: false })
-}) as unknown as HttpEventV2
 
 const rpc = (id: number, method: string, params: unknown = {}) => ({ jsonrpc: "2.0", id, method, params })
 const INIT = rpc(1, "initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "lambda-test", version: "1" } })
@@ -40,10 +21,7 @@ describe("Lambda handler", () => {
   let handler: typeof import("../src/Lambda.ts").handler
   beforeAll(async () => {
     api = await startExampleApi()
-    process.env["API_SPEC_PATH"] = EXAMPLE_SPEC
-    process.env["API_BASE_URL"] = api.url
-    process.env["LOG_LEVEL"] = "error"
-    ;({ handler } = await import("../src/Lambda.ts"))
+    handler = await loadHandler(api.url)
   })
   afterAll(async () => {
     await api?.close()
