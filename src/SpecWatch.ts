@@ -7,7 +7,7 @@
  * Local files are watched through their directories, not themselves: editors save by writing a new file and
  * renaming it over the old one, and a watch on the old file sees nothing after that. Changes come in bursts (a
  * save writes, renames and touches; a `git checkout` rewrites several files), so the reload waits until no
- * change has come for DEBOUNCE. A spec from a URL has its document fetched again every SPEC_WATCH_INTERVAL
+ * change has come for DEBOUNCE. A spec from a URL has its documents fetched again every SPEC_WATCH_INTERVAL
  * seconds. Nothing is reloaded unless a file's or document's content changed (a touch, a save without edits).
  *
  * A server on the HTTP transport also reloads on SIGHUP, with or without --watch, and then whether or not the
@@ -85,18 +85,31 @@ export const SpecWatch = {
         })
       }
 
-      const sources = [config.spec, ...config.additionalSpecs.map((s) => s.spec)]
-      const remote = sources.filter((s) => /^https?:\/\//i.test(s))
-      /** The last digest of each spec URL's document: one that cannot be fetched now keeps its last one. */
+      const configured = [config.spec, ...config.additionalSpecs.map((s) => s.spec)].filter((s) => /^https?:\/\//i.test(s))
+      /** The URLs to fetch: every document of the specs read from URLs, and each configured spec URL (one that did not load too). */
+      const urlsOf = (catalog: ToolCatalog["Service"]) => {
+        const urls = new Set(catalog.sourceUrls)
+        for (const source of configured) if (!urls.has(URL.canParse(source) ? new URL(source).href : source)) urls.add(source)
+        return [...urls]
+      }
+      let remote = urlsOf(mcp.catalog())
+      /** The last digest of each document fetched: one that cannot be fetched now keeps its last one. */
       const documents = new Map<string, string>()
+      /** Documents that could not be fetched at the last look (said once, until they can be again). */
+      const unreachable = new Set<string>()
       const remoteDigests = Effect.gen(function*() {
         if (remote.length === 0) return []
         const read = Context.get(yield* Layer.buildWithMemoMap(loader, yield* Layer.makeMemoMap, yield* Effect.scope), SpecLoader).read
-        for (const source of remote) {
-          const fetched = yield* Effect.result(read(source))
-          if (fetched._tag === "Success") documents.set(source, digest(fetched.success.data))
-          else yield* Effect.logWarning(`--watch: cannot fetch the spec to see whether it changed; trying again in ${config.watchIntervalSeconds} s: ${fetched.failure.message}`)
-        }
+        yield* Effect.forEach(remote, (source) =>
+          Effect.result(read(source)).pipe(Effect.flatMap((fetched) => {
+            if (fetched._tag === "Success") {
+              unreachable.delete(source)
+              return Effect.sync(() => documents.set(source, digest(fetched.success.data)))
+            }
+            if (unreachable.has(source)) return Effect.logDebug(`--watch: still cannot fetch ${source}: ${fetched.failure.message}`)
+            unreachable.add(source)
+            return Effect.logWarning(`--watch: cannot fetch the spec to see whether it changed; trying again every ${config.watchIntervalSeconds} s: ${fetched.failure.message}`)
+          })), { concurrency: 8, discard: true })
         return remote.map((source) => `${source}\0${documents.get(source) ?? "unread"}`)
       }).pipe(Effect.scoped, Effect.provideContext(context))
       /** What the spec is made of now: each file's and document's digest. */
@@ -139,10 +152,14 @@ export const SpecWatch = {
         // calls still running on the previous spec's services keep them: closing their scope only stops background work
         if (loaded !== undefined) yield* Scope.close(loaded, built)
         loaded = scope
-        if (config.watch && catalog.sourceFiles.join("\n") !== files.join("\n")) {
+        // the new spec may be made of other documents: those are what is compared from now on
+        const urls = urlsOf(catalog)
+        const filesChanged = catalog.sourceFiles.join("\n") !== files.join("\n")
+        if (config.watch && (filesChanged || urls.join("\n") !== remote.join("\n"))) {
+          if (filesChanged) watchFiles(catalog.sourceFiles)
           files = catalog.sourceFiles
+          remote = urls
           seen = yield* fingerprint(files)
-          watchFiles(files)
         }
         yield* Effect.logInfo(`${force ? "SIGHUP" : "--watch"}: spec reloaded: ${catalog.tools.length} tools (before: ${before}); clients are told the tool list changed`)
       })

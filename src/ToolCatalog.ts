@@ -53,10 +53,12 @@ export interface CatalogShape {
    * refer to that could not be read (creating one changes the spec). What `--watch` watches.
    */
   readonly sourceFiles: ReadonlyArray<string>
+  /** The same for specs read from URLs: every document of each (the spec's own and those it refers to). */
+  readonly sourceUrls: ReadonlyArray<string>
 }
 
 /** The local file paths among documents' URLs. */
-const localFiles = (urls: Iterable<string>) => [...urls].flatMap((u) => u.startsWith("file:") ? [fileURLToPath(u)] : [])
+const localFiles = (urls: ReadonlyArray<string>) => urls.flatMap((u) => u.startsWith("file:") ? [fileURLToPath(u)] : [])
 
 const listedWith = (tool: Tool, inputSchema: Tool["inputSchema"]): ListedTool => ({
   name: tool.name,
@@ -355,6 +357,7 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
     if (cached === undefined && cacheDir !== undefined && key !== undefined && files === 1) pending.unshift({ dir: cacheDir, entry: result })
     if (discovering || pending.length > 0) yield* finishLater(discovering ? tools : [], pending)
     for (const t of more.tools) byName.set(t.name, t)
+    const sources = [...documents, ...more.documents]
     return ToolCatalog.of({
       serverName,
       serverVersion,
@@ -366,7 +369,8 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
       specCredentials: more.credentials,
       tagDescriptions: result.tagDescriptions,
       lookup: (name) => byName.get(name),
-      sourceFiles: localFiles([...documents, ...more.documents])
+      sourceFiles: localFiles(sources),
+      sourceUrls: sources.filter((u) => /^https?:/.test(u))
     })
   }))
 }

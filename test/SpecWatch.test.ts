@@ -15,21 +15,31 @@ import { SpecWatch } from "../src/SpecWatch.ts"
 import { type CatalogShape, ToolCatalog } from "../src/ToolCatalog.ts"
 
 const SPEC_URL = "https://specs.example.com/openapi.json"
+const SCHEMAS_URL = "https://specs.example.com/schemas.json"
 
-const catalogOf = (name: string) => ({ serverName: name, tools: [], sourceFiles: [], lookup: () => undefined }) as unknown as CatalogShape
+const catalogOf = (name: string, sourceUrls: ReadonlyArray<string>) =>
+  ({ serverName: name, tools: [], sourceFiles: [], sourceUrls, lookup: () => undefined }) as unknown as CatalogShape
 
-const harness = (settings: Partial<AppConfig["Service"]> = { watch: true, watchIntervalSeconds: 60 }) => {
-  const state = { document: "v1", fetches: 0, builds: 0, replaced: [] as Array<string> }
-  let current = catalogOf("v1")
+/**
+ * `state.document` is the spec's own document, `state.schemas` one it refers to; `state.urls` the documents the
+ * spec as loaded is made of (the catalog's `sourceUrls`; the spec URL alone, as configured, when empty).
+ */
+const harness = (settings: Partial<AppConfig["Service"]> = { watch: true, watchIntervalSeconds: 60 }, urls: Array<string> = []) => {
+  const state = { document: "v1", schemas: "s1", urls, fetches: 0, schemaFetches: 0, builds: 0, replaced: [] as Array<string> }
+  let current = catalogOf("v1", state.urls)
   const loader = Layer.succeed(SpecLoader, SpecLoader.of({
-    read: (source) => Effect.sync(() => (state.fetches++, { url: source, data: Buffer.from(state.document) })),
+    read: (source) =>
+      Effect.sync(() => {
+        if (source === SCHEMAS_URL) return (state.schemaFetches++, { url: source, data: Buffer.from(state.schemas) })
+        return (state.fetches++, { url: source, data: Buffer.from(state.document) })
+      }),
     load: () => Effect.die("not used"),
     loadText: () => Effect.die("not used")
   }))
   // what the spec builds into: a catalog named after the document it was built from
   const spec = Layer.syncContext(() => {
     state.builds++
-    return Context.make(ToolCatalog, catalogOf(state.document)).pipe(Context.add(Discovery, {} as Discovery["Service"]))
+    return Context.make(ToolCatalog, catalogOf(state.document, state.urls)).pipe(Context.add(Discovery, {} as Discovery["Service"]))
   })
   const mcp = Layer.succeed(McpServer, McpServer.of({
     create: () => {
@@ -80,6 +90,31 @@ describe("SpecWatch", () => {
       yield* settle
       yield* TestClock.adjust("300 millis")
       yield* settle
+      assert.strictEqual(state.builds, 1)
+    }).pipe(Effect.scoped))
+
+  it.effect("looks at every document the loaded spec is made of, and after a reload at the new spec's", () =>
+    Effect.gen(function*() {
+      const { state, watch } = harness(undefined, [SPEC_URL, SCHEMAS_URL])
+      yield* Layer.build(watch)
+      yield* settle
+      assert.deepStrictEqual([state.fetches, state.schemaFetches], [1, 1])
+      // the referenced document changed, the spec's own did not: reloaded; the new spec no longer refers to it
+      state.schemas = "s2"
+      state.urls = [SPEC_URL]
+      yield* TestClock.adjust("60 seconds")
+      yield* settle
+      yield* TestClock.adjust("300 millis")
+      yield* settle
+      assert.strictEqual(state.builds, 1)
+      // from now on only the spec's own document is looked at
+      const schemaFetches = state.schemaFetches
+      state.schemas = "s3"
+      yield* TestClock.adjust("60 seconds")
+      yield* settle
+      yield* TestClock.adjust("300 millis")
+      yield* settle
+      assert.strictEqual(state.schemaFetches, schemaFetches)
       assert.strictEqual(state.builds, 1)
     }).pipe(Effect.scoped))
 

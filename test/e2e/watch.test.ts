@@ -34,6 +34,16 @@ const listChanges = (client: Awaited<ReturnType<typeof connectStdio>>["client"])
   }
 }
 
+/** The example spec with createPet's body in a second document, `schemas.yaml` (`schemas(extra)` is its text). */
+const SPLIT_MAIN = PETSTORE.replace(
+  /(operationId: createPet[\s\S]*?application\/json:\s*\n\s*schema:\s*\n\s*)\$ref: ['"]?#\/components\/schemas\/NewPet['"]?/,
+  "$1$ref: './schemas.yaml#/Pet'"
+)
+const schemas = (extra: string) => `Pet:\n  type: object\n  required: [name]\n  properties:\n    name: { type: string }\n${extra}`
+
+const createPetProperties = async (client: Awaited<ReturnType<typeof connectStdio>>["client"]) =>
+  Object.keys((await client.listTools()).tools.find((t) => t.name === "createPet")!.inputSchema.properties ?? {})
+
 const toolNames = async (client: Awaited<ReturnType<typeof connectStdio>>["client"]) =>
   (await client.listTools()).tools.map((t) => t.name).sort()
 
@@ -102,21 +112,13 @@ describe("--watch", () => {
   })
 
   it("watches the files the spec refers to", async () => {
-    const schemas = (extra: string) =>
-      `Pet:\n  type: object\n  required: [name]\n  properties:\n    name: { type: string }\n${extra}`
-    const main = PETSTORE.replace(
-      /(operationId: createPet[\s\S]*?application\/json:\s*\n\s*schema:\s*\n\s*)\$ref: ['"]?#\/components\/schemas\/NewPet['"]?/,
-      "$1$ref: './schemas.yaml#/Pet'"
-    )
-    assert.notStrictEqual(main, PETSTORE, "the example spec's createPet body is a $ref to NewPet")
-    const { client } = await start({ "openapi.yaml": main, "schemas.yaml": schemas("") })
-    const propertiesOf = async () =>
-      Object.keys((await client.listTools()).tools.find((t) => t.name === "createPet")!.inputSchema.properties ?? {})
-    assert.notInclude(await propertiesOf(), "nickname")
+    assert.notStrictEqual(SPLIT_MAIN, PETSTORE, "the example spec's createPet body is a $ref to NewPet")
+    const { client } = await start({ "openapi.yaml": SPLIT_MAIN, "schemas.yaml": schemas("") })
+    assert.notInclude(await createPetProperties(client), "nickname")
     const changes = listChanges(client)
     save(join(dir, "schemas.yaml"), schemas("    nickname: { type: string }\n"))
     await changes.next()
-    assert.include(await propertiesOf(), "nickname")
+    assert.include(await createPetProperties(client), "nickname")
   })
 
   it("keeps the operations a client described in discovery mode listed, as the new spec has them", async () => {
@@ -158,6 +160,31 @@ describe("--watch", () => {
       await changes.next()
       assert.include(await toolNames(client), "fetchPet")
       assert.include(stderr(), "spec reloaded: 6 tools")
+    } finally {
+      await specServer.close()
+    }
+  })
+
+  it("fetches the documents a spec URL refers to as well, and reloads when one of them changed", async () => {
+    const served: Record<string, string> = { "/openapi.yaml": SPLIT_MAIN, "/schemas.yaml": schemas("") }
+    const fetched: Record<string, number> = {}
+    const specServer = await startLocalServer((req, res) => {
+      fetched[req.url!] = (fetched[req.url!] ?? 0) + 1
+      res.writeHead(200, { "content-type": "application/yaml" }).end(served[req.url!])
+    })
+    try {
+      mcp = await connectStdio([
+        "--spec", `${specServer.url}/openapi.yaml`, "--allow-insecure-http", "--allow-private-networks", "--base-url", api.url,
+        "--watch", "--watch-interval", "1", "--catalog-cache-dir", "off"
+      ])
+      const { client, stderr } = mcp
+      assert.notInclude(await createPetProperties(client), "nickname")
+      await waitFor(async () => (fetched["/schemas.yaml"] ?? 0) >= 3, "the referenced document fetched again", 15_000)
+      assert.notInclude(stderr(), "spec reloaded")
+      const changes = listChanges(client)
+      served["/schemas.yaml"] = schemas("    nickname: { type: string }\n")
+      await changes.next()
+      assert.include(await createPetProperties(client), "nickname")
     } finally {
       await specServer.close()
     }
