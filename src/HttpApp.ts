@@ -167,6 +167,7 @@ const makeMcpHandler = Effect.gen(function*() {
     if (refused !== undefined) return writeDenial(res, refused)
     const created: HttpSessionTransport = new HttpSessionTransport({
       sessionIdGenerator: randomUUID,
+      resumeMs: inbound.streamResumeSeconds * 1000,
       onsessioninitialized: (id) => {
         sessions.set(id, created)
         limits.opened(id, client, clock.currentTimeMillisUnsafe())

@@ -70,6 +70,7 @@ export const OPTIONS: ReadonlyArray<OptionSpec> = [
   o({ flag: "mcp-max-sessions", env: ["MCP_MAX_SESSIONS"], kind: "string", defaultText: "1000", group: "Transport", help: "Open sessions in all; more get 503" }),
   o({ flag: "mcp-max-sessions-per-client", env: ["MCP_MAX_SESSIONS_PER_CLIENT"], kind: "string", defaultText: "100", group: "Transport", help: "Open sessions per client (token subject, else address); more get 429" }),
   o({ flag: "mcp-session-idle-seconds", env: ["MCP_SESSION_IDLE_SECONDS"], kind: "string", defaultText: "1800", group: "Transport", help: "A session with no request for this long is closed; its id then gets 404" }),
+  o({ flag: "mcp-stream-resume-seconds", env: ["MCP_STREAM_RESUME_SECONDS"], kind: "string", defaultText: "30", group: "Transport", help: "How long the calls of an event stream that broke off keep running for the client to reconnect (Last-Event-ID) and get what it missed; 0 cancels them at once" }),
   o({ flag: "mcp-forward-headers", env: ["MCP_FORWARD_HEADERS"], kind: "string", group: "Transport", help: "Headers of a client's HTTP request sent on to the API with its tool calls (comma list; <client header>=<API header> renames one); never Authorization while clients authenticate to this server" }),
   // Outbound auth
   o({ flag: "auth-type", env: ["AUTH_TYPE"], kind: "string", defaultText: "none", values: ["none", "basic", "bearer", "api_key", "oauth2", "cognito", "sigv4"], group: "Auth", help: "How calls authenticate to the upstream API" }),

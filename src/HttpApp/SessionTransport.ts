@@ -59,15 +59,62 @@ export const readMessages = (
 
 const accepts = (req: RequestLike, type: string) => (req.headers.accept ?? "").includes(type)
 
+/** Clients from this protocol version on read an event without data: the priming event of a stream that can resume. */
+const RESUMABLE_FROM = "2025-11-25"
+
+/**
+ * The events of a stream that can resume, numbered from 1 (its priming event is 0), for a client that
+ * reconnects with Last-Event-ID: the last KEPT_EVENTS of them are kept. Event ids are `<stream>.<number>`.
+ */
+class EventLog {
+  private readonly events: Array<string> = []
+  /** The number of events[0]. */
+  private first = 1
+  readonly id: string
+  constructor(id: string) {
+    this.id = id
+  }
+
+  get priming(): string {
+    return `id: ${this.id}.0\ndata: \n\n`
+  }
+
+  /** `message` as the stream's next event, numbered and kept. */
+  add(message: JSONRPCMessage): string {
+    const text = `id: ${this.id}.${this.first + this.events.length}\n${event(message)}`
+    this.events.push(text)
+    if (this.events.length > KEPT_EVENTS) {
+      this.events.shift()
+      this.first++
+    }
+    return text
+  }
+
+  /** The events after number `n`, or undefined when some of them are no longer kept. */
+  after(n: number): ReadonlyArray<string> | undefined {
+    return n + 1 < this.first ? undefined : this.events.slice(n + 1 - this.first)
+  }
+}
+
+/** Events kept per stream for a resume (a call's progress comes once a second: 1,000 is over 16 minutes of it). */
+const KEPT_EVENTS = 1000
+
 /** One POST that carried requests, until all of them are answered. */
 interface Exchange {
-  readonly res: ResponseLike
+  /** The response carrying the answer; undefined while a stream that can resume waits for its client to come back. */
+  res: ResponseLike | undefined
   readonly batch: boolean
   readonly open: Set<RequestId>
   /** Answers held back for a JSON reply (all at once, when the last one is ready). */
   readonly answers: Array<JSONRPCMessage>
+  /** Its event stream, if it becomes one, can resume (a session, MCP_STREAM_RESUME_SECONDS, a 2025-11-25 client). */
+  readonly resumable: boolean
   stream: boolean
   done: boolean
+  /** The events of a stream that can resume. */
+  log?: EventLog
+  /** While its client is away: when its requests are cancelled and its events dropped. */
+  timer?: ReturnType<typeof setTimeout> | undefined
 }
 
 export const SSE_HEADERS = {
@@ -94,6 +141,11 @@ export interface SessionOptions {
   readonly onsessioninitialized?: (id: string) => void
   readonly onsessionclosed?: (id: string) => void
   /**
+   * How long (ms) the requests of an event stream that broke off keep running, their events kept, for the client
+   * to resume the stream (GET with Last-Event-ID); 0 or absent: a broken stream cancels them at once.
+   */
+  readonly resumeMs?: number
+  /**
    * Answers are always plain JSON: what the server sends about a request before its answer (progress) is
    * dropped rather than turning the answer into an event stream (the Lambda handler, whose result is returned
    * whole, so such messages could only arrive with the answer).
@@ -109,6 +161,9 @@ export class HttpSessionTransport implements Transport {
 
   private readonly options: SessionOptions
   private readonly exchanges = new Map<RequestId, Exchange>()
+  /** The streams that can resume, by their id. */
+  private readonly streams = new Map<string, Exchange>()
+  private streamCount = 0
   private standalone: ResponseLike | undefined
   private initialized = false
   private closed = false
@@ -155,12 +210,11 @@ export class HttpSessionTransport implements Transport {
       this.sessionId = this.options.sessionIdGenerator?.()
       this.initialized = true
       if (this.sessionId !== undefined) this.options.onsessioninitialized?.(this.sessionId)
-    } else {
-      const version = req.headers["mcp-protocol-version"]
-      if (typeof version === "string" && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
-        return writeError(res, 400, -32000,
-          `Bad Request: Unsupported protocol version: ${version} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(", ")})`)
-      }
+    }
+    const version = req.headers["mcp-protocol-version"]
+    if (!initializing && typeof version === "string" && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
+      return writeError(res, 400, -32000,
+        `Bad Request: Unsupported protocol version: ${version} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(", ")})`)
     }
     const extra = { requestInfo: { headers: req.headers } }
     if (!kinds.includes("request")) {
@@ -169,7 +223,8 @@ export class HttpSessionTransport implements Transport {
       for (const m of messages) this.onmessage?.(m, extra)
       return
     }
-    const exchange: Exchange = { res, batch, open: new Set(), answers: [], stream: false, done: false }
+    const resumable = (this.options.resumeMs ?? 0) > 0 && typeof version === "string" && version >= RESUMABLE_FROM
+    const exchange: Exchange = { res, batch, open: new Set(), answers: [], resumable, stream: false, done: false }
     for (let i = 0; i < messages.length; i++) {
       if (kinds[i] === "request") {
         const id = (messages[i] as { id: RequestId }).id
@@ -177,22 +232,68 @@ export class HttpSessionTransport implements Transport {
         this.exchanges.set(id, exchange)
       }
     }
-    // a client that goes away before its answer cancels what it asked for
-    res.once("close", () => {
-      if (exchange.done) return
-      exchange.done = true
-      for (const id of exchange.open) {
-        this.exchanges.delete(id)
-        this.onmessage?.({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: id, reason: "the client disconnected" } })
-      }
-    })
+    res.once("close", () => this.disconnected(exchange, res))
     for (const m of messages) this.onmessage?.(m, extra)
+  }
+
+  /**
+   * The response carrying `exchange` closed. A client that goes away before its answer cancels what it asked for;
+   * on a stream that can resume, only if it has not come back within resumeMs.
+   */
+  private disconnected(exchange: Exchange, res: ResponseLike) {
+    if (exchange.done || exchange.res !== res) return // answered, or carried on by a newer response
+    exchange.res = undefined
+    if (exchange.log === undefined) return this.abandon(exchange)
+    exchange.timer = setTimeout(() => this.abandon(exchange), this.options.resumeMs)
+    exchange.timer.unref()
+  }
+
+  /** Cancels the requests of an exchange whose client went away, and drops its events. */
+  private abandon(exchange: Exchange) {
+    if (exchange.log !== undefined) this.streams.delete(exchange.log.id)
+    if (exchange.done) return
+    exchange.done = true
+    for (const id of exchange.open) {
+      this.exchanges.delete(id)
+      this.onmessage?.({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: id, reason: "the client disconnected" } })
+    }
+  }
+
+  /**
+   * GET with Last-Event-ID: the client lost the stream that event was on, and gets what was sent on it since,
+   * then the rest of it (and the answers) as they come, on this response.
+   */
+  private resume(res: ResponseLike, lastEventId: string) {
+    const dot = lastEventId.lastIndexOf(".")
+    const n = Number(lastEventId.slice(dot + 1))
+    const exchange = this.streams.get(lastEventId.slice(0, dot))
+    const missed = exchange !== undefined && dot > 0 && Number.isSafeInteger(n) && n >= 0 ? exchange.log?.after(n) : undefined
+    if (exchange === undefined || missed === undefined) {
+      return writeError(res, 404, -32001,
+        `Not found: no event stream of this session to resume from event ${JSON.stringify(lastEventId.slice(0, 64))}; ` +
+          "it ended, or its client stayed away longer than MCP_STREAM_RESUME_SECONDS (its calls were then cancelled)")
+    }
+    clearTimeout(exchange.timer)
+    exchange.timer = undefined
+    const previous = exchange.res
+    exchange.res = res
+    previous?.end() // a connection its client gave up on
+    this.openStream(res)
+    for (const text of missed) res.write(text)
+    if (exchange.done) {
+      this.streams.delete(exchange.log!.id)
+      res.end()
+      return
+    }
+    res.once("close", () => this.disconnected(exchange, res))
   }
 
   private get(req: RequestLike, res: ResponseLike): void {
     if (!accepts(req, "text/event-stream")) {
       return writeError(res, 406, -32000, "Not Acceptable: Client must accept text/event-stream")
     }
+    const lastEventId = req.headers["last-event-id"]
+    if (typeof lastEventId === "string") return this.resume(res, lastEventId)
     if (this.standalone !== undefined) return writeError(res, 409, -32000, "Conflict: Only one SSE stream is allowed per session")
     this.standalone = res
     this.openStream(res)
@@ -212,24 +313,41 @@ export class HttpSessionTransport implements Transport {
     keepAlive(res, this.options.keepAliveMs)
   }
 
-  /** Turns a POST's answer into an event stream, with the answers held so far as its first events. */
-  private toStream(exchange: Exchange) {
+  /**
+   * Turns a POST's answer into an event stream, with the answers held so far as its first events. A stream that
+   * can resume starts with its priming event (an id, no data), so that the client can come back to it.
+   */
+  private toStream(exchange: Exchange, res: ResponseLike) {
     exchange.stream = true
-    this.openStream(exchange.res)
-    for (const answer of exchange.answers.splice(0)) exchange.res.write(event(answer))
+    this.openStream(res)
+    if (exchange.resumable) {
+      exchange.log = new EventLog(String(++this.streamCount))
+      this.streams.set(exchange.log.id, exchange)
+      res.write(exchange.log.priming)
+    }
+    for (const answer of exchange.answers.splice(0)) this.emit(exchange, answer)
+  }
+
+  /** `message` as the next event of the exchange's stream (kept for a resume, on a stream that can resume). */
+  private emit(exchange: Exchange, message: JSONRPCMessage) {
+    const text = exchange.log?.add(message) ?? event(message)
+    exchange.res?.write(text)
   }
 
   private finish(exchange: Exchange) {
     exchange.done = true
     if (exchange.stream) {
+      // a client that is away gets the answers when it resumes (they are in the stream's log)
+      if (exchange.res === undefined) return
+      if (exchange.log !== undefined) this.streams.delete(exchange.log.id)
       exchange.res.end()
       return
     }
     const answers = exchange.answers
     const payload = JSON.stringify(exchange.batch ? answers : answers[0])
     // with its length, the answer goes out in one write (headers and body), not chunked
-    exchange.res.writeHead(200, this.headers({ "content-type": "application/json", "content-length": String(Buffer.byteLength(payload)) }))
-    exchange.res.end(payload)
+    exchange.res!.writeHead(200, this.headers({ "content-type": "application/json", "content-length": String(Buffer.byteLength(payload)) }))
+    exchange.res!.end(payload)
   }
 
   async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
@@ -241,7 +359,7 @@ export class HttpSessionTransport implements Transport {
       this.exchanges.delete(id)
       exchange.open.delete(id)
       if (exchange.done) return
-      if (exchange.stream) exchange.res.write(event(message))
+      if (exchange.stream) this.emit(exchange, message)
       else exchange.answers.push(message)
       if (exchange.open.size === 0) this.finish(exchange)
       return
@@ -255,18 +373,21 @@ export class HttpSessionTransport implements Transport {
     }
     const exchange = this.exchanges.get(related)
     if (exchange === undefined || exchange.done || this.options.jsonOnly) return
-    if (!exchange.stream) this.toStream(exchange)
-    exchange.res.write(event(message))
+    // (an exchange without a stream has its response until it is done)
+    if (!exchange.stream) this.toStream(exchange, exchange.res!)
+    this.emit(exchange, message)
   }
 
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    for (const exchange of this.streams.values()) clearTimeout(exchange.timer)
+    this.streams.clear()
     for (const exchange of new Set(this.exchanges.values())) {
       if (exchange.done) continue
       exchange.done = true
-      if (exchange.stream) exchange.res.end()
-      else writeError(exchange.res, 503, -32000, "The session was closed before the answer was ready")
+      if (exchange.stream) exchange.res?.end()
+      else writeError(exchange.res!, 503, -32000, "The session was closed before the answer was ready")
     }
     this.exchanges.clear()
     this.standalone?.end()

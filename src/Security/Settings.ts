@@ -34,6 +34,11 @@ export interface InboundSettings {
   readonly maxSessions: number
   readonly maxSessionsPerClient: number
   readonly sessionIdleSeconds: number
+  /**
+   * How long the requests of a session's event stream that broke off keep running for the client to resume it
+   * (GET with Last-Event-ID); 0: a broken stream cancels them at once.
+   */
+  readonly streamResumeSeconds: number
   /** Headers of a client's request sent on to the API with its tool calls (MCP_FORWARD_HEADERS). */
   readonly forwardHeaders: ReadonlyArray<ForwardedHeader>
 }
@@ -81,6 +86,7 @@ export const inboundConfig = Config.all({
   maxSessions: int("MCP_MAX_SESSIONS", 1000),
   maxSessionsPerClient: int("MCP_MAX_SESSIONS_PER_CLIENT", 100),
   sessionIdleSeconds: int("MCP_SESSION_IDLE_SECONDS", 1800),
+  streamResumeSeconds: int("MCP_STREAM_RESUME_SECONDS", 30),
   forwardHeaders: list("MCP_FORWARD_HEADERS").pipe(Config.map((items) =>
     items.map((item): ForwardedHeader => {
       const [from = "", to = from] = item.toLowerCase().split("=")
@@ -101,6 +107,7 @@ export const inboundDefaults: InboundSettings = {
   maxSessions: 1000,
   maxSessionsPerClient: 100,
   sessionIdleSeconds: 1800,
+  streamResumeSeconds: 30,
   forwardHeaders: []
 }
 
@@ -151,6 +158,7 @@ export const securityChecks = (
     ["MCP_MAX_SESSIONS", inbound.maxSessions, inbound.maxSessions >= 1, "a whole number of at least 1"],
     ["MCP_MAX_SESSIONS_PER_CLIENT", inbound.maxSessionsPerClient, inbound.maxSessionsPerClient >= 1, "a whole number of at least 1"],
     ["MCP_SESSION_IDLE_SECONDS", inbound.sessionIdleSeconds, inbound.sessionIdleSeconds >= 1, "a whole number of seconds, at least 1"],
+    ["MCP_STREAM_RESUME_SECONDS", inbound.streamResumeSeconds, inbound.streamResumeSeconds >= 0, "a whole number of seconds (0: not resumable)"],
     ...forwardChecks(inbound)
   ]
 }

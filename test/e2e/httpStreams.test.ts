@@ -1,13 +1,15 @@
 /**
  * How Streamable HTTP answers a POST: plain JSON when there is nothing but the answer, an event stream when
  * the call has progress to report or a confirmation to ask for, and a cancelled upstream call when the
- * client goes away before its answer.
+ * client goes away before its answer. An event stream that breaks off can be resumed (Last-Event-ID) within
+ * MCP_STREAM_RESUME_SECONDS; the connection is cut for real, at a TCP proxy between the SDK client and the server.
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { ElicitRequestSchema, LATEST_PROTOCOL_VERSION } from "@modelcontextprotocol/sdk/types.js"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { createServer, type Server } from "node:http"
+import { connect, createServer as createTcpServer, type Socket } from "node:net"
 import { startExampleApi } from "../../src/demo/ExampleApi.ts"
 import { EXAMPLE_SPEC, fixture, startHttpServer, textOf, waitFor } from "../support/processes.ts"
 
@@ -33,16 +35,56 @@ const openSession = async (base: string) => {
   return headers
 }
 
+/** The events of an event stream's text: each one's id (if any) and data (parsed; undefined when empty). */
+const eventsOf = (text: string) =>
+  text.split("\n\n").filter((e) => e.trim() !== "").map((e) => {
+    const field = (name: string) => e.split("\n").find((l) => l.startsWith(`${name}:`))?.slice(name.length + 1).trim()
+    const data = field("data")
+    return { id: field("id"), data: data ? JSON.parse(data) as Record<string, unknown> : undefined }
+  })
+
+/** A TCP proxy to 127.0.0.1:`port`: `cut()` breaks the connections open through it (new ones go through). */
+const startProxy = async (port: number) => {
+  const open = new Set<Socket>()
+  const proxy = createTcpServer((client) => {
+    const server = connect(port, "127.0.0.1")
+    for (const s of [client, server]) {
+      open.add(s)
+      s.on("error", () => undefined).on("close", () => {
+        open.delete(s)
+        client.destroy()
+        server.destroy()
+      })
+    }
+    client.pipe(server).pipe(client)
+  })
+  await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", () => r()))
+  return {
+    url: `http://127.0.0.1:${(proxy.address() as { port: number }).port}`,
+    cut: () => {
+      for (const s of open) s.destroy()
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        proxy.close(() => r())
+        for (const s of open) s.destroy()
+      })
+  }
+}
+
 describe("Streamable HTTP answers", () => {
-  // an upstream whose /slow answers after 1.3 s and records requests closed before their answer
+  // an upstream whose /slow answers after `slowMs` and records requests received and closed before their answer
   let upstream: Server
   let base: string
+  let slowMs = 1300
+  let slowCalls = 0
   let closedEarly = 0
   let server: Awaited<ReturnType<typeof startHttpServer>>
   beforeAll(async () => {
     upstream = createServer((req, res) => {
       if (req.url === "/image") return void res.writeHead(200, { "content-type": "image/png" }).end(Buffer.from([1, 2, 3]))
-      const timer = setTimeout(() => res.writeHead(200, { "content-type": "application/json" }).end("{\"ok\":true}"), 1300)
+      slowCalls++
+      const timer = setTimeout(() => res.writeHead(200, { "content-type": "application/json" }).end("{\"ok\":true}"), slowMs)
       res.once("close", () => {
         if (!res.writableEnded) {
           clearTimeout(timer)
@@ -79,12 +121,90 @@ describe("Streamable HTTP answers", () => {
       body: JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/call", params: { name: "getSlow", arguments: {}, _meta: { progressToken: "p1" } } })
     })
     assert.include(res.headers.get("content-type")!, "text/event-stream")
-    const events = (await res.text()).split("\n\n").filter((e) => e.trim() !== "").map((e) => JSON.parse(e.split("data: ")[1]!) as Record<string, unknown>)
-    assert.strictEqual(events[0]!["method"], "notifications/progress")
-    assert.deepStrictEqual((events[0]!["params"] as { progressToken: string }).progressToken, "p1")
-    const last = events[events.length - 1]!
+    const events = eventsOf(await res.text())
+    // a 2025-11-25 client: the stream can resume; it opens with an event that has an id and no data
+    const stream = events[0]!.id!.split(".")[0]
+    assert.deepStrictEqual(events[0], { id: `${stream}.0`, data: undefined })
+    assert.deepStrictEqual(events.map((e) => e.id), events.map((_, i) => `${stream}.${i}`))
+    const [progress, last] = [events[1]!.data!, events[events.length - 1]!.data!]
+    assert.strictEqual(progress["method"], "notifications/progress")
+    assert.deepStrictEqual((progress["params"] as { progressToken: string }).progressToken, "p1")
     assert.strictEqual(last["id"], 7)
     assert.deepStrictEqual((last["result"] as { structuredContent: unknown }).structuredContent, { ok: true })
+  })
+
+  it("sends a client of an older protocol version an event stream it can read: no event without data, no ids", async () => {
+    const headers = { ...await openSession(server.base), "mcp-protocol-version": "2025-06-18" }
+    const res = await fetch(`${server.base}/mcp`, {
+      method: "POST", headers,
+      body: JSON.stringify({ jsonrpc: "2.0", id: 8, method: "tools/call", params: { name: "getSlow", arguments: {}, _meta: { progressToken: "p2" } } })
+    })
+    const events = eventsOf(await res.text())
+    assert.isTrue(events.every((e) => e.id === undefined && e.data !== undefined))
+    assert.strictEqual(events[events.length - 1]!.data!["id"], 8)
+  })
+
+  it("lets the SDK client resume a call's event stream that broke off: the call goes on, and its answer comes on the new stream", async () => {
+    const proxy = await startProxy(Number(new URL(server.base).port))
+    const client = new Client({ name: "resume", version: "1" })
+    const errors: Array<string> = []
+    slowMs = 2600
+    try {
+      await client.connect(new StreamableHTTPClientTransport(new URL(`${proxy.url}/mcp`)))
+      client.onerror = (e) => errors.push(e.message)
+      const [callsBefore, closedBefore] = [slowCalls, closedEarly]
+      // the first progress notification (at 1 s) opens the stream, and the connection is cut as it arrives; the
+      // client comes back about a second later, before the answer (at 2.6 s)
+      let progress = 0
+      const result = await client.callTool({ name: "getSlow", arguments: {} }, undefined, {
+        onprogress: () => progress++ === 0 && proxy.cut(),
+        timeout: 15_000
+      })
+      assert.deepStrictEqual(result.structuredContent, { ok: true })
+      assert.isTrue(errors.some((e) => e.includes("SSE stream disconnected")), `the stream broke: ${errors.join("; ")}`)
+      assert.strictEqual(slowCalls - callsBefore, 1)
+      assert.strictEqual(closedEarly, closedBefore)
+    } finally {
+      slowMs = 1300
+      await client.close()
+      await proxy.close()
+    }
+  })
+
+  it("keeps what a call sent while its client was away (its answer too) for the client's resume", async () => {
+    const headers = await openSession(server.base)
+    const abort = new AbortController()
+    const res = await fetch(`${server.base}/mcp`, {
+      method: "POST", headers, signal: abort.signal,
+      body: JSON.stringify({ jsonrpc: "2.0", id: 5, method: "tools/call", params: { name: "getSlow", arguments: {}, _meta: { progressToken: "p4" } } })
+    })
+    // read up to the first progress notification (at 1 s), then go away until the answer (at 1.3 s) has come
+    const reader = res.body!.getReader()
+    let text = ""
+    while (!text.includes("notifications/progress")) text += new TextDecoder().decode((await reader.read()).value)
+    abort.abort()
+    const seen = eventsOf(text)
+    await new Promise((r) => setTimeout(r, 800))
+    const resumed = await fetch(`${server.base}/mcp`, { headers: { ...headers, "last-event-id": seen.at(-1)!.id! } })
+    assert.strictEqual(resumed.status, 200)
+    assert.include(resumed.headers.get("content-type")!, "text/event-stream")
+    // the stream ends after the answer, numbered on from the last event the client saw
+    const missed = eventsOf(await resumed.text())
+    const [stream, last] = seen.at(-1)!.id!.split(".")
+    assert.deepStrictEqual(missed.map((e) => e.id), [`${stream}.${Number(last) + 1}`])
+    assert.strictEqual(missed[0]!.data!["id"], 5)
+    assert.deepStrictEqual((missed[0]!.data!["result"] as { structuredContent: unknown }).structuredContent, { ok: true })
+    // once delivered, the stream is gone
+    const again = await fetch(`${server.base}/mcp`, { headers: { ...headers, "last-event-id": seen.at(-1)!.id! } })
+    assert.strictEqual(again.status, 404)
+  })
+
+  it("refuses a Last-Event-ID of no stream it keeps with 404, saying why", async () => {
+    const headers = await openSession(server.base)
+    const res = await fetch(`${server.base}/mcp`, { headers: { ...headers, "last-event-id": "99.3" } })
+    assert.strictEqual(res.status, 404)
+    const body = await res.json() as { error: { message: string } }
+    assert.include(body.error.message, "MCP_STREAM_RESUME_SECONDS")
   })
 
   it("gives the SDK client its progress notifications over HTTP", async () => {
@@ -97,6 +217,35 @@ describe("Streamable HTTP answers", () => {
       assert.deepStrictEqual(progress, [1])
     } finally {
       await client.close()
+    }
+  })
+
+  it("cancels the calls of a broken event stream whose client does not come back within MCP_STREAM_RESUME_SECONDS", async () => {
+    const quick = await startHttpServer(["--spec", fixture("content.yaml"), "--base-url", base, "--cache-backend", "none", "--mcp-stream-resume-seconds", "1"])
+    slowMs = 5000
+    try {
+      const headers = await openSession(quick.base)
+      const before = closedEarly
+      const abort = new AbortController()
+      const res = await fetch(`${quick.base}/mcp`, {
+        method: "POST", headers, signal: abort.signal,
+        body: JSON.stringify({ jsonrpc: "2.0", id: 4, method: "tools/call", params: { name: "getSlow", arguments: {}, _meta: { progressToken: "p3" } } })
+      })
+      // read up to the first progress notification, then go away
+      const reader = res.body!.getReader()
+      let text = ""
+      while (!text.includes("notifications/progress")) text += new TextDecoder().decode((await reader.read()).value)
+      const lastId = eventsOf(text).at(-1)!.id!
+      abort.abort()
+      // not at once: the stream could still be resumed
+      await new Promise((r) => setTimeout(r, 300))
+      assert.strictEqual(closedEarly, before)
+      await waitFor(async () => closedEarly > before, "the upstream request to be aborted", 2500)
+      const late = await fetch(`${quick.base}/mcp`, { headers: { ...headers, "last-event-id": lastId } })
+      assert.strictEqual(late.status, 404)
+    } finally {
+      slowMs = 1300
+      await quick.stop()
     }
   })
 
