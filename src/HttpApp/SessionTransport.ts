@@ -8,7 +8,9 @@
  * turns into an event stream, which ends after the last response. Calls that need no stream (nearly all)
  * cost one plain JSON response. A POST with only notifications or responses gets 202. GET opens the
  * session's stream for messages unrelated to a request (tools/list_changed); DELETE ends the session.
- * A client that disconnects before its answer cancels its requests (the upstream calls are aborted).
+ * A client that disconnects before its answer cancels its requests (the upstream calls are aborted). An event
+ * stream can resume (MCP 2025-11-25 clients, in a session): its events are numbered and kept, and when its
+ * connection breaks its requests go on for resumeMs, waiting for the client's GET with Last-Event-ID.
  */
 import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js"
 import { type JSONRPCMessage, type RequestId, SUPPORTED_PROTOCOL_VERSIONS } from "@modelcontextprotocol/sdk/types.js"
