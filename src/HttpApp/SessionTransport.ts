@@ -65,27 +65,30 @@ const accepts = (req: RequestLike, type: string) => (req.headers.accept ?? "").i
 const RESUMABLE_FROM = "2025-11-25"
 
 /**
- * The events of a stream that can resume, numbered from 1 (its priming event is 0), for a client that
- * reconnects with Last-Event-ID: the last KEPT_EVENTS of them are kept. Event ids are `<stream>.<number>`.
+ * The events of a stream that can resume, numbered from 1, for a client that reconnects with Last-Event-ID:
+ * the last `keep` of them are kept. Event ids are `<stream>.<number>`.
  */
 class EventLog {
   private readonly events: Array<string> = []
   /** The number of events[0]. */
   private first = 1
   readonly id: string
-  constructor(id: string) {
+  private readonly keep: number
+  constructor(id: string, keep: number) {
     this.id = id
+    this.keep = keep
   }
 
+  /** The event that opens a connection to the stream: the id of its last event so far (0: none), and no data. */
   get priming(): string {
-    return `id: ${this.id}.0\ndata: \n\n`
+    return `id: ${this.id}.${this.first + this.events.length - 1}\ndata: \n\n`
   }
 
   /** `message` as the stream's next event, numbered and kept. */
   add(message: JSONRPCMessage): string {
     const text = `id: ${this.id}.${this.first + this.events.length}\n${event(message)}`
     this.events.push(text)
-    if (this.events.length > KEPT_EVENTS) {
+    if (this.events.length > this.keep) {
       this.events.shift()
       this.first++
     }
@@ -98,8 +101,11 @@ class EventLog {
   }
 }
 
-/** Events kept per stream for a resume (a call's progress comes once a second: 1,000 is over 16 minutes of it). */
+/** Events kept per call's stream for a resume (its progress comes once a second: 1,000 is over 16 minutes of it). */
 const KEPT_EVENTS = 1000
+/** The session's own stream (GET): its id, and how many of its last events are kept (tools/list_changed and the like). */
+const SESSION_STREAM = "0"
+const KEPT_SESSION_EVENTS = 100
 
 /** One POST that carried requests, until all of them are answered. */
 interface Exchange {
@@ -167,6 +173,8 @@ export class HttpSessionTransport implements Transport {
   private readonly streams = new Map<string, Exchange>()
   private streamCount = 0
   private standalone: ResponseLike | undefined
+  /** The events of the session's stream, once a client that can resume opened it. */
+  private standaloneLog: EventLog | undefined
   private initialized = false
   private closed = false
 
@@ -225,8 +233,7 @@ export class HttpSessionTransport implements Transport {
       for (const m of messages) this.onmessage?.(m, extra)
       return
     }
-    const resumable = (this.options.resumeMs ?? 0) > 0 && typeof version === "string" && version >= RESUMABLE_FROM
-    const exchange: Exchange = { res, batch, open: new Set(), answers: [], resumable, stream: false, done: false }
+    const exchange: Exchange = { res, batch, open: new Set(), answers: [], resumable: this.canResume(req), stream: false, done: false }
     for (let i = 0; i < messages.length; i++) {
       if (kinds[i] === "request") {
         const id = (messages[i] as { id: RequestId }).id
@@ -268,8 +275,13 @@ export class HttpSessionTransport implements Transport {
   private resume(res: ResponseLike, lastEventId: string) {
     const dot = lastEventId.lastIndexOf(".")
     const n = Number(lastEventId.slice(dot + 1))
-    const exchange = this.streams.get(lastEventId.slice(0, dot))
-    const missed = exchange !== undefined && dot > 0 && Number.isSafeInteger(n) && n >= 0 ? exchange.log?.after(n) : undefined
+    const stream = dot > 0 && Number.isSafeInteger(n) && n >= 0 ? lastEventId.slice(0, dot) : undefined
+    if (stream === SESSION_STREAM && this.standaloneLog !== undefined) {
+      const missed = this.standaloneLog.after(n)
+      if (missed !== undefined) return this.openStandalone(res, missed)
+    }
+    const exchange = stream === undefined ? undefined : this.streams.get(stream)
+    const missed = exchange?.log?.after(n)
     if (exchange === undefined || missed === undefined) {
       return writeError(res, 404, -32001,
         `Not found: no event stream of this session to resume from event ${JSON.stringify(lastEventId.slice(0, 64))}; ` +
@@ -297,12 +309,27 @@ export class HttpSessionTransport implements Transport {
     const lastEventId = req.headers["last-event-id"]
     if (typeof lastEventId === "string") return this.resume(res, lastEventId)
     if (this.standalone !== undefined) return writeError(res, 409, -32000, "Conflict: Only one SSE stream is allowed per session")
+    if (this.standaloneLog === undefined && this.canResume(req)) this.standaloneLog = new EventLog(SESSION_STREAM, KEPT_SESSION_EVENTS)
+    this.openStandalone(res, this.standaloneLog === undefined ? [] : [this.standaloneLog.priming])
+  }
+
+  /** The session's stream goes out on `res` from now on, starting with `first`. */
+  private openStandalone(res: ResponseLike, first: ReadonlyArray<string>) {
+    const previous = this.standalone
     this.standalone = res
+    previous?.end() // a connection its client gave up on
     this.openStream(res)
+    for (const text of first) res.write(text)
     res.flushHeaders()
     res.once("close", () => {
       if (this.standalone === res) this.standalone = undefined
     })
+  }
+
+  /** Whether the event streams of this request's client can resume (see RESUMABLE_FROM). */
+  private canResume(req: RequestLike) {
+    const version = req.headers["mcp-protocol-version"]
+    return (this.options.resumeMs ?? 0) > 0 && typeof version === "string" && version >= RESUMABLE_FROM
   }
 
   private headers(base: Record<string, string>): Record<string, string> {
@@ -323,7 +350,7 @@ export class HttpSessionTransport implements Transport {
     exchange.stream = true
     this.openStream(res)
     if (exchange.resumable) {
-      exchange.log = new EventLog(String(++this.streamCount))
+      exchange.log = new EventLog(String(++this.streamCount), KEPT_EVENTS)
       this.streams.set(exchange.log.id, exchange)
       res.write(exchange.log.priming)
     }
@@ -370,7 +397,9 @@ export class HttpSessionTransport implements Transport {
     // request's client has gone), else on the session's stream
     const related = options?.relatedRequestId
     if (related === undefined) {
-      this.standalone?.write(event(message))
+      // (kept even while no client has the stream open, for one that comes back)
+      const text = this.standaloneLog?.add(message) ?? event(message)
+      this.standalone?.write(text)
       return
     }
     const exchange = this.exchanges.get(related)

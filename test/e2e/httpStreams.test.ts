@@ -43,6 +43,20 @@ const eventsOf = (text: string) =>
     return { id: field("id"), data: data ? JSON.parse(data) as Record<string, unknown> : undefined }
   })
 
+/** Reads an event stream's body until its text so far satisfies `done`; the text. */
+const readUntil = async (body: ReadableStream<Uint8Array>, done: (text: string) => boolean) => {
+  const reader = body.getReader()
+  const decoder = new TextDecoder()
+  let text = ""
+  while (!done(text)) {
+    const { value, done: ended } = await reader.read()
+    if (ended) throw new Error(`the stream ended before what was awaited: ${text}`)
+    text += decoder.decode(value, { stream: true })
+  }
+  reader.releaseLock()
+  return text
+}
+
 /** A TCP proxy to 127.0.0.1:`port`: `cut()` breaks the connections open through it (new ones go through). */
 const startProxy = async (port: number) => {
   const open = new Set<Socket>()
@@ -179,11 +193,8 @@ describe("Streamable HTTP answers", () => {
       body: JSON.stringify({ jsonrpc: "2.0", id: 5, method: "tools/call", params: { name: "getSlow", arguments: {}, _meta: { progressToken: "p4" } } })
     })
     // read up to the first progress notification (at 1 s), then go away until the answer (at 1.3 s) has come
-    const reader = res.body!.getReader()
-    let text = ""
-    while (!text.includes("notifications/progress")) text += new TextDecoder().decode((await reader.read()).value)
+    const seen = eventsOf(await readUntil(res.body!, (t) => t.includes("notifications/progress")))
     abort.abort()
-    const seen = eventsOf(text)
     await new Promise((r) => setTimeout(r, 800))
     const resumed = await fetch(`${server.base}/mcp`, { headers: { ...headers, "last-event-id": seen.at(-1)!.id! } })
     assert.strictEqual(resumed.status, 200)
@@ -197,6 +208,34 @@ describe("Streamable HTTP answers", () => {
     // once delivered, the stream is gone
     const again = await fetch(`${server.base}/mcp`, { headers: { ...headers, "last-event-id": seen.at(-1)!.id! } })
     assert.strictEqual(again.status, 404)
+  })
+
+  it("keeps the session stream's notifications (tools/list_changed after a SIGHUP reload) for a client that comes back", async () => {
+    const headers = await openSession(server.base)
+    const abort = new AbortController()
+    const first = await fetch(`${server.base}/mcp`, { headers, signal: abort.signal })
+    const opened = eventsOf(await readUntil(first.body!, (t) => t.includes("\n\n")))
+    assert.deepStrictEqual(opened, [{ id: "0.0", data: undefined }])
+    abort.abort()
+    // the tools change while no stream is open
+    const reloads = server.stderr().split("SIGHUP: spec reloaded").length
+    server.child.kill("SIGHUP")
+    await waitFor(async () => server.stderr().split("SIGHUP: spec reloaded").length > reloads, "the SIGHUP reload", 15_000)
+    const back = new AbortController()
+    const resumed = await fetch(`${server.base}/mcp`, { headers: { ...headers, "last-event-id": "0.0" }, signal: back.signal })
+    assert.strictEqual(resumed.status, 200)
+    const missed = eventsOf(await readUntil(resumed.body!, (t) => t.includes("prompts/list_changed")))
+    assert.deepStrictEqual(missed.map((e) => [e.id, e.data?.["method"]]), [
+      ["0.1", "notifications/tools/list_changed"],
+      ["0.2", "notifications/prompts/list_changed"]
+    ])
+    // it is the session's stream now: a second one is refused; a resume takes its place, and it ends
+    assert.strictEqual((await fetch(`${server.base}/mcp`, { headers })).status, 409)
+    const again = await fetch(`${server.base}/mcp`, { headers: { ...headers, "last-event-id": "0.2" } })
+    assert.strictEqual(again.status, 200)
+    const rest = resumed.body!.getReader()
+    while (!(await rest.read()).done);
+    await again.body!.cancel()
   })
 
   it("refuses a Last-Event-ID of no stream it keeps with 404, saying why", async () => {
@@ -232,9 +271,7 @@ describe("Streamable HTTP answers", () => {
         body: JSON.stringify({ jsonrpc: "2.0", id: 4, method: "tools/call", params: { name: "getSlow", arguments: {}, _meta: { progressToken: "p3" } } })
       })
       // read up to the first progress notification, then go away
-      const reader = res.body!.getReader()
-      let text = ""
-      while (!text.includes("notifications/progress")) text += new TextDecoder().decode((await reader.read()).value)
+      const text = await readUntil(res.body!, (t) => t.includes("notifications/progress"))
       const lastId = eventsOf(text).at(-1)!.id!
       abort.abort()
       // not at once: the stream could still be resumed
