@@ -120,24 +120,41 @@ const loadYaml = Effect.promise(async () => {
 /** Thrown by parseDocument when the text is YAML and the YAML parser is not loaded yet (see parseLoaded). */
 class NeedsYaml extends Error {}
 
+/** Told the lines of a YAML text that were read with more indentation than they have (Yaml.ts, mendIndentation). */
+type OnMended = (lines: ReadonlyArray<number>) => void
+
 /** YAML as specs are written: a duplicate key keeps its last value (as JSON.parse does). */
-const parseYaml = (text: string) => {
+const parseYaml = (text: string, onMended?: OnMended) => {
   if (yaml === undefined) throw new NeedsYaml()
-  return yaml.parseYaml(text, { duplicateKeys: "last", maxDepth: MAX_DEPTH })
+  return yaml.parseYaml(text, { duplicateKeys: "last", maxDepth: MAX_DEPTH, ...(onMended ? { onMended } : {}) })
 }
 
 /** A document as read: JSON bytes through their one-byte text (SpecLoader/JsonText.ts), else parseDocument. */
-const parseData = (data: Uint8Array): unknown => parseJsonBytes(data) ?? parseDocument(asText(data))
+const parseData = (data: Uint8Array, onMended?: OnMended): unknown => parseJsonBytes(data) ?? parseDocument(asText(data), onMended)
 
-/** parseData, loading the YAML parser first when the text needs it; fails with the parse error. */
-const parseLoaded = (data: Uint8Array): Effect.Effect<unknown, Error> =>
+/**
+ * parseData, loading the YAML parser first when the text needs it; fails with the parse error. Lines of the
+ * document at `url` read with more indentation than they have are named in a warning.
+ */
+const parseLoaded = (data: Uint8Array, url: string): Effect.Effect<unknown, Error> =>
   Effect.suspend(() => {
+    let mended: ReadonlyArray<number> = []
+    const parse = () => parseData(data, (lines) => (mended = lines))
+    const warned = (doc: unknown) =>
+      mended.length === 0 ? Effect.succeed(doc) : Effect.as(
+        Effect.logWarning(
+          `${url.startsWith("file:") ? fileURLToPath(url) : url}: YAML line${mended.length > 1 ? "s" : ""} ${mended.join(", ")} ` +
+            "continue a [...] list, {...} map or quoted text with less indentation than YAML allows; read as PyYAML and go-yaml " +
+            "read them (indent them further to silence this)"
+        ),
+        doc
+      )
     try {
-      return Effect.succeed(parseData(data))
+      return warned(parse())
     } catch (e) {
       if (!(e instanceof NeedsYaml)) return Effect.fail(e as Error)
     }
-    return Effect.flatMap(loadYaml, () => Effect.try({ try: () => parseData(data), catch: (e) => e as Error }))
+    return loadYaml.pipe(Effect.flatMap(() => Effect.try({ try: parse, catch: (e) => e as Error })), Effect.flatMap(warned))
   })
 
 /**
@@ -145,7 +162,7 @@ const parseLoaded = (data: Uint8Array): Effect.Effect<unknown, Error> =>
  * expands too many aliases or nests too deeply (JSON nesting is bounded by `externalRefs`, which walks every
  * document loaded before anything else does).
  */
-const parseDocument = (text: string): unknown => {
+const parseDocument = (text: string, onMended?: OnMended): unknown => {
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
   const first = body.trimStart()[0]
   if (first === "{" || first === "[") {
@@ -154,7 +171,7 @@ const parseDocument = (text: string): unknown => {
     } catch (e) {
       // JSON-looking text that JSON.parse rejects may still be YAML flow style; let YAML report if not.
       try {
-        return parseYaml(body)
+        return parseYaml(body, onMended)
       } catch (yamlError) {
         if (yamlError instanceof NeedsYaml) throw yamlError
         throw new Error(`invalid JSON: ${(e as Error).message}`)
@@ -162,7 +179,7 @@ const parseDocument = (text: string): unknown => {
     }
   }
   try {
-    return parseYaml(body)
+    return parseYaml(body, onMended)
   } catch (e) {
     if (e instanceof NeedsYaml) throw e
     throw new Error(`invalid YAML: ${(e as Error).message}`)
@@ -257,7 +274,7 @@ export class SpecLoader extends Context.Service<SpecLoader, {
 
     const loadText = Effect.fn("SpecLoader.parse")(function*(source: string, url: string, data: Uint8Array) {
       const fail = (message: string) => Effect.fail(new SpecLoadError({ source, message }))
-      const parsedOrError = yield* Effect.result(parseLoaded(data))
+      const parsedOrError = yield* Effect.result(parseLoaded(data, url))
       if (parsedOrError._tag === "Failure") return yield* fail(parsedOrError.failure.message)
       const parsed = parsedOrError.success
       if (!isObject(parsed)) return yield* fail("not an OpenAPI document: the file is not a JSON/YAML mapping")
@@ -293,7 +310,7 @@ export class SpecLoader extends Context.Service<SpecLoader, {
           }
           return readRaw(docUrl).pipe(
             // a parse error is a defect here, reported below as "cannot parse" (not "cannot read")
-            Effect.flatMap((raw) => Effect.orDie(parseLoaded(raw))),
+            Effect.flatMap((raw) => Effect.orDie(parseLoaded(raw, docUrl))),
             Effect.map((doc) => {
               documents.set(docUrl, doc as Json)
               externalRefs(doc as Json, docUrl, frontier)

@@ -40,20 +40,63 @@ const checkExpansion = (doc: unknown, maxNodes: number, maxDepth: number): void 
   walk(doc, 1)
 }
 
+/** The most under-indented lines mended in one text (each costs a parse of the whole text). */
+const MAX_MENDED_LINES = 50
+
+const indentOf = (line: string) => line.length - line.trimStart().length
+
+/**
+ * YAML wants the lines that continue a flow collection (`[a, b,` … `c]`) or a quoted text indented more than the
+ * key they belong to. PyYAML and go-yaml read them when they are not, and specs written for those have such
+ * lines (the Pouch engine's Swagger file, with a `required: [...]` list over five lines). Where js-yaml stops at
+ * one ("deficient indentation", which it says of nothing else), that line is indented two spaces more than the
+ * line above it, which changes no value (leading space on such a line is not part of it), and the text is
+ * parsed again. The documents, and the mended lines (1-based), or undefined when that does not make it parse.
+ */
+const mendIndentation = (text: string, error: unknown, parse: (text: string) => Array<unknown>) => {
+  const lines = text.split("\n")
+  const mended: Array<number> = []
+  while (error instanceof YAMLException && error.reason === "deficient indentation" && error.mark !== undefined && mended.length < MAX_MENDED_LINES) {
+    const at = error.mark.line
+    let above = at - 1
+    while (above >= 0 && lines[above]!.trim() === "") above--
+    const wanted = above < 0 ? 0 : indentOf(lines[above]!) + 2
+    if (at >= lines.length || indentOf(lines[at]!) >= wanted) return undefined
+    lines[at] = " ".repeat(wanted - indentOf(lines[at]!)) + lines[at]
+    mended.push(at + 1)
+    try {
+      return { docs: parse(lines.join("\n")), mended }
+    } catch (e) {
+      error = e
+    }
+  }
+  return undefined
+}
+
 /**
  * Parses one YAML document (null when the text holds none: empty, or only comments). Duplicate keys either
- * keep the last value (as JSON.parse does; specs in the wild have them) or are an error. Throws an Error whose
- * message says what is wrong and where (line and column), without the parser's source snippet.
+ * keep the last value (as JSON.parse does; specs in the wild have them) or are an error. Lines that continue a
+ * `[...]`, `{...}` or quoted value with too little indentation are read as other YAML parsers read them, and
+ * reported to `onMended` (see mendIndentation). Throws an Error whose message says what is wrong and where
+ * (line and column), without the parser's source snippet.
  */
 export const parseYaml = (
   text: string,
-  options: { readonly duplicateKeys: "last" | "error"; readonly maxDepth: number }
+  options: {
+    readonly duplicateKeys: "last" | "error"
+    readonly maxDepth: number
+    readonly onMended?: (lines: ReadonlyArray<number>) => void
+  }
 ): unknown => {
+  const parse = (t: string) => loadAll(t, { json: options.duplicateKeys === "last", maxDepth: options.maxDepth })
   let docs: Array<unknown>
   try {
-    docs = loadAll(text, { json: options.duplicateKeys === "last", maxDepth: options.maxDepth })
+    docs = parse(text)
   } catch (e) {
-    throw new Error(describe(e, options.maxDepth))
+    const mended = mendIndentation(text, e, parse)
+    if (mended === undefined) throw new Error(describe(e, options.maxDepth))
+    docs = mended.docs
+    options.onMended?.(mended.mended)
   }
   if (docs.length > 1) throw new Error(`the text holds ${docs.length} YAML documents (separated by '---'); expected one`)
   const doc = docs[0] ?? null

@@ -1,6 +1,7 @@
 /**
  * The YAML reader of specs and config files: YAML 1.2 core values, duplicate keys as asked, one document,
- * errors that name the line, and aliases that cannot make a document expand or nest without bound.
+ * errors that name the line, under-indented continuation lines read as other parsers read them, and aliases
+ * that cannot make a document expand or nest without bound.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { parseYaml } from "../../src/SpecLoader/Yaml.ts"
@@ -40,6 +41,17 @@ describe("parseYaml", () => {
     const message = error(() => last("a:\n  b: [1, 2\n  c: 3\n"))
     assert.match(message, / at line \d+, column \d+$/)
     assert.notInclude(message, "\n")
+  })
+
+  it("reads a [...] list or a quoted text continued with too little indentation as PyYAML does, naming the lines", () => {
+    const mended: Array<ReadonlyArray<number>> = []
+    const lenient = (text: string) => parseYaml(text, { duplicateKeys: "last", maxDepth: 256, onMended: (lines) => mended.push(lines) })
+    const doc = lenient("s:\n  required: [a, b,\n  c,\n  d]\n  q: \"one\n  two\"\n  n: 1\n")
+    assert.deepStrictEqual(doc, { s: { required: ["a", "b", "c", "d"], q: "one two", n: 1 } })
+    assert.deepStrictEqual(mended, [[3, 4, 6]])
+    // indented as YAML wants: nothing to mend
+    assert.deepStrictEqual(lenient("s:\n  required: [a, b,\n    c]\n"), { s: { required: ["a", "b", "c"] } })
+    assert.strictEqual(mended.length, 1)
   })
 
   it("accepts an anchor used many times, as specs share schemas", () => {
