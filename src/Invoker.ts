@@ -5,6 +5,7 @@
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
 import { Clock, Context, Effect, type Fiber, Layer, LogLevel, Option, References, Schema } from "effect"
+import { createHash } from "node:crypto"
 import { mkdir } from "node:fs/promises"
 import { AppConfig, ConfigInvalid, type OperationOverride, type Settings } from "./AppConfig.ts"
 import { Auth, type AuthError } from "./Auth.ts"
@@ -103,6 +104,14 @@ const describeUpstreamError = (tool: Tool, e: UpstreamError, maxBytes: number, n
       )
     case "UpstreamInvalidRequest":
       return toolError(`${what}: ${r.detail}.`, { error: "invalid_request" })
+    case "UpstreamRateLimited": {
+      const retryAfter = Math.max(1, Math.ceil(r.retryAfterMs / 1000))
+      return toolError(
+        `${what}: not sent: the API's last answer to ${tool.method} ${tool.path} said its rate limit is used up, and it resets in ` +
+          `about ${retryAfter} s. Call again after that; other operations may still be allowed.`,
+        { error: "rate_limited", retry_after_seconds: retryAfter }
+      )
+    }
   }
 }
 
@@ -181,7 +190,7 @@ export class Invoker extends Context.Service<Invoker, {
     const settingsOf = (tool: Tool) => {
       let found = perTool.get(tool)
       if (found === undefined) {
-        const policy = policyFor(tool, upstream.defaultPolicy, config.operations)
+        const policy: CallPolicy = { ...policyFor(tool, upstream.defaultPolicy, config.operations), rateLimitKey: tool.name }
         found = {
           policy: catalog.specChosenUpstream.has(tool) ? { ...policy, guardConnections: true } : policy,
           ttlMs: cacheTtlFor(tool, config),
@@ -265,7 +274,13 @@ export class Invoker extends Context.Service<Invoker, {
             throw e // a defect
           }
           const clock = fiber.getRef(Clock.Clock)
-          const send = (r: OutgoingRequest) => upstream.execute(r, policy)
+          const forwarded = fiber.getRef(ForwardedHeaders)
+          // a client that sends its own credential (MCP_FORWARD_HEADERS) has its own rate limit
+          const callPolicy = forwarded === undefined ? policy : {
+            ...policy,
+            rateLimitKey: `${tool.name}\0${createHash("sha256").update(JSON.stringify(forwarded)).digest("base64url")}`
+          }
+          const send = (r: OutgoingRequest) => upstream.execute(r, callPolicy)
           const writes = tool.method !== "GET" && tool.method !== "HEAD"
           const exchangeOf = (request: OutgoingRequest): Effect.Effect<Sent & { readonly cache?: CacheInfo }, UpstreamError> =>
             ttlMs !== undefined
@@ -273,7 +288,6 @@ export class Invoker extends Context.Service<Invoker, {
               : writes
               ? Effect.tap(send(request), (res) => res.status >= 200 && res.status < 300 ? cache.invalidate(request) : Effect.void)
               : send(request)
-          const forwarded = fiber.getRef(ForwardedHeaders)
           /** The answer, with only what `expression` selects of it when the call has one, or where it was saved. */
           const answerSelected = (res: Sent & { readonly cache?: CacheInfo }, started: number, expression: string | undefined) => {
             // DOWNLOAD_DIR: a binary answer is saved, and the result says where

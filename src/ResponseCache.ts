@@ -182,6 +182,8 @@ const staleWorthy = (e: UpstreamError): string | undefined => {
       return `the upstream was unreachable (${e.reason.detail})`
     case "UpstreamCircuitOpen":
       return "the upstream's circuit breaker is open"
+    case "UpstreamRateLimited":
+      return "the API's rate limit is used up"
     default:
       return undefined
   }

@@ -18,7 +18,7 @@ import { randomUUID } from "node:crypto"
 import { AppConfig } from "./AppConfig.ts"
 import { NON_PUBLIC_ADDRESS } from "./Security/SsrfGuard.ts"
 import { type OutgoingRequest, serializeBody } from "./Invoker/RequestBuilder.ts"
-import { retryAfterSeconds } from "./Upstream/RetryAfter.ts"
+import { rateLimited, retryAfterSeconds } from "./Upstream/RetryAfter.ts"
 import { type AttemptResult, breakerTransition, clientAttempt, recordRetry, type TraceHeaders } from "./Telemetry.ts"
 import { Breakers, type Outcome } from "./Upstream/Breaker.ts"
 import { type UpstreamResponse, UpstreamTransport, type WireRequest } from "./Upstream/Transport.ts"
@@ -65,6 +65,12 @@ export class UpstreamInvalidRequest extends Schema.TaggedError<UpstreamInvalidRe
 }) {
   readonly retryable = false
 }
+/** Not sent: the operation's last answer said the API's rate limit is used up, and it has not reset yet. */
+export class UpstreamRateLimited extends Schema.TaggedError<UpstreamRateLimited>()("UpstreamRateLimited", {
+  retryAfterMs: Schema.Number
+}) {
+  readonly retryable = false
+}
 export type UpstreamReason =
   | UpstreamTimeout
   | UpstreamConnect
@@ -72,9 +78,12 @@ export type UpstreamReason =
   | UpstreamCircuitOpen
   | UpstreamBulkheadFull
   | UpstreamInvalidRequest
+  | UpstreamRateLimited
 
 export class UpstreamError extends Schema.TaggedError<UpstreamError>()("UpstreamError", {
-  reason: Schema.Union([UpstreamTimeout, UpstreamConnect, UpstreamStatus, UpstreamCircuitOpen, UpstreamBulkheadFull, UpstreamInvalidRequest]),
+  reason: Schema.Union([
+    UpstreamTimeout, UpstreamConnect, UpstreamStatus, UpstreamCircuitOpen, UpstreamBulkheadFull, UpstreamInvalidRequest, UpstreamRateLimited
+  ]),
   attempts: Schema.Number
 }) {}
 
@@ -91,6 +100,12 @@ export interface CallPolicy {
    * public (DNS rebinding, or a name that did not resolve at start), unless private networks are allowed.
    */
   readonly guardConnections: boolean
+  /**
+   * Calls with the same key are not sent while the API's rate limit is used up, as an earlier answer to one of
+   * them said (a 429 or a remaining count of 0, with when it resets): the operation, and the client's own
+   * credential when it sends one. Undefined: every call is sent.
+   */
+  readonly rateLimitKey?: string | undefined
 }
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
@@ -171,6 +186,8 @@ const retryReason = (reason: UpstreamReason): string => {
       return "bulkhead_full"
     case "UpstreamInvalidRequest":
       return "invalid_request"
+    case "UpstreamRateLimited":
+      return "rate_limited"
   }
 }
 
@@ -262,6 +279,16 @@ export class Upstream extends Context.Service<Upstream, {
       (origin, to) => breakerTransition(origin, to, context)
     )
     const bulkheads = new Map<string, Bulkhead>()
+    /** When each rate-limited key (CallPolicy.rateLimitKey) may be called again, in epoch ms. */
+    const pausedUntil = new Map<string, number>()
+    /** Remembers a rate limit the final answer to a call says is used up, until it resets (a day at most). */
+    const notePause = (key: string | undefined, res: UpstreamResponse, now: number) => {
+      if (key === undefined || !rateLimited(res.status, res.headers)) return
+      const seconds = retryAfterSeconds(res.headers, now, res.status)
+      if (seconds === undefined || seconds <= 0) return
+      if (pausedUntil.size >= 10_000) for (const [k, until] of pausedUntil) if (until <= now) pausedUntil.delete(k)
+      pausedUntil.set(key, now + Math.min(seconds, 86_400) * 1000)
+    }
     const limit = config.http.maxConnections
     const maxQueue = config.http.maxQueue
 
@@ -332,6 +359,13 @@ export class Upstream extends Context.Service<Upstream, {
     const execute = (request: OutgoingRequest, policy: CallPolicy) =>
       Effect.withFiber<UpstreamResponse & { readonly attempts: number }, UpstreamError>((fiber) => {
         const clock = fiber.getRef(Clock.Clock)
+        const key = policy.rateLimitKey
+        const paused = key === undefined ? undefined : pausedUntil.get(key)
+        if (paused !== undefined) {
+          const wait = paused - clock.currentTimeMillisUnsafe()
+          if (wait > 0) return Effect.fail(new UpstreamError({ reason: new UpstreamRateLimited({ retryAfterMs: wait }), attempts: 0 }))
+          pausedUntil.delete(key!)
+        }
         const live = Object.getPrototypeOf(clock) === LIVE_CLOCK
         const deadlineAt = clock.currentTimeMillisUnsafe() + policy.deadlineMs
         const deadline = () => new UpstreamTimeout({ kind: "deadline", afterMs: policy.deadlineMs })
@@ -404,12 +438,16 @@ export class Upstream extends Context.Service<Upstream, {
           : toWireEffect(keyed)
         return Effect.flatMap(wire, tryFrom).pipe(
           Effect.matchEffect({
-            onSuccess: (response) => Effect.succeed({ ...response, attempts }),
+            onSuccess: (response) => {
+              notePause(key, response, clock.currentTimeMillisUnsafe())
+              return Effect.succeed({ ...response, attempts })
+            },
             // retries ran out on a retryable status: the last answer is the result
-            onFailure: (reason) =>
-              reason._tag === "UpstreamStatus"
-                ? Effect.succeed({ ...reason.response, attempts })
-                : Effect.fail(new UpstreamError({ reason, attempts }))
+            onFailure: (reason) => {
+              if (reason._tag !== "UpstreamStatus") return Effect.fail(new UpstreamError({ reason, attempts }))
+              notePause(key, reason.response, clock.currentTimeMillisUnsafe())
+              return Effect.succeed({ ...reason.response, attempts })
+            }
           })
         )
       })

@@ -134,6 +134,37 @@ describe("retries", () => {
     }).pipe(Effect.provide(layer))
   })
 
+  it.effect("does not send an operation's calls while the API says its rate limit is used up, until it resets", () => {
+    const { layer, arrivals } = fake([
+      status(429, { "retry-after": "90" }),
+      status(200),
+      status(403, { "x-ratelimit-remaining": "0", "x-ratelimit-reset": String(120) }),
+      status(200)
+    ])
+    const limited = policy({ rateLimitKey: "getThings" })
+    return Effect.gen(function*() {
+      const upstream = yield* Upstream
+      // a wait past the deadline is not started: the 429 is the answer, and the operation pauses for 90 s
+      assert.strictEqual((yield* upstream.execute(request("GET"), limited)).status, 429)
+      const refused = yield* Effect.flip(upstream.execute(request("GET"), limited))
+      assert.strictEqual(refused.reason._tag, "UpstreamRateLimited")
+      assert.strictEqual((refused.reason as { retryAfterMs: number }).retryAfterMs, 90_000)
+      assert.strictEqual(refused.attempts, 0)
+      // other operations, and calls without a key, are sent
+      assert.strictEqual((yield* upstream.execute(request("GET"), policy())).status, 200)
+      assert.strictEqual(arrivals.length, 2)
+      yield* TestClock.adjust("89 seconds")
+      assert.strictEqual((yield* Effect.flip(upstream.execute(request("GET"), limited))).reason._tag, "UpstreamRateLimited")
+      yield* TestClock.adjust("1 second")
+      // GitHub's way: 403 with no requests remaining, and when the limit resets
+      assert.strictEqual((yield* upstream.execute(request("GET"), limited)).status, 403)
+      assert.strictEqual((yield* Effect.flip(upstream.execute(request("GET"), limited))).reason._tag, "UpstreamRateLimited")
+      yield* TestClock.adjust("120 seconds")
+      assert.strictEqual((yield* upstream.execute(request("GET"), limited)).status, 200)
+      assert.strictEqual(arrivals.length, 4)
+    }).pipe(Effect.provide(layer))
+  })
+
   it.effect("never sends a POST twice", () => {
     const { layer, arrivals } = fake([status(503), status(200)])
     return Effect.gen(function*() {

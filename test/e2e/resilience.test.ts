@@ -34,6 +34,10 @@ const startFaulty = async () => {
         case "/flaky": return n <= 2 ? json(res, 503, { error: "busy" }) : json(res, 200, { ok: true, n })
         case "/reset": return n === 1 ? req.socket.destroy() : json(res, 200, { ok: true, n })
         case "/limited": return n === 1 ? json(res, 429, { error: "slow down" }, { "retry-after": "1" }) : json(res, 200, { ok: true, n })
+        // GitHub's way of saying the rate limit is used up: 403, nothing remaining, the reset as epoch seconds
+        case "/quota": return json(res, 403, { message: "API rate limit exceeded" }, {
+          "x-ratelimit-remaining": "0", "x-ratelimit-reset": String(Math.floor(Date.now() / 1000) + 3600)
+        })
         case "/orders": return json(res, 503, { error: "busy" })
         case "/payments": return n <= 2 ? json(res, 503, { error: "busy" }) : json(res, 201, { paid: true })
         case "/down": return json(res, 500, { error: "broken" })
@@ -102,6 +106,19 @@ describe("retries through the real server", () => {
     assert.isUndefined(result.isError, textOf(result))
     assert.isAtLeast(Date.now() - started, 950)
     assert.strictEqual(up.count("/limited"), 2)
+  })
+
+  it("does not send an operation's calls again until the rate limit its last answer said is used up resets", async () => {
+    const first = await mcp.client.callTool({ name: "getQuota", arguments: {} })
+    assert.isTrue(first.isError)
+    assert.include(textOf(first), "rate limit is used up; it resets in")
+    const second = await mcp.client.callTool({ name: "getQuota", arguments: {} })
+    assert.isTrue(second.isError)
+    assert.include(textOf(second), "not sent: the API's last answer to GET /quota said its rate limit is used up")
+    const wait = (second.structuredContent as { error: string; retry_after_seconds: number })
+    assert.strictEqual(wait.error, "rate_limited")
+    assert.approximately(wait.retry_after_seconds, 3600, 5)
+    assert.strictEqual(up.count("/quota"), 1)
   })
 
   it("sends a POST exactly once, even on 503", async () => {
