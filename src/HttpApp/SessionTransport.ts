@@ -66,17 +66,15 @@ const RESUMABLE_FROM = "2025-11-25"
 
 /**
  * The events of a stream that can resume, numbered from 1, for a client that reconnects with Last-Event-ID:
- * the last `keep` of them are kept. Event ids are `<stream>.<number>`.
+ * the last KEPT_EVENTS of them are kept. Event ids are `<stream>.<number>`.
  */
 class EventLog {
   private readonly events: Array<string> = []
   /** The number of events[0]. */
   private first = 1
   readonly id: string
-  private readonly keep: number
-  constructor(id: string, keep: number) {
+  constructor(id: string) {
     this.id = id
-    this.keep = keep
   }
 
   /** The event that opens a connection to the stream: the id of its last event so far (0: none), and no data. */
@@ -88,7 +86,7 @@ class EventLog {
   add(message: JSONRPCMessage): string {
     const text = `id: ${this.id}.${this.first + this.events.length}\n${event(message)}`
     this.events.push(text)
-    if (this.events.length > this.keep) {
+    if (this.events.length > KEPT_EVENTS) {
       this.events.shift()
       this.first++
     }
@@ -101,11 +99,13 @@ class EventLog {
   }
 }
 
-/** Events kept per call's stream for a resume (its progress comes once a second: 1,000 is over 16 minutes of it). */
-const KEPT_EVENTS = 1000
-/** The session's own stream (GET): its id, and how many of its last events are kept (tools/list_changed and the like). */
+/**
+ * The last events of a stream kept for a resume: a call's progress comes once a second, so a client that resumes
+ * within MCP_STREAM_RESUME_SECONDS finds what it missed (and the answer, always the last event).
+ */
+const KEPT_EVENTS = 100
+/** The id of the session's own stream (GET). */
 const SESSION_STREAM = "0"
-const KEPT_SESSION_EVENTS = 100
 
 /** One POST that carried requests, until all of them are answered. */
 interface Exchange {
@@ -309,7 +309,7 @@ export class HttpSessionTransport implements Transport {
     const lastEventId = req.headers["last-event-id"]
     if (typeof lastEventId === "string") return this.resume(res, lastEventId)
     if (this.standalone !== undefined) return writeError(res, 409, -32000, "Conflict: Only one SSE stream is allowed per session")
-    if (this.standaloneLog === undefined && this.canResume(req)) this.standaloneLog = new EventLog(SESSION_STREAM, KEPT_SESSION_EVENTS)
+    if (this.standaloneLog === undefined && this.canResume(req)) this.standaloneLog = new EventLog(SESSION_STREAM)
     this.openStandalone(res, this.standaloneLog === undefined ? [] : [this.standaloneLog.priming])
   }
 
@@ -350,7 +350,7 @@ export class HttpSessionTransport implements Transport {
     exchange.stream = true
     this.openStream(res)
     if (exchange.resumable) {
-      exchange.log = new EventLog(String(++this.streamCount), KEPT_EVENTS)
+      exchange.log = new EventLog(String(++this.streamCount))
       this.streams.set(exchange.log.id, exchange)
       res.write(exchange.log.priming)
     }
