@@ -12,7 +12,7 @@ import { describeScheme } from "./Auth/Requirements.ts"
 import { schemeKey } from "./Auth/Settings.ts"
 import { metaTools } from "./Discovery.ts"
 import type { SecurityScheme, Tool } from "./domain/Tool.ts"
-import { SpecLoader } from "./SpecLoader.ts"
+import { mendedYamlDetail, shownUrl, SpecLoader } from "./SpecLoader.ts"
 import { isObject } from "./SpecLoader/Refs.ts"
 import { estimateTokens, listedExtra, mappingOptions, toListed } from "./ToolCatalog.ts"
 import { fitName, mapSpec, mediaKind, sanitizeName } from "./ToolCatalog/Mapping.ts"
@@ -186,6 +186,9 @@ export const buildReport = (settings: Settings) =>
       for (const p of again.skipped) errors.push({ kind: "skipped-operation", subject: p.location, detail: p.message })
     } else {
       for (const p of mapped.skipped) errors.push({ kind: "skipped-operation", subject: p.location, detail: p.message })
+    }
+    for (const [url, lines] of spec.mendedYaml) {
+      warnings.push({ kind: "yaml-indentation", subject: shownUrl(url), detail: mendedYamlDetail(lines) })
     }
     for (const tool of tools) {
       const f = toolFindings(tool, settings.toolNameMaxLength)

@@ -35,6 +35,11 @@ export interface LoadedSpec {
   readonly documentUrls: ReadonlyArray<string>
   /** Paths that could not be converted from Swagger 2.0, with why: their operations are skipped. */
   readonly pathProblems: ReadonlyMap<string, string>
+  /**
+   * YAML lines (1-based, by document URL) that continue a `[...]`, `{...}` or quoted value with less indentation
+   * than YAML allows, read as other parsers read them (SpecLoader/Yaml.ts); each document's are logged as a warning.
+   */
+  readonly mendedYaml: ReadonlyMap<string, ReadonlyArray<number>>
 }
 
 /**
@@ -132,30 +137,24 @@ const parseYaml = (text: string, onMended?: OnMended) => {
 /** A document as read: JSON bytes through their one-byte text (SpecLoader/JsonText.ts), else parseDocument. */
 const parseData = (data: Uint8Array, onMended?: OnMended): unknown => parseJsonBytes(data) ?? parseDocument(asText(data), onMended)
 
-/**
- * parseData, loading the YAML parser first when the text needs it; fails with the parse error. Lines of the
- * document at `url` read with more indentation than they have are named in a warning.
- */
-const parseLoaded = (data: Uint8Array, url: string): Effect.Effect<unknown, Error> =>
+/** parseData, loading the YAML parser first when the text needs it; fails with the parse error. */
+const parseLoaded = (data: Uint8Array, onMended?: OnMended): Effect.Effect<unknown, Error> =>
   Effect.suspend(() => {
-    let mended: ReadonlyArray<number> = []
-    const parse = () => parseData(data, (lines) => (mended = lines))
-    const warned = (doc: unknown) =>
-      mended.length === 0 ? Effect.succeed(doc) : Effect.as(
-        Effect.logWarning(
-          `${url.startsWith("file:") ? fileURLToPath(url) : url}: YAML line${mended.length > 1 ? "s" : ""} ${mended.join(", ")} ` +
-            "continue a [...] list, {...} map or quoted text with less indentation than YAML allows; read as PyYAML and go-yaml " +
-            "read them (indent them further to silence this)"
-        ),
-        doc
-      )
     try {
-      return warned(parse())
+      return Effect.succeed(parseData(data, onMended))
     } catch (e) {
       if (!(e instanceof NeedsYaml)) return Effect.fail(e as Error)
     }
-    return loadYaml.pipe(Effect.flatMap(() => Effect.try({ try: parse, catch: (e) => e as Error })), Effect.flatMap(warned))
+    return Effect.flatMap(loadYaml, () => Effect.try({ try: () => parseData(data, onMended), catch: (e) => e as Error }))
   })
+
+/** A document's URL as shown to people: a file's path. */
+export const shownUrl = (url: string) => url.startsWith("file:") ? fileURLToPath(url) : url
+
+/** What was mended in a YAML document: its lines read with more indentation than they have (LoadedSpec.mendedYaml). */
+export const mendedYamlDetail = (lines: ReadonlyArray<number>) =>
+  `YAML line${lines.length > 1 ? "s" : ""} ${lines.join(", ")} continue a [...] list, {...} map or quoted text with less ` +
+  "indentation than YAML allows; read as PyYAML and go-yaml read them (indent them further to silence this)"
 
 /**
  * Parses JSON or YAML text. Throws an Error whose message says where the syntax broke, or that the YAML
@@ -274,7 +273,9 @@ export class SpecLoader extends Context.Service<SpecLoader, {
 
     const loadText = Effect.fn("SpecLoader.parse")(function*(source: string, url: string, data: Uint8Array) {
       const fail = (message: string) => Effect.fail(new SpecLoadError({ source, message }))
-      const parsedOrError = yield* Effect.result(parseLoaded(data, url))
+      const mendedYaml = new Map<string, ReadonlyArray<number>>()
+      const mendedIn = (docUrl: string): OnMended => (lines) => mendedYaml.set(docUrl, lines)
+      const parsedOrError = yield* Effect.result(parseLoaded(data, mendedIn(url)))
       if (parsedOrError._tag === "Failure") return yield* fail(parsedOrError.failure.message)
       const parsed = parsedOrError.success
       if (!isObject(parsed)) return yield* fail("not an OpenAPI document: the file is not a JSON/YAML mapping")
@@ -310,7 +311,7 @@ export class SpecLoader extends Context.Service<SpecLoader, {
           }
           return readRaw(docUrl).pipe(
             // a parse error is a defect here, reported below as "cannot parse" (not "cannot read")
-            Effect.flatMap((raw) => Effect.orDie(parseLoaded(raw, docUrl))),
+            Effect.flatMap((raw) => Effect.orDie(parseLoaded(raw, mendedIn(docUrl)))),
             Effect.map((doc) => {
               documents.set(docUrl, doc as Json)
               externalRefs(doc as Json, docUrl, frontier)
@@ -332,9 +333,10 @@ export class SpecLoader extends Context.Service<SpecLoader, {
           return yield* fail(`cannot convert this Swagger 2.0 document to OpenAPI 3: ${(e as Error).message}`)
         }
       }
+      for (const [docUrl, lines] of mendedYaml) yield* Effect.logWarning(`${shownUrl(docUrl)}: ${mendedYamlDetail(lines)}`)
       return {
         source, url, version, document, refs: new RefResolver(documents, failures), files: documents.size, pathProblems,
-        documentUrls: [...documents.keys(), ...failures.keys()]
+        documentUrls: [...documents.keys(), ...failures.keys()], mendedYaml
       }
     })
 

@@ -45,7 +45,8 @@ const inMemory = (document: JsonObject): LoadedSpec => {
     refs: new RefResolver(new Map<string, Json>([[url, document]]), new Map()),
     files: 1,
     documentUrls: [],
-    pathProblems: new Map()
+    pathProblems: new Map(),
+    mendedYaml: new Map()
   }
 }
 

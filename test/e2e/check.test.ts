@@ -90,6 +90,16 @@ describe("check", () => {
     })
   })
 
+  it("warns of YAML lines it read as other parsers do, and passes", async () => {
+    const { code, report } = await json(["--spec", spec("pouch-engine_swagger.yaml"), "--base-url", "http://127.0.0.1:9"])
+    assert.strictEqual(code, 0)
+    assert.deepInclude(report.warnings, {
+      kind: "yaml-indentation", subject: spec("pouch-engine_swagger.yaml"),
+      detail: "YAML lines 2249, 2250, 2251, 2252 continue a [...] list, {...} map or quoted text with less indentation than YAML allows; " +
+        "read as PyYAML and go-yaml read them (indent them further to silence this)"
+    })
+  })
+
   it("reports truncated names on a real spec", async () => {
     const { report } = await json(["--spec", spec("apisguru_hubapi.com_automation.json")])
     assert.strictEqual(report.warnings.filter((w) => w.kind === "name-truncated").length, 8)
