@@ -225,7 +225,12 @@ export interface Settings {
   /** Overall deadline of one tool call, retries included. */
   readonly callTimeoutMs: number
   readonly retry: { readonly maxAttempts: number; readonly baseDelayMs: number; readonly maxDelayMs: number }
-  readonly breaker: { readonly failureThreshold: number; readonly resetTimeoutMs: number }
+  readonly breaker: {
+    readonly failureThreshold: number
+    readonly resetTimeoutMs: number
+    /** Where breakers open and close: in this process, or also in Redis (REDIS_URL) for every replica. */
+    readonly backend: "memory" | "redis"
+  }
   readonly cache: {
     readonly backend: "memory" | "redis" | "none"
     readonly ttlSeconds: number
@@ -344,7 +349,8 @@ const settingsConfig = Config.all({
   }),
   breaker: Config.all({
     failureThreshold: int("CIRCUIT_BREAKER_FAILURE_THRESHOLD", 5),
-    resetTimeoutMs: int("CIRCUIT_BREAKER_RESET_TIMEOUT_MS", 30_000)
+    resetTimeoutMs: int("CIRCUIT_BREAKER_RESET_TIMEOUT_MS", 30_000),
+    backend: Config.Literals(["memory", "redis"], "CIRCUIT_BREAKER_BACKEND").pipe(Config.withDefault("memory" as const))
   }),
   logLevel: Config.String("LOG_LEVEL").pipe(Config.withDefault("info")),
   telemetry: Config.all({
@@ -598,7 +604,7 @@ export const defaults: Settings = {
   },
   callTimeoutMs: 60_000,
   retry: { maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 10_000 },
-  breaker: { failureThreshold: 5, resetTimeoutMs: 30_000 },
+  breaker: { failureThreshold: 5, resetTimeoutMs: 30_000, backend: "memory" },
   cache: { backend: "memory", ttlSeconds: 300, maxSize: 1000, staleIfErrorSeconds: 300, maxEntryBytes: 1_048_576, redisUrl: Option.none() },
   operations: {},
   logLevel: "Info",

@@ -21,6 +21,7 @@ import { type OutgoingRequest, serializeBody } from "./Invoker/RequestBuilder.ts
 import { rateLimited, retryAfterSeconds } from "./Upstream/RetryAfter.ts"
 import { type AttemptResult, breakerTransition, clientAttempt, recordRetry, type TraceHeaders } from "./Telemetry.ts"
 import { Breakers, type Outcome } from "./Upstream/Breaker.ts"
+import * as BreakerSync from "./Upstream/BreakerSync.ts"
 import { type UpstreamResponse, UpstreamTransport, type WireRequest } from "./Upstream/Transport.ts"
 
 export type { UpstreamResponse, WireRequest } from "./Upstream/Transport.ts"
@@ -273,11 +274,18 @@ export class Upstream extends Context.Service<Upstream, {
     const config = yield* AppConfig
     const { send } = yield* UpstreamTransport
     const context = yield* Effect.context<never>()
+    const sync = yield* BreakerSync.BreakerSync
+    const clock = yield* Clock.Clock
     const breakers = new Breakers(
       Math.max(1, config.breaker.failureThreshold),
       config.breaker.resetTimeoutMs,
-      (origin, to) => breakerTransition(origin, to, context)
+      (origin, to, at, adopted) => {
+        breakerTransition(origin, to, context)
+        // the other replicas hear what this one found (CIRCUIT_BREAKER_BACKEND=redis); each probes on its own
+        if (!adopted && to !== "HalfOpen") sync.publish(origin, to, at)
+      }
     )
+    yield* sync.subscribe((origin, to, at) => breakers.adopt(origin, to, at, clock.currentTimeMillisUnsafe()))
     const bulkheads = new Map<string, Bulkhead>()
     /** When each rate-limited key (CallPolicy.rateLimitKey) may be called again, in epoch ms. */
     const pausedUntil = new Map<string, number>()
@@ -456,5 +464,5 @@ export class Upstream extends Context.Service<Upstream, {
   }))
 
   /** Over the pooled undici transport. */
-  static readonly layer = Upstream.layerNoDeps.pipe(Layer.provide(UpstreamTransport.layer))
+  static readonly layer = Upstream.layerNoDeps.pipe(Layer.provide(Layer.merge(UpstreamTransport.layer, BreakerSync.layer)))
 }

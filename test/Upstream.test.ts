@@ -239,7 +239,7 @@ describe("timeouts", () => {
 })
 
 describe("circuit breaker", () => {
-  const settings: Partial<Settings> = { breaker: { failureThreshold: 3, resetTimeoutMs: 10_000 } }
+  const settings: Partial<Settings> = { breaker: { failureThreshold: 3, resetTimeoutMs: 10_000, backend: "memory" } }
 
   it.effect("opens after consecutive failures, fails fast while open, probes after the reset timeout, closes on success", () => {
     let healthy = false
@@ -273,7 +273,7 @@ describe("circuit breaker", () => {
   })
 
   it.effect("stops retrying once the breaker opens mid-call", () => {
-    const { layer, arrivals } = fake([refused], { breaker: { failureThreshold: 2, resetTimeoutMs: 10_000 } })
+    const { layer, arrivals } = fake([refused], { breaker: { failureThreshold: 2, resetTimeoutMs: 10_000, backend: "memory" } })
     return Effect.gen(function*() {
       const fiber = yield* run(Effect.flip((yield* Upstream).execute(request("GET"), policy({ maxAttempts: 5 }))))
       yield* TestClock.adjust("1 minute")
@@ -284,7 +284,7 @@ describe("circuit breaker", () => {
   })
 
   it.effect("can be turned off per operation", () => {
-    const { layer, arrivals } = fake([status(500)], { breaker: { failureThreshold: 1, resetTimeoutMs: 10_000 } })
+    const { layer, arrivals } = fake([status(500)], { breaker: { failureThreshold: 1, resetTimeoutMs: 10_000, backend: "memory" } })
     return Effect.gen(function*() {
       const upstream = yield* Upstream
       for (let i = 0; i < 4; i++) {
@@ -339,5 +339,25 @@ describe("Breakers", () => {
     assert.strictEqual(next._tag, "Run")
     b.record("o", (next as { generation: number }).generation, "success", 1026)
     assert.deepStrictEqual(moves, ["o:Open", "o:HalfOpen", "o:Closed"])
+  })
+})
+
+describe("Breakers shared between replicas", () => {
+  it("opens and closes on another replica's word, until that replica's open time is over, and tells only its own transitions", () => {
+    const moves: Array<string> = []
+    const b = new Breakers(2, 1000, (key, to, at, adopted) => moves.push(`${key}:${to}@${at}${adopted ? " adopted" : ""}`))
+    // another replica opened at 100: refused here until 1100
+    b.adopt("o", "Open", 100, 150)
+    assert.deepStrictEqual(b.admit("o", 600), { _tag: "Open", retryAfterMs: 500 })
+    // an older word changes nothing; one whose open time is over neither
+    b.adopt("o", "Open", 50, 700)
+    b.adopt("p", "Open", 0, 2000)
+    assert.strictEqual(b.admit("p", 2000)._tag, "Run")
+    // the other replica's probe succeeded: closed here too, before this one's open time is over
+    b.adopt("o", "Closed", 900, 900)
+    assert.strictEqual(b.admit("o", 901)._tag, "Run")
+    // this replica's own failures open it, told as its own
+    for (let i = 0; i < 2; i++) b.record("q", (b.admit("q", 1000) as { generation: number }).generation, "failure", 1000)
+    assert.deepStrictEqual(moves, ["o:Open@100 adopted", "o:Closed@900 adopted", "q:Open@1000"])
   })
 })

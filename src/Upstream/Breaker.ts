@@ -4,6 +4,7 @@
  * until the open time has passed. Half-open: the next call is a probe and the others are refused while it
  * runs; a successful probe closes the circuit, a failed one opens it again, an ignored or cancelled probe
  * frees the slot for the next caller. Outcomes of calls admitted before a transition change nothing.
+ * Another replica's breaker for the same origin may open or close this one (`adopt`, CIRCUIT_BREAKER_BACKEND=redis).
  */
 export type BreakerState = "Closed" | "HalfOpen" | "Open"
 
@@ -27,9 +28,10 @@ export class Breakers {
   private readonly circuits = new Map<string, Circuit>()
   private readonly threshold: number
   private readonly openMs: number
-  private readonly onTransition: (key: string, to: BreakerState) => void
+  private readonly onTransition: (key: string, to: BreakerState, at: number, adopted: boolean) => void
 
-  constructor(threshold: number, openMs: number, onTransition: (key: string, to: BreakerState) => void) {
+  /** `onTransition` hears every change of state, when, and whether it was adopted from another replica. */
+  constructor(threshold: number, openMs: number, onTransition: (key: string, to: BreakerState, at: number, adopted: boolean) => void) {
     this.threshold = threshold
     this.openMs = openMs
     this.onTransition = onTransition
@@ -44,13 +46,27 @@ export class Breakers {
     return c
   }
 
-  private move(key: string, c: Circuit, to: BreakerState, now: number) {
+  private move(key: string, c: Circuit, to: BreakerState, now: number, adopted = false) {
     c.state = to
     c.generation++
     c.failures = 0
     c.probing = false
     if (to === "Open") c.openedAt = now
-    this.onTransition(key, to)
+    this.onTransition(key, to, now, adopted)
+  }
+
+  /**
+   * Another replica's breaker for `key` opened at `at` (open here too, until `at` plus the open time, unless it
+   * already is for longer), or closed after its probe succeeded (closed here too).
+   */
+  adopt(key: string, to: "Open" | "Closed", at: number, now: number): void {
+    const c = this.circuit(key)
+    if (to === "Closed") {
+      if (c.state !== "Closed") this.move(key, c, "Closed", now, true)
+      return
+    }
+    if (at + this.openMs <= now || (c.state === "Open" && c.openedAt >= at)) return
+    this.move(key, c, "Open", at, true)
   }
 
   /** May a call to `key` run now? A call that runs must report its outcome with `record`. */

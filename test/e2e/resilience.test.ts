@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { connectHttp, connectStdio, fixture, freePort, startHttpServer, textOf } from "../support/processes.ts"
+import { connectHttp, connectStdio, fixture, freePort, startHttpServer, startRedis, textOf } from "../support/processes.ts"
 
 const SPEC = fixture("faults.yaml")
 
@@ -15,6 +15,8 @@ interface Seen { path: string; headers: IncomingMessage["headers"]; closedEarly:
 
 /** Path → handler(n = how many times this path was hit, 1-based). */
 const startFaulty = async () => {
+  /** Whether /switch answers 200 (else 500). */
+  const state = { healthy: true }
   const seen: Array<Seen> = []
   const hits = new Map<string, number>()
   const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) =>
@@ -41,6 +43,7 @@ const startFaulty = async () => {
         case "/orders": return json(res, 503, { error: "busy" })
         case "/payments": return n <= 2 ? json(res, 503, { error: "busy" }) : json(res, 201, { paid: true })
         case "/down": return json(res, 500, { error: "broken" })
+        case "/switch": return state.healthy ? json(res, 200, { ok: true }) : json(res, 500, { error: "broken" })
         case "/slow": return void setTimeout(() => json(res, 200, { ok: true }), 1500)
         case "/hang": return // never answers
         default: return json(res, 404, {})
@@ -51,6 +54,7 @@ const startFaulty = async () => {
   const port = (server.address() as { port: number }).port
   return {
     url: `http://127.0.0.1:${port}`,
+    state,
     seen,
     count: (path: string) => seen.filter((s) => s.path === path).length,
     close: () => new Promise<void>((r) => {
@@ -230,6 +234,43 @@ describe("timeouts, breaker, bulkhead and a dead upstream", () => {
       await call
     } finally {
       await server.stop()
+      await up.close()
+    }
+  })
+})
+
+describe("circuit breakers shared through Redis (CIRCUIT_BREAKER_BACKEND=redis)", () => {
+  it("opens every replica's breaker when one sees the API fail, a replica started meanwhile too, and all call again once it is back", async () => {
+    const up = await startFaulty()
+    const redis = await startRedis()
+    const env = {
+      CIRCUIT_BREAKER_BACKEND: "redis", REDIS_URL: redis.url, CIRCUIT_BREAKER_FAILURE_THRESHOLD: "2",
+      CIRCUIT_BREAKER_RESET_TIMEOUT_MS: "3000", RETRY_MAX_ATTEMPTS: "1"
+    }
+    const start = () => connectStdio(["--spec", SPEC, "--base-url", up.url], env)
+    const [a, b] = await Promise.all([start(), start()])
+    let c: Awaited<ReturnType<typeof start>> | undefined
+    const call = (replica: typeof a) => replica.client.callTool({ name: "getSwitch", arguments: {} })
+    try {
+      up.state.healthy = false
+      for (let i = 0; i < 2; i++) assert.include(textOf(await call(a)), "500")
+      assert.include(textOf(await call(a)), "circuit breaker open")
+      // b never called the API, and refuses at once (once the word has come through Redis)
+      await new Promise((r) => setTimeout(r, 200))
+      const refused = await call(b)
+      assert.include(textOf(refused), "circuit breaker open")
+      assert.isAtMost((refused.structuredContent as { retry_after_seconds: number }).retry_after_seconds, 3)
+      // a replica that starts while it is open finds it open
+      c = await start()
+      assert.include(textOf(await call(c)), "circuit breaker open")
+      assert.strictEqual(up.count("/switch"), 2)
+      // the API is back: after the open time the probes go through, and every replica calls it again
+      up.state.healthy = true
+      await new Promise((r) => setTimeout(r, 3100))
+      for (const replica of [b, a, c]) assert.deepStrictEqual((await call(replica)).structuredContent, { ok: true })
+    } finally {
+      await Promise.all([a.close(), b.close(), c?.close()])
+      await redis.stop()
       await up.close()
     }
   })
