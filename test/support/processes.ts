@@ -1,14 +1,16 @@
 /**
  * Real components for tests, started on 127.0.0.1 free ports and stopped by PID: the built CLI, the Prism
- * mock server, and a recording node:http upstream.
+ * mock server, a recording node:http upstream, Redis and Prometheus Alertmanager.
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { type ChildProcess, spawn } from "node:child_process"
 import { createServer as createHttpServer, type IncomingHttpHeaders, type RequestListener } from "node:http"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
-import { dirname, resolve } from "node:path"
+import { tmpdir } from "node:os"
+import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..")
@@ -179,4 +181,33 @@ export const startRedis = async (port?: number) => {
     return out.includes("Ready to accept connections")
   }, "redis-server")
   return { url: `redis://127.0.0.1:${p}`, port: p, child, stop: () => stop(child) }
+}
+
+/**
+ * A real Prometheus Alertmanager (Debian package prometheus-alertmanager) on a free 127.0.0.1 port: clustering
+ * off, one receiver that sends nothing, its data in a temporary directory. Its API v2 is at `${url}/api/v2`.
+ */
+export const startAlertmanager = async () => {
+  const dir = mkdtempSync(join(tmpdir(), "alertmanager-"))
+  writeFileSync(join(dir, "alertmanager.yml"), "route:\n  receiver: \"null\"\nreceivers:\n  - name: \"null\"\n")
+  const port = await freePort()
+  const child = spawn("prometheus-alertmanager", [
+    `--config.file=${join(dir, "alertmanager.yml")}`, `--storage.path=${join(dir, "data")}`,
+    `--web.listen-address=127.0.0.1:${port}`, "--cluster.listen-address="
+  ], { stdio: ["ignore", "ignore", "pipe"] })
+  let log = ""
+  child.stderr!.on("data", (d: Buffer) => (log += d.toString()))
+  const url = `http://127.0.0.1:${port}`
+  await waitFor(async () => {
+    if (child.exitCode !== null) throw new Error(`prometheus-alertmanager exited ${child.exitCode}: ${log}`)
+    return (await fetch(`${url}/-/ready`).catch(() => undefined))?.ok === true
+  }, "prometheus-alertmanager")
+  return {
+    url,
+    log: () => log,
+    stop: async () => {
+      await stop(child)
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
 }
