@@ -159,6 +159,11 @@ export interface Settings {
     readonly excludeTags: ReadonlyArray<string>
     readonly includeOperations: ReadonlyArray<string>
     readonly excludeOperations: ReadonlyArray<string>
+    /** Path templates (`/pets/*`, `/repos/**`) whose operations are kept / dropped. */
+    readonly includePaths: ReadonlyArray<string>
+    readonly excludePaths: ReadonlyArray<string>
+    /** Only operations that read (GET, HEAD, OPTIONS) become tools. */
+    readonly readOnly: boolean
   }
   readonly toolNameMaxLength: number
   readonly descriptionMaxLength: number
@@ -282,7 +287,10 @@ const settingsConfig = Config.all({
     includeTags: list("INCLUDE_TAGS"),
     excludeTags: list("EXCLUDE_TAGS"),
     includeOperations: list("INCLUDE_OPERATIONS"),
-    excludeOperations: list("EXCLUDE_OPERATIONS")
+    excludeOperations: list("EXCLUDE_OPERATIONS"),
+    includePaths: list("INCLUDE_PATHS"),
+    excludePaths: list("EXCLUDE_PATHS"),
+    readOnly: Config.Boolean("READ_ONLY").pipe(Config.withDefault(false))
   }),
   toolNameMaxLength: int("TOOL_NAME_MAX_LENGTH", 64),
   descriptionMaxLength: int("TOOL_DESCRIPTION_MAX_LENGTH", 1024),
@@ -383,6 +391,8 @@ const tracesUrl = (t: { readonly endpoint: Option.Option<string>; readonly trace
 const isProxyUrl = (value: Option.Option<Redacted.Redacted<string>>): boolean =>
   Option.isNone(value) || (URL.canParse(Redacted.value(value.value)) && /^https?:$/.test(new URL(Redacted.value(value.value)).protocol))
 
+const PATH_PATTERN = "a comma list of path templates starting with '/', such as /pets/* (one segment) or /repos/** (any depth)"
+
 /** Range checks the types alone cannot express: [env key, value, ok, what is allowed]. */
 const rangeChecks = (s: Config.Success<typeof settingsConfig>): ReadonlyArray<readonly [string, unknown, boolean, string]> => [
   ["TOOL_NAME_MAX_LENGTH", s.toolNameMaxLength, s.toolNameMaxLength >= 16 && s.toolNameMaxLength <= 128, "a whole number from 16 to 128"],
@@ -392,6 +402,8 @@ const rangeChecks = (s: Config.Success<typeof settingsConfig>): ReadonlyArray<re
   ["UPLOAD_MAX_BYTES", s.uploads.maxBytes, s.uploads.maxBytes >= 1, "a whole number of bytes, at least 1"],
   ["SPEC_WATCH_INTERVAL", s.watchIntervalSeconds, s.watchIntervalSeconds >= 1, "a whole number of seconds, at least 1"],
   ["MAX_RESPONSE_BYTES", s.maxResponseBytes, s.maxResponseBytes >= 1024, "a whole number of bytes, at least 1024"],
+  ["INCLUDE_PATHS", s.filters.includePaths.join(","), s.filters.includePaths.every((p) => p.startsWith("/")), PATH_PATTERN],
+  ["EXCLUDE_PATHS", s.filters.excludePaths.join(","), s.filters.excludePaths.every((p) => p.startsWith("/")), PATH_PATTERN],
   ["SHUTDOWN_GRACE_MS", s.shutdownGraceMs, s.shutdownGraceMs >= 0, "a whole number of milliseconds, at least 0"],
   ["SERVER_PORT", s.port, s.port >= 0 && s.port <= 65535, "a port from 0 to 65535"],
   ["HTTP_TIMEOUT", s.http.timeoutMs, s.http.timeoutMs > 0, "a positive number of seconds"],
@@ -568,7 +580,7 @@ export const defaults: Settings = {
   baseUrl: Option.none(),
   serverVariables: {},
   name: Option.none(),
-  filters: { includeTags: [], excludeTags: [], includeOperations: [], excludeOperations: [] },
+  filters: { includeTags: [], excludeTags: [], includeOperations: [], excludeOperations: [], includePaths: [], excludePaths: [], readOnly: false },
   toolNameMaxLength: 64,
   descriptionMaxLength: 1024,
   toolMode: "auto",

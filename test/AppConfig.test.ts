@@ -62,6 +62,9 @@ describe("AppConfig", () => {
     const interval = yield* Effect.flip(load(["--spec", "x", "--watch", "--watch-interval", "0"]))
     assert.include(interval.message, "--watch-interval (SPEC_WATCH_INTERVAL)")
     assert.include(interval.message, "at least 1")
+    const paths = yield* Effect.flip(load(["--spec", "x", "--include-paths", "/pets/*,repos/**"]))
+    assert.include(paths.message, "--include-paths (INCLUDE_PATHS)")
+    assert.include(paths.message, "path templates starting with '/'")
   }))
 
   it.effect("keeps secrets redacted and never prints them in errors", () => Effect.gen(function*() {

@@ -16,6 +16,11 @@ export interface MappingOptions {
   readonly excludeTags: ReadonlyArray<string>
   readonly includeOperations: ReadonlyArray<string>
   readonly excludeOperations: ReadonlyArray<string>
+  /** Path templates whose operations are kept / dropped (`*` one segment, `**` any number of them). */
+  readonly includePaths?: ReadonlyArray<string>
+  readonly excludePaths?: ReadonlyArray<string>
+  /** Only GET, HEAD and OPTIONS operations. */
+  readonly readOnly?: boolean
   readonly toolNameMaxLength: number
   readonly descriptionMaxLength: number
   /** Namespace of an additional spec: its tools are named `<prefix>_<name>` and carry `spec: <prefix>`. */
@@ -38,6 +43,21 @@ export interface MappingResult {
 }
 
 const METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"] as const
+const READING = new Set(["get", "head", "options"])
+
+/**
+ * A path template pattern as a test of a spec's path: `*` is one segment (or part of one), `/**` any number of
+ * segments, none included; the rest matches itself. `/repos/**` keeps `/repos`, `/repos/{owner}/{repo}` and
+ * everything under them.
+ */
+export const pathPattern = (pattern: string): ((path: string) => boolean) => {
+  const source = pattern.replace(/\/+$/, "").split(/(\/\*\*|\*\*|\*)/).map((part) =>
+    part === "/**" ? "(?:/.*)?" : part === "**" ? ".*" : part === "*" ? "[^/]*" : part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
+  ).join("")
+  const re = new RegExp(`^${source}/?$`)
+  return (path) => re.test(path)
+}
+
 const IGNORED_HEADERS = new Set(["accept", "content-type", "authorization"])
 const ARG_NAME = /^[A-Za-z0-9_.-]{1,64}$/
 
@@ -208,6 +228,11 @@ export const mapSpec = (spec: LoadedSpec, options: MappingOptions, lazy = false)
   const exclude = new Set(options.excludeTags)
   const includeOps = new Set(options.includeOperations)
   const excludeOps = new Set(options.excludeOperations)
+  const includePaths = (options.includePaths ?? []).map(pathPattern)
+  const excludePaths = (options.excludePaths ?? []).map(pathPattern)
+  /** Whether the path's operations are left out, whatever their method, tags or names. */
+  const pathFiltered = (path: string) =>
+    (includePaths.length > 0 && !includePaths.some((test) => test(path))) || excludePaths.some((test) => test(path))
 
   for (const [path, rawItem] of Object.entries(paths)) {
     const broken = spec.pathProblems.get(path)
@@ -233,10 +258,15 @@ export const mapSpec = (spec: LoadedSpec, options: MappingOptions, lazy = false)
       skipped.push({ location: e.pointer, message: e.detail })
       continue
     }
+    const leftOut = pathFiltered(path)
     for (const method of METHODS) {
       const rawOp = pathItem[method]
       if (rawOp === undefined) continue
       operations++
+      if (leftOut || (options.readOnly === true && !READING.has(method))) {
+        filteredOut++
+        continue
+      }
       const where = readablePointer(["paths", path, method])
       // OpenAPI has no `$ref` for an operation, but specs use one (DigitalOcean keeps each operation in its own
       // file): followed, and the operation's own references are then relative to its file

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url"
 import { validatorFor } from "../../src/Invoker/Validation.ts"
 import type { LoadedSpec } from "../../src/SpecLoader.ts"
 import { type Json, type JsonObject, RefResolver } from "../../src/SpecLoader/Refs.ts"
-import { fitName, mapSpec, type MappingOptions, problemOf, sanitizeName, settle, shortHash } from "../../src/ToolCatalog/Mapping.ts"
+import { fitName, mapSpec, type MappingOptions, pathPattern, problemOf, sanitizeName, settle, shortHash } from "../../src/ToolCatalog/Mapping.ts"
 import { loadSpec, MAPPING, SpecLoaderTest } from "../support/specs.ts"
 import { toJsonSchema } from "../../src/ToolCatalog/Schema.ts"
 import { estimateTokens, exceedsBudget, toListed } from "../../src/ToolCatalog.ts"
@@ -723,6 +723,33 @@ layer(TestLayer)("mapSpec", (it) => {
       Effect.gen(function*() {
         assert.deepStrictEqual(yield* names({ excludeTags: ["pets"] }), ["listStores", "health", "listUsers"])
       }))
+
+    it.effect("read-only keeps the operations that read; path templates keep and drop by path, exclude winning", () =>
+      Effect.gen(function*() {
+        const readOnly = yield* loadAndMap(fixture("filters.yaml"), { readOnly: true })
+        assert.deepStrictEqual(readOnly.tools.map((t) => t.name), ["listPets", "listStores", "health", "listUsers"])
+        assert.strictEqual(readOnly.filteredOut, 1)
+        assert.deepStrictEqual(yield* names({ includePaths: ["/pets", "/stores/"] }), ["listPets", "createPet", "listStores"])
+        assert.deepStrictEqual(yield* names({ excludePaths: ["/pets"], readOnly: true }), ["listStores", "health", "listUsers"])
+        assert.deepStrictEqual(yield* names({ includePaths: ["/**"], excludePaths: ["/*s"] }), ["health"])
+        // on a real spec: GitHub's issues of a repository, reading only
+        const github = yield* loadAndMap(spec("github_api.github.com.json"), { includePaths: ["/repos/*/*/issues/**"], readOnly: true })
+        assert.isAbove(github.tools.length, 10)
+        assert.isTrue(github.tools.every((t) => t.method === "GET" && t.path.startsWith("/repos/{owner}/{repo}/issues")))
+        assert.include(github.tools.map((t) => t.path), "/repos/{owner}/{repo}/issues")
+      }))
+
+    it("matches path templates: * one segment or part of one, /** any number of segments, none included", () => {
+      const test = (pattern: string, path: string) => pathPattern(pattern)(path)
+      assert.isTrue(test("/repos/**", "/repos"))
+      assert.isTrue(test("/repos/**", "/repos/{owner}/{repo}/issues/{issue_number}"))
+      assert.isFalse(test("/repos/**", "/repositories"))
+      assert.isTrue(test("/pets/*", "/pets/{petId}"))
+      assert.isFalse(test("/pets/*", "/pets/{petId}/photos"))
+      assert.isTrue(test("/users/*/repos", "/users/{username}/repos"))
+      assert.isTrue(test("/gists/*.json", "/gists/{id}.json"))
+      assert.isFalse(test("/a.b", "/aXb"))
+    })
 
     it.effect("include-operations selects by operationId", () =>
       Effect.gen(function*() {

@@ -31,6 +31,9 @@ describe("check", () => {
     assert.include(r.stdout, "Operations: 6; tools: 6")
     assert.include(r.stdout, "auto mode (budget 20,000) lists every operation")
     assert.include(r.stdout, "Result: OK")
+    // read-only, and only what is under /pets: listPets and getPet
+    const filtered = await json(["--spec", EXAMPLE_SPEC, "--read-only", "--include-paths", "/pets/**"])
+    assert.deepInclude(filtered.report, { operations: 6, tools: 2, filteredOut: 4 })
   })
 
   it("says which credentials the operations ask for and which this configuration gives, never a value", async () => {
