@@ -33,7 +33,8 @@ describe("check", () => {
     assert.include(r.stdout, "Result: OK")
     // read-only, and only what is under /pets: listPets and getPet
     const filtered = await json(["--spec", EXAMPLE_SPEC, "--read-only", "--include-paths", "/pets/**"])
-    assert.deepInclude(filtered.report, { operations: 6, tools: 2, filteredOut: 4 })
+    const { operations, tools, filteredOut } = filtered.report as unknown as Record<string, number>
+    assert.deepStrictEqual({ operations, tools, filteredOut }, { operations: 6, tools: 2, filteredOut: 4 })
   })
 
   it("says which credentials the operations ask for and which this configuration gives, never a value", async () => {
