@@ -1,9 +1,10 @@
 /**
  * The Streamable HTTP session transport on a real node:http server, with the protocol side played by the
- * test: what reaches `onmessage`, and what the client gets for each kind of POST, GET and DELETE.
+ * test: what reaches `onmessage`, and what the client gets for each kind of POST, GET and DELETE. Resuming a
+ * broken event stream runs on recorded responses under fake timers (its grace period is timed).
  */
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
-import { afterEach, assert, describe, it } from "@effect/vitest"
+import { afterEach, assert, describe, it, vi } from "@effect/vitest"
 import { createServer, type Server } from "node:http"
 import { HttpSessionTransport } from "../../src/HttpApp/SessionTransport.ts"
 
@@ -148,5 +149,108 @@ describe("HttpSessionTransport", () => {
     assert.deepStrictEqual(closed, ["s-3"])
     assert.strictEqual((await post(url, { jsonrpc: "2.0", id: 6, method: "ping" })).status, 404)
     await reader.cancel()
+  })
+})
+
+/** A response that records what is written to it; `close()` is its connection breaking. */
+const recorded = () => {
+  const listeners: Array<() => void> = []
+  const res = {
+    status: 0,
+    text: "",
+    ended: false,
+    writeHead(status: number) {
+      res.status = status
+    },
+    write(chunk: string) {
+      res.text += chunk
+    },
+    end(chunk?: string) {
+      if (chunk !== undefined) res.text += chunk
+      res.ended = true
+    },
+    once(_event: "close", listener: () => void) {
+      listeners.push(listener)
+    },
+    flushHeaders() {},
+    close() {
+      for (const l of listeners.splice(0)) l()
+    },
+    /** The ids of the events written so far. */
+    ids: () => [...res.text.matchAll(/^id: (\S+)$/gm)].map((m) => m[1])
+  }
+  return res
+}
+
+describe("HttpSessionTransport: resuming a broken event stream", () => {
+  const CLIENT = { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-11-25" }
+
+  /** A session (resumeMs 30 s) with call 7 open and turned into an event stream by one progress notification. */
+  const session = () => {
+    const transport = new HttpSessionTransport({ sessionIdGenerator: () => "s", resumeMs: 30_000, keepAliveMs: 3_600_000 })
+    const seen: Array<JSONRPCMessage> = []
+    transport.onmessage = (m) => {
+      seen.push(m)
+      if ("method" in m && m.method === "initialize") void transport.send({ jsonrpc: "2.0", id: 1, result: {} })
+    }
+    transport.handle({ method: "POST", headers: CLIENT }, recorded(), { jsonrpc: "2.0", id: 1, method: "initialize", params: {} })
+    const res = recorded()
+    transport.handle({ method: "POST", headers: CLIENT }, res, { jsonrpc: "2.0", id: 7, method: "tools/call", params: { name: "x" } })
+    const progress = (n: number) =>
+      transport.send({ jsonrpc: "2.0", method: "notifications/progress", params: { progressToken: "t", progress: n } }, { relatedRequestId: 7 })
+    void progress(1)
+    const cancelled = () => seen.filter((m) => "method" in m && m.method === "notifications/cancelled")
+    const resume = (lastEventId: string) => {
+      const again = recorded()
+      transport.handle({ method: "GET", headers: { ...CLIENT, "last-event-id": lastEventId } }, again, undefined)
+      return again
+    }
+    return { transport, res, progress, cancelled, resume }
+  }
+
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it("keeps the call running while its client is away, and gives a resume what it missed, then the rest", async () => {
+    vi.useFakeTimers()
+    const { transport, res, progress, cancelled, resume } = session()
+    assert.deepStrictEqual(res.ids(), ["1.0", "1.1"])
+    res.close()
+    vi.advanceTimersByTime(29_999)
+    await progress(2)
+    assert.deepStrictEqual(cancelled(), [])
+    const back = resume("1.1")
+    assert.strictEqual(back.status, 200)
+    assert.deepStrictEqual(back.ids(), ["1.2"])
+    // the grace is over for a stream its client came back to: nothing is cancelled
+    vi.advanceTimersByTime(60_000)
+    assert.deepStrictEqual(cancelled(), [])
+    await transport.send({ jsonrpc: "2.0", id: 7, result: { done: true } })
+    assert.deepStrictEqual(back.ids(), ["1.2", "1.3"])
+    assert.isTrue(back.ended)
+    // delivered: the stream is gone
+    assert.strictEqual(resume("1.3").status, 404)
+  })
+
+  it("cancels the calls of a client that stays away longer than resumeMs, and forgets the stream", () => {
+    vi.useFakeTimers()
+    const { res, cancelled, resume } = session()
+    res.close()
+    vi.advanceTimersByTime(30_000)
+    assert.deepStrictEqual(cancelled(), [
+      { jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 7, reason: "the client disconnected" } }
+    ])
+    assert.strictEqual(resume("1.1").status, 404)
+  })
+
+  it("keeps the last 100 events of a stream: a resume from before them is refused, one within them gets the rest", async () => {
+    vi.useFakeTimers()
+    const { res, progress, resume } = session()
+    res.close()
+    for (let n = 2; n <= 150; n++) await progress(n)
+    assert.strictEqual(resume("1.1").status, 404)
+    const back = resume("1.120")
+    assert.deepStrictEqual(back.ids(), Array.from({ length: 30 }, (_, i) => `1.${121 + i}`))
   })
 })
