@@ -37,7 +37,7 @@ interface Message {
 const isMessage = (m: unknown): m is Message => {
   if (typeof m !== "object" || m === null) return false
   const { from, origin, to, at } = m as Record<string, unknown>
-  return typeof from === "string" && typeof origin === "string" && (to === "Open" || to === "Closed") && typeof at === "number"
+  return typeof from === "string" && typeof origin === "string" && (to === "Open" || to === "Closed") && Number.isFinite(at)
 }
 
 /** Shared through Redis (REDIS_URL), with CIRCUIT_BREAKER_BACKEND=redis. */
