@@ -40,8 +40,12 @@ const checkExpansion = (doc: unknown, maxNodes: number, maxDepth: number): void 
   walk(doc, 1)
 }
 
-/** The most under-indented lines mended in one text (each costs a parse of the whole text). */
+/**
+ * The most under-indented lines mended in one text, and the most text parsed again for them in all: each costs
+ * a parse of the whole text (a large spec with many such lines fails as before, rather than taking minutes).
+ */
 const MAX_MENDED_LINES = 50
+const MAX_REPARSED_CHARS = 32 * 1024 * 1024
 
 const indentOf = (line: string) => line.length - line.trimStart().length
 
@@ -56,7 +60,8 @@ const indentOf = (line: string) => line.length - line.trimStart().length
 const mendIndentation = (text: string, error: unknown, parse: (text: string) => Array<unknown>) => {
   const lines = text.split("\n")
   const mended: Array<number> = []
-  while (error instanceof YAMLException && error.reason === "deficient indentation" && error.mark !== undefined && mended.length < MAX_MENDED_LINES) {
+  const budget = Math.min(MAX_MENDED_LINES, Math.floor(MAX_REPARSED_CHARS / Math.max(1, text.length)))
+  while (error instanceof YAMLException && error.reason === "deficient indentation" && error.mark !== undefined && mended.length < budget) {
     const at = error.mark.line
     let above = at - 1
     while (above >= 0 && lines[above]!.trim() === "") above--

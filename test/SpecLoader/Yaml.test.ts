@@ -52,6 +52,9 @@ describe("parseYaml", () => {
     // indented as YAML wants: nothing to mend
     assert.deepStrictEqual(lenient("s:\n  required: [a, b,\n    c]\n"), { s: { required: ["a", "b", "c"] } })
     assert.strictEqual(mended.length, 1)
+    // each mended line costs a parse of the whole text: past 50 of them the text fails as YAML says it should
+    const many = `s:\n  required: [a0,\n${Array.from({ length: 60 }, (_, i) => `  a${i + 1},`).join("\n")}\n  z]\n`
+    assert.include(error(() => lenient(many)), "deficient indentation at line 3")
   })
 
   it("accepts an anchor used many times, as specs share schemas", () => {
