@@ -164,6 +164,8 @@ export interface Settings {
     readonly excludePaths: ReadonlyArray<string>
     /** Only operations that read (GET, HEAD, OPTIONS) become tools. */
     readonly readOnly: boolean
+    /** Operations the spec marks `deprecated: true` are left out. */
+    readonly excludeDeprecated: boolean
   }
   readonly toolNameMaxLength: number
   readonly descriptionMaxLength: number
@@ -290,7 +292,8 @@ const settingsConfig = Config.all({
     excludeOperations: list("EXCLUDE_OPERATIONS"),
     includePaths: list("INCLUDE_PATHS"),
     excludePaths: list("EXCLUDE_PATHS"),
-    readOnly: Config.Boolean("READ_ONLY").pipe(Config.withDefault(false))
+    readOnly: Config.Boolean("READ_ONLY").pipe(Config.withDefault(false)),
+    excludeDeprecated: Config.Boolean("EXCLUDE_DEPRECATED").pipe(Config.withDefault(false))
   }),
   toolNameMaxLength: int("TOOL_NAME_MAX_LENGTH", 64),
   descriptionMaxLength: int("TOOL_DESCRIPTION_MAX_LENGTH", 1024),
@@ -580,7 +583,7 @@ export const defaults: Settings = {
   baseUrl: Option.none(),
   serverVariables: {},
   name: Option.none(),
-  filters: { includeTags: [], excludeTags: [], includeOperations: [], excludeOperations: [], includePaths: [], excludePaths: [], readOnly: false },
+  filters: { includeTags: [], excludeTags: [], includeOperations: [], excludeOperations: [], includePaths: [], excludePaths: [], readOnly: false, excludeDeprecated: false },
   toolNameMaxLength: 64,
   descriptionMaxLength: 1024,
   toolMode: "auto",

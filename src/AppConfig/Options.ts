@@ -33,6 +33,7 @@ export const OPTIONS: ReadonlyArray<OptionSpec> = [
   o({ flag: "exclude-operations", env: ["EXCLUDE_OPERATIONS"], kind: "string", group: "Spec", help: "Comma list of operationIds or tool names to drop (wins over include)" }),
   o({ flag: "include-paths", env: ["INCLUDE_PATHS"], kind: "string", group: "Spec", help: "Comma list of path templates whose operations to keep: * is one path segment, ** any number (/repos/**, /pets/*)" }),
   o({ flag: "exclude-paths", env: ["EXCLUDE_PATHS"], kind: "string", group: "Spec", help: "Comma list of path templates whose operations to drop (wins over include)" }),
+  o({ flag: "exclude-deprecated", env: ["EXCLUDE_DEPRECATED"], kind: "boolean", defaultText: "false", group: "Spec", help: "Leave out the operations the spec marks deprecated" }),
   o({ flag: "read-only", env: ["READ_ONLY"], kind: "boolean", defaultText: "false", group: "Spec", help: "Only operations that read (GET, HEAD, OPTIONS) become tools: nothing the agent calls can change the API's data" }),
   o({ flag: "tool-name-max-length", env: ["TOOL_NAME_MAX_LENGTH"], kind: "string", defaultText: "64", group: "Spec", help: "Longest tool name; longer names are cut and end in a stable hash" }),
   o({ flag: "description-max-length", env: ["TOOL_DESCRIPTION_MAX_LENGTH"], kind: "string", defaultText: "1024", group: "Spec", help: "Longest tool description, in characters" }),

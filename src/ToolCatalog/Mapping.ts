@@ -21,6 +21,8 @@ export interface MappingOptions {
   readonly excludePaths?: ReadonlyArray<string>
   /** Only GET, HEAD and OPTIONS operations. */
   readonly readOnly?: boolean
+  /** Leave out operations marked `deprecated: true`. */
+  readonly excludeDeprecated?: boolean
   readonly toolNameMaxLength: number
   readonly descriptionMaxLength: number
   /** Namespace of an additional spec: its tools are named `<prefix>_<name>` and carry `spec: <prefix>`. */
@@ -290,7 +292,8 @@ export const mapSpec = (spec: LoadedSpec, options: MappingOptions, lazy = false)
       const own = options.toolOverrides?.[operationId] ?? options.toolOverrides?.[derived]
       const baseName = own?.tool_name ?? derived
       const tags = Array.isArray(op["tags"]) ? op["tags"].filter((t): t is string => typeof t === "string") : []
-      const keep = (include.size === 0 || tags.some((t) => include.has(t))) &&
+      const keep = !(options.excludeDeprecated === true && op["deprecated"] === true) &&
+        (include.size === 0 || tags.some((t) => include.has(t))) &&
         !tags.some((t) => exclude.has(t)) &&
         (includeOps.size === 0 || includeOps.has(operationId) || includeOps.has(derived) || includeOps.has(baseName)) &&
         !excludeOps.has(operationId) && !excludeOps.has(derived) && !excludeOps.has(baseName)

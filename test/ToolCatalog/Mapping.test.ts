@@ -724,7 +724,7 @@ layer(TestLayer)("mapSpec", (it) => {
         assert.deepStrictEqual(yield* names({ excludeTags: ["pets"] }), ["listStores", "health", "listUsers"])
       }))
 
-    it.effect("read-only keeps the operations that read; path templates keep and drop by path, exclude winning", () =>
+    it.effect("read-only keeps the operations that read; path templates keep and drop by path, exclude winning; deprecated ones may go", () =>
       Effect.gen(function*() {
         const readOnly = yield* loadAndMap(fixture("filters.yaml"), { readOnly: true })
         assert.deepStrictEqual(readOnly.tools.map((t) => t.name), ["listPets", "listStores", "health", "listUsers"])
@@ -732,6 +732,7 @@ layer(TestLayer)("mapSpec", (it) => {
         assert.deepStrictEqual(yield* names({ includePaths: ["/pets", "/stores/"] }), ["listPets", "createPet", "listStores"])
         assert.deepStrictEqual(yield* names({ excludePaths: ["/pets"], readOnly: true }), ["listStores", "health", "listUsers"])
         assert.deepStrictEqual(yield* names({ includePaths: ["/**"], excludePaths: ["/*s"] }), ["health"])
+        assert.deepStrictEqual(yield* names({ excludeDeprecated: true }), ["listPets", "createPet", "listStores", "health"])
         // on a real spec: GitHub's issues of a repository, reading only
         const github = yield* loadAndMap(spec("github_api.github.com.json"), { includePaths: ["/repos/*/*/issues/**"], readOnly: true })
         assert.isAbove(github.tools.length, 10)
