@@ -13,8 +13,9 @@
  * writer counted ~30 k instructions per span under callgrind, and took 1.4 µs per span natively). For new
  * JavaScript on the hot path, check the direction with a native timing as well.
  *
- *   npm run build && node bench/instructions.ts [--concurrency 8] [--calls 1000] [--warmup 4000] [--traced] [--http] [-- <server args>]
+ *   npm run build && node bench/instructions.ts [--concurrency 8] [--calls 1000] [--warmup 4000] [--traced] [--http] [--ping] [-- <server args>]
  *
+ * `--ping` measures MCP pings instead of tool calls (the transport and protocol alone, without the call's work).
  * `--traced` adds an OTLP endpoint (a local sink that accepts and drops spans); `--http` measures the
  * Streamable HTTP transport instead of stdio (SDK client over HTTP; its counts vary more, about ±8 %, as
  * TCP reads batch differently from run to run: compare several runs). With KEEP_CALLGRIND=1 the callgrind
@@ -41,7 +42,8 @@ const { values: flags, positionals } = parseArgs({
     calls: { type: "string", default: "1000" },
     warmup: { type: "string", default: "4000" },
     traced: { type: "boolean", default: false },
-    http: { type: "boolean", default: false }
+    http: { type: "boolean", default: false },
+    ping: { type: "boolean", default: false }
   }
 })
 const concurrency = Number(flags.concurrency)
@@ -84,7 +86,10 @@ try {
   const loop = async (n: number) => {
     let left = n
     await Promise.all(Array.from({ length: concurrency }, async () => {
-      while (left-- > 0) await client.callTool({ name: "getPet", arguments: { petId: 1 } }, undefined, { timeout: 600_000 })
+      while (left-- > 0) {
+        if (flags.ping) await client.ping({ timeout: 600_000 })
+        else await client.callTool({ name: "getPet", arguments: { petId: 1 } }, undefined, { timeout: 600_000 })
+      }
     }))
   }
   await loop(Number(flags.warmup)) // JIT warm-up, not counted
@@ -106,7 +111,7 @@ try {
   }
   const k = (n: number) => (n / calls / 1000).toFixed(0)
   process.stdout.write(
-    `${k(total)} k instructions per call, ${k(main)} k on the main thread (${flags.http ? "Streamable HTTP" : "stdio"}, C=${concurrency}, ` +
+    `${k(total)} k instructions per ${flags.ping ? "ping" : "call"}, ${k(main)} k on the main thread (${flags.http ? "Streamable HTTP" : "stdio"}, C=${concurrency}, ` +
       `${calls} calls; server args: ${serverArgs.slice(8).join(" ") || "none"})\n`
   )
 } finally {
