@@ -13,7 +13,7 @@ import { ResponseCache } from "./ResponseCache.ts"
 import { SpecLoader } from "./SpecLoader.ts"
 import { specSourcePolicyLayer } from "./Security/SsrfGuard.ts"
 import { SpecWatch } from "./SpecWatch.ts"
-import { Telemetry } from "./Telemetry.ts"
+import { ClientLog, Telemetry } from "./Telemetry.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
 import { Upstream } from "./Upstream.ts"
 
@@ -44,8 +44,23 @@ export const jsonStderrLogger = Logger.make(({ cause, date, fiber, logLevel, mes
   process.stderr.write(`${line}\n`)
 })
 
+/**
+ * A tool call's warnings and errors also go to the MCP client that made it (MCP `logging`, as
+ * `notifications/message` with the message and the log annotations), never to other clients.
+ */
+const clientLogger = Logger.make(({ fiber, logLevel, message }) => {
+  if (logLevel !== "Warn" && logLevel !== "Error" && logLevel !== "Fatal") return
+  const sink = fiber.getRef(ClientLog)
+  if (sink === undefined) return
+  const text = Array.isArray(message) && message.length === 1 ? message[0] : message
+  sink(logLevel === "Warn" ? "warning" : logLevel === "Error" ? "error" : "critical", {
+    message: typeof text === "string" ? text : String(text),
+    ...fiber.getRef(References.CurrentLogAnnotations)
+  })
+})
+
 export const LoggingLayer = (level: LogLevel) =>
-  Layer.merge(Logger.layer([jsonStderrLogger]), Layer.succeed(References.MinimumLogLevel, level))
+  Layer.merge(Logger.layer([jsonStderrLogger, clientLogger]), Layer.succeed(References.MinimumLogLevel, level))
 
 /** The spec loader under the SSRF guard / allowed-directories / size policy from AppConfig. */
 export const SpecLoaderLive = SpecLoader.layerNoDeps.pipe(

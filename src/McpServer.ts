@@ -8,21 +8,24 @@ import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv
 import type { jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js"
 import {
   type CallToolRequest, type CallToolResult, CompleteRequestSchema, ErrorCode, GetPromptRequestSchema, ListPromptsRequestSchema,
-  ListResourcesRequestSchema, ListResourceTemplatesRequestSchema, ListToolsRequestSchema, McpError, ReadResourceRequestSchema,
-  type ServerNotification
+  ListResourcesRequestSchema, ListResourceTemplatesRequestSchema, ListToolsRequestSchema, LoggingLevelSchema, McpError,
+  ReadResourceRequestSchema, type RequestId, type ServerNotification, SetLevelRequestSchema
 } from "@modelcontextprotocol/sdk/types.js"
 import { Cause, Context, Effect, Exit, Layer, Metric } from "effect"
 import { AppConfig } from "./AppConfig.ts"
 import { CALL, DESCRIBE, Discovery, SEARCH } from "./Discovery.ts"
 import { ForwardedHeaders, type UnknownTool } from "./Invoker.ts"
 import { buildPrompts, buildResources, buildResourceTemplates, fromTemplate, RESOURCE_SCHEME, type TemplateEntry } from "./Prompts.ts"
-import { circuitBreakerState, serveRequest, serveToolCall, specOperations, ToolTelemetry, unknownToolTelemetry } from "./Telemetry.ts"
+import { circuitBreakerState, type ClientLogSink, serveRequest, serveToolCall, specOperations, ToolTelemetry, unknownToolTelemetry } from "./Telemetry.ts"
 import { type CatalogShape, type ListedTool, ToolCatalog } from "./ToolCatalog.ts"
 import { usable } from "./ToolCatalog/Mapping.ts"
 import { closeNames } from "./ToolCatalog/Search.ts"
 import { dispatchPlainRequests, inFlightCalls, setToolCallHandler, type ToolCallExtra } from "./McpServer/Dispatch.ts"
 import { StdioTransport } from "./McpServer/StdioTransport.ts"
 import { originOf } from "./Upstream.ts"
+
+/** MCP log levels, least severe first. */
+const LOG_LEVELS: ReadonlyArray<string> = LoggingLevelSchema.options
 
 export const PACKAGE_VERSION = "0.1.0"
 
@@ -214,7 +217,9 @@ export class McpServer extends Context.Service<McpServer, {
             // over HTTP) changes them all
             tools: { listChanged: discovery.mode === "discover" || reloadable },
             ...(config.prompts ? { prompts: { listChanged: reloadable }, completions: {} } : {}),
-            ...(config.resources ? { resources: { listChanged: reloadable } } : {})
+            ...(config.resources ? { resources: { listChanged: reloadable } } : {}),
+            // a call's warnings and errors (an unreachable API, a refused credential) reach the client that made it
+            logging: {}
           },
           instructions: instructions(),
           jsonSchemaValidator: sharedValidator
@@ -227,6 +232,18 @@ export class McpServer extends Context.Service<McpServer, {
         closed?.()
       }
       const inFlight = inFlightCalls(server)
+      /** The least severe log message this client wants (logging/setLevel); warnings and errors are all that is sent. */
+      let minimum = 0
+      server.setRequestHandler(SetLevelRequestSchema, (request) => {
+        minimum = LOG_LEVELS.indexOf(request.params.level)
+        return {}
+      })
+      /** A call's MCP log: its messages go with the call (on its event stream over HTTP), to this client only. */
+      const clientLog = (requestId: RequestId): ClientLogSink => (level, data) => {
+        if (LOG_LEVELS.indexOf(level) < minimum) return
+        void server.notification({ method: "notifications/message", params: { level, logger: "openapi-mcp-server", data } }, { relatedRequestId: requestId })
+          .catch(() => undefined)
+      }
       /** Operations described on this connection (discovery mode), listed as tools of their own from then on. */
       let promoted: Array<ListedTool> = []
       let listed = new Set(discovery.listing.map((t) => t.name))
@@ -266,7 +283,10 @@ export class McpServer extends Context.Service<McpServer, {
         try {
           const call = serveToolCall(
             telemetryFor(request.params.name, request.params.arguments),
-            { meta: request.params._meta, headers: extra.requestInfo?.headers, requestId: extra.requestId, sessionId: extra.sessionId },
+            {
+              meta: request.params._meta, headers: extra.requestInfo?.headers, requestId: extra.requestId, sessionId: extra.sessionId,
+              log: clientLog(extra.requestId)
+            },
             Effect.catchTag(forwarding(discovery.call(request.params.name, request.params.arguments), extra), "UnknownTool", unknownToolOf)
           )
           const exit = inFlight !== undefined

@@ -204,7 +204,17 @@ export interface McpRequestInfo {
   readonly headers: Readonly<Record<string, string | ReadonlyArray<string> | undefined>> | undefined
   readonly requestId: string | number | undefined
   readonly sessionId: string | undefined
+  /** The calling client's MCP log (`notifications/message`): it hears the call's warnings and errors (ClientLog). */
+  readonly log?: ClientLogSink
 }
+
+/** Sends one log message to an MCP client (MCP `logging`). */
+export type ClientLogSink = (level: "warning" | "error" | "critical", data: Record<string, unknown>) => void
+
+/** The current tool call's client, for its warnings and errors (Main.ts's client logger); undefined elsewhere. */
+export const ClientLog = Context.Reference<ClientLogSink | undefined>("openapi-mcp/Telemetry/ClientLog", {
+  defaultValue: () => undefined
+})
 
 /**
  * One tools/call request: the tool-call counter (by outcome) and the duration histogram, the tool as the
@@ -245,7 +255,8 @@ export const serveToolCall = <E, R>(
     })
     // one context update for both (each is a context switch now and another when the call ends)
     return Effect.updateContext(measured, (context) => {
-      const withTool = Context.add(context, CurrentTool, tool)
+      let withTool = Context.add(context, CurrentTool, tool)
+      if (request.log !== undefined) withTool = Context.add(withTool, ClientLog, request.log)
       return span === undefined ? withTool : Context.add(withTool, Tracer.ParentSpan, span)
     })
   })

@@ -2,6 +2,7 @@
  * Resilience through the real CLI and the MCP SDK client, against a local fault-injecting upstream:
  * 503s, resets, 429 + Retry-After, a dead port, hangs, slowness. Every wait here is short and bounded.
  */
+import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
@@ -272,6 +273,52 @@ describe("circuit breakers shared through Redis (CIRCUIT_BREAKER_BACKEND=redis)"
       await Promise.all([a.close(), b.close(), c?.close()])
       await redis.stop()
       await up.close()
+    }
+  })
+})
+
+describe("MCP logging: a call's warnings reach the client that made it", () => {
+  type Logged = { level: string; logger?: string; data: Record<string, unknown> }
+  const listen = (client: Awaited<ReturnType<typeof connectHttp>>["client"]) => {
+    const logged: Array<Logged> = []
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void logged.push(n.params as Logged))
+    return logged
+  }
+
+  it("over stdio: the failed call's warning, with its tool and operation; none below the level the client set", async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`
+    const mcp = await connectStdio(["--spec", SPEC, "--base-url", dead], { RETRY_MAX_ATTEMPTS: "1" })
+    try {
+      const logged = listen(mcp.client)
+      assert.isTrue((await mcp.client.callTool({ name: "getFlaky", arguments: {} })).isError)
+      assert.deepInclude(logged, {
+        level: "warning", logger: "openapi-mcp-server", data: { message: "upstream call failed: UpstreamConnect", tool: "getFlaky", operation: "getFlaky", attempts: 1 }
+      })
+      await mcp.client.setLoggingLevel("error")
+      const before = logged.length
+      assert.isTrue((await mcp.client.callTool({ name: "getFlaky", arguments: {} })).isError)
+      assert.strictEqual(logged.length, before)
+    } finally {
+      await mcp.close()
+    }
+  })
+
+  it("over Streamable HTTP: on the call's own stream, and never to another client of the server", async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`
+    const server = await startHttpServer(["--spec", SPEC, "--base-url", dead], { RETRY_MAX_ATTEMPTS: "1" })
+    const a = await connectHttp(server.base)
+    const b = await connectHttp(server.base)
+    try {
+      const [toA, toB] = [listen(a.client), listen(b.client)]
+      assert.isTrue((await a.client.callTool({ name: "getFlaky", arguments: {} })).isError)
+      assert.deepInclude(toA.map((m) => m.data["message"]), "upstream call failed: UpstreamConnect")
+      assert.isTrue((await b.client.callTool({ name: "getQuota", arguments: {} })).isError)
+      assert.deepStrictEqual(toB.map((m) => m.data["tool"]), ["getQuota"])
+      assert.isFalse(toA.some((m) => m.data["tool"] === "getQuota"))
+    } finally {
+      await a.client.close()
+      await b.client.close()
+      await server.stop()
     }
   })
 })
