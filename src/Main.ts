@@ -45,17 +45,20 @@ export const jsonStderrLogger = Logger.make(({ cause, date, fiber, logLevel, mes
 })
 
 /**
- * A tool call's warnings and errors also go to the MCP client that made it (MCP `logging`, as
- * `notifications/message` with the message and the log annotations), never to other clients.
+ * A tool call's own warnings and errors (those naming its tool: a failed upstream call, a credential that could
+ * not be had) also go to the MCP client that made it (MCP `logging`, as `notifications/message` with the message
+ * and the log annotations), never to other clients. The server's own troubles met on the way (the cache's store
+ * down, say) stay in its log: they are the operator's, and name its infrastructure.
  */
 const clientLogger = Logger.make(({ fiber, logLevel, message }) => {
   if (logLevel !== "Warn" && logLevel !== "Error" && logLevel !== "Fatal") return
   const sink = fiber.getRef(ClientLog)
-  if (sink === undefined) return
+  const annotations = fiber.getRef(References.CurrentLogAnnotations)
+  if (sink === undefined || !("tool" in annotations)) return
   const text = Array.isArray(message) && message.length === 1 ? message[0] : message
   sink(logLevel === "Warn" ? "warning" : logLevel === "Error" ? "error" : "critical", {
     message: typeof text === "string" ? text : String(text),
-    ...fiber.getRef(References.CurrentLogAnnotations)
+    ...annotations
   })
 })
 

@@ -285,15 +285,19 @@ describe("MCP logging: a call's warnings reach the client that made it", () => {
     return logged
   }
 
-  it("over stdio: the failed call's warning, with its tool and operation; none below the level the client set", async () => {
+  it("over stdio: the failed call's warning, with its tool and operation, not the server's own; none below the level the client set", async () => {
     const dead = `http://127.0.0.1:${await freePort()}`
-    const mcp = await connectStdio(["--spec", SPEC, "--base-url", dead], { RETRY_MAX_ATTEMPTS: "1" })
+    // the cache's Redis is down too: the server's own trouble, for its log only
+    const mcp = await connectStdio(["--spec", SPEC, "--base-url", dead], {
+      RETRY_MAX_ATTEMPTS: "1", CACHE_BACKEND: "redis", REDIS_URL: `redis://127.0.0.1:${await freePort()}`
+    })
     try {
       const logged = listen(mcp.client)
       assert.isTrue((await mcp.client.callTool({ name: "getFlaky", arguments: {} })).isError)
-      assert.deepInclude(logged, {
+      assert.deepStrictEqual(logged, [{
         level: "warning", logger: "openapi-mcp-server", data: { message: "upstream call failed: UpstreamConnect", tool: "getFlaky", operation: "getFlaky", attempts: 1 }
-      })
+      }])
+      assert.include(mcp.stderr(), "cache store (redis) unavailable")
       await mcp.client.setLoggingLevel("error")
       const before = logged.length
       assert.isTrue((await mcp.client.callTool({ name: "getFlaky", arguments: {} })).isError)
