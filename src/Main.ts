@@ -17,16 +17,15 @@ import { ClientLog, Telemetry } from "./Telemetry.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
 import { Upstream } from "./Upstream.ts"
 
+/** A log call's message: what `Effect.log("text")` logs is an array of one. */
+const messageOf = (message: unknown): unknown => Array.isArray(message) && message.length === 1 ? message[0] : message
+
 /**
  * One JSON object per line on stderr: time, level, message, the current trace/span ids and the log
  * annotations (tool, operation, status, duration_ms…). stderr, never stdout: stdout is MCP's in stdio mode.
  */
 export const jsonStderrLogger = Logger.make(({ cause, date, fiber, logLevel, message }) => {
-  const entry: Record<string, unknown> = {
-    time: date.toISOString(),
-    level: logLevel.toLowerCase(),
-    message: Array.isArray(message) && message.length === 1 ? message[0] : message
-  }
+  const entry: Record<string, unknown> = { time: date.toISOString(), level: logLevel.toLowerCase(), message: messageOf(message) }
   const span = Context.getOrUndefined(fiber.context, Tracer.ParentSpan)
   // without tracing, spans are not recorded and their ids mean nothing
   if (span !== undefined && fiber.getRef(References.TracerEnabled)) {
@@ -55,7 +54,7 @@ const clientLogger = Logger.make(({ fiber, logLevel, message }) => {
   const sink = fiber.getRef(ClientLog)
   const annotations = fiber.getRef(References.CurrentLogAnnotations)
   if (sink === undefined || !("tool" in annotations)) return
-  const text = Array.isArray(message) && message.length === 1 ? message[0] : message
+  const text = messageOf(message)
   sink(logLevel === "Warn" ? "warning" : logLevel === "Error" ? "error" : "critical", {
     message: typeof text === "string" ? text : String(text),
     ...annotations
