@@ -195,7 +195,7 @@ describe("Streamable HTTP answers", () => {
     // read up to the first progress notification (at 1 s), then go away until the answer (at 1.3 s) has come
     const seen = eventsOf(await readUntil(res.body!, (t) => t.includes("notifications/progress")))
     abort.abort()
-    await new Promise((r) => setTimeout(r, 800))
+    await new Promise((r) => setTimeout(r, 1500))
     const resumed = await fetch(`${server.base}/mcp`, { headers: { ...headers, "last-event-id": seen.at(-1)!.id! } })
     assert.strictEqual(resumed.status, 200)
     assert.include(resumed.headers.get("content-type")!, "text/event-stream")

@@ -257,7 +257,7 @@ describe("circuit breakers shared through Redis (CIRCUIT_BREAKER_BACKEND=redis)"
       for (let i = 0; i < 2; i++) assert.include(textOf(await call(a)), "500")
       assert.include(textOf(await call(a)), "circuit breaker open")
       // b never called the API, and refuses at once (once the word has come through Redis)
-      await new Promise((r) => setTimeout(r, 200))
+      await new Promise((r) => setTimeout(r, 500))
       const refused = await call(b)
       assert.include(textOf(refused), "circuit breaker open")
       assert.isAtMost((refused.structuredContent as { retry_after_seconds: number }).retry_after_seconds, 3)
