@@ -31,7 +31,7 @@ export const OPTIONS: ReadonlyArray<OptionSpec> = [
   o({ flag: "exclude-tags", env: ["EXCLUDE_TAGS"], kind: "string", group: "Spec", help: "Comma list: drop operations having one of these tags (wins over include)" }),
   o({ flag: "include-operations", env: ["INCLUDE_OPERATIONS"], kind: "string", group: "Spec", help: "Comma list of operationIds or tool names to keep" }),
   o({ flag: "exclude-operations", env: ["EXCLUDE_OPERATIONS"], kind: "string", group: "Spec", help: "Comma list of operationIds or tool names to drop (wins over include)" }),
-  o({ flag: "include-paths", env: ["INCLUDE_PATHS"], kind: "string", group: "Spec", help: "Comma list of path templates whose operations to keep: * is one path segment, ** any number (/repos/**, /pets/*)" }),
+  o({ flag: "include-paths", env: ["INCLUDE_PATHS"], kind: "string", group: "Spec", help: "Comma list of path templates whose operations to keep: * is one path segment, /** any number of them (/repos/**, /pets/*)" }),
   o({ flag: "exclude-paths", env: ["EXCLUDE_PATHS"], kind: "string", group: "Spec", help: "Comma list of path templates whose operations to drop (wins over include)" }),
   o({ flag: "exclude-deprecated", env: ["EXCLUDE_DEPRECATED"], kind: "boolean", defaultText: "false", group: "Spec", help: "Leave out the operations the spec marks deprecated" }),
   o({ flag: "read-only", env: ["READ_ONLY"], kind: "boolean", defaultText: "false", group: "Spec", help: "Only operations that read (GET, HEAD, OPTIONS) become tools: nothing the agent calls can change the API's data" }),
