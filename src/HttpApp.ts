@@ -116,16 +116,13 @@ const makeMcpHandler = Effect.gen(function*() {
   const clock = yield* Clock.Clock
   yield* sweepIdleSessions(limits, inbound.sessionIdleSeconds, (id) => Effect.promise(async () => sessions.get(id)?.close()))
 
-  /** Serves the request on a transport until its response is written; POSTs count as calls in flight. */
+  /** Serves the request on a transport (which counts the calls in flight for the drain) until its response is written. */
   const serve = (transport: HttpSessionTransport, req: IncomingMessage, res: ServerResponse, body: unknown, sessionId: string | undefined) => {
-    const counted = req.method === "POST"
-    if (counted) drain.begin()
     // an open request (an event stream too) keeps the session from idling out
-    if (sessionId !== undefined) limits.begin(sessionId, clock.currentTimeMillisUnsafe())
-    res.once("close", () => {
-      if (counted) drain.end()
-      if (sessionId !== undefined) limits.end(sessionId, clock.currentTimeMillisUnsafe())
-    })
+    if (sessionId !== undefined) {
+      limits.begin(sessionId, clock.currentTimeMillisUnsafe())
+      res.once("close", () => limits.end(sessionId, clock.currentTimeMillisUnsafe()))
+    }
     transport.handle(req, res, body)
   }
 
@@ -142,7 +139,7 @@ const makeMcpHandler = Effect.gen(function*() {
       return writeError(res, 405, -32000, "Method not allowed: this server is stateless; send JSON-RPC messages with POST", { allow: "POST" })
     }
     const server = mcp.create()
-    const transport = new HttpSessionTransport()
+    const transport = new HttpSessionTransport({ begin: drain.begin, end: drain.end })
     res.once("close", () => closeAnswered(server))
     return server.connect(transport).then(() => serve(transport, req, res, body, undefined))
   }
@@ -168,6 +165,8 @@ const makeMcpHandler = Effect.gen(function*() {
     const created: HttpSessionTransport = new HttpSessionTransport({
       sessionIdGenerator: randomUUID,
       resumeMs: inbound.streamResumeSeconds * 1000,
+      begin: drain.begin,
+      end: drain.end,
       onsessioninitialized: (id) => {
         sessions.set(id, created)
         limits.opened(id, client, clock.currentTimeMillisUnsafe())

@@ -159,6 +159,12 @@ export interface SessionOptions {
    * whole, so such messages could only arrive with the answer).
    */
   readonly jsonOnly?: boolean
+  /**
+   * A POST carrying requests began / was settled (answered, abandoned or closed): the calls in flight a shutdown
+   * waits for, including those going on while their client is away (see resumeMs).
+   */
+  readonly begin?: () => void
+  readonly end?: () => void
 }
 
 export class HttpSessionTransport implements Transport {
@@ -234,6 +240,7 @@ export class HttpSessionTransport implements Transport {
       return
     }
     const exchange: Exchange = { res, batch, open: new Set(), answers: [], resumable: this.canResume(req), stream: false, done: false }
+    this.options.begin?.()
     for (let i = 0; i < messages.length; i++) {
       if (kinds[i] === "request") {
         const id = (messages[i] as { id: RequestId }).id
@@ -260,8 +267,7 @@ export class HttpSessionTransport implements Transport {
   /** Cancels the requests of an exchange whose client went away, and drops its events. */
   private abandon(exchange: Exchange) {
     if (exchange.log !== undefined) this.streams.delete(exchange.log.id)
-    if (exchange.done) return
-    exchange.done = true
+    if (!this.settle(exchange)) return
     for (const id of exchange.open) {
       this.exchanges.delete(id)
       this.onmessage?.({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: id, reason: "the client disconnected" } })
@@ -363,8 +369,16 @@ export class HttpSessionTransport implements Transport {
     exchange.res?.write(text)
   }
 
-  private finish(exchange: Exchange) {
+  /** Marks the exchange done, once (false if it already was). */
+  private settle(exchange: Exchange) {
+    if (exchange.done) return false
     exchange.done = true
+    this.options.end?.()
+    return true
+  }
+
+  private finish(exchange: Exchange) {
+    this.settle(exchange)
     if (exchange.stream) {
       // a client that is away gets the answers when it resumes (they are in the stream's log)
       if (exchange.res === undefined) return
@@ -415,8 +429,7 @@ export class HttpSessionTransport implements Transport {
     for (const exchange of this.streams.values()) clearTimeout(exchange.timer)
     this.streams.clear()
     for (const exchange of new Set(this.exchanges.values())) {
-      if (exchange.done) continue
-      exchange.done = true
+      if (!this.settle(exchange)) continue
       if (exchange.stream) exchange.res?.end()
       else writeError(exchange.res!, 503, -32000, "The session was closed before the answer was ready")
     }

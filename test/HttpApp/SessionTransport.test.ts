@@ -187,7 +187,11 @@ describe("HttpSessionTransport: resuming a broken event stream", () => {
 
   /** A session (resumeMs 30 s) with call 7 open and turned into an event stream by one progress notification. */
   const session = () => {
-    const transport = new HttpSessionTransport({ sessionIdGenerator: () => "s", resumeMs: 30_000, keepAliveMs: 3_600_000 })
+    const calls = { inFlight: 0 }
+    const transport = new HttpSessionTransport({
+      sessionIdGenerator: () => "s", resumeMs: 30_000, keepAliveMs: 3_600_000,
+      begin: () => calls.inFlight++, end: () => calls.inFlight--
+    })
     const seen: Array<JSONRPCMessage> = []
     transport.onmessage = (m) => {
       seen.push(m)
@@ -205,7 +209,7 @@ describe("HttpSessionTransport: resuming a broken event stream", () => {
       transport.handle({ method: "GET", headers: { ...CLIENT, "last-event-id": lastEventId } }, again, undefined)
       return again
     }
-    return { transport, res, progress, cancelled, resume }
+    return { transport, res, progress, cancelled, resume, calls }
   }
 
   afterEach(() => {
@@ -214,9 +218,11 @@ describe("HttpSessionTransport: resuming a broken event stream", () => {
 
   it("keeps the call running while its client is away, and gives a resume what it missed, then the rest", async () => {
     vi.useFakeTimers()
-    const { transport, res, progress, cancelled, resume } = session()
+    const { transport, res, progress, cancelled, resume, calls } = session()
     assert.deepStrictEqual(res.ids(), ["1.0", "1.1"])
     res.close()
+    // still in flight for a shutdown's drain, though its client is away
+    assert.strictEqual(calls.inFlight, 1)
     vi.advanceTimersByTime(29_999)
     await progress(2)
     assert.deepStrictEqual(cancelled(), [])
@@ -227,6 +233,7 @@ describe("HttpSessionTransport: resuming a broken event stream", () => {
     vi.advanceTimersByTime(60_000)
     assert.deepStrictEqual(cancelled(), [])
     await transport.send({ jsonrpc: "2.0", id: 7, result: { done: true } })
+    assert.strictEqual(calls.inFlight, 0)
     assert.deepStrictEqual(back.ids(), ["1.2", "1.3"])
     assert.isTrue(back.ended)
     // delivered: the stream is gone
@@ -235,9 +242,10 @@ describe("HttpSessionTransport: resuming a broken event stream", () => {
 
   it("cancels the calls of a client that stays away longer than resumeMs, and forgets the stream", () => {
     vi.useFakeTimers()
-    const { res, cancelled, resume } = session()
+    const { res, cancelled, resume, calls } = session()
     res.close()
     vi.advanceTimersByTime(30_000)
+    assert.strictEqual(calls.inFlight, 0)
     assert.deepStrictEqual(cancelled(), [
       { jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 7, reason: "the client disconnected" } }
     ])

@@ -6,17 +6,21 @@ import { startOtlpReceiver } from "../support/telemetry.ts"
 
 const SPEC = fixture("content.yaml") // getSlow: GET /slow, getImage: GET /image
 
+/** An upstream answering every request after `ms`; it counts the requests started, and those answered in full. */
 const slowUpstream = async (ms: number) => {
   let started = 0
+  let answered = 0
   const server = createServer((req, res) => {
     started++
     req.resume()
+    res.once("finish", () => answered++)
     setTimeout(() => res.writeHead(200, { "content-type": "application/json" }).end("{\"done\":true}"), ms)
   })
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
     started: () => started,
+    answered: () => answered,
     close: () => new Promise<void>((r) => {
       server.closeAllConnections()
       server.close(() => r())
@@ -74,6 +78,34 @@ describe("graceful shutdown", () => {
       await server.stop()
       await upstream.close()
       await otlp.close()
+    }
+  })
+
+  it("on SIGTERM also waits for a call whose client went away and may come back for its answer (a stream that can resume)", async () => {
+    const upstream = await slowUpstream(2500)
+    const server = await startHttpServer(["--spec", SPEC, "--base-url", upstream.url], { SHUTDOWN_GRACE_MS: "8000" })
+    try {
+      const init = await post(server.base, { ...INIT, params: { ...INIT.params, protocolVersion: "2025-11-25" } })
+      const headers = { "mcp-session-id": init.headers.get("mcp-session-id")!, "mcp-protocol-version": "2025-11-25" }
+      await init.text()
+      const away = new AbortController()
+      const call = { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "getSlow", arguments: {}, _meta: { progressToken: "p" } } }
+      const res = await fetch(`${server.base}/mcp`, {
+        method: "POST", signal: away.signal, body: JSON.stringify(call),
+        headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers }
+      })
+      // the first progress notification (at 1 s) makes the answer an event stream that can resume; then the client goes
+      const reader = res.body!.getReader()
+      for (let text = ""; !text.includes("notifications/progress");) text += new TextDecoder().decode((await reader.read()).value)
+      away.abort()
+      const exited = new Promise<number | null>((r) => server.child.once("exit", (code) => r(code)))
+      server.child.kill("SIGTERM")
+      assert.strictEqual(await exited, 0)
+      assert.strictEqual(upstream.answered(), 1, "the upstream request was let finish, not cut by the exit")
+      assert.include(server.stderr(), "waiting for 1 call(s) in flight")
+    } finally {
+      await server.stop()
+      await upstream.close()
     }
   })
 })
