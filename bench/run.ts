@@ -96,7 +96,7 @@ if (flags.help) {
   --no-floor           skip the Node floor cells (bench/floor.ts: the least a Node.js MCP server does per call)
   --out DIR            results directory (default bench/results)
   BENCH_GITHUB_SPEC    path of the large spec (default ../shared/specs/github_api.github.com.json)
-  BENCH_CLI            the server's cli.js (default dist/bin/cli.js), e.g. another build to compare
+  BENCH_CLI            the server's cli.js (default dist/bundle/cli.js), e.g. another build to compare
 `)
   process.exit(0)
 }

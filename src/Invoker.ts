@@ -190,7 +190,8 @@ export class Invoker extends Context.Service<Invoker, {
     const settingsOf = (tool: Tool) => {
       let found = perTool.get(tool)
       if (found === undefined) {
-        const policy: CallPolicy = { ...policyFor(tool, upstream.defaultPolicy, config.operations), rateLimitKey: tool.name }
+        // (the API's base URL too: replicas sharing pauses through Redis may serve other APIs with tools of this name)
+        const policy: CallPolicy = { ...policyFor(tool, upstream.defaultPolicy, config.operations), rateLimitKey: `${tool.baseUrl} ${tool.name}` }
         found = {
           policy: catalog.specChosenUpstream.has(tool) ? { ...policy, guardConnections: true } : policy,
           ttlMs: cacheTtlFor(tool, config),
@@ -278,7 +279,7 @@ export class Invoker extends Context.Service<Invoker, {
           // a client that sends its own credential (MCP_FORWARD_HEADERS) has its own rate limit
           const callPolicy = forwarded === undefined ? policy : {
             ...policy,
-            rateLimitKey: `${tool.name}\0${createHash("sha256").update(JSON.stringify(forwarded)).digest("base64url")}`
+            rateLimitKey: `${policy.rateLimitKey} ${createHash("sha256").update(JSON.stringify(forwarded)).digest("base64url")}`
           }
           const send = (r: OutgoingRequest) => upstream.execute(r, callPolicy)
           const writes = tool.method !== "GET" && tool.method !== "HEAD"

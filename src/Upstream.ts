@@ -21,7 +21,7 @@ import { type OutgoingRequest, serializeBody } from "./Invoker/RequestBuilder.ts
 import { rateLimited, retryAfterSeconds } from "./Upstream/RetryAfter.ts"
 import { type AttemptResult, breakerTransition, clientAttempt, recordRetry, type TraceHeaders } from "./Telemetry.ts"
 import { Breakers, type Outcome } from "./Upstream/Breaker.ts"
-import * as BreakerSync from "./Upstream/BreakerSync.ts"
+import * as ReplicaSync from "./Upstream/ReplicaSync.ts"
 import { type UpstreamResponse, UpstreamTransport, type WireRequest } from "./Upstream/Transport.ts"
 
 export type { UpstreamResponse, WireRequest } from "./Upstream/Transport.ts"
@@ -103,8 +103,8 @@ export interface CallPolicy {
   readonly guardConnections: boolean
   /**
    * Calls with the same key are not sent while the API's rate limit is used up, as an earlier answer to one of
-   * them said (a 429 or a remaining count of 0, with when it resets): the operation, and the client's own
-   * credential when it sends one. Undefined: every call is sent.
+   * them said (a 429 or a remaining count of 0, with when it resets): the API and the operation, and the client's
+   * own credential when it sends one; the same in every replica (see ReplicaSync). Undefined: every call is sent.
    */
   readonly rateLimitKey?: string | undefined
 }
@@ -274,7 +274,7 @@ export class Upstream extends Context.Service<Upstream, {
     const config = yield* AppConfig
     const { send } = yield* UpstreamTransport
     const context = yield* Effect.context<never>()
-    const sync = yield* BreakerSync.BreakerSync
+    const sync = yield* ReplicaSync.ReplicaSync
     const clock = yield* Clock.Clock
     const breakers = new Breakers(
       Math.max(1, config.breaker.failureThreshold),
@@ -285,18 +285,27 @@ export class Upstream extends Context.Service<Upstream, {
         if (!adopted && to !== "HalfOpen") sync.publish(origin, to, at)
       }
     )
-    yield* sync.subscribe((origin, to, at) => breakers.adopt(origin, to, at, clock.currentTimeMillisUnsafe()))
     const bulkheads = new Map<string, Bulkhead>()
     /** When each rate-limited key (CallPolicy.rateLimitKey) may be called again, in epoch ms. */
     const pausedUntil = new Map<string, number>()
+    const pause = (key: string, until: number, now: number) => {
+      if (pausedUntil.size >= 10_000) for (const [k, at] of pausedUntil) if (at <= now) pausedUntil.delete(k)
+      if (until > (pausedUntil.get(key) ?? now)) pausedUntil.set(key, until)
+    }
     /** Remembers a rate limit the final answer to a call says is used up, until it resets (a day at most). */
     const notePause = (key: string | undefined, res: UpstreamResponse, now: number) => {
       if (key === undefined || !rateLimited(res.status, res.headers)) return
       const seconds = retryAfterSeconds(res.headers, now, res.status)
       if (seconds === undefined || seconds <= 0) return
-      if (pausedUntil.size >= 10_000) for (const [k, until] of pausedUntil) if (until <= now) pausedUntil.delete(k)
-      pausedUntil.set(key, now + Math.min(seconds, 86_400) * 1000)
+      const until = now + Math.min(seconds, 86_400) * 1000
+      pause(key, until, now)
+      // the other replicas hear it (CIRCUIT_BREAKER_BACKEND=redis): they share the API's limit
+      sync.publishPause(key, until, now)
     }
+    yield* sync.subscribe({
+      breaker: (origin, to, at) => breakers.adopt(origin, to, at, clock.currentTimeMillisUnsafe()),
+      pause: (key, until) => pause(key, until, clock.currentTimeMillisUnsafe())
+    })
     const limit = config.http.maxConnections
     const maxQueue = config.http.maxQueue
 
@@ -464,5 +473,5 @@ export class Upstream extends Context.Service<Upstream, {
   }))
 
   /** Over the pooled undici transport. */
-  static readonly layer = Upstream.layerNoDeps.pipe(Layer.provide(Layer.merge(UpstreamTransport.layer, BreakerSync.layer)))
+  static readonly layer = Upstream.layerNoDeps.pipe(Layer.provide(Layer.merge(UpstreamTransport.layer, ReplicaSync.layer)))
 }

@@ -240,7 +240,7 @@ describe("timeouts, breaker, bulkhead and a dead upstream", () => {
   })
 })
 
-describe("circuit breakers shared through Redis (CIRCUIT_BREAKER_BACKEND=redis)", () => {
+describe("circuit breakers and rate-limit pauses shared through Redis (CIRCUIT_BREAKER_BACKEND=redis)", () => {
   it("opens every replica's breaker when one sees the API fail, a replica started meanwhile too, and all call again once it is back", async () => {
     const up = await startFaulty()
     const redis = await startRedis()
@@ -269,6 +269,41 @@ describe("circuit breakers shared through Redis (CIRCUIT_BREAKER_BACKEND=redis)"
       up.state.healthy = true
       await new Promise((r) => setTimeout(r, 3100))
       for (const replica of [b, a, c]) assert.deepStrictEqual((await call(replica)).structuredContent, { ok: true })
+    } finally {
+      await Promise.all([a.close(), b.close(), c?.close()])
+      await redis.stop()
+      await up.close()
+    }
+  })
+
+  it("pauses an operation in every replica once one learns its rate limit is used up, a replica started meanwhile too", async () => {
+    const up = await startFaulty()
+    const redis = await startRedis()
+    const env = { CIRCUIT_BREAKER_BACKEND: "redis", REDIS_URL: redis.url }
+    const start = () => connectStdio(["--spec", SPEC, "--base-url", up.url], env)
+    const [a, b] = await Promise.all([start(), start()])
+    let c: Awaited<ReturnType<typeof start>> | undefined
+    const call = (replica: typeof a) => replica.client.callTool({ name: "getQuota", arguments: {} })
+    try {
+      assert.include(textOf(await call(a)), "rate limit is used up; it resets in")
+      await new Promise((r) => setTimeout(r, 500))
+      c = await start()
+      for (const replica of [b, c]) {
+        const paused = await call(replica)
+        assert.include(textOf(paused), "not sent: the API's last answer to GET /quota said its rate limit is used up")
+        assert.approximately((paused.structuredContent as { retry_after_seconds: number }).retry_after_seconds, 3600, 5)
+      }
+      assert.strictEqual(up.count("/quota"), 1)
+      // another API's operation of the same name is not paused: the pause is the API's
+      const other = await startFaulty()
+      const d = await connectStdio(["--spec", SPEC, "--base-url", other.url], env)
+      try {
+        assert.include(textOf(await call(d)), "rate limit is used up; it resets in")
+        assert.strictEqual(other.count("/quota"), 1)
+      } finally {
+        await d.close()
+        await other.close()
+      }
     } finally {
       await Promise.all([a.close(), b.close(), c?.close()])
       await redis.stop()
