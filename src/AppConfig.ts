@@ -207,6 +207,10 @@ export interface Settings {
     readonly oauth2: OAuth2Settings
     readonly cognito: CognitoSettings
     readonly sigv4: SigV4Settings
+    /** Mutual TLS: the client certificate, its key and the key's passphrase (file paths, PEM or references). */
+    readonly clientCert: Option.Option<Redacted.Redacted>
+    readonly clientKey: Option.Option<Redacted.Redacted>
+    readonly clientKeyPassphrase: Option.Option<Redacted.Redacted>
     /** Spec security scheme credentials: `schemeKey(name)` → reference (`env:`, `file:`, `secretsmanager:` or literal). */
     readonly schemes: Readonly<Record<string, string>>
     /** Headers sent with every request (API_HEADERS): name → value or reference, like scheme credentials. */
@@ -328,7 +332,10 @@ const settingsConfig = Config.all({
     apiKeyIn: Config.Literals(["header", "query", "cookie"], "AUTH_API_KEY_IN").pipe(Config.option),
     oauth2: oauth2Config,
     cognito: cognitoConfig,
-    sigv4: sigv4Config
+    sigv4: sigv4Config,
+    clientCert: secret("AUTH_CLIENT_CERT"),
+    clientKey: secret("AUTH_CLIENT_KEY"),
+    clientKeyPassphrase: secret("AUTH_CLIENT_KEY_PASSPHRASE")
   }),
   specSource: specSourceConfig,
   inbound: inboundConfig,
@@ -608,6 +615,7 @@ export const defaults: Settings = {
   auth: {
     type: "none", username: Option.none(), password: Option.none(), token: Option.none(), apiKey: Option.none(),
     apiKeyName: Option.none(), apiKeyIn: Option.none(), oauth2: oauth2Defaults, cognito: cognitoDefaults, sigv4: sigv4Defaults,
+    clientCert: Option.none(), clientKey: Option.none(), clientKeyPassphrase: Option.none(),
     schemes: {},
     headers: {}
   },

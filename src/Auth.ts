@@ -17,6 +17,7 @@ import { Clock, Context, Effect, Layer, Option, Redacted } from "effect"
 import { FetchHttpClient, HttpClient } from "effect/http"
 import { AppConfig, type Settings } from "./AppConfig.ts"
 import { cognitoClientCredentials, cognitoRegion, hostedTokenUrl, idpEndpoint, passwordFlow } from "./Auth/Cognito.ts"
+import { clientIdentity, pemReference } from "./Auth/ClientCert.ts"
 import { AuthConfigError, type AuthError, missing } from "./Auth/Errors.ts"
 import { clientCredentials, endpointOf } from "./Auth/OAuth2.ts"
 import { type Secret, Secrets } from "./Auth/Secrets.ts"
@@ -231,6 +232,35 @@ export class Auth extends Context.Service<Auth, {
         }
       }
 
+      // Mutual TLS: the client certificate every call's connection presents when the API asks for one
+      const identity = yield* Effect.gen(function*() {
+        const pem = (value: Option.Option<Redacted.Redacted>, setting: string) =>
+          Option.isNone(value)
+            ? Effect.succeed(undefined)
+            : Effect.map(resolve(Redacted.make(pemReference(Redacted.value(value.value))), setting), (s) => Redacted.value(s.value))
+        const cert = yield* pem(auth.clientCert, "--auth-client-cert (AUTH_CLIENT_CERT)")
+        const key = yield* pem(auth.clientKey, "--auth-client-key (AUTH_CLIENT_KEY)")
+        const passphrase = Option.isNone(auth.clientKeyPassphrase)
+          ? undefined
+          : Redacted.value((yield* resolve(auth.clientKeyPassphrase.value, "--auth-client-key-passphrase (AUTH_CLIENT_KEY_PASSPHRASE)")).value)
+        if (cert === undefined) {
+          if (key !== undefined || passphrase !== undefined) {
+            return yield* configError("AUTH_CLIENT_KEY (--auth-client-key) and its passphrase need AUTH_CLIENT_CERT (--auth-client-cert), the certificate they belong to")
+          }
+          return undefined
+        }
+        const checked = clientIdentity(cert, key, passphrase)
+        if (typeof checked === "string") return yield* configError(checked)
+        const now = yield* Clock.currentTimeMillis
+        const valid = `valid from ${checked.validFrom.toISOString()} to ${checked.validTo.toISOString()}`
+        if (checked.validTo.getTime() < now || checked.validFrom.getTime() > now) {
+          yield* Effect.logWarning(`the client certificate (AUTH_CLIENT_CERT) for ${checked.subject} is not valid now (${valid}): APIs will refuse it`)
+        } else {
+          yield* Effect.logInfo(`calls present the client certificate for ${checked.subject} when the API asks for one (mutual TLS; ${valid})`)
+        }
+        return checked.tls
+      })
+
       // Spec-driven scheme credentials, resolved once
       const schemes = new Map<string, Rotating>()
       for (const [key, reference] of Object.entries(auth.schemes)) {
@@ -256,15 +286,16 @@ export class Auth extends Context.Service<Auth, {
       }
 
       const usable = (e: SecurityRequirementEntry) =>
-        e.definition.type !== "unsupported" && e.definition.type !== "mutualTLS" && schemes.has(schemeKey(e.scheme))
+        e.definition.type === "mutualTLS" ? identity !== undefined : e.definition.type !== "unsupported" && schemes.has(schemeKey(e.scheme))
 
       /** The alternative whose scheme credentials are sent: the first non-empty one fully configured. */
       const chosen = (tool: Tool): SecurityRequirement | undefined =>
         schemes.size === 0 || tool.security === undefined ? undefined : tool.security.find((alt) => alt.length > 0 && alt.every(usable))
 
       const place = (r: OutgoingRequest, e: SecurityRequirementEntry): OutgoingRequest => {
-        const value = schemes.get(schemeKey(e.scheme))!.current()
         const d = e.definition
+        if (d.type === "mutualTLS") return r // the connection's certificate (below)
+        const value = schemes.get(schemeKey(e.scheme))!.current()
         switch (d.type) {
           case "apiKey":
             return placeApiKey(r, d, value)
@@ -280,7 +311,8 @@ export class Auth extends Context.Service<Auth, {
       // on every tool call: a suspended function rather than a generator, which cost more than the rest
       const apply = (original: OutgoingRequest, tool: Tool): Effect.Effect<OutgoingRequest, AuthError> =>
         Effect.suspend(() => {
-          const request = fixed.length === 0 ? original : withFixed(original)
+          const headed = fixed.length === 0 ? original : withFixed(original)
+          const request = identity === undefined ? headed : { ...headed, tls: identity }
           const alternative = chosen(tool)
           if (alternative !== undefined) return Effect.succeed(alternative.reduce(place, request))
           const security = tool.security
@@ -290,7 +322,8 @@ export class Auth extends Context.Service<Auth, {
             return Effect.fail(missing(
               `${tool.operationId} needs one of: ${describeRequirements(security)}. ` +
                 `Configure ${names.map((n) => `security_schemes.${n}`).join(" or ")} in the config file ` +
-                `(or ${names.map((n) => `AUTH_SCHEME_${schemeKey(n)}`).join(" / ")})`
+                `(or ${names.map((n) => `AUTH_SCHEME_${schemeKey(n)}`).join(" / ")})` +
+                (security.flat().some((e) => e.definition.type === "mutualTLS") ? "; a mutualTLS scheme needs AUTH_CLIENT_CERT and AUTH_CLIENT_KEY" : "")
             ))
           }
           return global === undefined ? Effect.succeed(request) : global.apply(request, tool)
@@ -309,7 +342,7 @@ export class Auth extends Context.Service<Auth, {
         const alternative = chosen(tool)
         const sent = alternative !== undefined
           ? `the credential${alternative.length > 1 ? "s" : ""} configured for ${alternative.map((e) => `${e.scheme} (AUTH_SCHEME_${schemeKey(e.scheme)})`).join(" and ")}`
-          : global !== undefined ? `the --auth-type ${auth.type} credential` : undefined
+          : global !== undefined ? `the --auth-type ${auth.type} credential` : identity !== undefined ? "the client certificate (AUTH_CLIENT_CERT)" : undefined
         const needs = tool.security !== undefined && tool.security.some((alt) => alt.length > 0)
           ? `This operation needs ${describeRequirements(tool.security.filter((alt) => alt.length > 0))}`
           : undefined

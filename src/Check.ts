@@ -41,7 +41,7 @@ export interface SecuritySummary {
   readonly schemes: ReadonlyArray<{
     readonly scheme: string
     readonly kind: string
-    /** What its credential is: `the key`, `user:password`, `a token`, or `cannot be sent` (this server cannot). */
+    /** What its credential is: `the key`, `user:password`, `a token`, `a client certificate`, or `cannot be sent` (this server cannot). */
     readonly credential: string
     /** Operations with the scheme in one of their security alternatives. */
     readonly operations: number
@@ -64,7 +64,8 @@ export interface SecuritySummary {
 const credentialOf = (d: SecurityScheme): string =>
   d.type === "apiKey" ? "the key"
   : d.type === "http" && d.scheme === "basic" ? "user:password"
-  : d.type === "unsupported" || d.type === "mutualTLS" ? "cannot be sent"
+  : d.type === "mutualTLS" ? "a client certificate"
+  : d.type === "unsupported" ? "cannot be sent"
   : "a token"
 
 const securitySummary = (tools: ReadonlyArray<Tool>, auth: Settings["auth"], inbound: Settings["inbound"]): SecuritySummary => {
@@ -88,7 +89,9 @@ const securitySummary = (tools: ReadonlyArray<Tool>, auth: Settings["auth"], inb
   return {
     schemes: [...schemes].map(([scheme, s]) => ({
       scheme, kind: s.kind, credential: s.credential, operations: s.operations, scopes: [...s.scopes].sort(),
-      setting: `AUTH_SCHEME_${schemeKey(scheme)}`, configured: Object.hasOwn(auth.schemes, schemeKey(scheme))
+      ...(s.credential === "a client certificate"
+        ? { setting: "AUTH_CLIENT_CERT", configured: Option.isSome(auth.clientCert) }
+        : { setting: `AUTH_SCHEME_${schemeKey(scheme)}`, configured: Object.hasOwn(auth.schemes, schemeKey(scheme)) })
     })),
     open,
     authType: auth.type,

@@ -67,6 +67,10 @@ export const unusable = (tool: Tool): CallToolResult | undefined => {
 
 const attemptsNote = (n: number) => n > 1 ? ` (after ${n} attempts)` : ""
 
+/** Every alternative of the operation's security has a mutualTLS scheme. */
+const needsClientCert = (tool: Tool) =>
+  tool.security !== undefined && tool.security.length > 0 && tool.security.every((alt) => alt.some((e) => e.definition.type === "mutualTLS"))
+
 const describeUpstreamError = (tool: Tool, e: UpstreamError, maxBytes: number, now: number): CallToolResult => {
   const r = e.reason
   const what = `${tool.operationId} failed`
@@ -82,7 +86,11 @@ const describeUpstreamError = (tool: Tool, e: UpstreamError, maxBytes: number, n
     }
     case "UpstreamConnect":
       return toolError(
-        `${what}: could not reach the upstream API at ${originOf(tool.baseUrl)} (${r.detail})${attemptsNote(e.attempts)}.`,
+        `${what}: could not reach the upstream API at ${originOf(tool.baseUrl)} (${r.detail})${attemptsNote(e.attempts)}.` +
+          (r.detail === "UND_ERR_SOCKET" && needsClientCert(tool)
+            ? " This operation's security asks for a client certificate (mutual TLS), and an API that gets none may close the connection: " +
+              "check AUTH_CLIENT_CERT and AUTH_CLIENT_KEY."
+            : ""),
         { error: "connect", detail: r.detail, attempts: e.attempts }
       )
     case "UpstreamStatus":
@@ -103,7 +111,7 @@ const describeUpstreamError = (tool: Tool, e: UpstreamError, maxBytes: number, n
         { error: "overloaded", retry_after_seconds: 1 }
       )
     case "UpstreamInvalidRequest":
-      return toolError(`${what}: ${r.detail}.`, { error: "invalid_request" })
+      return toolError(`${what}: ${r.detail}.`, { error: r.error ?? "invalid_request" })
     case "UpstreamRateLimited": {
       const retryAfter = Math.max(1, Math.ceil(r.retryAfterMs / 1000))
       return toolError(

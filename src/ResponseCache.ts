@@ -67,11 +67,14 @@ const keyHeader = (name: string, value: string): string | undefined =>
   : name === "authorization" && value.startsWith("AWS4-HMAC-SHA256 ") ? `${name}:${value.replace(/,\s*Signature=[0-9a-fA-F]*/, "")}`
   : `${name}:${value}`
 
-/** The cache key of a request: method, URL and every header and cookie (SigV4's per-request parts aside), hashed. */
+/**
+ * The cache key of a request: method, URL, every header and cookie (SigV4's per-request parts aside) and the
+ * client certificate (mutual TLS) it is sent with, hashed.
+ */
 export const requestKey = (r: OutgoingRequest): string => {
   const headers = Object.entries(r.headers).flatMap(([k, v]) => keyHeader(k.toLowerCase(), v) ?? []).sort().join("\n")
   const cookies = r.cookies.map(([k, v]) => `${k}=${v}`).sort().join(";")
-  return sha(`${r.method}\n${r.url}?${r.query.join("&")}\n${headers}\n${cookies}`)
+  return sha(`${r.method}\n${r.url}?${r.query.join("&")}\n${headers}\n${cookies}${r.tls === undefined ? "" : `\ntls:${r.tls.id}`}`)
 }
 
 /** Keys of a request's path and its parent paths (`/pets/1` → `/pets/1`, `/pets`), for invalidation. */

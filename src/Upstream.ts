@@ -62,7 +62,9 @@ export class UpstreamBulkheadFull extends Schema.TaggedError<UpstreamBulkheadFul
   readonly retryable = false
 }
 export class UpstreamInvalidRequest extends Schema.TaggedError<UpstreamInvalidRequest>()("UpstreamInvalidRequest", {
-  detail: Schema.String
+  detail: Schema.String,
+  /** The tool error's `error` (default `invalid_request`). */
+  error: Schema.optional(Schema.String)
 }) {
   readonly retryable = false
 }
@@ -157,7 +159,7 @@ export const toWire = (req: OutgoingRequest, guarded = false): WireRequest => {
     headers = h
   }
   const wire: WireRequest = { method: req.method, origin: url.origin, path: `${url.pathname}${url.search}`, headers, body }
-  return guarded ? { ...wire, guarded } : wire
+  return guarded || req.tls !== undefined ? { ...wire, guarded, tls: req.tls } : wire
 }
 
 export const originOf = (url: string): string => {
@@ -214,6 +216,26 @@ const breakerOutcome = (exit: Exit.Exit<UpstreamResponse, UpstreamReason>): Outc
   const error = failureOf(exit)
   return error === undefined || error._tag === "UpstreamInvalidRequest" ? "ignored" : "failure"
 }
+
+/** Certificate checks of the API's certificate that fail because no trusted CA signed it. */
+const UNTRUSTED = new Set([
+  "UNABLE_TO_GET_ISSUER_CERT", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "SELF_SIGNED_CERT_IN_CHAIN", "DEPTH_ZERO_SELF_SIGNED_CERT", "CERT_UNTRUSTED", "CERT_SIGNATURE_FAILURE"
+])
+/** TLS alerts of an API that refused the client's certificate, or wanted one. */
+const CLIENT_CERT_REFUSED = /^ERR_SSL_.*ALERT_(?:CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|ACCESS_DENIED|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|UNSUPPORTED_CERTIFICATE)$/
+
+/** A TLS failure that no retry mends, said so that the operator knows what to change; undefined for other codes. */
+const tlsProblem = (code: string): string | undefined =>
+  UNTRUSTED.has(code)
+    ? `the API's TLS certificate is not signed by a trusted CA (${code}); if a private CA signed it, start the server with NODE_EXTRA_CA_CERTS=<that CA's PEM file>`
+    : code === "CERT_HAS_EXPIRED" || code === "CERT_NOT_YET_VALID"
+    ? `the API's TLS certificate is not valid now (${code})`
+    : code === "ERR_TLS_CERT_ALTNAME_INVALID"
+    ? `the API's TLS certificate is not for this host name (${code}); check the base URL`
+    : CLIENT_CERT_REFUSED.test(code)
+    ? `the API refused the TLS connection (${code}): it wants a client certificate it trusts (mutual TLS: AUTH_CLIENT_CERT and AUTH_CLIENT_KEY)`
+    : undefined
 
 /** The prototype of Effect's live clock: only it may be replaced by plain timers. */
 const LIVE_CLOCK = Object.getPrototypeOf(Clock.Clock.defaultValue()) as object
@@ -330,7 +352,8 @@ export class Upstream extends Context.Service<Upstream, {
             `or --allow-private-networks if the spec is trusted`
         })
       }
-      return new UpstreamConnect({ detail: code })
+      const tls = tlsProblem(code)
+      return tls !== undefined ? new UpstreamInvalidRequest({ detail: tls, error: "tls" }) : new UpstreamConnect({ detail: code })
     }
 
     /** Runs `use` holding one of the origin's slots; waits in its bounded queue (at most `waitMs`) when all are taken. */

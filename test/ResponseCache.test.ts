@@ -187,6 +187,18 @@ describe("store", () => {
     }).pipe(Effect.provide(withCache()))
   })
 
+  it.effect("keeps client certificates apart: the same URL over two mutual TLS identities makes two entries", () => {
+    const up = upstream((n) => Effect.succeed(answer(200, {}, `{"user":${n}}`)))
+    return Effect.gen(function*() {
+      const cache = yield* ResponseCache
+      const as = (id: string): OutgoingRequest => ({ ...get("http://api.test/v1/me"), tls: { id, cert: "c", key: "k" } })
+      yield* cache.fetch(as("alice"), up.send, TTL)
+      assert.strictEqual(Buffer.from((yield* cache.fetch(as("bob"), up.send, TTL)).body).toString(), `{"user":2}`)
+      assert.strictEqual((yield* cache.fetch(as("alice"), up.send, TTL)).cache.status, "hit")
+      assert.strictEqual(up.seen.length, 2)
+    }).pipe(Effect.provide(withCache()))
+  })
+
   it.effect("serves repeated SigV4-signed GETs from one entry, and keeps two AWS credentials apart", () => {
     const up = upstream((n) => Effect.succeed(answer(200, {}, `{"n":${n}}`)))
     const signed = (accessKeyId: string, at: number) =>

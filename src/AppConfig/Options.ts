@@ -103,6 +103,9 @@ export const OPTIONS: ReadonlyArray<OptionSpec> = [
   o({ flag: "auth-oauth2-client-auth", env: ["AUTH_OAUTH2_CLIENT_AUTH"], kind: "string", defaultText: "basic", values: ["basic", "post"], group: "Auth", help: "oauth2: client credentials in an HTTP Basic header or in the form body" }),
   o({ flag: "auth-sigv4-service", env: ["AUTH_SIGV4_SERVICE"], kind: "string", defaultText: "execute-api", group: "Auth", help: "sigv4: signing service name (execute-api for API Gateway, lambda for function URLs)" }),
   o({ flag: "auth-sigv4-region", env: ["AUTH_SIGV4_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"], kind: "string", group: "Auth", help: "sigv4: signing region (the standard AWS_REGION / AWS_DEFAULT_REGION are read too)" }),
+  o({ flag: "auth-client-cert", env: ["AUTH_CLIENT_CERT"], kind: "string", secret: true, group: "Auth", help: "Mutual TLS: the client certificate (PEM; its chain may follow) presented to the API when it asks for one: a file path, or an env:/file:/secretsmanager: reference; with any --auth-type" }),
+  o({ flag: "auth-client-key", env: ["AUTH_CLIENT_KEY"], kind: "string", secret: true, defaultText: "the key in AUTH_CLIENT_CERT's file", group: "Auth", help: "Mutual TLS: the certificate's private key (PEM), as AUTH_CLIENT_CERT" }),
+  o({ flag: "auth-client-key-passphrase", env: ["AUTH_CLIENT_KEY_PASSPHRASE"], kind: "string", secret: true, group: "Auth", help: "Mutual TLS: the passphrase of an encrypted private key" }),
   // Upstream HTTP client
   o({ flag: "http-timeout", env: ["HTTP_TIMEOUT"], kind: "string", defaultText: "30", group: "Upstream", help: "Seconds one upstream request may take" }),
   o({ flag: "http-connect-timeout", env: ["HTTP_CONNECT_TIMEOUT"], kind: "string", defaultText: "5", group: "Upstream", help: "Seconds to open a connection" }),

@@ -5,6 +5,7 @@
  */
 import { Effect } from "effect"
 import type { ParamBinding, Tool } from "../domain/Tool.ts"
+import type { ClientTls } from "../Auth/ClientCert.ts"
 
 export interface OutgoingBody {
   readonly contentType: string | undefined
@@ -20,6 +21,8 @@ export interface OutgoingRequest {
   readonly headers: Record<string, string>
   readonly cookies: Array<readonly [string, string]>
   readonly body: OutgoingBody | undefined
+  /** The client certificate its connection presents (mutual TLS; set by Auth when configured). */
+  readonly tls?: ClientTls
 }
 
 export class BuildError extends Error {}

@@ -272,6 +272,7 @@ export const outcomeOf = (result: CallToolResult): ToolOutcome => {
     case "circuit_open":
       return "circuit_open"
     case "connect":
+    case "tls":
     case "overloaded":
       return "upstream_error"
     case "invalid_request":

@@ -7,6 +7,7 @@ import { Context, Effect, Layer, Option } from "effect"
 import type { IncomingHttpHeaders } from "node:http"
 import type { Dispatcher } from "undici"
 import { AppConfig } from "../AppConfig.ts"
+import type { ClientTls } from "../Auth/ClientCert.ts"
 import { guardedLookup, proxyUrls } from "../Security/SsrfGuard.ts"
 
 export interface UpstreamResponse {
@@ -26,6 +27,8 @@ export interface WireRequest {
   readonly body: Uint8Array | undefined
   /** Connect only to public addresses (checked at each new connection); see CallPolicy.guardConnections. */
   readonly guarded?: boolean
+  /** The client certificate its connection presents (mutual TLS). */
+  readonly tls?: ClientTls | undefined
 }
 
 /**
@@ -145,32 +148,53 @@ const undiciSend = (dispatcher: Dispatcher, limitOf: BodyLimit): Send => (reques
  * A Send over Agents made on first use: undici is a large package (tens of milliseconds to load), so it is
  * loaded after start-up, when the server is idle (`preloadMs`) or at the first call, whichever comes first.
  * With `guard`, a request marked `guarded` goes through a second Agent whose connections are checked
- * (SsrfGuard.guardedLookup); without, every request goes through the one Agent.
+ * (SsrfGuard.guardedLookup); without, every request goes through the one Agent. A request with a client
+ * certificate (mutual TLS) goes through Agents of their own for that certificate, made at its first request.
  */
 const lazySend = (
-  makeAgent: (undici: typeof import("undici"), lookup: typeof guardedLookup | undefined) => Dispatcher,
+  makeAgent: (undici: typeof import("undici"), lookup: typeof guardedLookup | undefined, tls: ClientTls | undefined) => Dispatcher,
   guard: boolean,
   limitOf: BodyLimit,
   preloadMs: number
 ) => {
-  let sends: { readonly plain: Send; readonly guarded: Send } | undefined
+  interface Sends {
+    readonly plain: Send
+    readonly guarded: Send
+  }
+  let sends: Sends | undefined
   const agents: Array<Dispatcher> = []
-  let loading: Promise<NonNullable<typeof sends>> | undefined
+  /** The Sends of each client certificate, by its id. */
+  const identities = new Map<string, Sends>()
+  let loading: Promise<Sends> | undefined
+  let undici: typeof import("undici") | undefined
+  const sendsOf = (u: typeof import("undici"), tls: ClientTls | undefined): Sends => {
+    const decompress = u.interceptors.decompress({ skipErrorResponses: false })
+    const sendOver = (agent: Dispatcher) => (agents.push(agent), undiciSend(agent.compose(decompress), limitOf))
+    const plain = sendOver(makeAgent(u, undefined, tls))
+    return { plain, guarded: guard ? sendOver(makeAgent(u, guardedLookup, tls)) : plain }
+  }
   const load = () =>
-    loading ??= import("undici").then((undici) => {
-      const decompress = undici.interceptors.decompress({ skipErrorResponses: false })
-      const sendOver = (agent: Dispatcher) => (agents.push(agent), undiciSend(agent.compose(decompress), limitOf))
-      const plain = sendOver(makeAgent(undici, undefined))
-      return (sends = { plain, guarded: guard ? sendOver(makeAgent(undici, guardedLookup)) : plain })
+    loading ??= import("undici").then((u) => {
+      undici = u
+      return (sends = sendsOf(u, undefined))
     })
   const preload = setTimeout(() => void load().catch(() => undefined), preloadMs)
   preload.unref()
+  const pick = (request: WireRequest, s: Sends) => {
+    const tls = request.tls
+    let own = s
+    if (tls !== undefined) {
+      own = identities.get(tls.id) ?? sendsOf(undici!, tls)
+      identities.set(tls.id, own)
+    }
+    return request.guarded ? own.guarded : own.plain
+  }
   const lazy: Send = (request, done) => {
-    if (sends !== undefined) return (request.guarded ? sends.guarded : sends.plain)(request, done)
+    if (sends !== undefined) return pick(request, sends)(request, done)
     let cancelled = false
     let abort: (() => void) | undefined
     load().then((s) => {
-      if (!cancelled) abort = (request.guarded ? s.guarded : s.plain)(request, done)
+      if (!cancelled) abort = pick(request, s)(request, done)
     }, (e: unknown) => done(e instanceof Error ? e : new Error(String(e))))
     return () => {
       cancelled = true
@@ -217,18 +241,19 @@ export class UpstreamTransport extends Context.Service<UpstreamTransport, { read
     }
     const { send } = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        lazySend((undici, lookup) => {
+        lazySend((undici, lookup, tls) => {
+          const certificate = tls === undefined ? {} : { cert: tls.cert, key: tls.key, ...(tls.passphrase !== undefined ? { passphrase: tls.passphrase } : {}) }
           const options = {
             connections: config.http.maxConnections,
             pipelining: 1,
             keepAliveTimeout: 30_000,
             headersTimeout: 0,
             bodyTimeout: 0,
-            connect: { timeout: config.http.connectTimeoutMs, ...(lookup !== undefined ? { lookup } : {}) }
+            connect: { timeout: config.http.connectTimeoutMs, ...(lookup !== undefined ? { lookup } : {}), ...certificate }
           }
           // connections checked by the SSRF guard go direct: through a proxy, the proxy would choose the address
           return proxy !== undefined && lookup === undefined
-            ? new undici.EnvHttpProxyAgent({ ...options, ...proxy.options, connectTimeout: config.http.connectTimeoutMs })
+            ? new undici.EnvHttpProxyAgent({ ...options, ...proxy.options, connectTimeout: config.http.connectTimeoutMs, requestTls: certificate })
             : new undici.Agent(options)
         }, !config.specSource.allowPrivateNetworks, bodyLimit(config), 1000)
       ),
