@@ -14,13 +14,14 @@
  * `Redacted` until written into a request; they never reach logs, errors or tool results.
  */
 import { Clock, Context, Effect, Layer, Option, Redacted } from "effect"
+import { rename, writeFile } from "node:fs/promises"
 import { FetchHttpClient, HttpClient } from "effect/http"
 import { AppConfig, type Settings } from "./AppConfig.ts"
 import { cognitoClientCredentials, cognitoRegion, hostedTokenUrl, idpEndpoint, passwordFlow } from "./Auth/Cognito.ts"
 import { clientIdentity, pemReference } from "./Auth/ClientCert.ts"
 import { AuthConfigError, type AuthError, missing } from "./Auth/Errors.ts"
-import { clientCredentials, endpointOf } from "./Auth/OAuth2.ts"
-import { type Secret, Secrets } from "./Auth/Secrets.ts"
+import { clientCredentials, endpointOf, refreshTokenGrant } from "./Auth/OAuth2.ts"
+import { parseSecretRef, type Secret, type SecretRef, Secrets } from "./Auth/Secrets.ts"
 import { describeRequirements } from "./Auth/Requirements.ts"
 import { schemeKey } from "./Auth/Settings.ts"
 import { AwsCredentials, loadSigner, signRequest } from "./Auth/SigV4.ts"
@@ -86,6 +87,40 @@ const rotating = (secret: Secret, setting: string) => {
   }
 }
 type Rotating = ReturnType<typeof rotating>
+
+/**
+ * The refresh token in use: the configured one until the provider rotates it. A rotated token is written back to a
+ * `file:` reference (the next start then uses it: a provider with reuse detection refuses the old one); another
+ * reference cannot be written, which is said once.
+ */
+const keptRefreshToken = (initial: Redacted.Redacted, reference: SecretRef) =>
+  Effect.sync(() => {
+    let current = initial
+    let warned = false
+    const replace = (next: Redacted.Redacted): Effect.Effect<void> => {
+      current = next
+      if (reference._tag !== "file") {
+        if (warned) return Effect.void
+        warned = true
+        return Effect.logWarning(
+          "the token endpoint rotated the refresh token; the new one is kept in memory only, and a restart sends " +
+            "AUTH_OAUTH2_REFRESH_TOKEN's again, which some providers refuse: give it as a file: reference to have it written back"
+        )
+      }
+      const path = reference.path
+      return Effect.tryPromise(async () => {
+        const temporary = `${path}.${process.pid}.tmp`
+        await writeFile(temporary, `${Redacted.value(next)}\n`, { mode: 0o600 })
+        await rename(temporary, path)
+      }).pipe(
+        Effect.andThen(Effect.logInfo(`the token endpoint rotated the refresh token; the new one was written to ${path}`)),
+        Effect.catch((e) =>
+          Effect.logWarning(`the token endpoint rotated the refresh token, and writing it to ${path} failed (${(e.cause as NodeJS.ErrnoException)?.code ?? "error"}); it is kept in memory`)
+        )
+      )
+    }
+    return { current: () => current, replace }
+  })
 
 /** A credential sent as `Authorization: Bearer <token>` from a refreshed token source. */
 const bearerFromTokens = (fetch: Effect.Effect<Token, AuthError>): Effect.Effect<Credential> =>
@@ -177,11 +212,29 @@ export class Auth extends Context.Service<Auth, {
           const o = auth.oauth2
           const tokenUrl = yield* httpUrl(yield* need(o.tokenUrl, "auth-oauth2-token-url", "AUTH_OAUTH2_TOKEN_URL"), "auth-oauth2-token-url", "AUTH_OAUTH2_TOKEN_URL")
           const clientId = yield* need(o.clientId, "auth-oauth2-client-id", "AUTH_OAUTH2_CLIENT_ID")
-          const secret = yield* needSecret(o.clientSecret, "auth-oauth2-client-secret", "AUTH_OAUTH2_CLIENT_SECRET")
-          global = yield* bearerFromTokens(withHttp(clientCredentials({
-            tokenUrl, clientId, clientSecret: secret.value, clientAuth: o.clientAuth, scopes: o.scopes,
-            extra: Option.isSome(o.audience) ? { audience: o.audience.value } : {}
-          })).pipe(logged("oauth2", endpointOf(tokenUrl))))
+          const extra = Option.isSome(o.audience) ? { audience: o.audience.value } : {}
+          if (Option.isNone(o.refreshToken)) {
+            const secret = yield* needSecret(o.clientSecret, "auth-oauth2-client-secret", "AUTH_OAUTH2_CLIENT_SECRET")
+            global = yield* bearerFromTokens(withHttp(clientCredentials({
+              tokenUrl, clientId, clientSecret: secret.value, clientAuth: o.clientAuth, scopes: o.scopes, extra
+            })).pipe(logged("oauth2", endpointOf(tokenUrl))))
+            break
+          }
+          // the refresh-token grant: a public client has no secret
+          const clientSecret = Option.isSome(o.clientSecret)
+            ? (yield* resolve(o.clientSecret.value, "--auth-oauth2-client-secret (AUTH_OAUTH2_CLIENT_SECRET)")).value
+            : undefined
+          const reference = Redacted.value(o.refreshToken.value)
+          const refresh = yield* keptRefreshToken(
+            (yield* resolve(o.refreshToken.value, "--auth-oauth2-refresh-token (AUTH_OAUTH2_REFRESH_TOKEN)")).value,
+            parseSecretRef(reference)
+          )
+          const request = { tokenUrl, clientId, clientSecret, clientAuth: o.clientAuth, scopes: o.scopes, extra }
+          global = yield* bearerFromTokens(withHttp(Effect.suspend(() => refreshTokenGrant(request, refresh.current()))).pipe(
+            Effect.tap(({ rotated }) => rotated === undefined ? Effect.void : refresh.replace(rotated)),
+            Effect.map(({ token }) => token),
+            logged("oauth2 (refresh token)", endpointOf(tokenUrl))
+          ))
           break
         }
         case "cognito": {

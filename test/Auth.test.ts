@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { TestClock } from "effect/testing"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { defaults, type Settings } from "../src/AppConfig.ts"
@@ -209,6 +209,63 @@ describe("Auth: OAuth2 client credentials", () => {
         type: "oauth2", oauth2: { ...oauth2Defaults, tokenUrl: Option.some("https://x/token"), clientId: Option.some("c") }
       }))
       assert.include(noSecret.message, "--auth-oauth2-client-secret")
+    }))
+})
+
+describe("Auth: OAuth2 refresh token (on a user's behalf)", () => {
+  const refreshing = (url: string, refreshToken: string, secret?: string) => ({
+    type: "oauth2" as const,
+    oauth2: {
+      ...oauth2Defaults, tokenUrl: Option.some(url), clientId: Option.some("app"), refreshToken: Option.some(Redacted.make(refreshToken)),
+      ...(secret !== undefined ? { clientSecret: Option.some(Redacted.make(secret)) } : {})
+    }
+  })
+
+  it.effect("gets access tokens with the refresh_token grant, again before each expires; a public client sends its id alone", () =>
+    Effect.gen(function*() {
+      const idp = yield* jsonServer(tokenReply("user", 600))
+      const tools = yield* securityTools
+      const tool = get(tools, "publicOp")
+      const auth = yield* makeAuth(refreshing(idp.url, "rt-1"))
+      assert.strictEqual(bearerOf(yield* auth.apply(bare(tool), tool)), "Bearer user-1")
+      assert.isUndefined(idp.seen[0]!.headers.authorization)
+      assert.deepStrictEqual(formOf(idp.seen[0]!), { grant_type: "refresh_token", refresh_token: "rt-1", client_id: "app" })
+      yield* TestClock.adjust("541 seconds")
+      assert.strictEqual(bearerOf(yield* auth.apply(bare(tool), tool)), "Bearer user-2")
+      assert.strictEqual(formOf(idp.seen[1]!)["refresh_token"], "rt-1")
+      // a confidential client authenticates as with client credentials
+      const confidential = yield* jsonServer(tokenReply("user"))
+      yield* (yield* makeAuth(refreshing(confidential.url, "rt-1", "app-secret"))).apply(bare(tool), tool)
+      assert.deepStrictEqual(basicOf(confidential.seen[0]!), ["app", "app-secret"])
+    }))
+
+  it.effect("uses the refresh token the provider rotated to next time, and writes it back to its file", () =>
+    Effect.gen(function*() {
+      const idp = yield* jsonServer((_, n) => ({ status: 200, body: { access_token: `user-${n}`, token_type: "Bearer", expires_in: 600, refresh_token: `rt-${n + 1}` } }))
+      const tools = yield* securityTools
+      const tool = get(tools, "publicOp")
+      const file = join(mkdtempSync(join(tmpdir(), "rt-")), "refresh-token")
+      writeFileSync(file, "rt-1\n")
+      const auth = yield* makeAuth(refreshing(idp.url, `file:${file}`))
+      yield* auth.apply(bare(tool), tool)
+      assert.strictEqual(readFileSync(file, "utf8"), "rt-2\n")
+      assert.strictEqual(statSync(file).mode & 0o777, 0o600)
+      yield* TestClock.adjust("541 seconds")
+      yield* auth.apply(bare(tool), tool)
+      assert.deepStrictEqual(idp.seen.map((r) => formOf(r)["refresh_token"]), ["rt-1", "rt-2"])
+      assert.strictEqual(readFileSync(file, "utf8"), "rt-3\n")
+    }))
+
+  it.effect("a refused refresh token fails the call saying to get a new one, never showing it", () =>
+    Effect.gen(function*() {
+      const idp = yield* jsonServer(() => ({ status: 400, body: { error: "invalid_grant", error_description: "Token rt-secret-9 has been expired or revoked." } }))
+      const tools = yield* securityTools
+      const tool = get(tools, "publicOp")
+      const error = yield* Effect.flip((yield* makeAuth(refreshing(idp.url, "rt-secret-9"))).apply(bare(tool), tool))
+      assert.strictEqual(error.reason._tag, "AuthRejected")
+      assert.include(error.text, "invalid_grant: Token <redacted> has been expired or revoked.")
+      assert.include(error.text, "the refresh token (AUTH_OAUTH2_REFRESH_TOKEN) is expired, revoked or used up: get a new one")
+      assert.notInclude(error.text, "rt-secret-9")
     }))
 })
 

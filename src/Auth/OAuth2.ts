@@ -1,7 +1,8 @@
 /**
- * OAuth 2.0 client-credentials grant (RFC 6749 §4.4): one POST of a form to the token endpoint, the client
- * authenticated with HTTP Basic (§2.3.1, id and secret form-encoded first) or with form fields. Used for
- * `--auth-type oauth2` and Cognito's client-credentials flow.
+ * OAuth 2.0 token requests: the client-credentials grant (RFC 6749 §4.4) and the refresh-token grant (§6), one
+ * POST of a form to the token endpoint each, the client authenticated with HTTP Basic (§2.3.1, id and secret
+ * form-encoded first) or with form fields (a public client: its id alone). Used for `--auth-type oauth2` and
+ * Cognito's client-credentials flow.
  */
 import { Duration, Effect, Redacted } from "effect"
 import { HttpClient, HttpClientRequest } from "effect/http"
@@ -75,12 +76,15 @@ export const postForJson = (
     Effect.timeoutOrElse({ duration: TOKEN_TIMEOUT, orElse: () => Effect.fail(unreachable(endpoint, "no answer within 10 s")) })
   )
 
-/** Fetches one access token with the client-credentials grant. */
-export const clientCredentials = (req: ClientCredentialsRequest): Effect.Effect<Token, AuthError, HttpClient.HttpClient> =>
+/**
+ * One token request of a grant (`grant`: its form fields), the client authenticated as configured; the token, and
+ * the whole answer for what else it holds. `secrets`: values sent that an error text quoted back must not show.
+ */
+const requestToken = (req: ClientCredentialsRequest, grant: Readonly<Record<string, string>>, secrets: ReadonlyArray<Redacted.Redacted>) =>
   Effect.gen(function*() {
     const endpoint = endpointOf(req.tokenUrl)
     const secret = req.clientSecret === undefined ? undefined : Redacted.value(req.clientSecret)
-    const form: Record<string, string> = { grant_type: "client_credentials", ...req.extra }
+    const form: Record<string, string> = { ...grant, ...req.extra }
     if (req.scopes.length > 0) form["scope"] = req.scopes.join(" ")
     const headers: Record<string, string> = { accept: "application/json" }
     if (req.clientAuth === "basic" && secret !== undefined) {
@@ -91,15 +95,41 @@ export const clientCredentials = (req: ClientCredentialsRequest): Effect.Effect<
     }
     const request = HttpClientRequest.post(req.tokenUrl, { headers }).pipe(HttpClientRequest.bodyUrlParams(form))
     const { status, body } = yield* postForJson(request, endpoint)
-    const secrets = req.clientSecret ? [req.clientSecret] : []
-    if (status < 200 || status >= 300) return yield* rejected(endpoint, status, oauthErrorText(body, secrets))
+    const sent = req.clientSecret ? [req.clientSecret, ...secrets] : secrets
+    if (status < 200 || status >= 300) return yield* rejected(endpoint, status, oauthErrorText(body, sent))
     const b = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>
     const accessToken = b["access_token"]
     if (typeof accessToken !== "string" || accessToken === "") return yield* badResponse(endpoint, "no access_token in the answer")
     const tokenType = typeof b["token_type"] === "string" ? b["token_type"].toLowerCase() : "bearer"
     if (tokenType !== "bearer") return yield* badResponse(endpoint, `token_type '${tokenType}' is not supported (only Bearer)`)
-    return { value: Redacted.make(accessToken), lifetimeMs: lifetimeOf(b["expires_in"]) }
+    return { token: { value: Redacted.make(accessToken), lifetimeMs: lifetimeOf(b["expires_in"]) } satisfies Token, answer: b }
   })
+
+/** Fetches one access token with the client-credentials grant. */
+export const clientCredentials = (req: ClientCredentialsRequest): Effect.Effect<Token, AuthError, HttpClient.HttpClient> =>
+  Effect.map(requestToken(req, { grant_type: "client_credentials" }, []), (r) => r.token)
+
+/**
+ * Fetches one access token with the refresh-token grant (RFC 6749 §6), on the behalf of the user who consented
+ * when the refresh token was issued; `rotated` is the new refresh token when the provider issued one (it then
+ * replaces the one sent, which a provider with reuse detection no longer accepts).
+ */
+export const refreshTokenGrant = (
+  req: ClientCredentialsRequest,
+  refreshToken: Redacted.Redacted
+): Effect.Effect<{ readonly token: Token; readonly rotated: Redacted.Redacted | undefined }, AuthError, HttpClient.HttpClient> =>
+  requestToken(req, { grant_type: "refresh_token", refresh_token: Redacted.value(refreshToken) }, [refreshToken]).pipe(
+    Effect.map(({ answer, token }) => {
+      const next = answer["refresh_token"]
+      return { token, rotated: typeof next === "string" && next !== "" && next !== Redacted.value(refreshToken) ? Redacted.make(next) : undefined }
+    }),
+    Effect.mapError((e) =>
+      e.reason._tag === "AuthRejected" && e.reason.detail.startsWith("invalid_grant")
+        ? rejected(e.reason.endpoint, e.reason.status,
+          `${e.reason.detail}; the refresh token (AUTH_OAUTH2_REFRESH_TOKEN) is expired, revoked or used up: get a new one`)
+        : e
+    )
+  )
 
 /** `expires_in` (seconds, number or numeric string) in milliseconds; the default when missing or nonsense. */
 export const lifetimeOf = (expiresIn: unknown): number => {

@@ -13,6 +13,8 @@ export interface OAuth2Settings {
   readonly audience: Option.Option<string>
   /** How the client authenticates at the token endpoint: HTTP Basic (RFC 6749 default) or form fields. */
   readonly clientAuth: "basic" | "post"
+  /** A refresh token: access tokens come from the refresh-token grant (the user's), not client credentials. */
+  readonly refreshToken: Option.Option<Redacted.Redacted>
 }
 
 export interface CognitoSettings {
@@ -51,7 +53,8 @@ export const oauth2Config = Config.all({
   clientSecret: secret("AUTH_OAUTH2_CLIENT_SECRET"),
   scopes: list("AUTH_OAUTH2_SCOPES"),
   audience: text("AUTH_OAUTH2_AUDIENCE"),
-  clientAuth: Config.Literals(["basic", "post"], "AUTH_OAUTH2_CLIENT_AUTH").pipe(Config.withDefault("basic" as const))
+  clientAuth: Config.Literals(["basic", "post"], "AUTH_OAUTH2_CLIENT_AUTH").pipe(Config.withDefault("basic" as const)),
+  refreshToken: secret("AUTH_OAUTH2_REFRESH_TOKEN")
 })
 
 export const cognitoConfig = Config.all({
@@ -74,7 +77,7 @@ export const sigv4Config = Config.all({
 
 export const oauth2Defaults: OAuth2Settings = {
   tokenUrl: Option.none(), clientId: Option.none(), clientSecret: Option.none(), scopes: [], audience: Option.none(),
-  clientAuth: "basic"
+  clientAuth: "basic", refreshToken: Option.none()
 }
 export const cognitoDefaults: CognitoSettings = {
   clientId: Option.none(), clientSecret: Option.none(), username: Option.none(), password: Option.none(),
