@@ -14,14 +14,13 @@
  * `Redacted` until written into a request; they never reach logs, errors or tool results.
  */
 import { Clock, Context, Effect, Layer, Option, Redacted } from "effect"
-import { rename, writeFile } from "node:fs/promises"
 import { FetchHttpClient, HttpClient } from "effect/http"
 import { AppConfig, type Settings } from "./AppConfig.ts"
 import { cognitoClientCredentials, cognitoRegion, hostedTokenUrl, idpEndpoint, passwordFlow } from "./Auth/Cognito.ts"
-import { clientIdentity, pemReference } from "./Auth/ClientCert.ts"
+import { loadClientTls } from "./Auth/ClientCert.ts"
 import { AuthConfigError, type AuthError, missing } from "./Auth/Errors.ts"
-import { clientCredentials, endpointOf, refreshTokenGrant } from "./Auth/OAuth2.ts"
-import { parseSecretRef, type Secret, type SecretRef, Secrets } from "./Auth/Secrets.ts"
+import { clientCredentials, endpointOf, keptRefreshToken, refreshTokenGrant } from "./Auth/OAuth2.ts"
+import { parseSecretRef, type Secret, Secrets } from "./Auth/Secrets.ts"
 import { describeRequirements } from "./Auth/Requirements.ts"
 import { schemeKey } from "./Auth/Settings.ts"
 import { AwsCredentials, loadSigner, signRequest } from "./Auth/SigV4.ts"
@@ -87,40 +86,6 @@ const rotating = (secret: Secret, setting: string) => {
   }
 }
 type Rotating = ReturnType<typeof rotating>
-
-/**
- * The refresh token in use: the configured one until the provider rotates it. A rotated token is written back to a
- * `file:` reference (the next start then uses it: a provider with reuse detection refuses the old one); another
- * reference cannot be written, which is said once.
- */
-const keptRefreshToken = (initial: Redacted.Redacted, reference: SecretRef) =>
-  Effect.sync(() => {
-    let current = initial
-    let warned = false
-    const replace = (next: Redacted.Redacted): Effect.Effect<void> => {
-      current = next
-      if (reference._tag !== "file") {
-        if (warned) return Effect.void
-        warned = true
-        return Effect.logWarning(
-          "the token endpoint rotated the refresh token; the new one is kept in memory only, and a restart sends " +
-            "AUTH_OAUTH2_REFRESH_TOKEN's again, which some providers refuse: give it as a file: reference to have it written back"
-        )
-      }
-      const path = reference.path
-      return Effect.tryPromise(async () => {
-        const temporary = `${path}.${process.pid}.tmp`
-        await writeFile(temporary, `${Redacted.value(next)}\n`, { mode: 0o600 })
-        await rename(temporary, path)
-      }).pipe(
-        Effect.andThen(Effect.logInfo(`the token endpoint rotated the refresh token; the new one was written to ${path}`)),
-        Effect.catch((e) =>
-          Effect.logWarning(`the token endpoint rotated the refresh token, and writing it to ${path} failed (${(e.cause as NodeJS.ErrnoException)?.code ?? "error"}); it is kept in memory`)
-        )
-      )
-    }
-    return { current: () => current, replace }
-  })
 
 /** A credential sent as `Authorization: Bearer <token>` from a refreshed token source. */
 const bearerFromTokens = (fetch: Effect.Effect<Token, AuthError>): Effect.Effect<Credential> =>
@@ -286,33 +251,7 @@ export class Auth extends Context.Service<Auth, {
       }
 
       // Mutual TLS: the client certificate every call's connection presents when the API asks for one
-      const identity = yield* Effect.gen(function*() {
-        const pem = (value: Option.Option<Redacted.Redacted>, setting: string) =>
-          Option.isNone(value)
-            ? Effect.succeed(undefined)
-            : Effect.map(resolve(Redacted.make(pemReference(Redacted.value(value.value))), setting), (s) => Redacted.value(s.value))
-        const cert = yield* pem(auth.clientCert, "--auth-client-cert (AUTH_CLIENT_CERT)")
-        const key = yield* pem(auth.clientKey, "--auth-client-key (AUTH_CLIENT_KEY)")
-        const passphrase = Option.isNone(auth.clientKeyPassphrase)
-          ? undefined
-          : Redacted.value((yield* resolve(auth.clientKeyPassphrase.value, "--auth-client-key-passphrase (AUTH_CLIENT_KEY_PASSPHRASE)")).value)
-        if (cert === undefined) {
-          if (key !== undefined || passphrase !== undefined) {
-            return yield* configError("AUTH_CLIENT_KEY (--auth-client-key) and its passphrase need AUTH_CLIENT_CERT (--auth-client-cert), the certificate they belong to")
-          }
-          return undefined
-        }
-        const checked = clientIdentity(cert, key, passphrase)
-        if (typeof checked === "string") return yield* configError(checked)
-        const now = yield* Clock.currentTimeMillis
-        const valid = `valid from ${checked.validFrom.toISOString()} to ${checked.validTo.toISOString()}`
-        if (checked.validTo.getTime() < now || checked.validFrom.getTime() > now) {
-          yield* Effect.logWarning(`the client certificate (AUTH_CLIENT_CERT) for ${checked.subject} is not valid now (${valid}): APIs will refuse it`)
-        } else {
-          yield* Effect.logInfo(`calls present the client certificate for ${checked.subject} when the API asks for one (mutual TLS; ${valid})`)
-        }
-        return checked.tls
-      })
+      const identity = yield* loadClientTls(auth, (value, setting) => Effect.map(resolve(value, setting), (s) => Redacted.value(s.value)))
 
       // Spec-driven scheme credentials, resolved once
       const schemes = new Map<string, Rotating>()

@@ -5,7 +5,10 @@
  * certificate's, an encrypted key without its passphrase, or a file that is not PEM stops the start with a message
  * naming the setting (never a value). Connections are pooled per certificate (Upstream/Transport.ts).
  */
+import { Clock, Effect, Option, Redacted } from "effect"
 import { createHash, createPrivateKey, type KeyObject, X509Certificate } from "node:crypto"
+import type { Settings } from "../AppConfig.ts"
+import { AuthConfigError } from "./Errors.ts"
 
 /** What a connection presents: PEM text of the certificate (its chain may follow) and of the key. */
 export interface ClientTls {
@@ -80,3 +83,37 @@ export const clientIdentity = (
     validTo: new Date(x509.validTo)
   }
 }
+
+/**
+ * The client identity the settings configure, read through `read` (a secret reference and the setting's name, to
+ * the text) and checked; undefined when none is configured. Logs the certificate's subject and validity.
+ */
+export const loadClientTls = <E extends { readonly message: string }>(
+  auth: Settings["auth"],
+  read: (reference: Redacted.Redacted, setting: string) => Effect.Effect<string, E>
+): Effect.Effect<ClientTls | undefined, AuthConfigError | E> =>
+  Effect.gen(function*() {
+    const pem = (value: Option.Option<Redacted.Redacted>, setting: string) =>
+      Option.isNone(value) ? Effect.succeed(undefined) : read(Redacted.make(pemReference(Redacted.value(value.value))), setting)
+    const cert = yield* pem(auth.clientCert, "--auth-client-cert (AUTH_CLIENT_CERT)")
+    const key = yield* pem(auth.clientKey, "--auth-client-key (AUTH_CLIENT_KEY)")
+    const passphrase = Option.isNone(auth.clientKeyPassphrase)
+      ? undefined
+      : yield* read(auth.clientKeyPassphrase.value, "--auth-client-key-passphrase (AUTH_CLIENT_KEY_PASSPHRASE)")
+    if (cert === undefined) {
+      if (key === undefined && passphrase === undefined) return undefined
+      return yield* new AuthConfigError({
+        message: "AUTH_CLIENT_KEY (--auth-client-key) and its passphrase need AUTH_CLIENT_CERT (--auth-client-cert), the certificate they belong to"
+      })
+    }
+    const checked = clientIdentity(cert, key, passphrase)
+    if (typeof checked === "string") return yield* new AuthConfigError({ message: checked })
+    const now = yield* Clock.currentTimeMillis
+    const valid = `valid from ${checked.validFrom.toISOString()} to ${checked.validTo.toISOString()}`
+    if (checked.validTo.getTime() < now || checked.validFrom.getTime() > now) {
+      yield* Effect.logWarning(`the client certificate (AUTH_CLIENT_CERT) for ${checked.subject} is not valid now (${valid}): APIs will refuse it`)
+    } else {
+      yield* Effect.logInfo(`calls present the client certificate for ${checked.subject} when the API asks for one (mutual TLS; ${valid})`)
+    }
+    return checked.tls
+  })

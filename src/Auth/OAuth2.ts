@@ -5,9 +5,10 @@
  * Cognito's client-credentials flow.
  */
 import { Duration, Effect, Redacted } from "effect"
+import { rename, writeFile } from "node:fs/promises"
 import { HttpClient, HttpClientRequest } from "effect/http"
 import { badResponse, rejected, unreachable, type AuthError } from "./Errors.ts"
-import { scrub } from "./Secrets.ts"
+import { scrub, type SecretRef } from "./Secrets.ts"
 import { DEFAULT_LIFETIME_MS, type Token } from "./Token.ts"
 
 export interface ClientCredentialsRequest {
@@ -130,6 +131,40 @@ export const refreshTokenGrant = (
         : e
     )
   )
+
+/**
+ * The refresh token in use: the configured one until the provider rotates it. A rotated token is written back to a
+ * `file:` reference (the next start then uses it: a provider with reuse detection refuses the old one); another
+ * reference cannot be written, which is said once.
+ */
+export const keptRefreshToken = (initial: Redacted.Redacted, reference: SecretRef) =>
+  Effect.sync(() => {
+    let current = initial
+    let warned = false
+    const replace = (next: Redacted.Redacted): Effect.Effect<void> => {
+      current = next
+      if (reference._tag !== "file") {
+        if (warned) return Effect.void
+        warned = true
+        return Effect.logWarning(
+          "the token endpoint rotated the refresh token; the new one is kept in memory only, and a restart sends " +
+            "AUTH_OAUTH2_REFRESH_TOKEN's again, which some providers refuse: give it as a file: reference to have it written back"
+        )
+      }
+      const path = reference.path
+      return Effect.tryPromise(async () => {
+        const temporary = `${path}.${process.pid}.tmp`
+        await writeFile(temporary, `${Redacted.value(next)}\n`, { mode: 0o600 })
+        await rename(temporary, path)
+      }).pipe(
+        Effect.andThen(Effect.logInfo(`the token endpoint rotated the refresh token; the new one was written to ${path}`)),
+        Effect.catch((e) =>
+          Effect.logWarning(`the token endpoint rotated the refresh token, and writing it to ${path} failed (${(e.cause as NodeJS.ErrnoException)?.code ?? "error"}); it is kept in memory`)
+        )
+      )
+    }
+    return { current: () => current, replace }
+  })
 
 /** `expires_in` (seconds, number or numeric string) in milliseconds; the default when missing or nonsense. */
 export const lifetimeOf = (expiresIn: unknown): number => {

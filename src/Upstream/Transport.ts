@@ -185,7 +185,7 @@ const lazySend = (
     let own = s
     if (tls !== undefined) {
       own = identities.get(tls.id) ?? sendsOf(undici!, tls)
-      identities.set(tls.id, own)
+      if (!identities.has(tls.id)) identities.set(tls.id, own)
     }
     return request.guarded ? own.guarded : own.plain
   }
