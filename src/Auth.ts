@@ -13,20 +13,21 @@
  * Secrets are resolved once at start (`env:`, `file:`, `secretsmanager:` references or literals) and stay
  * `Redacted` until written into a request; they never reach logs, errors or tool results.
  */
-import { Clock, Context, Effect, Layer, Option, Redacted } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Layer, Option, Redacted } from "effect"
 import { FetchHttpClient, HttpClient } from "effect/http"
 import { AppConfig, type Settings } from "./AppConfig.ts"
 import { cognitoClientCredentials, cognitoRegion, hostedTokenUrl, idpEndpoint, passwordFlow } from "./Auth/Cognito.ts"
 import { loadClientTls } from "./Auth/ClientCert.ts"
 import { AuthConfigError, type AuthError, missing } from "./Auth/Errors.ts"
-import { clientCredentials, endpointOf, keptRefreshToken, refreshTokenGrant } from "./Auth/OAuth2.ts"
+import { clientCredentials, endpointOf, exchangeToken, keptRefreshToken, refreshTokenGrant } from "./Auth/OAuth2.ts"
 import { parseSecretRef, type Secret, Secrets } from "./Auth/Secrets.ts"
 import { describeRequirements } from "./Auth/Requirements.ts"
 import { schemeKey } from "./Auth/Settings.ts"
 import { AwsCredentials, loadSigner, signRequest } from "./Auth/SigV4.ts"
-import { makeTokenSource, type Token } from "./Auth/Token.ts"
+import { makeTokenSource, refreshMarginMs, type Token } from "./Auth/Token.ts"
 import type { SecurityRequirement, SecurityRequirementEntry, Tool } from "./domain/Tool.ts"
 import { encodeStrict, type OutgoingRequest } from "./Invoker/RequestBuilder.ts"
+import { cached } from "./ResponseCache.ts"
 import { ToolCatalog } from "./ToolCatalog.ts"
 
 export { AuthConfigError, AuthError } from "./Auth/Errors.ts"
@@ -87,6 +88,47 @@ const rotating = (secret: Secret, setting: string) => {
 }
 type Rotating = ReturnType<typeof rotating>
 
+/**
+ * The OAuth token of the MCP client's request, for a call (over HTTP with client OAuth, when a grant exchanges it);
+ * undefined otherwise.
+ */
+export const CallerToken = Context.Reference<string | undefined>("openapi-mcp/Auth/CallerToken", { defaultValue: () => undefined })
+
+/**
+ * A credential sent as `Authorization: Bearer <token>`, the token got in exchange for the caller's (`exchange`):
+ * one exchange per caller token until the token got expires (up to 1,000 callers kept); after a 401 that caller's
+ * token is exchanged again.
+ */
+const exchangedBearer = (exchange: (subject: Redacted.Redacted) => Effect.Effect<Token, AuthError>): Effect.Effect<Credential> =>
+  Effect.gen(function*() {
+    // a refused token is left behind by moving its caller to a new key
+    const renewed = new Map<string, number>()
+    const keyOf = (caller: string) => `${renewed.get(caller) ?? 0} ${caller}`
+    const lookup = yield* cached((key: string) => exchange(Redacted.make(key.slice(key.indexOf(" ") + 1))), {
+      capacity: 1000,
+      timeToLive: (exit) =>
+        Exit.isSuccess(exit) ? Duration.millis(Math.max(0, exit.value.lifetimeMs - refreshMarginMs(exit.value.lifetimeMs))) : Duration.zero
+    })
+    const noCaller = missing("this server exchanges the OAuth token of the client's request for one to the API (AUTH_OAUTH2_GRANT), and this call came without one")
+    return {
+      apply: (r) =>
+        Effect.withFiber((fiber) => {
+          const caller = fiber.getRef(CallerToken)
+          return caller === undefined
+            ? Effect.fail(noCaller)
+            : Effect.map(lookup(keyOf(caller)), (token) => withHeader(r, "authorization", `Bearer ${Redacted.value(token.value)}`))
+        }),
+      refresh: () =>
+        Effect.withFiber((fiber) => {
+          const caller = fiber.getRef(CallerToken)
+          if (caller === undefined) return Effect.succeed(false)
+          if (renewed.size >= 1000) renewed.clear()
+          renewed.set(caller, (renewed.get(caller) ?? 0) + 1)
+          return Effect.succeed(true)
+        })
+    }
+  })
+
 /** A credential sent as `Authorization: Bearer <token>` from a refreshed token source. */
 const bearerFromTokens = (fetch: Effect.Effect<Token, AuthError>): Effect.Effect<Credential> =>
   Effect.map(makeTokenSource(fetch), (source) => ({
@@ -109,8 +151,10 @@ export class Auth extends Context.Service<Auth, {
   readonly refused: (tool: Tool, status: number) => string
 }>()("openapi-mcp/Auth") {
   /** Builds the credentials from the settings; fails with AuthConfigError on missing settings or unreadable secrets. */
+  /** `callerTokens`: clients send OAuth tokens this server validates (MCP_OAUTH_JWKS_URL), which a grant may exchange. */
   static readonly make = (
-    auth: Settings["auth"]
+    auth: Settings["auth"],
+    options: { readonly callerTokens: boolean } = { callerTokens: false }
   ): Effect.Effect<Auth["Service"], AuthConfigError, Secrets | HttpClient.HttpClient | AwsCredentials> =>
     Effect.gen(function*() {
       const secrets = yield* Secrets
@@ -178,6 +222,22 @@ export class Auth extends Context.Service<Auth, {
           const tokenUrl = yield* httpUrl(yield* need(o.tokenUrl, "auth-oauth2-token-url", "AUTH_OAUTH2_TOKEN_URL"), "auth-oauth2-token-url", "AUTH_OAUTH2_TOKEN_URL")
           const clientId = yield* need(o.clientId, "auth-oauth2-client-id", "AUTH_OAUTH2_CLIENT_ID")
           const extra = Option.isSome(o.audience) ? { audience: o.audience.value } : {}
+          if (o.grant !== "client_credentials") {
+            if (!options.callerTokens) {
+              return yield* configError(
+                `AUTH_OAUTH2_GRANT=${o.grant} exchanges the OAuth token each MCP client sends, so clients must send one: ` +
+                  "serve HTTP with client OAuth (MCP_OAUTH_JWKS_URL, MCP_OAUTH_ISSUER, MCP_OAUTH_AUDIENCE)"
+              )
+            }
+            if (Option.isSome(o.refreshToken)) return yield* configError(`AUTH_OAUTH2_GRANT=${o.grant} and AUTH_OAUTH2_REFRESH_TOKEN exclude each other`)
+            const clientSecret = Option.isSome(o.clientSecret)
+              ? (yield* resolve(o.clientSecret.value, "--auth-oauth2-client-secret (AUTH_OAUTH2_CLIENT_SECRET)")).value
+              : undefined
+            const request = { tokenUrl, clientId, clientSecret, clientAuth: o.clientAuth, scopes: o.scopes, extra }
+            global = yield* exchangedBearer((subject) => withHttp(exchangeToken(request, subject, o.grant as "token_exchange")))
+            yield* Effect.logInfo(`oauth2 (${o.grant}): each client's token is exchanged at ${endpointOf(tokenUrl)} for one to the API`)
+            break
+          }
           if (Option.isNone(o.refreshToken)) {
             const secret = yield* needSecret(o.clientSecret, "auth-oauth2-client-secret", "AUTH_OAUTH2_CLIENT_SECRET")
             global = yield* bearerFromTokens(withHttp(clientCredentials({
@@ -352,12 +412,14 @@ export class Auth extends Context.Service<Auth, {
 
   /** Needs AppConfig, Secrets, an HttpClient (token endpoints) and AwsCredentials. */
   static readonly layerNoDeps = Layer.effect(Auth, Effect.gen(function*() {
-    const main = yield* Auth.make((yield* AppConfig).auth)
+    const config = yield* AppConfig
+    const options = { callerTokens: Option.isSome(config.inbound.oauth.jwksUrl) }
+    const main = yield* Auth.make(config.auth, options)
     const catalog = yield* ToolCatalog
     if (catalog.specCredentials.size === 0) return main
     // additional specs with credentials of their own (ADDITIONAL_SPECS auth_*): their tools use those
     const own = new Map<string, Auth["Service"]>()
-    for (const [name, settings] of catalog.specCredentials) own.set(name, yield* Auth.make(settings))
+    for (const [name, settings] of catalog.specCredentials) own.set(name, yield* Auth.make(settings, options))
     const pick = (tool: Tool) => (tool.spec !== undefined ? own.get(tool.spec) : undefined) ?? main
     return Auth.of({
       apply: (request, tool) => pick(tool).apply(request, tool),

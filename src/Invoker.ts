@@ -8,7 +8,7 @@ import { Clock, Context, Effect, type Fiber, Layer, LogLevel, Option, References
 import { createHash } from "node:crypto"
 import { mkdir } from "node:fs/promises"
 import { AppConfig, ConfigInvalid, type OperationOverride, type Settings } from "./AppConfig.ts"
-import { Auth, type AuthError } from "./Auth.ts"
+import { Auth, type AuthError, CallerToken } from "./Auth.ts"
 import type { Tool } from "./domain/Tool.ts"
 import { BuildError, buildRequest, type OutgoingRequest } from "./Invoker/RequestBuilder.ts"
 import { mapResponse } from "./Invoker/ResponseMapper.ts"
@@ -284,10 +284,12 @@ export class Invoker extends Context.Service<Invoker, {
           }
           const clock = fiber.getRef(Clock.Clock)
           const forwarded = fiber.getRef(ForwardedHeaders)
-          // a client that sends its own credential (MCP_FORWARD_HEADERS) has its own rate limit
-          const callPolicy = forwarded === undefined ? policy : {
+          const caller = fiber.getRef(CallerToken)
+          // a client that sends its own credential (MCP_FORWARD_HEADERS), or whose token is exchanged for the API's
+          // (AUTH_OAUTH2_GRANT), has its own rate limit
+          const callPolicy = forwarded === undefined && caller === undefined ? policy : {
             ...policy,
-            rateLimitKey: `${policy.rateLimitKey} ${createHash("sha256").update(JSON.stringify(forwarded)).digest("base64url")}`
+            rateLimitKey: `${policy.rateLimitKey} ${createHash("sha256").update(JSON.stringify([forwarded, caller])).digest("base64url")}`
           }
           const send = (r: OutgoingRequest) => upstream.execute(r, callPolicy)
           const writes = tool.method !== "GET" && tool.method !== "HEAD"

@@ -11,8 +11,10 @@ import {
   ListResourcesRequestSchema, ListResourceTemplatesRequestSchema, ListToolsRequestSchema, LoggingLevelSchema, McpError,
   ReadResourceRequestSchema, type RequestId, type ServerNotification, SetLevelRequestSchema
 } from "@modelcontextprotocol/sdk/types.js"
-import { Cause, Context, Effect, Exit, Layer, Metric } from "effect"
+import { Cause, Context, Effect, Exit, Layer, Metric, Option } from "effect"
 import { AppConfig } from "./AppConfig.ts"
+import { CallerToken } from "./Auth.ts"
+import { exchangesCallerToken } from "./Auth/Settings.ts"
 import { CALL, DESCRIBE, Discovery, SEARCH } from "./Discovery.ts"
 import { ForwardedHeaders, type UnknownTool } from "./Invoker.ts"
 import { buildPrompts, buildResources, buildResourceTemplates, fromTemplate, RESOURCE_SCHEME, type TemplateEntry } from "./Prompts.ts"
@@ -140,16 +142,26 @@ export class McpServer extends Context.Service<McpServer, {
           `read its arguments with ${DESCRIBE}, call it with ${CALL}. Failed calls return an error result that says why.`
     }
     const forward = config.inbound.forwardHeaders
-    /** A call with the headers of the client's HTTP request that go on to the API (MCP_FORWARD_HEADERS). */
+    // a grant exchanges the OAuth token of the client's request (validated by the HTTP layer) for the API's
+    const exchanging = Option.isSome(config.inbound.oauth.jwksUrl) &&
+      [config.auth, ...config.additionalSpecs.map((s) => s.auth)].some((auth) => auth !== undefined && exchangesCallerToken(auth))
+    /**
+     * A call with what of the client's HTTP request goes on to the API: the headers of MCP_FORWARD_HEADERS, and
+     * the OAuth token a grant exchanges (AUTH_OAUTH2_GRANT).
+     */
     const forwarding = <A, E, R>(call: Effect.Effect<A, E, R>, extra: { readonly requestInfo?: { readonly headers?: unknown } | undefined }) => {
-      if (forward.length === 0) return call
+      if (forward.length === 0 && !exchanging) return call
       const headers = (extra.requestInfo?.headers ?? {}) as Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
+      const authorization = headers["authorization"]
+      const withCaller = exchanging && typeof authorization === "string" && /^bearer /i.test(authorization)
+        ? Effect.provideService(call, CallerToken, authorization.slice(7).trim())
+        : call
       const forwarded: Record<string, string> = {}
       for (const { from, to } of forward) {
         const value = headers[from]
         if (typeof value === "string") forwarded[to] = value
       }
-      return Object.keys(forwarded).length === 0 ? call : Effect.provideService(call, ForwardedHeaders, forwarded)
+      return Object.keys(forwarded).length === 0 ? withCaller : Effect.provideService(withCaller, ForwardedHeaders, forwarded)
     }
     const reloadable = config.watch || config.transport === "http"
     /** The SDK servers of open connections, told when a reload changes what they list. */

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { defaults, type Settings } from "../src/AppConfig.ts"
-import { Auth } from "../src/Auth.ts"
+import { Auth, CallerToken } from "../src/Auth.ts"
 import { cognitoRegion, hostedTokenUrl, idpEndpoint, secretHash } from "../src/Auth/Cognito.ts"
 import { missing } from "../src/Auth/Errors.ts"
 import { cognitoDefaults, oauth2Defaults, sigv4Defaults } from "../src/Auth/Settings.ts"
@@ -266,6 +266,79 @@ describe("Auth: OAuth2 refresh token (on a user's behalf)", () => {
       assert.include(error.text, "invalid_grant: Token <redacted> has been expired or revoked.")
       assert.include(error.text, "the refresh token (AUTH_OAUTH2_REFRESH_TOKEN) is expired, revoked or used up: get a new one")
       assert.notInclude(error.text, "rt-secret-9")
+    }))
+})
+
+describe("Auth: OAuth2 token exchange (the client's user)", () => {
+  const exchanging = (url: string, grant: "token_exchange" | "on_behalf_of") => ({
+    type: "oauth2" as const,
+    oauth2: {
+      ...oauth2Defaults, tokenUrl: Option.some(url), clientId: Option.some("mcp-server"), clientSecret: Option.some(Redacted.make("srv-secret")),
+      grant, scopes: ["api.read"], audience: Option.some("https://api.example.com")
+    }
+  })
+  /** An identity provider that gives `api-for-<subject token>-<n>`. */
+  const exchanger = () => jsonServer((r, n) => ({ status: 200, body: { access_token: `api-for-${formOf(r)["subject_token"] ?? formOf(r)["assertion"]}-${n}`, token_type: "Bearer", expires_in: 600 } }))
+  const as = (caller: string | undefined) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    caller === undefined ? effect : Effect.provideService(effect, CallerToken, caller)
+
+  it.effect("exchanges each caller's token once (RFC 8693), keeps the result until shortly before it expires, and again after a 401", () =>
+    Effect.gen(function*() {
+      const idp = yield* exchanger()
+      const tools = yield* securityTools
+      const tool = get(tools, "publicOp")
+      const auth = yield* Auth.make({ ...defaults.auth, ...exchanging(idp.url, "token_exchange") }, { callerTokens: true }).pipe(Effect.provide(deps()))
+      const call = (caller: string) => auth.apply(bare(tool), tool).pipe(as(caller), Effect.map(bearerOf))
+      assert.strictEqual(yield* call("alice-jwt"), "Bearer api-for-alice-jwt-1")
+      assert.strictEqual(yield* call("bob-jwt"), "Bearer api-for-bob-jwt-2")
+      assert.strictEqual(yield* call("alice-jwt"), "Bearer api-for-alice-jwt-1")
+      assert.deepStrictEqual(basicOf(idp.seen[0]!), ["mcp-server", "srv-secret"])
+      assert.deepStrictEqual(formOf(idp.seen[0]!), {
+        grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+        subject_token: "alice-jwt",
+        subject_token_type: "urn:ietf:params:oauth:token-type:access_token",
+        requested_token_type: "urn:ietf:params:oauth:token-type:access_token",
+        audience: "https://api.example.com",
+        scope: "api.read"
+      })
+      // the API refused alice's token: hers is exchanged again, bob's is kept
+      assert.isTrue(yield* auth.refresh(bare(tool), tool).pipe(as("alice-jwt")))
+      assert.strictEqual(yield* call("alice-jwt"), "Bearer api-for-alice-jwt-3")
+      assert.strictEqual(yield* call("bob-jwt"), "Bearer api-for-bob-jwt-2")
+      // shortly before the tokens got expire (600 s), they are got again
+      yield* TestClock.adjust("541 seconds")
+      assert.strictEqual(yield* call("bob-jwt"), "Bearer api-for-bob-jwt-4")
+      // a call without a caller token is not sent
+      const error = yield* Effect.flip(auth.apply(bare(tool), tool))
+      assert.strictEqual(error.reason._tag, "AuthMissing")
+      assert.include(error.text, "came without one")
+    }))
+
+  it.effect("speaks Entra ID's on-behalf-of flow; refuses to start when clients send no token to exchange", () =>
+    Effect.gen(function*() {
+      const idp = yield* exchanger()
+      const tools = yield* securityTools
+      const tool = get(tools, "publicOp")
+      const auth = yield* Auth.make({ ...defaults.auth, ...exchanging(idp.url, "on_behalf_of") }, { callerTokens: true }).pipe(Effect.provide(deps()))
+      assert.strictEqual(bearerOf(yield* auth.apply(bare(tool), tool).pipe(as("carol-jwt"))), "Bearer api-for-carol-jwt-1")
+      assert.deepStrictEqual(formOf(idp.seen[0]!), {
+        grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer", assertion: "carol-jwt", requested_token_use: "on_behalf_of",
+        audience: "https://api.example.com", scope: "api.read"
+      })
+      const noOAuth = yield* Effect.flip(makeAuth(exchanging(idp.url, "token_exchange")))
+      assert.include(noOAuth.message, "AUTH_OAUTH2_GRANT=token_exchange exchanges the OAuth token each MCP client sends")
+      assert.include(noOAuth.message, "MCP_OAUTH_JWKS_URL")
+    }))
+
+  it.effect("a token the provider will not exchange fails the call, saying so, without showing the token", () =>
+    Effect.gen(function*() {
+      const idp = yield* jsonServer(() => ({ status: 400, body: { error: "invalid_grant", error_description: "subject token dave-jwt is not valid" } }))
+      const tools = yield* securityTools
+      const tool = get(tools, "publicOp")
+      const auth = yield* Auth.make({ ...defaults.auth, ...exchanging(idp.url, "token_exchange") }, { callerTokens: true }).pipe(Effect.provide(deps()))
+      const error = yield* Effect.flip(auth.apply(bare(tool), tool).pipe(as("dave-jwt")))
+      assert.include(error.text, "could not be exchanged for one to the API (AUTH_OAUTH2_GRANT=token_exchange)")
+      assert.notInclude(error.text, "dave-jwt")
     }))
 })
 

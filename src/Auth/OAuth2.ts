@@ -133,6 +133,36 @@ export const refreshTokenGrant = (
   )
 
 /**
+ * Exchanges the OAuth token an MCP client sent for an access token to the API, of the same user: RFC 8693 token
+ * exchange, or Entra ID's on-behalf-of flow (a JWT-bearer grant). The audience and scopes are the configured ones.
+ */
+export const exchangeToken = (
+  req: ClientCredentialsRequest,
+  subjectToken: Redacted.Redacted,
+  grant: "token_exchange" | "on_behalf_of"
+): Effect.Effect<Token, AuthError, HttpClient.HttpClient> =>
+  requestToken(req, grant === "token_exchange"
+    ? {
+      grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+      subject_token: Redacted.value(subjectToken),
+      subject_token_type: "urn:ietf:params:oauth:token-type:access_token",
+      requested_token_type: "urn:ietf:params:oauth:token-type:access_token"
+    }
+    : {
+      grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer",
+      assertion: Redacted.value(subjectToken),
+      requested_token_use: "on_behalf_of"
+    }, [subjectToken]).pipe(
+    Effect.map((r) => r.token),
+    Effect.mapError((e) =>
+      e.reason._tag === "AuthRejected"
+        ? rejected(e.reason.endpoint, e.reason.status,
+          `${e.reason.detail}${e.reason.detail ? "; " : ""}the token this client sent could not be exchanged for one to the API (AUTH_OAUTH2_GRANT=${grant})`)
+        : e
+    )
+  )
+
+/**
  * The refresh token in use: the configured one until the provider rotates it. A rotated token is written back to a
  * `file:` reference (the next start then uses it: a provider with reuse detection refuses the old one); another
  * reference cannot be written, which is said once.

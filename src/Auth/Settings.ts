@@ -15,7 +15,18 @@ export interface OAuth2Settings {
   readonly clientAuth: "basic" | "post"
   /** A refresh token: access tokens come from the refresh-token grant (the user's), not client credentials. */
   readonly refreshToken: Option.Option<Redacted.Redacted>
+  /**
+   * How access tokens are got: the client-credentials grant (or the refresh-token grant, with a refresh token), or
+   * by exchanging the token each MCP client sends (RFC 8693 token exchange, or Entra ID's on-behalf-of flow).
+   */
+  readonly grant: OAuth2Grant
 }
+
+export type OAuth2Grant = "client_credentials" | "token_exchange" | "on_behalf_of"
+
+/** The grants that exchange the token of the client's request: the API is called as the client's user. */
+export const exchangesCallerToken = (auth: { readonly type: string; readonly oauth2: OAuth2Settings }): boolean =>
+  auth.type === "oauth2" && auth.oauth2.grant !== "client_credentials"
 
 export interface CognitoSettings {
   readonly clientId: Option.Option<string>
@@ -54,7 +65,10 @@ export const oauth2Config = Config.all({
   scopes: list("AUTH_OAUTH2_SCOPES"),
   audience: text("AUTH_OAUTH2_AUDIENCE"),
   clientAuth: Config.Literals(["basic", "post"], "AUTH_OAUTH2_CLIENT_AUTH").pipe(Config.withDefault("basic" as const)),
-  refreshToken: secret("AUTH_OAUTH2_REFRESH_TOKEN")
+  refreshToken: secret("AUTH_OAUTH2_REFRESH_TOKEN"),
+  grant: Config.Literals(["client_credentials", "token_exchange", "on_behalf_of"], "AUTH_OAUTH2_GRANT").pipe(
+    Config.withDefault("client_credentials" as const)
+  )
 })
 
 export const cognitoConfig = Config.all({
@@ -77,7 +91,7 @@ export const sigv4Config = Config.all({
 
 export const oauth2Defaults: OAuth2Settings = {
   tokenUrl: Option.none(), clientId: Option.none(), clientSecret: Option.none(), scopes: [], audience: Option.none(),
-  clientAuth: "basic", refreshToken: Option.none()
+  clientAuth: "basic", refreshToken: Option.none(), grant: "client_credentials"
 }
 export const cognitoDefaults: CognitoSettings = {
   clientId: Option.none(), clientSecret: Option.none(), username: Option.none(), password: Option.none(),
