@@ -139,7 +139,7 @@ const makeMcpHandler = Effect.gen(function*() {
       return writeError(res, 405, -32000, "Method not allowed: this server is stateless; send JSON-RPC messages with POST", { allow: "POST" })
     }
     const server = mcp.create()
-    const transport = new HttpSessionTransport({ begin: drain.begin, end: drain.end })
+    const transport = new HttpSessionTransport({ begin: drain.begin, end: drain.end, compress: true })
     res.once("close", () => closeAnswered(server))
     return server.connect(transport).then(() => serve(transport, req, res, body, undefined))
   }
@@ -167,6 +167,7 @@ const makeMcpHandler = Effect.gen(function*() {
       resumeMs: inbound.streamResumeSeconds * 1000,
       begin: drain.begin,
       end: drain.end,
+      compress: true,
       onsessioninitialized: (id) => {
         sessions.set(id, created)
         limits.opened(id, client, clock.currentTimeMillisUnsafe())

@@ -15,6 +15,7 @@
 import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js"
 import { type JSONRPCMessage, type RequestId, SUPPORTED_PROTOCOL_VERSIONS } from "@modelcontextprotocol/sdk/types.js"
 import type { IncomingMessage } from "node:http"
+import { gzip } from "node:zlib"
 import { type ResponseLike, writeError } from "../Security/Inbound.ts"
 
 /** What the transport reads of a request: Node's IncomingMessage, or the Lambda handler's event. */
@@ -60,6 +61,15 @@ export const readMessages = (
 }
 
 const accepts = (req: RequestLike, type: string) => (req.headers.accept ?? "").includes(type)
+
+/**
+ * JSON answers at least this long go out gzipped to a client that accepts it (fetch does): a big API's tools/list
+ * (2 MB for GitHub's) or a large API answer crosses the network in a fraction of the bytes, compressed on libuv's
+ * thread pool. A tool call's usual answer is shorter and goes out as it is.
+ */
+export const COMPRESS_FROM = 16_384
+
+const acceptsGzip = (req: RequestLike) => /\bgzip\b/i.test(req.headers["accept-encoding"] ?? "")
 
 /** Clients from this protocol version on read an event without data: the priming event of a stream that can resume. */
 const RESUMABLE_FROM = "2025-11-25"
@@ -115,6 +125,8 @@ interface Exchange {
   readonly open: Set<RequestId>
   /** Answers held back for a JSON reply (all at once, when the last one is ready). */
   readonly answers: Array<JSONRPCMessage>
+  /** Its client accepts a gzipped answer (see COMPRESS_FROM). */
+  readonly gzip: boolean
   /** Its event stream, if it becomes one, can resume (a session, MCP_STREAM_RESUME_SECONDS, a 2025-11-25 client). */
   readonly resumable: boolean
   stream: boolean
@@ -159,6 +171,8 @@ export interface SessionOptions {
    * whole, so such messages could only arrive with the answer).
    */
   readonly jsonOnly?: boolean
+  /** Gzips long JSON answers for clients that accept it (COMPRESS_FROM). */
+  readonly compress?: boolean
   /**
    * A POST carrying requests began / was settled (answered, abandoned or closed): the calls in flight a shutdown
    * waits for, including those going on while their client is away (see resumeMs).
@@ -239,7 +253,10 @@ export class HttpSessionTransport implements Transport {
       for (const m of messages) this.onmessage?.(m, extra)
       return
     }
-    const exchange: Exchange = { res, batch, open: new Set(), answers: [], resumable: this.canResume(req), stream: false, done: false }
+    const exchange: Exchange = {
+      res, batch, open: new Set(), answers: [], gzip: this.options.compress === true && acceptsGzip(req), resumable: this.canResume(req),
+      stream: false, done: false
+    }
     this.options.begin?.()
     for (let i = 0; i < messages.length; i++) {
       if (kinds[i] === "request") {
@@ -388,9 +405,24 @@ export class HttpSessionTransport implements Transport {
     }
     const answers = exchange.answers
     const payload = JSON.stringify(exchange.batch ? answers : answers[0])
-    // with its length, the answer goes out in one write (headers and body), not chunked
-    exchange.res!.writeHead(200, this.headers({ "content-type": "application/json", "content-length": String(Buffer.byteLength(payload)) }))
-    exchange.res!.end(payload)
+    const res = exchange.res!
+    if (exchange.gzip && payload.length >= COMPRESS_FROM) {
+      gzip(payload, { level: 5 }, (error, zipped) => {
+        if (error !== null) return this.writeJson(res, payload, undefined)
+        this.writeJson(res, zipped, "gzip")
+      })
+      return
+    }
+    this.writeJson(res, payload, undefined)
+  }
+
+  /** A JSON answer with its length, so it goes out in one write (headers and body), not chunked. */
+  private writeJson(res: ResponseLike, body: string | Buffer, encoding: "gzip" | undefined) {
+    const length = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength
+    res.writeHead(200, this.headers(encoding === undefined
+      ? { "content-type": "application/json", "content-length": String(length) }
+      : { "content-type": "application/json", "content-length": String(length), "content-encoding": encoding, vary: "accept-encoding" }))
+    res.end(body)
   }
 
   async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {

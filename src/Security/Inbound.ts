@@ -40,7 +40,7 @@ export const denial = (status: number, code: number, message: string, headers: R
 export interface ResponseLike {
   writeHead(status: number, headers?: Record<string, string>): unknown
   write(chunk: string): unknown
-  end(chunk?: string): unknown
+  end(chunk?: string | Uint8Array): unknown
   once(event: "close", listener: () => void): unknown
   flushHeaders(): void
 }

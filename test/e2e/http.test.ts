@@ -1,7 +1,7 @@
 /** Streamable HTTP on /mcp: sessions, the SDK client, session end, health. */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { startExampleApi } from "../../src/demo/ExampleApi.ts"
-import { connectHttp, EXAMPLE_SPEC, startHttpServer, textOf } from "../support/processes.ts"
+import { connectHttp, EXAMPLE_SPEC, startHttpServer, startRecorder, textOf } from "../support/processes.ts"
 
 describe("Streamable HTTP transport", () => {
   let api: Awaited<ReturnType<typeof startExampleApi>>
@@ -69,5 +69,59 @@ describe("Streamable HTTP transport", () => {
   it("writes nothing but logs to stderr and nothing to stdout", async () => {
     assert.strictEqual(server.stdout(), "")
     for (const line of server.stderr().trim().split("\n")) assert.doesNotThrow(() => JSON.parse(line), line)
+  })
+})
+
+describe("Streamable HTTP: compressed answers", () => {
+  // an API whose inventory is about 60 KB of JSON
+  const big = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`item-${i}`, i]))
+  let api: Awaited<ReturnType<typeof startRecorder>>
+  let server: Awaited<ReturnType<typeof startHttpServer>>
+  beforeAll(async () => {
+    api = await startRecorder((r) => ({
+      status: 200, headers: { "content-type": "application/json" }, body: JSON.stringify(r.url.includes("inventory") ? big : { id: 1 })
+    }))
+    server = await startHttpServer(["--spec", EXAMPLE_SPEC, "--base-url", api.url, "--cache-backend", "none"])
+  })
+  afterAll(async () => {
+    await server?.stop()
+    await api?.close()
+  })
+
+  /** A raw POST in a new session, with the Accept-Encoding given; the response. */
+  const call = async (encoding: string, message: Record<string, unknown>) => {
+    const headers = { "content-type": "application/json", accept: "application/json, text/event-stream", "accept-encoding": encoding }
+    const init = await fetch(`${server.base}/mcp`, {
+      method: "POST", headers,
+      body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } } })
+    })
+    await init.text()
+    return fetch(`${server.base}/mcp`, {
+      method: "POST", headers: { ...headers, "mcp-session-id": init.headers.get("mcp-session-id")!, "mcp-protocol-version": "2025-06-18" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, ...message })
+    })
+  }
+
+  it("gzips a long JSON answer for a client that accepts it, and only then", async () => {
+    const inventory = { method: "tools/call", params: { name: "getInventory", arguments: {} } }
+    const zipped = await call("gzip, deflate, br", inventory)
+    assert.strictEqual(zipped.headers.get("content-encoding"), "gzip")
+    const compressedBytes = Number(zipped.headers.get("content-length"))
+    const body = await zipped.json() as { result: { structuredContent: unknown } }
+    assert.deepStrictEqual(body.result.structuredContent, big)
+    assert.isBelow(compressedBytes, JSON.stringify(body).length / 3)
+    const plain = await call("identity", inventory)
+    assert.isNull(plain.headers.get("content-encoding"))
+    assert.deepStrictEqual((await plain.json() as typeof body).result.structuredContent, big)
+    // a short answer goes out as it is
+    const short = await call("gzip", { method: "tools/call", params: { name: "getPet", arguments: { petId: 1 } } })
+    assert.isNull(short.headers.get("content-encoding"))
+    // and the SDK client (fetch) reads the gzipped answer as any other
+    const { client } = await connectHttp(server.base)
+    try {
+      assert.deepStrictEqual((await client.callTool({ name: "getInventory", arguments: {} })).structuredContent, big)
+    } finally {
+      await client.close()
+    }
   })
 })
