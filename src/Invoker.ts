@@ -9,7 +9,7 @@ import { createHash } from "node:crypto"
 import { mkdir } from "node:fs/promises"
 import { AppConfig, ConfigInvalid, type OperationOverride, type Settings } from "./AppConfig.ts"
 import { Auth, type AuthError, CallerToken } from "./Auth.ts"
-import type { Tool } from "./domain/Tool.ts"
+import { SAFE_METHODS, type Tool } from "./domain/Tool.ts"
 import { BuildError, buildRequest, type OutgoingRequest } from "./Invoker/RequestBuilder.ts"
 import { mapResponse } from "./Invoker/ResponseMapper.ts"
 import { saveDownload } from "./Invoker/Downloads.ts"
@@ -292,7 +292,7 @@ export class Invoker extends Context.Service<Invoker, {
             rateLimitKey: `${policy.rateLimitKey} ${createHash("sha256").update(JSON.stringify([forwarded, caller])).digest("base64url")}`
           }
           const send = (r: OutgoingRequest) => upstream.execute(r, callPolicy)
-          const writes = tool.method !== "GET" && tool.method !== "HEAD"
+          const writes = !SAFE_METHODS.has(tool.method)
           const exchangeOf = (request: OutgoingRequest): Effect.Effect<Sent & { readonly cache?: CacheInfo }, UpstreamError> =>
             ttlMs !== undefined
               ? cache.fetch(request, send, { ttlMs })

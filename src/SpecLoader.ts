@@ -25,7 +25,7 @@ export interface LoadedSpec {
   readonly source: string
   /** Absolute URL of the entry document (`file://` for files). */
   readonly url: string
-  readonly version: "2.0" | "3.0" | "3.1"
+  readonly version: "2.0" | "3.0" | "3.1" | "3.2"
   /** The entry document as OpenAPI 3.x (Swagger 2.0 already converted). */
   readonly document: JsonObject
   readonly refs: RefResolver
@@ -219,7 +219,10 @@ const versionOf = (doc: JsonObject): LoadedSpec["version"] | undefined => {
   const swagger = doc["swagger"]
   const openapi = doc["openapi"]
   if (typeof swagger === "string" || typeof swagger === "number") return String(swagger).startsWith("2") ? "2.0" : undefined
-  if (typeof openapi === "string") return openapi.startsWith("3.0") ? "3.0" : openapi.startsWith("3.") ? "3.1" : undefined
+  // a 3.x newer than 3.2 is read as 3.2, the newest this server knows
+  if (typeof openapi === "string") {
+    return openapi.startsWith("3.0") ? "3.0" : openapi.startsWith("3.1") ? "3.1" : openapi.startsWith("3.") ? "3.2" : undefined
+  }
   return undefined
 }
 

@@ -111,7 +111,7 @@ export interface CallPolicy {
   readonly rateLimitKey?: string | undefined
 }
 
-const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE", "QUERY"])
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504])
 
 /** The request with the attempt's trace context added (named stores: spreading the second object cost more). */

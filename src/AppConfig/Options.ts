@@ -217,7 +217,7 @@ export const helpText = (version: string): string => {
   const lines = [
     `openapi-mcp-server ${version}`,
     "",
-    "Serve an OpenAPI (Swagger 2.0, OpenAPI 3.0/3.1) API as MCP tools.",
+    "Serve an OpenAPI (Swagger 2.0, OpenAPI 3.0/3.1/3.2) API as MCP tools.",
     "",
     "Usage: openapi-mcp-server [serve] --spec <file|url> [options]",
     "       openapi-mcp-server check --spec <file|url> [--format text|json] [options]",

@@ -111,6 +111,25 @@ const queryItems = (p: ParamBinding, value: unknown): Array<string> => {
   return [`${name}=${enc(scalar(value))}`]
 }
 
+/**
+ * An `in: querystring` parameter (OpenAPI 3.2): the whole query string. Its JSON media type sends the value as
+ * percent-encoded JSON text; otherwise it is form-encoded: an object's properties as `name=value` pairs (a list
+ * as one pair per item, an object as JSON text), a string as it is, with what cannot stand in a query escaped.
+ */
+const querystringItems = (p: ParamBinding, value: unknown): Array<string> => {
+  if (p.json) return [encodeStrict(JSON.stringify(value))]
+  if (typeof value === "string") return [value.replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]/g, (c) => encodeURIComponent(c))]
+  if (!isPlainObject(value)) return [encodeStrict(scalar(value))]
+  const pairs: Array<string> = []
+  for (const [k, v] of Object.entries(value)) {
+    for (const item of Array.isArray(v) ? v : [v]) {
+      if (item === undefined || item === null) continue
+      pairs.push(`${encodeStrict(k)}=${encodeStrict(typeof item === "object" ? JSON.stringify(item) : scalar(item))}`)
+    }
+  }
+  return pairs
+}
+
 const headerValue = (p: ParamBinding, value: unknown): string => {
   if (p.json) return JSON.stringify(value)
   if (Array.isArray(value)) return value.filter((v) => v !== null && v !== undefined).map(scalar).join(",")
@@ -251,6 +270,9 @@ export const buildRequest = (tool: Tool, args: Record<string, unknown>): Outgoin
       }
       case "query":
         query.push(...queryItems(p, value))
+        break
+      case "querystring":
+        query.push(...querystringItems(p, value))
         break
       case "header": {
         const h = headerValue(p, value)

@@ -4,8 +4,9 @@
  */
 import type { LoadedSpec } from "../SpecLoader.ts"
 import { isObject, type Json, type JsonObject, MappingProblem, readablePointer } from "../SpecLoader/Refs.ts"
-import type {
-  BodyBinding, BodyField, BodyKind, HttpMethod, ParamBinding, ParamLocation, Problem, Tool
+import {
+  type BodyBinding, type BodyField, type BodyKind, type HttpMethod, type ParamBinding, type ParamLocation, type Problem, SAFE_METHODS,
+  type Tool
 } from "../domain/Tool.ts"
 import { fittingExamples, note, objectShape, type Schema, type SchemaContext, toJsonSchema, typesOf } from "./Schema.ts"
 import { securityOf } from "../Auth/Requirements.ts"
@@ -44,8 +45,24 @@ export interface MappingResult {
   readonly filteredOut: number
 }
 
-const METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"] as const
-const READING = new Set(["get", "head", "options"])
+const METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace", "query"] as const
+
+/** An HTTP method name (RFC 9110 token), as `additionalOperations` (OpenAPI 3.2) keys must be. */
+const METHOD_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
+/**
+ * The operations of a path item: its method fields (QUERY included), then its `additionalOperations` (OpenAPI 3.2:
+ * other methods, sent as written there, such as LINK or PURGE). `at`: the JSON pointer segments of each.
+ */
+const operationsOf = (path: string, item: Json): Array<{ readonly method: string; readonly raw: Json; readonly at: Array<string> }> => {
+  if (!isObject(item)) return []
+  const found = METHODS.filter((m) => item[m] !== undefined).map((m) => ({ method: m.toUpperCase(), raw: item[m] as Json, at: ["paths", path, m] }))
+  const more = item["additionalOperations"]
+  if (isObject(more)) {
+    for (const [method, raw] of Object.entries(more)) found.push({ method, raw, at: ["paths", path, "additionalOperations", method] })
+  }
+  return found
+}
 
 /**
  * A path template pattern as a test of a spec's path: `*` is one segment (or part of one), `/**` any number of
@@ -239,11 +256,9 @@ export const mapSpec = (spec: LoadedSpec, options: MappingOptions, lazy = false)
   for (const [path, rawItem] of Object.entries(paths)) {
     const broken = spec.pathProblems.get(path)
     if (broken !== undefined) {
-      for (const m of METHODS) {
-        if (isObject(rawItem) && rawItem[m] !== undefined) {
-          operations++
-          skipped.push({ location: readablePointer(["paths", path, m]), message: broken })
-        }
+      for (const { at } of operationsOf(path, rawItem)) {
+        operations++
+        skipped.push({ location: readablePointer(at), message: broken })
       }
       continue
     }
@@ -256,20 +271,27 @@ export const mapSpec = (spec: LoadedSpec, options: MappingOptions, lazy = false)
       itemUrl = d.url
     } catch (e) {
       if (!(e instanceof MappingProblem)) throw e
-      for (const m of METHODS) if (isObject(rawItem) && rawItem[m] !== undefined) operations++
+      operations += operationsOf(path, rawItem).length
       skipped.push({ location: e.pointer, message: e.detail })
       continue
     }
     const leftOut = pathFiltered(path)
-    for (const method of METHODS) {
-      const rawOp = pathItem[method]
-      if (rawOp === undefined) continue
+    for (const { method, raw: rawOp, at } of operationsOf(path, pathItem)) {
       operations++
-      if (leftOut || (options.readOnly === true && !READING.has(method))) {
+      const where = readablePointer(at)
+      if (!METHOD_TOKEN.test(method) || (at.length > 3 && METHODS.includes(method.toLowerCase() as (typeof METHODS)[number]))) {
+        skipped.push({
+          location: where,
+          message: METHOD_TOKEN.test(method)
+            ? `'${method}' is a method of the path item itself, not one for additionalOperations`
+            : `'${method}' is not an HTTP method name`
+        })
+        continue
+      }
+      if (leftOut || (options.readOnly === true && !SAFE_METHODS.has(method))) {
         filteredOut++
         continue
       }
-      const where = readablePointer(["paths", path, method])
       // OpenAPI has no `$ref` for an operation, but specs use one (DigitalOcean keeps each operation in its own
       // file): followed, and the operation's own references are then relative to its file
       let op: Json
@@ -287,8 +309,9 @@ export const mapSpec = (spec: LoadedSpec, options: MappingOptions, lazy = false)
         skipped.push({ location: where, message: "operation is not an object" })
         continue
       }
-      const operationId = str(op["operationId"]) ?? `${method}_${path}`
-      const derived = (str(op["operationId"]) && sanitizeName(str(op["operationId"])!)) || fallbackName(method, path)
+      const lower = method.toLowerCase()
+      const operationId = str(op["operationId"]) ?? `${lower}_${path}`
+      const derived = (str(op["operationId"]) && sanitizeName(str(op["operationId"])!)) || fallbackName(lower, path)
       const own = options.toolOverrides?.[operationId] ?? options.toolOverrides?.[derived]
       const baseName = own?.tool_name ?? derived
       const tags = Array.isArray(op["tags"]) ? op["tags"].filter((t): t is string => typeof t === "string") : []
@@ -353,7 +376,8 @@ interface OperationInput {
   readonly spec: LoadedSpec
   readonly options: MappingOptions
   readonly path: string
-  readonly method: (typeof METHODS)[number]
+  /** As sent: upper case for a path item's own methods, as written for additionalOperations. */
+  readonly method: HttpMethod
   readonly pathItem: JsonObject
   readonly itemUrl: string
   readonly op: JsonObject
@@ -377,7 +401,7 @@ interface RawParam {
 /** What names, lists and searches a tool; throws MappingProblem when the operation has no base URL. */
 const operationHead = (input: OperationInput): Omit<ToolHead, "name" | "spec"> => {
   const { spec, options, path, method, pathItem, op, where } = input
-  const upper = method.toUpperCase() as HttpMethod
+  const upper = method
   const vars = options.serverVariables
   const baseUrl = options.baseUrl ?? server(op["servers"], spec.url, vars) ?? server(pathItem["servers"], spec.url, vars) ??
     server(spec.document["servers"], spec.url, vars)
@@ -406,9 +430,9 @@ const operationHead = (input: OperationInput): Omit<ToolHead, "name" | "spec"> =
     tags: input.tags,
     annotations: {
       ...(summary ? { title: truncate(summary, 120) } : {}),
-      readOnlyHint: upper === "GET" || upper === "HEAD" || upper === "OPTIONS",
+      readOnlyHint: SAFE_METHODS.has(upper),
       destructiveHint: upper === "DELETE",
-      idempotentHint: upper === "GET" || upper === "HEAD" || upper === "OPTIONS" || upper === "PUT" || upper === "DELETE",
+      idempotentHint: SAFE_METHODS.has(upper) || upper === "PUT" || upper === "DELETE",
       openWorldHint: true
     }
   }
@@ -432,8 +456,11 @@ const operationDetail = (input: OperationInput): ToolDetail => {
       const name = value["name"]
       const loc = value["in"]
       if (typeof name !== "string" || name === "") throw new MappingProblem(w, "parameter has no 'name'")
-      if (loc !== "path" && loc !== "query" && loc !== "header" && loc !== "cookie") {
+      if (loc !== "path" && loc !== "query" && loc !== "querystring" && loc !== "header" && loc !== "cookie") {
         throw new MappingProblem(w, `parameter '${name}' has unsupported location 'in: ${String(loc)}'`)
+      }
+      if (loc === "querystring" && !isObject(value["content"])) {
+        throw new MappingProblem(w, `parameter '${name}' (in: querystring) needs 'content' with its media type`)
       }
       if (loc === "header" && (IGNORED_HEADERS.has(name.toLowerCase()) || fixedHeaders?.includes(name.toLowerCase()))) return
       collected.set(`${loc}:${name}`, { name, in: loc, node: value, url: pUrl, where: w })
@@ -452,7 +479,7 @@ const operationDetail = (input: OperationInput): ToolDetail => {
     }
   }
 
-  const order: Record<ParamLocation, number> = { path: 0, query: 1, header: 2, cookie: 3 }
+  const order: Record<ParamLocation, number> = { path: 0, query: 1, querystring: 2, header: 3, cookie: 4 }
   const rawParams = [...collected.values()].sort((a, b) => order[a.in] - order[b.in])
   const properties: Record<string, Schema> = {}
   const required: Array<string> = []
@@ -472,6 +499,7 @@ const operationDetail = (input: OperationInput): ToolDetail => {
     let json = false
     if (schemaNode === undefined && isObject(node["content"])) {
       const [mediaType, media] = Object.entries(node["content"])[0] ?? []
+      // a querystring parameter is form-encoded unless its media type is JSON
       json = mediaType !== undefined && mediaKind(mediaType) === "json"
       schemaNode = isObject(media) ? media["schema"] : undefined
     }
@@ -490,7 +518,7 @@ const operationDetail = (input: OperationInput): ToolDetail => {
     const isRequired = p.in === "path" || node["required"] === true
     properties[arg] = isRequired && !json ? nonEmptyList(schema) : schema
     if (isRequired) required.push(arg)
-    const defaultStyle = p.in === "query" || p.in === "cookie" ? "form" : "simple"
+    const defaultStyle = p.in === "query" || p.in === "querystring" || p.in === "cookie" ? "form" : "simple"
     const style = typeof node["style"] === "string" ? node["style"] : defaultStyle
     params.push({
       arg, name: p.name, in: p.in, style,

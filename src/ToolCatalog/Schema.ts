@@ -1,5 +1,5 @@
 /**
- * OpenAPI Schema Object (2.0-converted, 3.0 or 3.1) → self-contained JSON Schema (2020-12) for a tool input.
+ * OpenAPI Schema Object (2.0-converted, 3.0, 3.1 or 3.2) → self-contained JSON Schema (2020-12) for a tool input.
  * `$ref`s are inlined; a schema that refers back to itself is expanded once and then cut with a note, and
  * nesting is capped, so a circular or enormous spec never hangs or blows up. 3.0 idioms (`nullable`, boolean
  * `exclusiveMinimum`) become their 3.1 forms; `readOnly` properties are left out of inputs.

@@ -3,7 +3,8 @@
  * needs it (where each argument goes on the wire).
  */
 
-export type ParamLocation = "path" | "query" | "header" | "cookie"
+/** `querystring` (OpenAPI 3.2): one parameter that is the whole query string. */
+export type ParamLocation = "path" | "query" | "querystring" | "header" | "cookie"
 
 export interface ParamBinding {
   /** Property name in the tool's input. */
@@ -39,7 +40,11 @@ export interface BodyBinding {
   readonly partTypes: Readonly<Record<string, string>>
 }
 
-export type HttpMethod = "GET" | "PUT" | "POST" | "DELETE" | "OPTIONS" | "HEAD" | "PATCH" | "TRACE"
+/** The methods of a path item, QUERY (OpenAPI 3.2) among them, or one of its `additionalOperations` (LINK, PURGE…). */
+export type HttpMethod = "GET" | "PUT" | "POST" | "DELETE" | "OPTIONS" | "HEAD" | "PATCH" | "TRACE" | "QUERY" | (string & {})
+
+/** Methods that only read (safe in RFC 9110's sense, QUERY too): read-only tools (READ_ONLY), no cache invalidation. */
+export const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "QUERY"])
 
 export interface JsonSchemaObject {
   readonly type: "object"

@@ -608,3 +608,18 @@ describe("RequestBuilder", () => {
     })
   })
 })
+
+describe("RequestBuilder: an OpenAPI 3.2 querystring parameter", () => {
+  const queryOf = (options: Partial<ParamBinding>, value: unknown) =>
+    buildRequest(makeTool({ params: [param("filter", "querystring", options)] }), { filter: value }).query.join("&")
+
+  it("form-encodes an object as the whole query string: lists as repeated names, objects as JSON text", () => {
+    assert.strictEqual(queryOf({}, { species: "cat dog", tag: ["a&b", "c"], range: { min: 1 }, none: null }),
+      "species=cat%20dog&tag=a%26b&tag=c&range=%7B%22min%22%3A1%7D")
+  })
+
+  it("sends JSON content as percent-encoded JSON text, and a string as it is, escaping what cannot stand in a query", () => {
+    assert.strictEqual(queryOf({ json: true }, { a: [1, 2] }), encodeStrict(JSON.stringify({ a: [1, 2] })))
+    assert.strictEqual(queryOf({}, "a=1&b=x y#frag"), "a=1&b=x%20y%23frag")
+  })
+})

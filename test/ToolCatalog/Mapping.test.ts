@@ -846,3 +846,34 @@ layer(TestLayer)("token budget", (it) => {
       assert.isTrue(exceedsBudget(github.tools, 20_000))
     }), 60_000)
 })
+
+describe("OpenAPI 3.2", () => {
+  layer(TestLayer)((it) => {
+    it.effect("maps QUERY operations, additionalOperations and querystring parameters; refuses a standard method in additionalOperations", () =>
+      Effect.gen(function*() {
+        const loaded = yield* load(resolve(ROOT, "test/fixtures/openapi32.yaml"))
+        assert.strictEqual(loaded.version, "3.2")
+        const { tools, skipped, operations } = mapSpec(loaded, OPTIONS)
+        assert.strictEqual(operations, 5)
+        assert.deepStrictEqual(tools.map((t) => [t.name, t.method]), [
+          ["listPets", "GET"], ["searchPets", "QUERY"], ["purgePets", "PURGE"], ["searchByJson", "GET"]
+        ])
+        assert.deepStrictEqual(skipped, [{
+          location: "paths./pets.additionalOperations.get",
+          message: "'get' is a method of the path item itself, not one for additionalOperations"
+        }])
+        // QUERY reads: a read-only, idempotent tool whose body fields are its arguments
+        const search = byOperation(tools, "searchPets")
+        assert.include(search.annotations, { readOnlyHint: true, idempotentHint: true, destructiveHint: false })
+        assert.deepStrictEqual(search.inputSchema.required, ["species"])
+        assert.include(search.description, "QUERY /pets")
+        assert.include(byOperation(tools, "purgePets").annotations, { readOnlyHint: false, idempotentHint: false })
+        // the whole query string is one argument, an object of its fields
+        const list = byOperation(tools, "listPets")
+        assert.deepStrictEqual(list.params.map((p) => [p.arg, p.in]), [["filter", "querystring"]])
+        assert.deepStrictEqual(prop(list, "filter")["properties"], { species: { type: "string" }, tag: { type: "array", items: { type: "string" } } })
+        // --read-only keeps QUERY and GET
+        assert.deepStrictEqual(mapSpec(loaded, { ...OPTIONS, readOnly: true }).tools.map((t) => t.name), ["listPets", "searchPets", "searchByJson"])
+      }))
+  })
+})

@@ -225,3 +225,25 @@ describe("headers for every request (API_HEADERS)", () => {
     }
   })
 })
+
+describe("OpenAPI 3.2 requests on the wire", () => {
+  it("sends QUERY with its body, an additionalOperations method as written, and a querystring parameter as the query", async () => {
+    const upstream = await startRecorder()
+    const mcp = await connectStdio(["--spec", fixture("openapi32.yaml"), "--base-url", upstream.url])
+    try {
+      const listed = (await mcp.client.listTools()).tools.map((t) => t.name)
+      assert.deepStrictEqual(listed, ["listPets", "searchPets", "purgePets", "searchByJson"])
+      assert.isUndefined((await mcp.client.callTool({ name: "searchPets", arguments: { species: "cat", minAge: 2 } })).isError)
+      assert.isUndefined((await mcp.client.callTool({ name: "purgePets", arguments: {} })).isError)
+      assert.isUndefined((await mcp.client.callTool({ name: "listPets", arguments: { filter: { species: "cat", tag: ["a", "b"] } } })).isError)
+      const [query, purge, list] = upstream.requests
+      assert.deepStrictEqual([query!.method, query!.url, query!.headers["content-type"]], ["QUERY", "/pets", "application/json"])
+      assert.deepStrictEqual(JSON.parse(query!.body.toString()), { species: "cat", minAge: 2 })
+      assert.deepStrictEqual([purge!.method, purge!.url], ["PURGE", "/pets"])
+      assert.deepStrictEqual([list!.method, list!.url], ["GET", "/pets?species=cat&tag=a&tag=b"])
+    } finally {
+      await mcp.close()
+      await upstream.close()
+    }
+  })
+})
