@@ -63,9 +63,13 @@ export const mediaTypeOf = (headers: Readonly<Record<string, string>>): string =
 
 export const isJsonType = (mt: string) => mt === "application/json" || mt.endsWith("+json")
 
+/** Sequences of JSON values, one per line or record (JSON Lines, NDJSON, RFC 7464; OpenAPI 3.2's `itemSchema`). */
+const JSON_SEQUENCES = new Set(["application/jsonl", "application/x-jsonlines", "application/jsonlines", "application/x-ndjson", "application/ndjson", "application/json-seq"])
+
 export const isTextType = (mt: string) =>
   mt.startsWith("text/") || mt.endsWith("/xml") || mt.endsWith("+xml") || mt === "application/x-www-form-urlencoded" ||
-  mt === "application/yaml" || mt === "application/javascript" || mt === "application/graphql"
+  mt === "application/yaml" || mt === "application/x-yaml" || mt === "application/javascript" || mt === "application/graphql" ||
+  JSON_SEQUENCES.has(mt) || mt.endsWith("+jsonl")
 
 /** Whether an answer is binary: by its Content-Type neither JSON nor text (DOWNLOAD_DIR saves such answers). */
 export const isBinaryAnswer = (headers: Readonly<Record<string, string>>): boolean => {

@@ -93,6 +93,11 @@ describe("ResponseMapper", () => {
       const result = map(response(200, { "content-type": "application/xml" }, xml))
       assert.strictEqual(textOf(result), xml)
       assert.isUndefined(result.structuredContent)
+      // JSON Lines and other JSON sequences (OpenAPI 3.2 itemSchema answers) are text, one value per line
+      const lines = `{"id":1}\n{"id":2}\n`
+      for (const type of ["application/jsonl", "application/x-ndjson", "application/json-seq"]) {
+        assert.strictEqual(textOf(map(response(200, { "content-type": type }, lines))), lines, type)
+      }
     })
 
     it("cuts JSON over the size cap after its last whole entry, so it stays JSON, states the sizes, and gives no structuredContent", () => {
