@@ -10,6 +10,7 @@ import {
 } from "../domain/Tool.ts"
 import { fittingExamples, note, objectShape, type Schema, type SchemaContext, toJsonSchema, typesOf } from "./Schema.ts"
 import { securityOf } from "../Auth/Requirements.ts"
+import { isTextType } from "../Upstream/Transport.ts"
 
 export interface MappingOptions {
   readonly baseUrl: string | undefined
@@ -137,7 +138,8 @@ export const mediaKind = (mediaType: string): BodyKind | undefined => {
   if (m === "application/json" || m.endsWith("+json") || m === "*/*" || m === "application/*") return "json"
   if (m === "application/x-www-form-urlencoded") return "form"
   if (m.startsWith("multipart/")) return "multipart"
-  if (m.startsWith("text/") || m.endsWith("/xml") || m.endsWith("+xml") || m === "application/yaml") return "text"
+  // (text/*, XML, YAML, JSON Lines and other JSON sequences (Elasticsearch's _bulk takes NDJSON), GraphQL…)
+  if (isTextType(m)) return "text"
   if (m === "application/octet-stream" || m.startsWith("image/") || m.startsWith("audio/") || m.startsWith("video/") || m === "application/pdf" || m === "application/zip") return "binary"
   return undefined
 }

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url"
 import { validatorFor } from "../../src/Invoker/Validation.ts"
 import type { LoadedSpec } from "../../src/SpecLoader.ts"
 import { type Json, type JsonObject, RefResolver } from "../../src/SpecLoader/Refs.ts"
-import { fitName, mapSpec, type MappingOptions, pathPattern, problemOf, sanitizeName, settle, shortHash } from "../../src/ToolCatalog/Mapping.ts"
+import { fitName, mapSpec, type MappingOptions, mediaKind, pathPattern, problemOf, sanitizeName, settle, shortHash } from "../../src/ToolCatalog/Mapping.ts"
 import { loadSpec, MAPPING, SpecLoaderTest } from "../support/specs.ts"
 import { toJsonSchema } from "../../src/ToolCatalog/Schema.ts"
 import { estimateTokens, exceedsBudget, toListed } from "../../src/ToolCatalog.ts"
@@ -86,6 +86,15 @@ describe("server URL variables (SERVER_VARIABLES)", () => {
     const base = (options: Partial<MappingOptions>) => mapSpec(spec, { ...OPTIONS, ...options }).tools[0]!.baseUrl
     assert.strictEqual(base({}), "https://us.api.example.com/v1")
     assert.strictEqual(base({ serverVariables: { region: "eu" } }), "https://eu.api.example.com/v1")
+  })
+})
+
+describe("text request bodies", () => {
+  it("know NDJSON (Elasticsearch's _bulk), JSON Lines and GraphQL as text (so `check` does not warn of them)", () => {
+    for (const type of ["application/x-ndjson", "application/jsonl", "application/graphql", "application/x-yaml", "text/csv; charset=utf-8"]) {
+      assert.strictEqual(mediaKind(type), "text", type)
+    }
+    assert.isUndefined(mediaKind("application/vnd.custom"))
   })
 })
 
