@@ -221,45 +221,41 @@ export class Auth extends Context.Service<Auth, {
           const o = auth.oauth2
           const tokenUrl = yield* httpUrl(yield* need(o.tokenUrl, "auth-oauth2-token-url", "AUTH_OAUTH2_TOKEN_URL"), "auth-oauth2-token-url", "AUTH_OAUTH2_TOKEN_URL")
           const clientId = yield* need(o.clientId, "auth-oauth2-client-id", "AUTH_OAUTH2_CLIENT_ID")
-          const extra = Option.isSome(o.audience) ? { audience: o.audience.value } : {}
-          if (o.grant !== "client_credentials") {
+          const grant = o.grant
+          const userGrant = grant !== "client_credentials" || Option.isSome(o.refreshToken)
+          // the client-credentials grant needs the client's secret; the others also serve public clients
+          const clientSecret = !userGrant
+            ? (yield* needSecret(o.clientSecret, "auth-oauth2-client-secret", "AUTH_OAUTH2_CLIENT_SECRET")).value
+            : Option.isSome(o.clientSecret)
+            ? (yield* resolve(o.clientSecret.value, "--auth-oauth2-client-secret (AUTH_OAUTH2_CLIENT_SECRET)")).value
+            : undefined
+          const request = {
+            tokenUrl, clientId, clientSecret, clientAuth: o.clientAuth, scopes: o.scopes,
+            extra: Option.isSome(o.audience) ? { audience: o.audience.value } : {}
+          }
+          if (grant !== "client_credentials") {
             if (!options.callerTokens) {
               return yield* configError(
-                `AUTH_OAUTH2_GRANT=${o.grant} exchanges the OAuth token each MCP client sends, so clients must send one: ` +
+                `AUTH_OAUTH2_GRANT=${grant} exchanges the OAuth token each MCP client sends, so clients must send one: ` +
                   "serve HTTP with client OAuth (MCP_OAUTH_JWKS_URL, MCP_OAUTH_ISSUER, MCP_OAUTH_AUDIENCE)"
               )
             }
-            if (Option.isSome(o.refreshToken)) return yield* configError(`AUTH_OAUTH2_GRANT=${o.grant} and AUTH_OAUTH2_REFRESH_TOKEN exclude each other`)
-            const clientSecret = Option.isSome(o.clientSecret)
-              ? (yield* resolve(o.clientSecret.value, "--auth-oauth2-client-secret (AUTH_OAUTH2_CLIENT_SECRET)")).value
-              : undefined
-            const request = { tokenUrl, clientId, clientSecret, clientAuth: o.clientAuth, scopes: o.scopes, extra }
-            global = yield* exchangedBearer((subject) => withHttp(exchangeToken(request, subject, o.grant as "token_exchange")))
-            yield* Effect.logInfo(`oauth2 (${o.grant}): each client's token is exchanged at ${endpointOf(tokenUrl)} for one to the API`)
-            break
+            if (Option.isSome(o.refreshToken)) return yield* configError(`AUTH_OAUTH2_GRANT=${grant} and AUTH_OAUTH2_REFRESH_TOKEN exclude each other`)
+            global = yield* exchangedBearer((subject) => withHttp(exchangeToken(request, subject, grant)))
+            yield* Effect.logInfo(`oauth2 (${grant}): each client's token is exchanged at ${endpointOf(tokenUrl)} for one to the API`)
+          } else if (Option.isSome(o.refreshToken)) {
+            const refresh = yield* keptRefreshToken(
+              (yield* resolve(o.refreshToken.value, "--auth-oauth2-refresh-token (AUTH_OAUTH2_REFRESH_TOKEN)")).value,
+              parseSecretRef(Redacted.value(o.refreshToken.value))
+            )
+            global = yield* bearerFromTokens(withHttp(Effect.suspend(() => refreshTokenGrant(request, refresh.current()))).pipe(
+              Effect.tap(({ rotated }) => rotated === undefined ? Effect.void : refresh.replace(rotated)),
+              Effect.map(({ token }) => token),
+              logged("oauth2 (refresh token)", endpointOf(tokenUrl))
+            ))
+          } else {
+            global = yield* bearerFromTokens(withHttp(clientCredentials(request)).pipe(logged("oauth2", endpointOf(tokenUrl))))
           }
-          if (Option.isNone(o.refreshToken)) {
-            const secret = yield* needSecret(o.clientSecret, "auth-oauth2-client-secret", "AUTH_OAUTH2_CLIENT_SECRET")
-            global = yield* bearerFromTokens(withHttp(clientCredentials({
-              tokenUrl, clientId, clientSecret: secret.value, clientAuth: o.clientAuth, scopes: o.scopes, extra
-            })).pipe(logged("oauth2", endpointOf(tokenUrl))))
-            break
-          }
-          // the refresh-token grant: a public client has no secret
-          const clientSecret = Option.isSome(o.clientSecret)
-            ? (yield* resolve(o.clientSecret.value, "--auth-oauth2-client-secret (AUTH_OAUTH2_CLIENT_SECRET)")).value
-            : undefined
-          const reference = Redacted.value(o.refreshToken.value)
-          const refresh = yield* keptRefreshToken(
-            (yield* resolve(o.refreshToken.value, "--auth-oauth2-refresh-token (AUTH_OAUTH2_REFRESH_TOKEN)")).value,
-            parseSecretRef(reference)
-          )
-          const request = { tokenUrl, clientId, clientSecret, clientAuth: o.clientAuth, scopes: o.scopes, extra }
-          global = yield* bearerFromTokens(withHttp(Effect.suspend(() => refreshTokenGrant(request, refresh.current()))).pipe(
-            Effect.tap(({ rotated }) => rotated === undefined ? Effect.void : refresh.replace(rotated)),
-            Effect.map(({ token }) => token),
-            logged("oauth2 (refresh token)", endpointOf(tokenUrl))
-          ))
           break
         }
         case "cognito": {

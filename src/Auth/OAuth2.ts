@@ -1,14 +1,15 @@
 /**
- * OAuth 2.0 token requests: the client-credentials grant (RFC 6749 §4.4) and the refresh-token grant (§6), one
- * POST of a form to the token endpoint each, the client authenticated with HTTP Basic (§2.3.1, id and secret
- * form-encoded first) or with form fields (a public client: its id alone). Used for `--auth-type oauth2` and
- * Cognito's client-credentials flow.
+ * OAuth 2.0 token requests: the client-credentials grant (RFC 6749 §4.4), the refresh-token grant (§6) and the
+ * exchange of a client's token (RFC 8693, Entra ID's on-behalf-of), one POST of a form to the token endpoint each,
+ * the client authenticated with HTTP Basic (§2.3.1, id and secret form-encoded first) or with form fields (a
+ * public client: its id alone). Used for `--auth-type oauth2` and Cognito's client-credentials flow.
  */
 import { Duration, Effect, Redacted } from "effect"
 import { rename, writeFile } from "node:fs/promises"
 import { HttpClient, HttpClientRequest } from "effect/http"
 import { badResponse, rejected, unreachable, type AuthError } from "./Errors.ts"
 import { scrub, type SecretRef } from "./Secrets.ts"
+import type { OAuth2Grant } from "./Settings.ts"
 import { DEFAULT_LIFETIME_MS, type Token } from "./Token.ts"
 
 export interface ClientCredentialsRequest {
@@ -139,7 +140,7 @@ export const refreshTokenGrant = (
 export const exchangeToken = (
   req: ClientCredentialsRequest,
   subjectToken: Redacted.Redacted,
-  grant: "token_exchange" | "on_behalf_of"
+  grant: Exclude<OAuth2Grant, "client_credentials">
 ): Effect.Effect<Token, AuthError, HttpClient.HttpClient> =>
   requestToken(req, grant === "token_exchange"
     ? {
