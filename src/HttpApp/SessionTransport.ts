@@ -69,7 +69,6 @@ const accepts = (req: RequestLike, type: string) => (req.headers.accept ?? "").i
  */
 export const COMPRESS_FROM = 16_384
 
-const acceptsGzip = (req: RequestLike) => /\bgzip\b/i.test(req.headers["accept-encoding"] ?? "")
 
 /** Clients from this protocol version on read an event without data: the priming event of a stream that can resume. */
 const RESUMABLE_FROM = "2025-11-25"
@@ -125,8 +124,8 @@ interface Exchange {
   readonly open: Set<RequestId>
   /** Answers held back for a JSON reply (all at once, when the last one is ready). */
   readonly answers: Array<JSONRPCMessage>
-  /** Its client accepts a gzipped answer (see COMPRESS_FROM). */
-  readonly gzip: boolean
+  /** What its client's Accept-Encoding says, with compression on: read for a long answer (see COMPRESS_FROM). */
+  readonly encodings: string | undefined
   /** Its event stream, if it becomes one, can resume (a session, MCP_STREAM_RESUME_SECONDS, a 2025-11-25 client). */
   readonly resumable: boolean
   stream: boolean
@@ -254,8 +253,8 @@ export class HttpSessionTransport implements Transport {
       return
     }
     const exchange: Exchange = {
-      res, batch, open: new Set(), answers: [], gzip: this.options.compress === true && acceptsGzip(req), resumable: this.canResume(req),
-      stream: false, done: false
+      res, batch, open: new Set(), answers: [], encodings: this.options.compress === true ? req.headers["accept-encoding"] : undefined,
+      resumable: this.canResume(req), stream: false, done: false
     }
     this.options.begin?.()
     for (let i = 0; i < messages.length; i++) {
@@ -406,7 +405,7 @@ export class HttpSessionTransport implements Transport {
     const answers = exchange.answers
     const payload = JSON.stringify(exchange.batch ? answers : answers[0])
     const res = exchange.res!
-    if (exchange.gzip && payload.length >= COMPRESS_FROM) {
+    if (payload.length >= COMPRESS_FROM && exchange.encodings !== undefined && /\bgzip\b/i.test(exchange.encodings)) {
       gzip(payload, { level: 5 }, (error, zipped) => {
         if (error !== null) return this.writeJson(res, payload, undefined)
         this.writeJson(res, zipped, "gzip")
