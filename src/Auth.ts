@@ -17,9 +17,11 @@ import { Clock, Context, Duration, Effect, Exit, Layer, Option, Redacted } from 
 import { FetchHttpClient, HttpClient } from "effect/http"
 import { AppConfig, type Settings } from "./AppConfig.ts"
 import { cognitoClientCredentials, cognitoRegion, hostedTokenUrl, idpEndpoint, passwordFlow } from "./Auth/Cognito.ts"
-import { loadClientTls } from "./Auth/ClientCert.ts"
+import { loadClientTls, pemReference } from "./Auth/ClientCert.ts"
 import { AuthConfigError, type AuthError, missing } from "./Auth/Errors.ts"
-import { clientCredentials, endpointOf, exchangeToken, keptRefreshToken, refreshTokenGrant } from "./Auth/OAuth2.ts"
+import {
+  type AssertionKey, assertionKeyOf, clientCredentials, endpointOf, exchangeToken, keptRefreshToken, refreshTokenGrant
+} from "./Auth/OAuth2.ts"
 import { parseSecretRef, type Secret, Secrets } from "./Auth/Secrets.ts"
 import { describeRequirements } from "./Auth/Requirements.ts"
 import { schemeKey } from "./Auth/Settings.ts"
@@ -222,15 +224,25 @@ export class Auth extends Context.Service<Auth, {
           const tokenUrl = yield* httpUrl(yield* need(o.tokenUrl, "auth-oauth2-token-url", "AUTH_OAUTH2_TOKEN_URL"), "auth-oauth2-token-url", "AUTH_OAUTH2_TOKEN_URL")
           const clientId = yield* need(o.clientId, "auth-oauth2-client-id", "AUTH_OAUTH2_CLIENT_ID")
           const grant = o.grant
+          const signed = o.clientAuth === "private_key_jwt"
           const userGrant = grant !== "client_credentials" || Option.isSome(o.refreshToken)
-          // the client-credentials grant needs the client's secret; the others also serve public clients
-          const clientSecret = !userGrant
+          // the client-credentials grant needs the client's secret (or key); the others also serve public clients
+          const clientSecret = !userGrant && !signed
             ? (yield* needSecret(o.clientSecret, "auth-oauth2-client-secret", "AUTH_OAUTH2_CLIENT_SECRET")).value
-            : Option.isSome(o.clientSecret)
+            : Option.isSome(o.clientSecret) && !signed
             ? (yield* resolve(o.clientSecret.value, "--auth-oauth2-client-secret (AUTH_OAUTH2_CLIENT_SECRET)")).value
             : undefined
+          let assertionKey: AssertionKey | undefined
+          if (signed) {
+            const pem = yield* needSecret(
+              Option.map(o.clientKey, (k) => Redacted.make(pemReference(Redacted.value(k)))), "auth-oauth2-client-key", "AUTH_OAUTH2_CLIENT_KEY"
+            )
+            const key = assertionKeyOf(Redacted.value(pem.value), Option.getOrUndefined(o.clientKeyId))
+            if (typeof key === "string") return yield* configError(key)
+            assertionKey = key
+          }
           const request = {
-            tokenUrl, clientId, clientSecret, clientAuth: o.clientAuth, scopes: o.scopes,
+            tokenUrl, clientId, clientSecret, clientAuth: o.clientAuth, assertionKey, scopes: o.scopes,
             extra: Option.isSome(o.audience) ? { audience: o.audience.value } : {}
           }
           if (grant !== "client_credentials") {

@@ -7,7 +7,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { TestClock } from "effect/testing"
+import { generateKeyPairSync } from "node:crypto"
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { jwtVerify } from "jose"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { defaults, type Settings } from "../src/AppConfig.ts"
@@ -209,6 +211,46 @@ describe("Auth: OAuth2 client credentials", () => {
         type: "oauth2", oauth2: { ...oauth2Defaults, tokenUrl: Option.some("https://x/token"), clientId: Option.some("c") }
       }))
       assert.include(noSecret.message, "--auth-oauth2-client-secret")
+    }))
+})
+
+describe("Auth: OAuth2 private_key_jwt client authentication", () => {
+  it.effect("signs a client assertion (RFC 7523) with the client's EC key instead of sending a secret", () =>
+    Effect.gen(function*() {
+      const idp = yield* jsonServer(tokenReply())
+      const tools = yield* securityTools
+      const tool = get(tools, "publicOp")
+      const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" })
+      const pem = privateKey.export({ type: "pkcs8", format: "pem" }).toString()
+      const auth = yield* makeAuth({
+        type: "oauth2",
+        oauth2: {
+          ...oauth2Defaults, tokenUrl: Option.some(`${idp.url}/token`), clientId: Option.some("svc-app"), clientAuth: "private_key_jwt",
+          clientKey: Option.some(Redacted.make("env:CLIENT_KEY_PEM")), clientKeyId: Option.some("key-2026")
+        }
+      }, { CLIENT_KEY_PEM: pem })
+      assert.strictEqual(bearerOf(yield* auth.apply(bare(tool), tool)), "Bearer tok-1")
+      const seen = idp.seen[0]!
+      assert.isUndefined(seen.headers.authorization)
+      const form = formOf(seen)
+      assert.strictEqual(form["client_assertion_type"], "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+      assert.strictEqual(form["client_id"], "svc-app")
+      assert.isUndefined(form["client_secret"])
+      const verified = yield* Effect.promise(() => jwtVerify(form["client_assertion"]!, publicKey, { issuer: "svc-app", subject: "svc-app", audience: `${idp.url}/token` }))
+      assert.deepInclude(verified.protectedHeader, { alg: "ES256", kid: "key-2026" })
+      assert.isString(verified.payload.jti)
+      assert.isAtMost(verified.payload.exp! - verified.payload.iat!, 120)
+    }))
+
+  it.effect("refuses to start without the key, or with one that cannot sign, naming the setting", () =>
+    Effect.gen(function*() {
+      const settings = (clientKey: Option.Option<Redacted.Redacted>) => ({
+        type: "oauth2" as const,
+        oauth2: { ...oauth2Defaults, tokenUrl: Option.some("https://idp/token"), clientId: Option.some("c"), clientAuth: "private_key_jwt" as const, clientKey }
+      })
+      assert.include((yield* Effect.flip(makeAuth(settings(Option.none())))).message, "--auth-oauth2-client-key")
+      const garbage = yield* Effect.flip(makeAuth(settings(Option.some(Redacted.make("literal:-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----")))))
+      assert.include(garbage.message, "AUTH_OAUTH2_CLIENT_KEY (--auth-oauth2-client-key) holds no unencrypted PEM private key")
     }))
 })
 

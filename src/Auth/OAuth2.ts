@@ -1,10 +1,11 @@
 /**
  * OAuth 2.0 token requests: the client-credentials grant (RFC 6749 §4.4), the refresh-token grant (§6) and the
  * exchange of a client's token (RFC 8693, Entra ID's on-behalf-of), one POST of a form to the token endpoint each,
- * the client authenticated with HTTP Basic (§2.3.1, id and secret form-encoded first) or with form fields (a
- * public client: its id alone). Used for `--auth-type oauth2` and Cognito's client-credentials flow.
+ * the client authenticated with HTTP Basic (§2.3.1, id and secret form-encoded first), with form fields (a
+ * public client: its id alone), or with a JWT it signs with its private key (RFC 7523, `private_key_jwt`). Used for `--auth-type oauth2` and Cognito's client-credentials flow.
  */
 import { Duration, Effect, Redacted } from "effect"
+import { createPrivateKey, type KeyObject, randomUUID } from "node:crypto"
 import { rename, writeFile } from "node:fs/promises"
 import { HttpClient, HttpClientRequest } from "effect/http"
 import { badResponse, rejected, unreachable, type AuthError } from "./Errors.ts"
@@ -16,11 +17,49 @@ export interface ClientCredentialsRequest {
   readonly tokenUrl: string
   readonly clientId: string
   readonly clientSecret: Redacted.Redacted | undefined
-  readonly clientAuth: "basic" | "post"
+  readonly clientAuth: "basic" | "post" | "private_key_jwt"
+  /** private_key_jwt: the key the client's assertions are signed with. */
+  readonly assertionKey?: AssertionKey | undefined
   readonly scopes: ReadonlyArray<string>
   /** Extra form fields (e.g. `audience`). */
   readonly extra: Readonly<Record<string, string>>
 }
+
+/** A private key for client assertions (RFC 7523), with the JWS algorithm its type calls for. */
+export interface AssertionKey {
+  readonly key: KeyObject
+  readonly alg: string
+  readonly kid: string | undefined
+}
+
+const EC_ALGORITHMS: Readonly<Record<string, string>> = { prime256v1: "ES256", secp384r1: "ES384", secp521r1: "ES512" }
+
+/** The assertion key in `pem`, or why it cannot sign (for the start's error; never the key). */
+export const assertionKeyOf = (pem: string, kid: string | undefined): AssertionKey | string => {
+  let key: KeyObject
+  try {
+    key = createPrivateKey(pem)
+  } catch {
+    return "AUTH_OAUTH2_CLIENT_KEY (--auth-oauth2-client-key) holds no unencrypted PEM private key"
+  }
+  const type = key.asymmetricKeyType
+  const alg = type === "rsa" ? "RS256"
+    : type === "ec" ? EC_ALGORITHMS[key.asymmetricKeyDetails?.namedCurve ?? ""]
+    : type === "ed25519" ? "EdDSA"
+    : undefined
+  if (alg === undefined) return `AUTH_OAUTH2_CLIENT_KEY (--auth-oauth2-client-key) is a ${type ?? "?"} key; private_key_jwt signs with RSA, EC (P-256/384/521) or Ed25519`
+  return { key, alg, kid }
+}
+
+/** A client assertion (RFC 7523 §3): the client as issuer and subject, the token endpoint as audience, for two minutes. */
+const clientAssertion = (key: AssertionKey, clientId: string, tokenUrl: string): Effect.Effect<string> =>
+  Effect.promise(async () => {
+    const { SignJWT } = await import("jose")
+    return new SignJWT({})
+      .setProtectedHeader({ alg: key.alg, typ: "JWT", ...(key.kid !== undefined ? { kid: key.kid } : {}) })
+      .setIssuer(clientId).setSubject(clientId).setAudience(tokenUrl).setJti(randomUUID()).setIssuedAt().setExpirationTime("2m")
+      .sign(key.key)
+  })
 
 export const TOKEN_TIMEOUT = Duration.seconds(10)
 
@@ -89,7 +128,11 @@ const requestToken = (req: ClientCredentialsRequest, grant: Readonly<Record<stri
     const form: Record<string, string> = { ...grant, ...req.extra }
     if (req.scopes.length > 0) form["scope"] = req.scopes.join(" ")
     const headers: Record<string, string> = { accept: "application/json" }
-    if (req.clientAuth === "basic" && secret !== undefined) {
+    if (req.clientAuth === "private_key_jwt" && req.assertionKey !== undefined) {
+      form["client_id"] = req.clientId
+      form["client_assertion_type"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+      form["client_assertion"] = yield* clientAssertion(req.assertionKey, req.clientId, req.tokenUrl)
+    } else if (req.clientAuth === "basic" && secret !== undefined) {
       headers["authorization"] = `Basic ${Buffer.from(`${formEncode(req.clientId)}:${formEncode(secret)}`).toString("base64")}`
     } else {
       form["client_id"] = req.clientId

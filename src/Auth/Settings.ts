@@ -12,7 +12,10 @@ export interface OAuth2Settings {
   readonly scopes: ReadonlyArray<string>
   readonly audience: Option.Option<string>
   /** How the client authenticates at the token endpoint: HTTP Basic (RFC 6749 default) or form fields. */
-  readonly clientAuth: "basic" | "post"
+  readonly clientAuth: "basic" | "post" | "private_key_jwt"
+  /** private_key_jwt: the client's private key (a PEM path or reference) and its key id. */
+  readonly clientKey: Option.Option<Redacted.Redacted>
+  readonly clientKeyId: Option.Option<string>
   /** A refresh token: access tokens come from the refresh-token grant (the user's), not client credentials. */
   readonly refreshToken: Option.Option<Redacted.Redacted>
   /**
@@ -64,7 +67,9 @@ export const oauth2Config = Config.all({
   clientSecret: secret("AUTH_OAUTH2_CLIENT_SECRET"),
   scopes: list("AUTH_OAUTH2_SCOPES"),
   audience: text("AUTH_OAUTH2_AUDIENCE"),
-  clientAuth: Config.Literals(["basic", "post"], "AUTH_OAUTH2_CLIENT_AUTH").pipe(Config.withDefault("basic" as const)),
+  clientAuth: Config.Literals(["basic", "post", "private_key_jwt"], "AUTH_OAUTH2_CLIENT_AUTH").pipe(Config.withDefault("basic" as const)),
+  clientKey: secret("AUTH_OAUTH2_CLIENT_KEY"),
+  clientKeyId: text("AUTH_OAUTH2_CLIENT_KEY_ID"),
   refreshToken: secret("AUTH_OAUTH2_REFRESH_TOKEN"),
   grant: Config.Literals(["client_credentials", "token_exchange", "on_behalf_of"], "AUTH_OAUTH2_GRANT").pipe(
     Config.withDefault("client_credentials" as const)
@@ -91,7 +96,7 @@ export const sigv4Config = Config.all({
 
 export const oauth2Defaults: OAuth2Settings = {
   tokenUrl: Option.none(), clientId: Option.none(), clientSecret: Option.none(), scopes: [], audience: Option.none(),
-  clientAuth: "basic", refreshToken: Option.none(), grant: "client_credentials"
+  clientAuth: "basic", clientKey: Option.none(), clientKeyId: Option.none(), refreshToken: Option.none(), grant: "client_credentials"
 }
 export const cognitoDefaults: CognitoSettings = {
   clientId: Option.none(), clientSecret: Option.none(), username: Option.none(), password: Option.none(),
