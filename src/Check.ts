@@ -13,7 +13,7 @@ import { schemeKey } from "./Auth/Settings.ts"
 import { metaTools } from "./Discovery.ts"
 import type { SecurityScheme, Tool } from "./domain/Tool.ts"
 import { mendedYamlDetail, shownUrl, SpecLoader } from "./SpecLoader.ts"
-import { isObject } from "./SpecLoader/Refs.ts"
+import { isObject, type JsonObject } from "./SpecLoader/Refs.ts"
 import { estimateTokens, listedExtra, mappingOptions, toListed } from "./ToolCatalog.ts"
 import { fitName, mapSpec, mediaKind, sanitizeName } from "./ToolCatalog/Mapping.ts"
 import { UNDESCRIBED_FIELD } from "./ToolCatalog/Schema.ts"
@@ -48,6 +48,8 @@ export interface SecuritySummary {
     readonly scopes: ReadonlyArray<string>
     /** The variable that gives it a credential (or `security_schemes.<name>` in the config file). */
     readonly setting: string
+    /** An oauth2 scheme's token URL per flow (`clientCredentials`, `authorizationCode`…), as the spec gives them. */
+    readonly tokenUrls?: Readonly<Record<string, string>>
     readonly configured: boolean
   }>
   /** Operations that declare no security requirement, or an empty alternative (credential optional). */
@@ -68,7 +70,20 @@ const credentialOf = (d: SecurityScheme): string =>
   : d.type === "unsupported" ? "cannot be sent"
   : "a token"
 
-const securitySummary = (tools: ReadonlyArray<Tool>, auth: Settings["auth"], inbound: Settings["inbound"]): SecuritySummary => {
+/** The token URLs of an oauth2 scheme's flows as the document writes them (for the operator's AUTH_OAUTH2_TOKEN_URL). */
+const tokenUrlsOf = (document: JsonObject, scheme: string): Record<string, string> => {
+  const components = document["components"]
+  const schemes = isObject(components) ? components["securitySchemes"] : undefined
+  const node = isObject(schemes) ? schemes[scheme] : undefined
+  const flows = isObject(node) && isObject(node["flows"]) ? node["flows"] : {}
+  const urls: Record<string, string> = {}
+  for (const [flow, value] of Object.entries(flows)) {
+    if (isObject(value) && typeof value["tokenUrl"] === "string") urls[flow] = value["tokenUrl"]
+  }
+  return urls
+}
+
+const securitySummary = (tools: ReadonlyArray<Tool>, auth: Settings["auth"], inbound: Settings["inbound"], document: JsonObject): SecuritySummary => {
   const schemes = new Map<string, { kind: string; credential: string; operations: number; scopes: Set<string> }>()
   let open = 0
   for (const tool of tools) {
@@ -89,6 +104,7 @@ const securitySummary = (tools: ReadonlyArray<Tool>, auth: Settings["auth"], inb
   return {
     schemes: [...schemes].map(([scheme, s]) => ({
       scheme, kind: s.kind, credential: s.credential, operations: s.operations, scopes: [...s.scopes].sort(),
+      ...(s.kind === "oauth2" && Object.keys(tokenUrlsOf(document, scheme)).length > 0 ? { tokenUrls: tokenUrlsOf(document, scheme) } : {}),
       ...(s.credential === "a client certificate"
         ? { setting: "AUTH_CLIENT_CERT", configured: Option.isSome(auth.clientCert) }
         : { setting: `AUTH_SCHEME_${schemeKey(scheme)}`, configured: Object.hasOwn(auth.schemes, schemeKey(scheme)) })
@@ -214,7 +230,7 @@ export const buildReport = (settings: Settings) =>
       warnings,
       notes,
       tokens: { all, discover, budget: settings.toolBudgetTokens, autoMode: all <= settings.toolBudgetTokens ? "all" : "discover" },
-      security: securitySummary(tools, settings.auth, settings.inbound)
+      security: securitySummary(tools, settings.auth, settings.inbound, spec.document)
     } satisfies CheckReport
   })
 
@@ -244,7 +260,10 @@ export const formatText = (r: CheckReport): string => {
     for (const s of sec.schemes) {
       lines.push(`  - ${s.scheme} (${s.kind}${s.scopes.length > 0 ? `; scopes ${s.scopes.join(" ")}` : ""}): ${n(s.operations)} operation${s.operations === 1 ? "" : "s"}; ` +
         (s.credential === "cannot be sent" ? "this server cannot send it"
-          : `${s.setting} (${s.credential}) ${s.configured ? "is set" : "is not set"}`))
+          : `${s.setting} (${s.credential}) ${s.configured ? "is set" : "is not set"}`) +
+        (s.tokenUrls !== undefined
+          ? `; or --auth-type oauth2 with AUTH_OAUTH2_TOKEN_URL, the spec's ${Object.entries(s.tokenUrls).map(([flow, url]) => `${url} (${flow})`).join(", ")}`
+          : ""))
     }
     if (sec.open > 0) lines.push(`  - ${n(sec.open)} operation${sec.open === 1 ? "" : "s"} need no credential`)
     lines.push(sec.authType === "none"

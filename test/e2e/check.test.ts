@@ -11,7 +11,7 @@ interface Report {
   tokens: { all: number; discover: number; autoMode: string }
   spec: { files: number; version: string }
   security: {
-    schemes: Array<{ scheme: string; kind: string; credential: string; operations: number; scopes: Array<string>; setting: string; configured: boolean }>
+    schemes: Array<{ scheme: string; kind: string; credential: string; operations: number; scopes: Array<string>; setting: string; configured: boolean; tokenUrls?: Record<string, string> }>
     open: number
     authType: string
     headers: Array<string>
@@ -64,6 +64,9 @@ describe("check", () => {
     assert.notInclude(text.stdout, "tenant-value")
     // a spec without security and no --auth-type: no section
     assert.notInclude((await runCli(["check", "--spec", fixture("content.yaml")])).stdout, "Authentication")
+    // an oauth2 scheme with a token URL says where AUTH_OAUTH2_TOKEN_URL could point
+    const slack = await json(["--spec", spec("slack_web_openapi_v2.json")])
+    assert.deepStrictEqual(slack.report.security.schemes[0]!.tokenUrls, { authorizationCode: "https://slack.com/api/oauth.access" })
   })
 
   it("fails (exit 1) on skipped operations, naming where and why", async () => {
