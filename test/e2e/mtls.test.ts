@@ -5,8 +5,10 @@
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { createServer, type Server } from "node:https"
-import { readFileSync } from "node:fs"
-import { connectStdio, fixture, runCli, textOf } from "../support/processes.ts"
+import { copyFileSync, mkdtempSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { connectHttp, connectStdio, fixture, runCli, startHttpServer, textOf, waitFor } from "../support/processes.ts"
 import { makePki } from "../support/pki.ts"
 
 const SPEC = fixture("mtls.yaml") // whoAmI: security clientCert (mutualTLS); withCertAndToken: clientCert + token
@@ -89,6 +91,27 @@ describe("mutual TLS to the upstream API", () => {
       assert.strictEqual(connections - before, 1, "not retried")
     } finally {
       await mcp.close()
+    }
+  })
+
+  it("presents a renewed certificate after SIGHUP (HTTP), keeping the client's session", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "client-cert-"))
+    const [cert, key] = [join(dir, "tls.crt"), join(dir, "tls.key")]
+    copyFileSync(pki.client.cert, cert)
+    copyFileSync(pki.client.key, key)
+    const server = await startHttpServer(["--spec", SPEC, "--base-url", base, "--auth-client-cert", cert, "--auth-client-key", key], trusted)
+    try {
+      const { client } = await connectHttp(server.base)
+      assert.deepInclude((await client.callTool({ name: "whoAmI", arguments: {} })).structuredContent as object, { client: "omcp-test-client" })
+      // as cert-manager renews a mounted secret: new files, then a SIGHUP
+      copyFileSync(pki.other.cert, cert)
+      copyFileSync(pki.other.key, key)
+      server.child.kill("SIGHUP")
+      await waitFor(async () => server.stderr().includes("SIGHUP: spec reloaded"), "the SIGHUP reload", 15_000)
+      assert.deepInclude((await client.callTool({ name: "whoAmI", arguments: {} })).structuredContent as object, { client: "someone-else" })
+      await client.close()
+    } finally {
+      await server.stop()
     }
   })
 
