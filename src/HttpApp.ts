@@ -19,7 +19,7 @@ import { McpServer } from "./McpServer.ts"
 import { closeAnswered } from "./McpServer/Dispatch.ts"
 import { ResponseCache } from "./ResponseCache.ts"
 import { Secrets } from "./Auth/Secrets.ts"
-import { type Admission, makeInboundGuard, SessionLimits, sweepIdleSessions, writeDenial, writeError } from "./Security/Inbound.ts"
+import { type Admission, makeInboundGuard, originAllowed, SessionLimits, sweepIdleSessions, writeDenial, writeError } from "./Security/Inbound.ts"
 import { Telemetry } from "./Telemetry.ts"
 import { LEGACY_MESSAGES_PATH, LEGACY_STREAM_PATH, LegacySseTransport } from "./HttpApp/LegacySse.ts"
 import { HttpSessionTransport } from "./HttpApp/SessionTransport.ts"
@@ -88,6 +88,18 @@ class Drain extends Context.Service<Drain, {
     yield* Effect.addFinalizer(() => drain.shutdown)
   }))
 }
+
+/**
+ * CORS for browser clients on allowed origins (localhost, MCP_ALLOWED_ORIGINS): the preflight's answer (no
+ * credentials needed for it; the request headers it allows are those asked for, else these), and the response
+ * headers a page may read (the session id, the auth challenge).
+ */
+const CORS_PREFLIGHT = {
+  "access-control-allow-methods": "GET, POST, DELETE, OPTIONS",
+  "access-control-allow-headers": "authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id",
+  "access-control-max-age": "600"
+}
+const CORS_EXPOSED = "mcp-session-id, mcp-protocol-version, www-authenticate, retry-after"
 
 /** The MCP endpoints: Streamable HTTP, and the legacy HTTP+SSE transport's stream and messages. */
 type Endpoint = "mcp" | "stream" | "messages"
@@ -239,6 +251,18 @@ const makeMcpHandler = Effect.gen(function*() {
 
   const handle = (req: IncomingMessage, res: ServerResponse, endpoint: Endpoint): void => {
     try {
+      // a browser page of an allowed origin may call (CORS); the rest is refused by the guard below
+      const origin = req.headers.origin
+      if (origin !== undefined && originAllowed(origin, inbound.allowedOrigins)) {
+        res.setHeader("access-control-allow-origin", origin)
+        res.setHeader("vary", "Origin")
+        res.setHeader("access-control-expose-headers", CORS_EXPOSED)
+        if (req.method === "OPTIONS") {
+          // the headers the page asks to send (an allowed origin's: forwarded ones too, MCP_FORWARD_HEADERS)
+          const asked = req.headers["access-control-request-headers"]
+          return void res.writeHead(204, asked === undefined ? CORS_PREFLIGHT : { ...CORS_PREFLIGHT, "access-control-allow-headers": asked }).end()
+        }
+      }
       const admission = guard.admit(req)
       const done = admission instanceof Promise
         ? admission.then((a) => afterAdmission(req, res, a, endpoint))

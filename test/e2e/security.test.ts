@@ -66,6 +66,32 @@ describe("inbound: Origin, static token, body size, sessions per client", () => 
     }
   })
 
+  it("lets a browser page of an allowed origin call (CORS): preflight without credentials, session id readable; not a foreign one", async () => {
+    const preflight = (origin: string) =>
+      fetch(`${server.base}/mcp`, {
+        method: "OPTIONS",
+        headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type, mcp-protocol-version" }
+      })
+    const ok = await preflight("https://app.example.com")
+    assert.strictEqual(ok.status, 204)
+    assert.strictEqual(ok.headers.get("access-control-allow-origin"), "https://app.example.com")
+    assert.include(ok.headers.get("access-control-allow-methods")!, "POST")
+    assert.strictEqual(ok.headers.get("access-control-allow-headers"), "authorization, content-type, mcp-protocol-version")
+    const foreign = await preflight("https://evil.example")
+    assert.strictEqual(foreign.status, 403)
+    assert.isNull(foreign.headers.get("access-control-allow-origin"))
+    const res = await post(server.base, INIT, { ...auth, origin: "http://localhost:5173" })
+    assert.strictEqual(res.status, 200)
+    assert.strictEqual(res.headers.get("access-control-allow-origin"), "http://localhost:5173")
+    assert.include(res.headers.get("access-control-expose-headers")!, "mcp-session-id")
+    await res.text()
+    await fetch(`${server.base}/mcp`, { method: "DELETE", headers: { ...auth, "mcp-session-id": res.headers.get("mcp-session-id")! } })
+    // a denied request of an allowed origin is readable too (the page learns why)
+    const unauthorized = await post(server.base, INIT, { origin: "https://app.example.com" })
+    assert.strictEqual(unauthorized.status, 401)
+    assert.strictEqual(unauthorized.headers.get("access-control-allow-origin"), "https://app.example.com")
+  })
+
   it("answers 401 without the token or with a wrong one, and serves the SDK client that sends it", async () => {
     const missing = await initialize(server.base)
     assert.strictEqual(missing.status, 401)
