@@ -132,6 +132,17 @@ describe("headers for every request (API_HEADERS, --headers)", () => {
     })
     assert.deepStrictEqual(s.additionalSpecs[0]!.auth?.headers, { "X-B": "b" })
     assert.isUndefined(s.additionalSpecs[1]!.auth)
+    // its own client certificate and OAuth grant, as for the main spec
+    const own = yield* load(["--spec", "a.yaml"], {
+      ADDITIONAL_SPECS: JSON.stringify([{
+        spec_path: "k8s.json", auth_client_cert: "/certs/k8s.pem", auth_type: "oauth2", auth_oauth2_grant: "token_exchange",
+        auth_oauth2_token_url: "https://idp/token", auth_oauth2_client_id: "mcp"
+      }])
+    })
+    const auth = own.additionalSpecs[0]!.auth!
+    assert.strictEqual(Redacted.value(Option.getOrThrow(auth.clientCert)), "/certs/k8s.pem")
+    assert.strictEqual(auth.oauth2.grant, "token_exchange")
+    assert.isTrue(Option.isNone(own.auth.clientCert))
   }))
 })
 
