@@ -30,7 +30,9 @@ export const OperationOverride = Schema.Struct({
   /** The operation's tool name instead of the one made from its operationId. */
   tool_name: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_-]{1,64}$/))),
   /** What the tool's description says instead of the operation's summary and description. */
-  description: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1)))
+  description: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1))),
+  /** Argument values the server always sends; the model neither sees nor sets them. */
+  arguments: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown))
 })
 export type OperationOverride = typeof OperationOverride.Type
 
@@ -140,6 +142,23 @@ export const parseServerVariables = (raw: string | undefined): Record<string, st
   return out
 }
 
+/** FIXED_ARGUMENTS: a JSON object, or `name=value` pairs separated by commas; the values, or a message naming the fault. */
+export const parseFixedArguments = (raw: string | undefined): Record<string, unknown> | string => {
+  const text = (raw ?? "").trim()
+  if (text.startsWith("{")) {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      return "FIXED_ARGUMENTS (--fixed-arguments) is not valid JSON: give a JSON object of argument names to values, or name=value pairs separated by commas"
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return "FIXED_ARGUMENTS (--fixed-arguments) must be a JSON object"
+    return parsed as Record<string, unknown>
+  }
+  const pairs = parseServerVariables(text)
+  return typeof pairs === "string" ? pairs.replace("SERVER_VARIABLES (--server-variables)", "FIXED_ARGUMENTS (--fixed-arguments)") : pairs
+}
+
 export type AuthType = "none" | "basic" | "bearer" | "api_key" | "oauth2" | "cognito" | "sigv4"
 
 /** The standard OTEL_TRACES_SAMPLER values. */
@@ -153,6 +172,8 @@ export interface Settings {
   readonly baseUrl: Option.Option<string>
   /** Values for the variables of the spec's server URLs (SERVER_VARIABLES), over their defaults. */
   readonly serverVariables: Readonly<Record<string, string>>
+  /** Argument values sent with every operation that has such an argument (FIXED_ARGUMENTS); not the model's to set. */
+  readonly fixedArguments: Readonly<Record<string, unknown>>
   readonly name: Option.Option<string>
   readonly filters: {
     readonly includeTags: ReadonlyArray<string>
@@ -496,7 +517,7 @@ const decodeOperations = (value: unknown, path: string): Record<string, Operatio
     if (result._tag === "Failure") {
       return `config file ${path}: operations.${key}: ${String(result.failure.message).split("\n").join("; ")} ` +
         `(allowed: timeout (seconds), max_attempts (1-20), idempotency_key_header, circuit_breaker (true/false), cache (true/false), cache_ttl (seconds), ` +
-        `tool_name (letters, digits, _ and -, up to 64), description)`
+        `tool_name (letters, digits, _ and -, up to 64), description, arguments (a mapping of argument names to values))`
     }
     if (key.startsWith("tag:") && (result.success.tool_name !== undefined || result.success.description !== undefined)) {
       return `config file ${path}: operations.${key}: tool_name and description belong to one operation, not to a tag's operations`
@@ -551,11 +572,14 @@ export class AppConfig extends Context.Service<AppConfig, Settings>()("openapi-m
       if (typeof headers === "string") return yield* new ConfigInvalid({ message: headers })
       const serverVariables = parseServerVariables(merged["SERVER_VARIABLES"])
       if (typeof serverVariables === "string") return yield* new ConfigInvalid({ message: serverVariables })
+      const fixedArguments = parseFixedArguments(merged["FIXED_ARGUMENTS"])
+      if (typeof fixedArguments === "string") return yield* new ConfigInvalid({ message: fixedArguments })
       const more = yield* additionalSpecs(merged["ADDITIONAL_SPECS"])
       return {
         ...settings,
         auth: { ...settings.auth, schemes, headers },
         serverVariables,
+        fixedArguments,
         http: {
           ...settings.http,
           timeoutMs: Math.round(settings.http.timeoutMs * 1000),
@@ -589,6 +613,7 @@ export const defaults: Settings = {
   spec: "",
   baseUrl: Option.none(),
   serverVariables: {},
+  fixedArguments: {},
   name: Option.none(),
   filters: { includeTags: [], excludeTags: [], includeOperations: [], excludeOperations: [], includePaths: [], excludePaths: [], readOnly: false, excludeDeprecated: false },
   toolNameMaxLength: 64,

@@ -273,11 +273,11 @@ export class Invoker extends Context.Service<Invoker, {
           ))
         }
         const { policy, ttlMs, files } = settingsOf(tool)
-        /** The call from its checked arguments on: the request built, sent and answered. */
+        /** The call from its checked arguments on: the request built (with the operator's fixed arguments), sent and answered. */
         const proceed = (args: Record<string, unknown>): Effect.Effect<CallToolResult> => {
           let built: OutgoingRequest
           try {
-            built = buildRequest(tool, args)
+            built = buildRequest(tool, tool.fixedArguments === undefined ? args : { ...args, ...tool.fixedArguments })
           } catch (e) {
             if (e instanceof BuildError) return Effect.succeed(toolError(`Invalid arguments for ${name}: ${e.message}`, { error: "invalid_arguments" }))
             throw e // a defect

@@ -105,7 +105,8 @@ export const mappingOptions = (
   ...(namePrefix !== undefined ? { namePrefix } : {}),
   ...fixedHeaders([...Object.keys(headers).map((h) => h.toLowerCase()), ...config.inbound.forwardHeaders.map((f) => f.to)]),
   ...toolOverrides(config.operations),
-  ...(Object.keys(config.serverVariables).length > 0 ? { serverVariables: config.serverVariables } : {})
+  ...(Object.keys(config.serverVariables).length > 0 ? { serverVariables: config.serverVariables } : {}),
+  ...(Object.keys(config.fixedArguments).length > 0 ? { fixedArguments: config.fixedArguments } : {})
 })
 
 /** What every listed tool carries besides its own schema: `_select` (RESPONSE_SELECT), in characters. */
@@ -115,15 +116,24 @@ export const listedExtra = (config: Settings): number => config.responseSelect ?
 const fixedHeaders = (names: ReadonlyArray<string>): Pick<MappingOptions, "fixedHeaders"> =>
   names.length === 0 ? {} : { fixedHeaders: [...new Set(names)] }
 
-/** The `operations:` entries that name or describe a tool (part of the catalog cache key, as all mapping options). */
-const toolOverrides = (operations: Settings["operations"]): Pick<MappingOptions, "toolOverrides"> => {
-  const named = Object.entries(operations).flatMap(([key, o]) =>
-    o.tool_name === undefined && o.description === undefined ? [] : [[key, {
+/**
+ * The `operations:` entries that name or describe a tool or fix its arguments, and the tags' fixed arguments (part
+ * of the catalog cache key, as all mapping options).
+ */
+const toolOverrides = (operations: Settings["operations"]): Pick<MappingOptions, "toolOverrides" | "tagArguments"> => {
+  const entries = Object.entries(operations)
+  const named = entries.flatMap(([key, o]) =>
+    key.startsWith("tag:") || (o.tool_name === undefined && o.description === undefined && o.arguments === undefined) ? [] : [[key, {
       ...(o.tool_name !== undefined ? { tool_name: o.tool_name } : {}),
-      ...(o.description !== undefined ? { description: o.description } : {})
+      ...(o.description !== undefined ? { description: o.description } : {}),
+      ...(o.arguments !== undefined ? { arguments: o.arguments } : {})
     }] as const]
   )
-  return named.length === 0 ? {} : { toolOverrides: Object.fromEntries(named) }
+  const tags = entries.flatMap(([key, o]) => key.startsWith("tag:") && o.arguments !== undefined ? [[key.slice(4), o.arguments] as const] : [])
+  return {
+    ...(named.length > 0 ? { toolOverrides: Object.fromEntries(named) } : {}),
+    ...(tags.length > 0 ? { tagArguments: Object.fromEntries(tags) } : {})
+  }
 }
 
 /**
@@ -324,6 +334,11 @@ export class ToolCatalog extends Context.Service<ToolCatalog, CatalogShape>()("o
     }
     for (const problem of result.skipped) {
       yield* Effect.logWarning(`skipped operation: ${problem.location}: ${problem.message}`)
+    }
+    // a fixed argument no operation has is most likely misspelt (not checked while tools are mapped lazily)
+    if (!lazy) {
+      const unused = Object.keys(config.fixedArguments).filter((name) => !result.tools.some((t) => t.fixedArguments?.[name] !== undefined))
+      if (unused.length > 0) yield* Effect.logWarning(`FIXED_ARGUMENTS: no operation has an argument named ${unused.join(", ")}; nothing is fixed for it`)
     }
     // SSRF guard: a spec read from a URL may not aim calls at non-public addresses (--base-url is the operator's choice)
     const specChosen = Option.isNone(config.baseUrl) && /^https?:/i.test(url)

@@ -126,6 +126,14 @@ describe("headers for every request (API_HEADERS, --headers)", () => {
     }
   }))
 
+  it.effect("fixed arguments come as name=value pairs or a JSON object; anything else is refused naming the setting", () => Effect.gen(function*() {
+    assert.deepStrictEqual((yield* load(["--spec", "a.yaml", "--fixed-arguments", "owner=acme, repo=site"])).fixedArguments, { owner: "acme", repo: "site" })
+    assert.deepStrictEqual((yield* load(["--spec", "a.yaml"], { FIXED_ARGUMENTS: "{\"account_id\": 1234}" })).fixedArguments, { account_id: 1234 })
+    const bad = yield* Effect.flip(load(["--spec", "a.yaml", "--fixed-arguments", "owner"]))
+    assert.include(bad.message, "FIXED_ARGUMENTS (--fixed-arguments): item 1 is not a name=value pair")
+    assert.include((yield* Effect.flip(load(["--spec", "a.yaml", "--fixed-arguments", "{nope"]))).message, "FIXED_ARGUMENTS (--fixed-arguments) is not valid JSON")
+  }))
+
   it.effect("go with an additional spec's own credentials; one without settings of its own uses the main spec's", () => Effect.gen(function*() {
     const s = yield* load(["--spec", "a.yaml", "--headers", "X-Main: m"], {
       ADDITIONAL_SPECS: JSON.stringify([{ spec_path: "b.yaml", headers: { "X-B": "b" } }, { spec_path: "c.yaml" }])

@@ -26,6 +26,7 @@ export const OPTIONS: ReadonlyArray<OptionSpec> = [
   o({ ...SPEC_OPTION, kind: "string", group: "Spec", help: "OpenAPI/Swagger document: file path or http(s) URL, JSON or YAML (required; give it again to serve more specs)" }),
   o({ flag: "base-url", aliases: ["api-url"], env: ["API_BASE_URL"], kind: "string", defaultText: "the spec's first servers URL", group: "Spec", help: "Base URL of the upstream API for every call" }),
   o({ flag: "server-variables", env: ["SERVER_VARIABLES"], kind: "string", group: "Spec", help: "Values for the spec's server URL variables, name=value pairs separated by commas (https://{subdomain}.example.com: subdomain=acme)" }),
+  o({ flag: "fixed-arguments", env: ["FIXED_ARGUMENTS"], kind: "string", group: "Spec", help: "Argument values the server always sends, for every operation that has the argument (name=value pairs separated by commas, or a JSON object): the argument leaves the tool's schema, so the model can neither see nor change it (owner=acme keeps an agent in one organisation)" }),
   o({ flag: "name", aliases: ["api-name"], env: ["API_NAME"], kind: "string", defaultText: "spec info.title", group: "Spec", help: "Server name announced to MCP clients" }),
   o({ flag: "include-tags", env: ["INCLUDE_TAGS"], kind: "string", group: "Spec", help: "Comma list: keep only operations having one of these tags" }),
   o({ flag: "exclude-tags", env: ["EXCLUDE_TAGS"], kind: "string", group: "Spec", help: "Comma list: drop operations having one of these tags (wins over include)" }),

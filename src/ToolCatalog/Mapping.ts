@@ -33,8 +33,15 @@ export interface MappingOptions {
   readonly fixedHeaders?: ReadonlyArray<string>
   /** Values for the spec's server URL variables (SERVER_VARIABLES), over their defaults. */
   readonly serverVariables?: Readonly<Record<string, string>>
-  /** The operator's tool names and descriptions (the config file's `operations:` entries), by operationId. */
-  readonly toolOverrides?: Readonly<Record<string, { readonly tool_name?: string; readonly description?: string }>>
+  /** The operator's tool names, descriptions and fixed arguments (the config file's `operations:` entries), by operationId. */
+  readonly toolOverrides?: Readonly<Record<string, {
+    readonly tool_name?: string
+    readonly description?: string
+    readonly arguments?: Readonly<Record<string, unknown>>
+  }>>
+  /** Argument values always sent, for every operation (FIXED_ARGUMENTS) and per tag (`operations: tag:<name>: arguments`). */
+  readonly fixedArguments?: Readonly<Record<string, unknown>>
+  readonly tagArguments?: Readonly<Record<string, Readonly<Record<string, unknown>>>>
 }
 
 export interface MappingResult {
@@ -152,7 +159,7 @@ interface Draft {
 }
 
 /** The parts of a tool that take resolving its schemas: most of the mapping work. */
-type DetailKey = "inputSchema" | "params" | "body" | "security"
+type DetailKey = "inputSchema" | "params" | "body" | "security" | "fixedArguments"
 type ToolDetail = Pick<Tool, DetailKey>
 type ToolHead = Omit<Tool, DetailKey>
 
@@ -213,6 +220,9 @@ class LazyTool implements Tool {
   }
   get security() {
     return this.#built().security
+  }
+  get fixedArguments() {
+    return this.#built().fixedArguments
   }
   toJSON(): Tool {
     return { ...this, ...this.#built() }
@@ -326,9 +336,11 @@ export const mapSpec = (spec: LoadedSpec, options: MappingOptions, lazy = false)
         filteredOut++
         continue
       }
+      // the operation's fixed arguments win over its tags', which win over the global ones
+      const fixed = Object.assign({}, options.fixedArguments, ...tags.map((t) => options.tagArguments?.[t]), own?.arguments) as Record<string, unknown>
       drafts.push({
         baseName,
-        input: { spec, options, path, method, pathItem, itemUrl, op, opUrl, operationId, tags, where, description: own?.description }
+        input: { spec, options, path, method, pathItem, itemUrl, op, opUrl, operationId, tags, where, description: own?.description, fixed }
       })
     }
   }
@@ -390,6 +402,8 @@ interface OperationInput {
   readonly where: string
   /** The operator's description of the operation (config file), said instead of the spec's summary and description. */
   readonly description: string | undefined
+  /** Argument values the operator fixes, by argument name (those the operation has are taken out of its schema). */
+  readonly fixed: Readonly<Record<string, unknown>>
 }
 
 interface RawParam {
@@ -532,6 +546,7 @@ const operationDetail = (input: OperationInput): ToolDetail => {
 
   const dependentRequired: Record<string, Array<string>> = {}
   const body = mapBody(input, ctx, usedArgs, properties, required, dependentRequired, claim)
+  const fixedArguments = fixArguments(input.fixed, properties, required, dependentRequired)
   return {
     inputSchema: {
       type: "object",
@@ -542,8 +557,44 @@ const operationDetail = (input: OperationInput): ToolDetail => {
     },
     params,
     body,
-    security: securityOf(spec, op)
+    security: securityOf(spec, op),
+    ...(fixedArguments !== undefined ? { fixedArguments } : {})
   }
+}
+
+/**
+ * Takes the fixed arguments the operation has out of its schema (they are always sent, so required fields that
+ * depend on one become required) and returns their values, text converted to the argument's type where it is a
+ * number, boolean or list; undefined when the operation has none of them.
+ */
+const fixArguments = (
+  fixed: Readonly<Record<string, unknown>>,
+  properties: Record<string, Schema>,
+  required: Array<string>,
+  dependentRequired: Record<string, Array<string>>
+): Record<string, unknown> | undefined => {
+  let out: Record<string, unknown> | undefined
+  for (const [name, value] of Object.entries(fixed)) {
+    const schema = properties[name]
+    if (schema === undefined) continue
+    delete properties[name]
+    const at = required.indexOf(name)
+    if (at >= 0) required.splice(at, 1)
+    for (const other of dependentRequired[name] ?? []) if (!required.includes(other) && properties[other] !== undefined) required.push(other)
+    delete dependentRequired[name]
+    ;(out ??= {})[name] = typedValue(value, schema)
+  }
+  return out
+}
+
+/** A fixed argument's value as its schema's type: "42" for an integer, "true" for a boolean, "a" for a list. */
+const typedValue = (value: unknown, schema: Schema): unknown => {
+  const types = typesOf(schema) ?? []
+  if (typeof value !== "string" || types.includes("string")) return value
+  if ((types.includes("integer") || types.includes("number")) && value.trim() !== "" && Number.isFinite(Number(value))) return Number(value)
+  if (types.includes("boolean") && (value === "true" || value === "false")) return value === "true"
+  if (types.includes("array")) return value.split("|")
+  return value
 }
 
 /**

@@ -91,6 +91,8 @@ export interface Tool {
    * failure. Absent: a 3xx is an error.
    */
   readonly redirects?: true
+  /** Argument values the operator fixed (FIXED_ARGUMENTS, the config file): sent with every call, not in inputSchema. */
+  readonly fixedArguments?: Readonly<Record<string, unknown>> | undefined
 }
 
 /** A security scheme from `components.securitySchemes`, as far as a call needs it. */

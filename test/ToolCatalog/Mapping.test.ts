@@ -886,3 +886,29 @@ describe("OpenAPI 3.2", () => {
       }))
   })
 })
+
+describe("fixed arguments (FIXED_ARGUMENTS, operations: arguments)", () => {
+  layer(TestLayer)((it) => {
+    it.effect("leave the tool's schema with their values typed; an operation's own win over its tag's, which win over the global ones", () =>
+      Effect.gen(function*() {
+        const loaded = yield* load(EXAMPLE)
+        const { tools } = mapSpec(loaded, {
+          ...OPTIONS,
+          fixedArguments: { limit: "5", petId: "7", nothing: "x" },
+          tagArguments: { pets: { limit: "10" } },
+          toolOverrides: { createPet: { arguments: { name: "Rex" } } }
+        })
+        const list = byOperation(tools, "listPets")
+        assert.notProperty(list.inputSchema.properties, "limit")
+        assert.deepStrictEqual(list.fixedArguments, { limit: 10 })
+        const get = byOperation(tools, "getPet")
+        assert.notProperty(get.inputSchema.properties, "petId")
+        assert.notInclude(get.inputSchema.required ?? [], "petId")
+        assert.deepStrictEqual(get.fixedArguments, { petId: 7 })
+        const create = byOperation(tools, "createPet")
+        assert.deepStrictEqual(create.fixedArguments, { name: "Rex" })
+        assert.notInclude(create.inputSchema.required ?? [], "name")
+        assert.isUndefined(byOperation(tools, "getInventory").fixedArguments)
+      }))
+  })
+})

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
-import { connectStdio, fixture, startRecorder, textOf } from "../support/processes.ts"
+import { connectStdio, EXAMPLE_SPEC, fixture, startRecorder, textOf } from "../support/processes.ts"
 
 const WIRE = fixture("wire.yaml")
 
@@ -241,6 +241,34 @@ describe("OpenAPI 3.2 requests on the wire", () => {
       assert.deepStrictEqual(JSON.parse(query!.body.toString()), { species: "cat", minAge: 2 })
       assert.deepStrictEqual([purge!.method, purge!.url], ["PURGE", "/pets"])
       assert.deepStrictEqual([list!.method, list!.url], ["GET", "/pets?species=cat&tag=a&tag=b"])
+    } finally {
+      await mcp.close()
+      await upstream.close()
+    }
+  })
+})
+
+describe("fixed arguments on the wire", () => {
+  it("sends the operator's values, which the model cannot see or set", async () => {
+    const upstream = await startRecorder()
+    const dir = mkdtempSync(join(tmpdir(), "fixed-"))
+    const config = join(dir, "config.yaml")
+    writeFileSync(config, "operations:\n  createPet: { arguments: { name: Rex, tags: [fixed] } }\n")
+    const mcp = await connectStdio(["--spec", EXAMPLE_SPEC, "--base-url", upstream.url, "--config", config, "--fixed-arguments", "petId=7,owner=acme"])
+    try {
+      const tools = (await mcp.client.listTools()).tools
+      assert.notProperty(tools.find((t) => t.name === "getPet")!.inputSchema.properties ?? {}, "petId")
+      assert.isUndefined((await mcp.client.callTool({ name: "getPet", arguments: {} })).isError)
+      assert.isUndefined((await mcp.client.callTool({ name: "createPet", arguments: {} })).isError)
+      const [get, create] = upstream.requests
+      assert.strictEqual(get!.url, "/pets/7")
+      assert.deepStrictEqual(JSON.parse(create!.body.toString()), { name: "Rex", tags: ["fixed"] })
+      // the model cannot reach another pet
+      const other = await mcp.client.callTool({ name: "getPet", arguments: { petId: 8 } })
+      assert.isTrue(other.isError)
+      assert.include(textOf(other), "petId")
+      assert.strictEqual(upstream.requests.length, 2)
+      assert.include(mcp.stderr(), "FIXED_ARGUMENTS: no operation has an argument named owner")
     } finally {
       await mcp.close()
       await upstream.close()
