@@ -8,13 +8,14 @@
  *   export { handler } from "openapi-mcp-server/lambda"
  */
 import { Effect, Layer, Logger, ManagedRuntime } from "effect"
-import type { IncomingHttpHeaders } from "node:http"
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http"
 import { AppConfig } from "./AppConfig.ts"
 import { HttpSessionTransport } from "./HttpApp/SessionTransport.ts"
 import { AppLayer, jsonStderrLogger, LoggingLayer } from "./Main.ts"
 import { McpServer } from "./McpServer.ts"
 import { closeAnswered } from "./McpServer/Dispatch.ts"
-import { type ResponseLike, writeError } from "./Security/Inbound.ts"
+import { Secrets } from "./Auth/Secrets.ts"
+import { type InboundGuard, makeInboundGuard, type ResponseLike, writeDenial, writeError } from "./Security/Inbound.ts"
 import { Telemetry } from "./Telemetry.ts"
 
 /** The parts of an API Gateway v2 / Function URL event this handler reads. */
@@ -25,7 +26,7 @@ export interface HttpEventV2 {
   readonly cookies?: ReadonlyArray<string>
   readonly body?: string | null
   readonly isBase64Encoded?: boolean
-  readonly requestContext?: { readonly http?: { readonly method?: string } }
+  readonly requestContext?: { readonly http?: { readonly method?: string; readonly sourceIp?: string } }
 }
 
 export interface HttpResultV2 {
@@ -37,6 +38,8 @@ export interface HttpResultV2 {
 
 interface Booted {
   readonly mcp: McpServer["Service"]
+  /** The HTTP server's inbound checks: Origin, MCP_AUTH_TOKEN or OAuth (MCP_OAUTH_*), as for `--transport http`. */
+  readonly guard: InboundGuard
   /** Exports buffered spans: a frozen Lambda container would otherwise hold them back. */
   readonly flush: () => Promise<void>
 }
@@ -56,7 +59,11 @@ const boot = (): Promise<Booted> =>
     const runtime = ManagedRuntime.make(layer)
     return runtime.runPromise(Effect.gen(function*() {
       const telemetry = yield* Telemetry
-      return { mcp: yield* McpServer, flush: () => runtime.runPromise(telemetry.flush) }
+      const runFork = Effect.runForkWith(yield* Effect.context<never>())
+      const guard = yield* makeInboundGuard((yield* AppConfig).inbound, (message) => void runFork(Effect.logWarning(message))).pipe(
+        Effect.provide(Secrets.layer)
+      )
+      return { mcp: yield* McpServer, guard, flush: () => runtime.runPromise(telemetry.flush) }
     }))
   })().catch((e: unknown) => {
     booted = undefined // let the next invocation retry a failed start
@@ -122,6 +129,13 @@ export const handler = async (event: HttpEventV2): Promise<HttpResultV2> => {
     return json(500, { jsonrpc: "2.0", error: { code: -32603, message: `server failed to start: ${(e as Error).message}` }, id: null })
   }
   const res = new BufferedResponse()
+  const headers = headersOf(event)
+  // (the peer is the address API Gateway or the Function URL saw, for per-client accounting)
+  const admission = await app.guard.admit({ headers, socket: { remoteAddress: event.requestContext?.http?.sourceIp } } as unknown as IncomingMessage)
+  if (admission._tag === "Denied") {
+    writeDenial(res, admission.denial)
+    return res.result
+  }
   let body: unknown
   try {
     const text = event.body ?? ""
@@ -136,7 +150,7 @@ export const handler = async (event: HttpEventV2): Promise<HttpResultV2> => {
   const transport = new HttpSessionTransport({ jsonOnly: true })
   try {
     await server.connect(transport)
-    transport.handle({ method, headers: headersOf(event) }, res, body)
+    transport.handle({ method, headers }, res, body)
     return await res.result
   } finally {
     // closed once the SDK has done its own bookkeeping for the request: a close before that aborts the finished
