@@ -129,13 +129,15 @@ const makeMcpHandler = Effect.gen(function*() {
   yield* sweepIdleSessions(limits, inbound.sessionIdleSeconds, (id) => Effect.promise(async () => sessions.get(id)?.close()))
 
   /** Serves the request on a transport (which counts the calls in flight for the drain) until its response is written. */
-  const serve = (transport: HttpSessionTransport, req: IncomingMessage, res: ServerResponse, body: unknown, sessionId: string | undefined) => {
+  const serve = (
+    transport: HttpSessionTransport, req: IncomingMessage, res: ServerResponse, body: unknown, sessionId: string | undefined, client: string
+  ) => {
     // an open request (an event stream too) keeps the session from idling out
     if (sessionId !== undefined) {
       limits.begin(sessionId, clock.currentTimeMillisUnsafe())
       res.once("close", () => limits.end(sessionId, clock.currentTimeMillisUnsafe()))
     }
-    transport.handle(req, res, body)
+    transport.handle(req, res, body, client)
   }
 
   /** The open session with this id (either transport), unless an OAuth identity other than `client` opened it. */
@@ -146,18 +148,18 @@ const makeMcpHandler = Effect.gen(function*() {
   }
 
   /** --stateless: a fresh SDK server per POST, no session; GET and DELETE have nothing to do. */
-  const stateless = (req: IncomingMessage, res: ServerResponse, body: unknown) => {
+  const stateless = (req: IncomingMessage, res: ServerResponse, client: string, body: unknown) => {
     if (req.method !== "POST") {
       return writeError(res, 405, -32000, "Method not allowed: this server is stateless; send JSON-RPC messages with POST", { allow: "POST" })
     }
     const server = mcp.create()
     const transport = new HttpSessionTransport({ begin: drain.begin, end: drain.end, compress: true })
     res.once("close", () => closeAnswered(server))
-    return server.connect(transport).then(() => serve(transport, req, res, body, undefined))
+    return server.connect(transport).then(() => serve(transport, req, res, body, undefined, client))
   }
 
   const routed = (req: IncomingMessage, res: ServerResponse, client: string, body: unknown) => {
-    if (config.stateless) return stateless(req, res, body)
+    if (config.stateless) return stateless(req, res, client, body)
     const sessionId = req.headers["mcp-session-id"]
     if (typeof sessionId === "string") {
       const found = sessionOf(sessionId, client)
@@ -166,7 +168,7 @@ const makeMcpHandler = Effect.gen(function*() {
         return writeError(res, 404, -32001, `Session expired: no request for ${inbound.sessionIdleSeconds} s (MCP_SESSION_IDLE_SECONDS); initialize a new one`)
       }
       if (transport === undefined) return writeError(res, 404, -32001, "Session not found: it ended or never existed; initialize a new one")
-      return serve(transport, req, res, body, sessionId)
+      return serve(transport, req, res, body, sessionId, client)
     }
     if (req.method !== "POST" || !isInitializeRequest(body)) {
       return writeError(res, 400, -32000, "Bad request: no Mcp-Session-Id header; start with an initialize request")
@@ -189,7 +191,7 @@ const makeMcpHandler = Effect.gen(function*() {
         limits.closed(id)
       }
     })
-    return mcp.create().connect(created).then(() => serve(created, req, res, body, undefined))
+    return mcp.create().connect(created).then(() => serve(created, req, res, body, undefined, client))
   }
 
   /** `GET /sse` (legacy HTTP+SSE transport): a new session whose event stream this response is. */
@@ -203,6 +205,7 @@ const makeMcpHandler = Effect.gen(function*() {
     if (refused !== undefined) return writeDenial(res, refused)
     const id = randomUUID()
     const transport = new LegacySseTransport(id, res, {
+      client,
       begin: drain.begin,
       end: drain.end,
       onsessionclosed: () => {

@@ -40,7 +40,7 @@ const forwardedNote = (forwarded: Readonly<Record<string, string>> | undefined) 
 
 export class UnknownTool extends Schema.TaggedError<UnknownTool>()("UnknownTool", { name: Schema.String }) {}
 
-const toolError = (text: string, structured?: Record<string, unknown>): CallToolResult => ({
+export const toolError = (text: string, structured?: Record<string, unknown>): CallToolResult => ({
   isError: true,
   content: [{ type: "text", text }],
   ...(structured ? { structuredContent: structured } : {})

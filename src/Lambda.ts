@@ -150,7 +150,7 @@ export const handler = async (event: HttpEventV2): Promise<HttpResultV2> => {
   const transport = new HttpSessionTransport({ jsonOnly: true })
   try {
     await server.connect(transport)
-    transport.handle({ method, headers }, res, body)
+    transport.handle({ method, headers }, res, body, admission.client)
     return await res.result
   } finally {
     // closed once the SDK has done its own bookkeeping for the request: a close before that aborts the finished

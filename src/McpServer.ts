@@ -16,13 +16,14 @@ import { AppConfig } from "./AppConfig.ts"
 import { CallerToken } from "./Auth.ts"
 import { exchangesCallerToken } from "./Auth/Settings.ts"
 import { CALL, DESCRIBE, Discovery, SEARCH } from "./Discovery.ts"
-import { ForwardedHeaders, type UnknownTool } from "./Invoker.ts"
+import { ForwardedHeaders, toolError, type UnknownTool } from "./Invoker.ts"
 import { buildPrompts, buildResources, buildResourceTemplates, fromTemplate, RESOURCE_SCHEME, type TemplateEntry } from "./Prompts.ts"
 import { circuitBreakerState, type ClientLogSink, serveRequest, serveToolCall, specOperations, ToolTelemetry, unknownToolTelemetry } from "./Telemetry.ts"
 import { type CatalogShape, type ListedTool, ToolCatalog } from "./ToolCatalog.ts"
 import { usable } from "./ToolCatalog/Mapping.ts"
 import { closeNames } from "./ToolCatalog/Search.ts"
 import { dispatchPlainRequests, inFlightCalls, setToolCallHandler, type ToolCallExtra } from "./McpServer/Dispatch.ts"
+import { CallLimit } from "./McpServer/CallLimit.ts"
 import { StdioTransport } from "./McpServer/StdioTransport.ts"
 import { originOf } from "./Upstream.ts"
 
@@ -219,6 +220,21 @@ export class McpServer extends Context.Service<McpServer, {
       return () => clearInterval(timer)
     }
 
+    // MCP_MAX_CALLS_PER_MINUTE, over all of a client's sessions (the one client of stdio: "stdio")
+    const perMinute = config.inbound.maxCallsPerMinute
+    const limit = perMinute > 0 ? new CallLimit(perMinute) : undefined
+    /** The call's work, or at once a tool error when its client made more calls this minute than allowed. */
+    const limited = <E, R>(work: Effect.Effect<CallToolResult, E, R>, extra: ToolCallExtra): Effect.Effect<CallToolResult, E, R> => {
+      const wait = limit?.take(extra.authInfo?.clientId ?? (extra.sessionId === undefined ? "stdio" : `session:${extra.sessionId}`), Date.now())
+      if (wait === undefined) return work
+      const seconds = Math.max(1, Math.ceil(wait / 1000))
+      return Effect.succeed(toolError(
+        `Not sent: this server allows ${perMinute} tool calls per minute per client (MCP_MAX_CALLS_PER_MINUTE), and this client has made ` +
+          `them; call again in about ${seconds} s.`,
+        { error: "rate_limited", retry_after_seconds: seconds }
+      ))
+    }
+
     const create = () => {
       const { catalog, discovery } = current
       const server = new Server(
@@ -299,7 +315,7 @@ export class McpServer extends Context.Service<McpServer, {
               meta: request.params._meta, headers: extra.requestInfo?.headers, requestId: extra.requestId, sessionId: extra.sessionId,
               log: clientLog(extra.requestId)
             },
-            Effect.catchTag(forwarding(discovery.call(request.params.name, request.params.arguments), extra), "UnknownTool", unknownToolOf)
+            Effect.catchTag(forwarding(limited(discovery.call(request.params.name, request.params.arguments), extra), extra), "UnknownTool", unknownToolOf)
           )
           const exit = inFlight !== undefined
             ? await inFlight.run(extra.requestId, runFork(call))

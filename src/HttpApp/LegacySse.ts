@@ -8,7 +8,7 @@
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js"
 import { type ResponseLike, writeError } from "../Security/Inbound.ts"
-import { event, keepAlive, kindOf, readMessages, type RequestLike, SSE_HEADERS } from "./SessionTransport.ts"
+import { event, keepAlive, kindOf, messageExtra, readMessages, type RequestLike, SSE_HEADERS } from "./SessionTransport.ts"
 
 export const LEGACY_STREAM_PATH = "/sse"
 export const LEGACY_MESSAGES_PATH = "/messages"
@@ -19,6 +19,8 @@ export interface LegacySseOptions {
   readonly begin?: () => void
   readonly end?: () => void
   readonly onsessionclosed?: (id: string) => void
+  /** Who the inbound checks admitted when the stream opened (per-client limits): `authInfo.clientId` of its requests. */
+  readonly client?: string
 }
 
 export class LegacySseTransport implements Transport {
@@ -55,7 +57,7 @@ export class LegacySseTransport implements Transport {
     const { messages, kinds } = read
     res.writeHead(202, { "content-type": "text/plain" })
     res.end("Accepted")
-    const extra = { requestInfo: { headers: req.headers } }
+    const extra = messageExtra(req, this.options.client)
     for (let i = 0; i < messages.length; i++) {
       if (kinds[i] === "request") {
         const id = (messages[i] as { id: RequestId }).id

@@ -70,6 +70,12 @@ const accepts = (req: RequestLike, type: string) => (req.headers.accept ?? "").i
 export const COMPRESS_FROM = 16_384
 
 
+/** What the request handlers get of an HTTP request: its headers, and who the inbound checks admitted (`authInfo.clientId`). */
+export const messageExtra = (req: RequestLike, client: string | undefined) =>
+  client === undefined
+    ? { requestInfo: { headers: req.headers } }
+    : { requestInfo: { headers: req.headers }, authInfo: { token: "", clientId: client, scopes: [] } }
+
 /** Clients from this protocol version on read an event without data: the priming event of a stream that can resume. */
 const RESUMABLE_FROM = "2025-11-25"
 
@@ -203,12 +209,15 @@ export class HttpSessionTransport implements Transport {
 
   async start(): Promise<void> {}
 
-  /** Handles one HTTP request to the MCP endpoint; `body` is the parsed JSON of a POST. */
-  handle(req: RequestLike, res: ResponseLike, body: unknown): void {
+  /**
+   * Handles one HTTP request to the MCP endpoint; `body` is the parsed JSON of a POST; `client`: who the inbound
+   * checks admitted (for per-client limits), handed to the request handlers as `authInfo.clientId`.
+   */
+  handle(req: RequestLike, res: ResponseLike, body: unknown, client?: string): void {
     if (this.closed) return writeError(res, 404, -32001, "Session not found")
     switch (req.method) {
       case "POST":
-        return this.post(req, res, body)
+        return this.post(req, res, body, client)
       case "GET":
         return this.get(req, res)
       case "DELETE":
@@ -222,7 +231,7 @@ export class HttpSessionTransport implements Transport {
     }
   }
 
-  private post(req: RequestLike, res: ResponseLike, body: unknown): void {
+  private post(req: RequestLike, res: ResponseLike, body: unknown, client: string | undefined): void {
     if (!accepts(req, "application/json") || !accepts(req, "text/event-stream")) {
       return writeError(res, 406, -32000, "Not Acceptable: Client must accept both application/json and text/event-stream")
     }
@@ -245,7 +254,7 @@ export class HttpSessionTransport implements Transport {
       return writeError(res, 400, -32000,
         `Bad Request: Unsupported protocol version: ${version} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(", ")})`)
     }
-    const extra = { requestInfo: { headers: req.headers } }
+    const extra = messageExtra(req, client)
     if (!kinds.includes("request")) {
       res.writeHead(202)
       res.end()

@@ -61,6 +61,8 @@ export interface ToolCallExtra {
   readonly requestId: RequestId
   readonly sessionId?: string | undefined
   readonly requestInfo?: MessageExtraInfo["requestInfo"]
+  /** Who the HTTP layer admitted (`clientId`), when it says. */
+  readonly authInfo?: MessageExtraInfo["authInfo"]
   readonly sendNotification: (notification: ServerNotification) => Promise<void>
   readonly signal?: AbortSignal | undefined
 }
@@ -167,6 +169,7 @@ const answerToolCall = (
     requestId: id,
     sessionId: transport.sessionId,
     requestInfo: info?.requestInfo,
+    authInfo: info?.authInfo,
     sendNotification: (notification) =>
       call.cancelled ? Promise.resolve() : server.notification(notification, { relatedRequestId: id })
   }

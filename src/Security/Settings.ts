@@ -41,6 +41,8 @@ export interface InboundSettings {
   readonly streamResumeSeconds: number
   /** Headers of a client's request sent on to the API with its tool calls (MCP_FORWARD_HEADERS). */
   readonly forwardHeaders: ReadonlyArray<ForwardedHeader>
+  /** Tool calls a client may make per minute (MCP_MAX_CALLS_PER_MINUTE); 0: no limit. */
+  readonly maxCallsPerMinute: number
 }
 
 /** A client's header `from` sent to the API as `to` (both lower-case): `X-Api-Key`, or `X-Upstream-Token=Authorization`. */
@@ -87,6 +89,7 @@ export const inboundConfig = Config.all({
   maxSessionsPerClient: int("MCP_MAX_SESSIONS_PER_CLIENT", 100),
   sessionIdleSeconds: int("MCP_SESSION_IDLE_SECONDS", 1800),
   streamResumeSeconds: int("MCP_STREAM_RESUME_SECONDS", 30),
+  maxCallsPerMinute: int("MCP_MAX_CALLS_PER_MINUTE", 0),
   forwardHeaders: list("MCP_FORWARD_HEADERS").pipe(Config.map((items) =>
     items.map((item): ForwardedHeader => {
       const [from = "", to = from] = item.toLowerCase().split("=")
@@ -108,6 +111,7 @@ export const inboundDefaults: InboundSettings = {
   maxSessionsPerClient: 100,
   sessionIdleSeconds: 1800,
   streamResumeSeconds: 30,
+  maxCallsPerMinute: 0,
   forwardHeaders: []
 }
 
@@ -159,6 +163,7 @@ export const securityChecks = (
     ["MCP_MAX_SESSIONS_PER_CLIENT", inbound.maxSessionsPerClient, inbound.maxSessionsPerClient >= 1, "a whole number of at least 1"],
     ["MCP_SESSION_IDLE_SECONDS", inbound.sessionIdleSeconds, inbound.sessionIdleSeconds >= 1, "a whole number of seconds, at least 1"],
     ["MCP_STREAM_RESUME_SECONDS", inbound.streamResumeSeconds, inbound.streamResumeSeconds >= 0, "a whole number of seconds (0: not resumable)"],
+    ["MCP_MAX_CALLS_PER_MINUTE", inbound.maxCallsPerMinute, inbound.maxCallsPerMinute >= 0, "a whole number of at least 0 (0: no limit)"],
     ...forwardChecks(inbound)
   ]
 }

@@ -12,7 +12,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { startJsonServer } from "../support/authServers.ts"
-import { EXAMPLE_SPEC, fixture, runCli, startHttpServer, startRecorder, textOf } from "../support/processes.ts"
+import { connectStdio, EXAMPLE_SPEC, fixture, runCli, startHttpServer, startRecorder, textOf } from "../support/processes.ts"
 
 const INIT = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } } }
 
@@ -299,5 +299,34 @@ describe("inbound: each client's own credential (MCP_FORWARD_HEADERS)", () => {
     assert.include(r.stderr, "--mcp-forward-headers (MCP_FORWARD_HEADERS)")
     assert.include(r.stderr, "not Authorization while clients authenticate to this server")
     assert.notInclude(r.stderr, "server-token-2")
+  })
+})
+
+describe("inbound: calls per minute per client (MCP_MAX_CALLS_PER_MINUTE)", () => {
+  it("refuses a client's calls past the limit without calling the API, over stdio and across a client's HTTP sessions", async () => {
+    const api = await startRecorder()
+    const stdio = await connectStdio(["--spec", EXAMPLE_SPEC, "--base-url", api.url, "--cache-backend", "none"], { MCP_MAX_CALLS_PER_MINUTE: "2" })
+    const http = await startHttpServer(["--spec", EXAMPLE_SPEC, "--base-url", api.url, "--cache-backend", "none"], { MCP_MAX_CALLS_PER_MINUTE: "2" })
+    const call = (client: Client) => client.callTool({ name: "getPet", arguments: { petId: 1 } })
+    try {
+      assert.isUndefined((await call(stdio.client)).isError)
+      assert.isUndefined((await call(stdio.client)).isError)
+      const refused = await call(stdio.client)
+      assert.isTrue(refused.isError)
+      assert.include(textOf(refused), "allows 2 tool calls per minute per client (MCP_MAX_CALLS_PER_MINUTE)")
+      assert.deepInclude(refused.structuredContent as object, { error: "rate_limited" })
+      assert.strictEqual(api.requests.length, 2)
+      // over HTTP the client is its address (or its token's subject): two sessions of it share the limit
+      const [a, b] = [await sdkClient(http.base, {}), await sdkClient(http.base, {})]
+      assert.isUndefined((await call(a)).isError)
+      assert.isUndefined((await call(b)).isError)
+      assert.isTrue((await call(b)).isError)
+      assert.strictEqual(api.requests.length, 4)
+      await Promise.all([a.close(), b.close()])
+    } finally {
+      await stdio.close()
+      await http.stop()
+      await api.close()
+    }
   })
 })
