@@ -100,13 +100,8 @@ export const parseHeaders = (raw: string | undefined): Record<string, string> | 
   if (raw === undefined || raw.trim() === "") return {}
   let entries: Array<[string, unknown]>
   if (/^\s*[[{]/.test(raw)) {
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(raw)
-    } catch {
-      return "API_HEADERS (--headers) is not valid JSON: give a JSON object of header names to values, or Name: value pairs separated by commas"
-    }
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return "API_HEADERS (--headers) must be a JSON object of header names to values"
+    const parsed = jsonObjectOf(raw, "API_HEADERS (--headers)", "header names to values", "Name: value pairs")
+    if (typeof parsed === "string") return parsed
     entries = Object.entries(parsed)
   } else {
     entries = []
@@ -142,19 +137,22 @@ export const parseServerVariables = (raw: string | undefined): Record<string, st
   return out
 }
 
+/** A setting's JSON object (`what` it maps), or a message naming the setting and the other form it takes. */
+const jsonObjectOf = (raw: string, setting: string, what: string, otherForm: string): Record<string, unknown> | string => {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(raw)
+  } catch {
+    return `${setting} is not valid JSON: give a JSON object of ${what}, or ${otherForm} separated by commas`
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return `${setting} must be a JSON object of ${what}`
+  return parsed as Record<string, unknown>
+}
+
 /** FIXED_ARGUMENTS: a JSON object, or `name=value` pairs separated by commas; the values, or a message naming the fault. */
 export const parseFixedArguments = (raw: string | undefined): Record<string, unknown> | string => {
   const text = (raw ?? "").trim()
-  if (text.startsWith("{")) {
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(text)
-    } catch {
-      return "FIXED_ARGUMENTS (--fixed-arguments) is not valid JSON: give a JSON object of argument names to values, or name=value pairs separated by commas"
-    }
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return "FIXED_ARGUMENTS (--fixed-arguments) must be a JSON object"
-    return parsed as Record<string, unknown>
-  }
+  if (text.startsWith("{")) return jsonObjectOf(text, "FIXED_ARGUMENTS (--fixed-arguments)", "argument names to values", "name=value pairs")
   const pairs = parseServerVariables(text)
   return typeof pairs === "string" ? pairs.replace("SERVER_VARIABLES (--server-variables)", "FIXED_ARGUMENTS (--fixed-arguments)") : pairs
 }
