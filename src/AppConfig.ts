@@ -272,6 +272,8 @@ export interface Settings {
   /** Per-operation overrides from the config file, keyed by operationId or `tag:<name>`. */
   readonly operations: Readonly<Record<string, OperationOverride>>
   readonly logLevel: LogLevel
+  /** One log line per tool call: which client called which tool, with what outcome (AUDIT_LOG). */
+  readonly auditLog: boolean
   /** Metrics and traces (Telemetry). */
   readonly telemetry: {
     /** Serve /metrics on host:port (the HTTP transport also serves it on its own port). */
@@ -390,6 +392,7 @@ const settingsConfig = Config.all({
     backend: Config.Literals(["memory", "redis"], "CIRCUIT_BREAKER_BACKEND").pipe(Config.withDefault("memory" as const))
   }),
   logLevel: Config.String("LOG_LEVEL").pipe(Config.withDefault("info")),
+  auditLog: Config.Boolean("AUDIT_LOG").pipe(Config.withDefault(false)),
   telemetry: Config.all({
     prometheus: Config.all({
       enabled: Config.Boolean("ENABLE_PROMETHEUS").pipe(Config.withDefault(false)),
@@ -654,6 +657,7 @@ export const defaults: Settings = {
   cache: { backend: "memory", ttlSeconds: 300, maxSize: 1000, staleIfErrorSeconds: 300, maxEntryBytes: 1_048_576, redisUrl: Option.none() },
   operations: {},
   logLevel: "Info",
+  auditLog: false,
   telemetry: {
     prometheus: { enabled: false, host: "127.0.0.1", port: 9090 },
     tracesEndpoint: Option.none(),

@@ -18,7 +18,9 @@ import { exchangesCallerToken } from "./Auth/Settings.ts"
 import { CALL, DESCRIBE, Discovery, SEARCH } from "./Discovery.ts"
 import { ForwardedHeaders, toolError, type UnknownTool } from "./Invoker.ts"
 import { buildPrompts, buildResources, buildResourceTemplates, fromTemplate, RESOURCE_SCHEME, type TemplateEntry } from "./Prompts.ts"
-import { circuitBreakerState, type ClientLogSink, serveRequest, serveToolCall, specOperations, ToolTelemetry, unknownToolTelemetry } from "./Telemetry.ts"
+import {
+  circuitBreakerState, type ClientLogSink, outcomeOf, serveRequest, serveToolCall, specOperations, ToolTelemetry, unknownToolTelemetry
+} from "./Telemetry.ts"
 import { type CatalogShape, type ListedTool, ToolCatalog } from "./ToolCatalog.ts"
 import { usable } from "./ToolCatalog/Mapping.ts"
 import { closeNames } from "./ToolCatalog/Search.ts"
@@ -220,12 +222,23 @@ export class McpServer extends Context.Service<McpServer, {
       return () => clearInterval(timer)
     }
 
+    /** Who a call came from: the client the HTTP layer admitted, else the session, else the one client of stdio. */
+    const clientOf = (extra: ToolCallExtra) =>
+      extra.authInfo?.clientId ?? (extra.sessionId === undefined ? "stdio" : `session:${extra.sessionId}`)
+
+    /** AUDIT_LOG: one line per call, who called which tool and how it ended (never its arguments or answer). */
+    const audit = (tool: string, extra: ToolCallExtra, result: CallToolResult, started: number) =>
+      void runFork(Effect.logInfo("tool call").pipe(Effect.annotateLogs({
+        tool, client: clientOf(extra), outcome: outcomeOf(result), duration_ms: Math.round((performance.now() - started) * 10) / 10,
+        ...(extra.sessionId !== undefined ? { session: extra.sessionId } : {})
+      })))
+
     // MCP_MAX_CALLS_PER_MINUTE, over all of a client's sessions (the one client of stdio: "stdio")
     const perMinute = config.inbound.maxCallsPerMinute
     const limit = perMinute > 0 ? new CallLimit(perMinute) : undefined
     /** The call's work, or at once a tool error when its client made more calls this minute than allowed. */
     const limited = <E, R>(work: Effect.Effect<CallToolResult, E, R>, extra: ToolCallExtra): Effect.Effect<CallToolResult, E, R> => {
-      const wait = limit?.take(extra.authInfo?.clientId ?? (extra.sessionId === undefined ? "stdio" : `session:${extra.sessionId}`), Date.now())
+      const wait = limit?.take(clientOf(extra), Date.now())
       if (wait === undefined) return work
       const seconds = Math.max(1, Math.ceil(wait / 1000))
       return Effect.succeed(toolError(
@@ -307,6 +320,7 @@ export class McpServer extends Context.Service<McpServer, {
           if (refusal !== undefined) return refusal
         }
         const stopProgress = reportProgress(request.params._meta?.progressToken, extra, request.params.name)
+        const started = config.auditLog ? performance.now() : 0
         const { discovery, telemetryFor, unknownToolOf } = current
         try {
           const call = serveToolCall(
@@ -327,6 +341,7 @@ export class McpServer extends Context.Service<McpServer, {
             throw cause instanceof McpError ? cause : e
           }
           const result = exit.value
+          if (config.auditLog) audit(request.params.name, extra, result, started)
           if (discovery.mode === "discover" && request.params.name === DESCRIBE && !result.isError) {
             promote((request.params.arguments as Record<string, unknown> | undefined)?.["name"])
           }

@@ -136,6 +136,7 @@ export const OPTIONS: ReadonlyArray<OptionSpec> = [
   o({ flag: "redis-url", env: ["REDIS_URL"], kind: "string", secret: true, defaultText: "redis://localhost:6379", group: "Cache", help: "Redis for CACHE_BACKEND=redis (entries shared by replicas) and CIRCUIT_BREAKER_BACKEND=redis" }),
   // Observability
   o({ flag: "log-level", env: ["LOG_LEVEL"], kind: "string", defaultText: "info", values: ["trace", "debug", "info", "warning", "warn", "error", "critical", "fatal", "none"], group: "Observability", help: "JSON log level on stderr (case-insensitive)" }),
+  o({ flag: "audit-log", env: ["AUDIT_LOG"], kind: "boolean", defaultText: "false", group: "Observability", help: "One info log line per tool call, 'tool call': the tool, the client (token subject, else address; stdio), the outcome and the duration; never arguments or answers" }),
   o({ flag: "enable-prometheus", env: ["ENABLE_PROMETHEUS"], kind: "boolean", defaultText: "false", group: "Observability", help: "Serve Prometheus metrics on PROMETHEUS_HOST:PROMETHEUS_PORT/metrics (the way to get metrics in stdio mode; --transport http always serves /metrics on its own port)" }),
   o({ flag: "prometheus-host", env: ["PROMETHEUS_HOST"], kind: "string", defaultText: "127.0.0.1", group: "Observability", help: "Bind address of the metrics endpoint" }),
   o({ flag: "prometheus-port", env: ["PROMETHEUS_PORT"], kind: "string", defaultText: "9090", group: "Observability", help: "Port of the metrics endpoint (0 picks a free one)" }),

@@ -12,7 +12,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { startJsonServer } from "../support/authServers.ts"
-import { connectStdio, EXAMPLE_SPEC, fixture, runCli, startHttpServer, startRecorder, textOf } from "../support/processes.ts"
+import { connectStdio, EXAMPLE_SPEC, fixture, runCli, startHttpServer, startRecorder, textOf, waitFor } from "../support/processes.ts"
 
 const INIT = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } } }
 
@@ -302,11 +302,15 @@ describe("inbound: each client's own credential (MCP_FORWARD_HEADERS)", () => {
   })
 })
 
-describe("inbound: calls per minute per client (MCP_MAX_CALLS_PER_MINUTE)", () => {
-  it("refuses a client's calls past the limit without calling the API, over stdio and across a client's HTTP sessions", async () => {
+describe("inbound: calls per minute per client (MCP_MAX_CALLS_PER_MINUTE), and the audit log", () => {
+  it("refuses a client's calls past the limit without calling the API, over stdio and across a client's HTTP sessions; AUDIT_LOG names who called what", async () => {
     const api = await startRecorder()
-    const stdio = await connectStdio(["--spec", EXAMPLE_SPEC, "--base-url", api.url, "--cache-backend", "none"], { MCP_MAX_CALLS_PER_MINUTE: "2" })
-    const http = await startHttpServer(["--spec", EXAMPLE_SPEC, "--base-url", api.url, "--cache-backend", "none"], { MCP_MAX_CALLS_PER_MINUTE: "2" })
+    const env = { MCP_MAX_CALLS_PER_MINUTE: "2", AUDIT_LOG: "true" }
+    const stdio = await connectStdio(["--spec", EXAMPLE_SPEC, "--base-url", api.url, "--cache-backend", "none"], env)
+    const http = await startHttpServer(["--spec", EXAMPLE_SPEC, "--base-url", api.url, "--cache-backend", "none"], env)
+    /** The AUDIT_LOG lines of a server's stderr. */
+    const audited = (stderr: string) =>
+      stderr.split("\n").filter((l) => l.includes("\"tool call\"")).map((l) => JSON.parse(l) as Record<string, unknown>)
     const call = (client: Client) => client.callTool({ name: "getPet", arguments: { petId: 1 } })
     try {
       assert.isUndefined((await call(stdio.client)).isError)
@@ -323,6 +327,14 @@ describe("inbound: calls per minute per client (MCP_MAX_CALLS_PER_MINUTE)", () =
       assert.isTrue((await call(b)).isError)
       assert.strictEqual(api.requests.length, 4)
       await Promise.all([a.close(), b.close()])
+      // AUDIT_LOG: one line per call, who and how it ended, never the arguments (stderr may come a moment after the answer)
+      await waitFor(async () => audited(stdio.stderr()).length >= 3 && audited(http.stderr()).length >= 3, "the audit lines", 5000)
+      assert.deepStrictEqual(audited(stdio.stderr()).map((l) => [l["tool"], l["client"], l["outcome"]]), [
+        ["getPet", "stdio", "ok"], ["getPet", "stdio", "ok"], ["getPet", "stdio", "tool_error"]
+      ])
+      const overHttp = audited(http.stderr())
+      assert.deepStrictEqual(overHttp.map((l) => [l["client"], l["outcome"]]), [["addr:127.0.0.1", "ok"], ["addr:127.0.0.1", "ok"], ["addr:127.0.0.1", "tool_error"]])
+      assert.isTrue(overHttp.every((l) => typeof l["duration_ms"] === "number" && typeof l["session"] === "string" && !JSON.stringify(l).includes("petId")))
     } finally {
       await stdio.close()
       await http.stop()
