@@ -102,13 +102,16 @@ const securitySummary = (tools: ReadonlyArray<Tool>, auth: Settings["auth"], inb
     }
   }
   return {
-    schemes: [...schemes].map(([scheme, s]) => ({
-      scheme, kind: s.kind, credential: s.credential, operations: s.operations, scopes: [...s.scopes].sort(),
-      ...(s.kind === "oauth2" && Object.keys(tokenUrlsOf(document, scheme)).length > 0 ? { tokenUrls: tokenUrlsOf(document, scheme) } : {}),
-      ...(s.credential === "a client certificate"
-        ? { setting: "AUTH_CLIENT_CERT", configured: Option.isSome(auth.clientCert) }
-        : { setting: `AUTH_SCHEME_${schemeKey(scheme)}`, configured: Object.hasOwn(auth.schemes, schemeKey(scheme)) })
-    })),
+    schemes: [...schemes].map(([scheme, s]) => {
+      const tokenUrls = s.kind === "oauth2" ? tokenUrlsOf(document, scheme) : {}
+      return {
+        scheme, kind: s.kind, credential: s.credential, operations: s.operations, scopes: [...s.scopes].sort(),
+        ...(Object.keys(tokenUrls).length > 0 ? { tokenUrls } : {}),
+        ...(s.credential === "a client certificate"
+          ? { setting: "AUTH_CLIENT_CERT", configured: Option.isSome(auth.clientCert) }
+          : { setting: `AUTH_SCHEME_${schemeKey(scheme)}`, configured: Object.hasOwn(auth.schemes, schemeKey(scheme)) })
+      }
+    }),
     open,
     authType: auth.type,
     headers: Object.keys(auth.headers),

@@ -150,6 +150,15 @@ const requestToken = (req: ClientCredentialsRequest, grant: Readonly<Record<stri
     return { token: { value: Redacted.make(accessToken), lifetimeMs: lifetimeOf(b["expires_in"]) } satisfies Token, answer: b }
   })
 
+/**
+ * A refusal by the token endpoint (AuthRejected), with what it means for this grant said after the endpoint's own
+ * words; only when those start with `error` (an OAuth error code), if given.
+ */
+const withHint = (hint: string, error?: string) => (e: AuthError): AuthError =>
+  e.reason._tag === "AuthRejected" && (error === undefined || e.reason.detail.startsWith(error))
+    ? rejected(e.reason.endpoint, e.reason.status, `${e.reason.detail}${e.reason.detail ? "; " : ""}${hint}`)
+    : e
+
 /** Fetches one access token with the client-credentials grant. */
 export const clientCredentials = (req: ClientCredentialsRequest): Effect.Effect<Token, AuthError, HttpClient.HttpClient> =>
   Effect.map(requestToken(req, { grant_type: "client_credentials" }, []), (r) => r.token)
@@ -168,12 +177,7 @@ export const refreshTokenGrant = (
       const next = answer["refresh_token"]
       return { token, rotated: typeof next === "string" && next !== "" && next !== Redacted.value(refreshToken) ? Redacted.make(next) : undefined }
     }),
-    Effect.mapError((e) =>
-      e.reason._tag === "AuthRejected" && e.reason.detail.startsWith("invalid_grant")
-        ? rejected(e.reason.endpoint, e.reason.status,
-          `${e.reason.detail}; the refresh token (AUTH_OAUTH2_REFRESH_TOKEN) is expired, revoked or used up: get a new one`)
-        : e
-    )
+    Effect.mapError(withHint("the refresh token (AUTH_OAUTH2_REFRESH_TOKEN) is expired, revoked or used up: get a new one", "invalid_grant"))
   )
 
 /**
@@ -198,12 +202,7 @@ export const exchangeToken = (
       requested_token_use: "on_behalf_of"
     }, [subjectToken]).pipe(
     Effect.map((r) => r.token),
-    Effect.mapError((e) =>
-      e.reason._tag === "AuthRejected"
-        ? rejected(e.reason.endpoint, e.reason.status,
-          `${e.reason.detail}${e.reason.detail ? "; " : ""}the token this client sent could not be exchanged for one to the API (AUTH_OAUTH2_GRANT=${grant})`)
-        : e
-    )
+    Effect.mapError(withHint(`the token this client sent could not be exchanged for one to the API (AUTH_OAUTH2_GRANT=${grant})`))
   )
 
 /**

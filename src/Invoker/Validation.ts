@@ -5,7 +5,7 @@
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js"
 import type { Tool } from "../domain/Tool.ts"
-import { hasType, typesOf } from "../ToolCatalog/Schema.ts"
+import { coerceScalar, typesOf } from "../ToolCatalog/Schema.ts"
 
 /** Made at the first validation, not at start (Ajv's set-up is a few milliseconds a start does not need). */
 let ajv: Ajv2020 | undefined
@@ -67,24 +67,6 @@ const explain = (e: ErrorObject, args: unknown, tool: Tool): string => {
     default:
       return `'${at || "arguments"}' ${e.message ?? "is invalid"}${got !== undefined && typeof got !== "object" ? ` (got ${shown(got)})` : ""}`
   }
-}
-
-const INTEGER = /^-?\d+$/
-const NUMBER = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/
-
-/** The value as the schema's scalar type when it reads as one, else the value itself. */
-const coerceScalar = (value: unknown, types: ReadonlyArray<unknown> | undefined): unknown => {
-  if (types === undefined || hasType(value, types)) return value
-  if (typeof value === "string") {
-    if (types.includes("integer") && INTEGER.test(value)) return Number(value)
-    if (types.includes("number") && NUMBER.test(value)) return Number(value)
-    if (types.includes("boolean") && (value === "true" || value === "false")) return value === "true"
-    return value
-  }
-  // a number is turned into text only where no number is allowed (1.5 for an integer stays for validation)
-  const numeric = types.includes("integer") || types.includes("number")
-  if (types.includes("string") && (typeof value === "boolean" || (typeof value === "number" && !numeric))) return String(value)
-  return value
 }
 
 /**

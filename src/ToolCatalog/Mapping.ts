@@ -8,7 +8,7 @@ import {
   type BodyBinding, type BodyField, type BodyKind, type HttpMethod, type ParamBinding, type ParamLocation, type Problem, SAFE_METHODS,
   type Tool
 } from "../domain/Tool.ts"
-import { fittingExamples, note, objectShape, type Schema, type SchemaContext, toJsonSchema, typesOf } from "./Schema.ts"
+import { coerceScalar, fittingExamples, note, objectShape, type Schema, type SchemaContext, toJsonSchema, typesOf } from "./Schema.ts"
 import { securityOf } from "../Auth/Requirements.ts"
 import { isTextType } from "../Upstream/Transport.ts"
 
@@ -587,14 +587,17 @@ const fixArguments = (
   return out
 }
 
-/** A fixed argument's value as its schema's type: "42" for an integer, "true" for a boolean, "a" for a list. */
+/**
+ * A fixed argument's value as its schema's type, as a call's text arguments are (coerceScalar): "42" for an
+ * integer, "true" for a boolean; text for a list is its items separated by `|`.
+ */
 const typedValue = (value: unknown, schema: Schema): unknown => {
-  const types = typesOf(schema) ?? []
-  if (typeof value !== "string" || types.includes("string")) return value
-  if ((types.includes("integer") || types.includes("number")) && value.trim() !== "" && Number.isFinite(Number(value))) return Number(value)
-  if (types.includes("boolean") && (value === "true" || value === "false")) return value === "true"
-  if (types.includes("array")) return value.split("|")
-  return value
+  const types = typesOf(schema)
+  if (typeof value === "string" && types?.includes("array") && !types.includes("string")) {
+    const items = typeof schema === "object" ? typesOf(schema["items"]) : undefined
+    return value.split("|").map((item) => coerceScalar(item, items))
+  }
+  return coerceScalar(value, types)
 }
 
 /**

@@ -92,6 +92,24 @@ export const hasType = (value: unknown, types: ReadonlyArray<unknown>): boolean 
   return types.includes(t) || (t === "integer" && types.includes("number"))
 }
 
+const INTEGER = /^-?\d+$/
+const NUMBER = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/
+
+/** The value as the schema's scalar type when it reads as one, else the value itself. */
+export const coerceScalar = (value: unknown, types: ReadonlyArray<unknown> | undefined): unknown => {
+  if (types === undefined || hasType(value, types)) return value
+  if (typeof value === "string") {
+    if (types.includes("integer") && INTEGER.test(value)) return Number(value)
+    if (types.includes("number") && NUMBER.test(value)) return Number(value)
+    if (types.includes("boolean") && (value === "true" || value === "false")) return value === "true"
+    return value
+  }
+  // a number is turned into text only where no number is allowed (1.5 for an integer stays for validation)
+  const numeric = types.includes("integer") || types.includes("number")
+  if (types.includes("string") && (typeof value === "boolean" || (typeof value === "number" && !numeric))) return String(value)
+  return value
+}
+
 /** The string formats whose shape is exact enough to judge an example by (RFC 4122, RFC 3339). */
 const FORMAT_SHAPES: Readonly<Record<string, RegExp>> = {
   uuid: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,

@@ -186,11 +186,8 @@ const lazySend = (
   preload.unref()
   const pick = (request: WireRequest, s: Sends) => {
     const tls = request.tls
-    let own = s
-    if (tls !== undefined) {
-      own = identities.get(tls.id) ?? sendsOf(undici!, tls)
-      if (!identities.has(tls.id)) identities.set(tls.id, own)
-    }
+    let own = tls === undefined ? s : identities.get(tls.id)
+    if (own === undefined) identities.set(tls!.id, own = sendsOf(undici!, tls))
     return request.guarded ? own.guarded : own.plain
   }
   const lazy: Send = (request, done) => {
